@@ -1,0 +1,38 @@
+# Front door for newcomers; the build itself is CMake + CTest.
+#   make run    install dependencies, build, start the bus on 127.0.0.1:8080
+#   make test   install dependencies, build, run every test (unit + HTTP)
+#   make asan   the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PYTHON     ?= /usr/bin/python3
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test unit http asan clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/intent-bus serve
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure
+	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q tests/http
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q tests/http
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,354 @@
+/* The protocol's operations; see bus.h. Each one: validate, fill a typed
+ * request, let the store apply it atomically, render the reply. */
+#include "bus/bus.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/backoff.h"
+#include "bus/canonical_json.h"
+#include "bus/replies.h"
+#include "bus/token.h"
+#include "bus/validate.h"
+#include "util/clock.h"
+
+void bus_reply_clear(struct bus_reply *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+}
+
+void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now)
+{
+    bus->store = store;
+    bus->settings = *settings;
+    housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
+}
+
+void bus_destroy(struct bus *bus) { housekeeping_destroy(&bus->housekeeping); }
+
+void bus_housekeeping(struct bus *bus, double now)
+{
+    struct housekeeping_due due = housekeeping_take(&bus->housekeeping, now);
+    if (due.sweep) {
+        long dead = 0;
+        if (bus->store->ops->sweep_dead_leases(bus->store->backend, now, &dead) != BUS_OK)
+            fprintf(stderr, "intent-bus: lease sweep failed; retrying on later traffic\n");
+    }
+    if (due.cleanup) {
+        struct cleanup_stats stats;
+        enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now, &stats);
+        if (err != BUS_OK)
+            fprintf(stderr, "intent-bus: cleanup failed (%s); retrying in %.0f s\n",
+                    bus_err_code(err), HOUSEKEEPING_RETRY_AFTER_FAILURE);
+        housekeeping_cleanup_done(&bus->housekeeping, err == BUS_OK, now);
+    }
+}
+
+/* Sets the reply, or reports an allocation failure. */
+static enum bus_err set_reply(struct bus_reply *reply, unsigned status, char *body,
+                              struct bus_error *error)
+{
+    reply->status = status;
+    reply->body = body;
+    if (body == NULL)
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    return BUS_OK;
+}
+
+/* Prepares an idempotency record, or leaves *use NULL without a key. */
+static enum bus_err prepare_idempotency(const struct principal *caller, const char *key,
+                                        const char *scope, const json_t *body,
+                                        struct idempotency *idem, const struct idempotency **use,
+                                        struct bus_error *error)
+{
+    *use = NULL;
+    if (key == NULL)
+        return BUS_OK;
+    if (!validate_idempotency_key(key))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_idempotency_key",
+                             "Idempotency-Key must be 1 to %d printable ASCII characters",
+                             IDEMPOTENCY_KEY_MAX);
+    strcpy(idem->principal, caller->id);
+    strcpy(idem->key, key);
+    if (canonical_json_fingerprint(scope, body, idem->fingerprint) != 0)
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    *use = idem;
+    return BUS_OK;
+}
+
+/* Turns a store result of an idempotent write into the reply. */
+static enum bus_err finish_idempotent(enum bus_err err, struct stored_response *replay,
+                                      unsigned status, char *body, struct bus_reply *reply,
+                                      struct bus_error *error)
+{
+    if (err == BUS_ERR_IDEMPOTENCY_CONFLICT) {
+        free(body);
+        return bus_error_set(error, err, NULL,
+                             "Idempotency-Key was already used with a different request");
+    }
+    if (err != BUS_OK) {
+        free(body);
+        return bus_error_set(error, err, NULL, "the request could not be stored");
+    }
+    if (replay->body != NULL) {
+        free(body);
+        status = replay->status;
+        body = replay->body;
+        replay->body = NULL;
+    }
+    return set_reply(reply, status, body, error);
+}
+
+static void fill_new_intent(struct intent_new *intent, const struct principal *caller, double now)
+{
+    strcpy(intent->publisher, caller->id);
+    intent->created_at = now;
+    intent->run_at = now + intent->delay;
+    intent->expires_at = intent->run_at + DEFAULT_TTL_SECONDS;
+}
+
+enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
+                         const char *idempotency_key, struct bus_reply *reply,
+                         struct bus_error *error)
+{
+    struct intent_new intent;
+    struct idempotency idem;
+    const struct idempotency *use_idem = NULL;
+    enum bus_err err = validate_publish(body, &intent, error);
+    if (err != BUS_OK)
+        return err;
+    err = prepare_idempotency(caller, idempotency_key, "POST /intent", body, &idem, &use_idem,
+                              error);
+    if (err == BUS_OK && !token_random_hex(intent.id, INTENT_ID_LEN / 2))
+        err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
+    if (err != BUS_OK) {
+        intent_new_clear(&intent);
+        return err;
+    }
+    fill_new_intent(&intent, caller, clock_now());
+    char *response = reply_published(intent.id, intent.namespace_);
+    struct stored_response replay = {0, NULL};
+    err = response ? bus->store->ops->publish(bus->store->backend, &intent, use_idem, 201,
+                                              response, &replay)
+                   : BUS_ERR_INTERNAL;
+    intent_new_clear(&intent);
+    return finish_idempotent(err, &replay, 201, response, reply, error);
+}
+
+static enum bus_err fill_claim_request(const struct principal *caller,
+                                       const struct claim_params *params, double lease_seconds,
+                                       struct claim_request *request, struct bus_error *error)
+{
+    const char *namespace_ = params->namespace_ ? params->namespace_ : DEFAULT_NAMESPACE;
+    if (!validate_namespace(namespace_))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
+                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
+    if (params->goal && !validate_goal(params->goal))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_goal",
+                             "goal must be 1 to %d characters", GOAL_MAX_CHARS);
+    if (params->worker_id && !validate_worker_id(params->worker_id))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_worker_id",
+                             "worker id must be 1 to %d characters", WORKER_NAME_MAX_CHARS);
+    strcpy(request->namespace_, namespace_);
+    strcpy(request->goal, params->goal ? params->goal : "");
+    strcpy(request->worker_id, params->worker_id ? params->worker_id : "");
+    strcpy(request->claimer, caller->id);
+    request->lease_seconds = lease_seconds;
+    request->now = clock_now();
+    if (!token_random_hex(request->token, CLAIM_TOKEN_LEN / 2))
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
+    return validate_capabilities(params->capabilities, &request->capabilities_json, error);
+}
+
+enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
+                       const struct claim_params *params, struct bus_reply *reply,
+                       struct bus_error *error)
+{
+    struct claim_request request = {0};
+    struct claimed_intent claimed = {0};
+    enum bus_err err = fill_claim_request(caller, params, bus->settings.lease_seconds, &request,
+                                          error);
+    if (err != BUS_OK) {
+        claim_request_clear(&request);
+        return err;
+    }
+    err = bus->store->ops->claim(bus->store->backend, &request, &claimed);
+    if (err == BUS_OK) {
+        strcpy(claimed.token, request.token);
+        err = set_reply(reply, 200, reply_claimed(&claimed, bus->settings.lease_seconds), error);
+    } else if (err != BUS_ERR_EMPTY) {
+        bus_error_set(error, err, NULL, "the claim could not be made");
+    }
+    claim_request_clear(&request);
+    claimed_intent_clear(&claimed);
+    return err;
+}
+
+static enum bus_err lease_lost(struct bus_error *error)
+{
+    return bus_error_set(error, BUS_ERR_NOT_FOUND, NULL,
+                         "intent not found, not claimed by you, or claim_token invalid or expired");
+}
+
+/* The common prologue of extend, fulfill and fail. */
+static enum bus_err prepare_lease(const struct principal *caller, const char *id,
+                                  const json_t *body, struct lease_ref *ref,
+                                  struct bus_error *error)
+{
+    if (!json_is_object(body))
+        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL,
+                             "body must be a JSON object with claim_token");
+    enum bus_err err = validate_claim_token(body, ref->token, error);
+    if (err != BUS_OK)
+        return err;
+    if (!token_is_hex(id, INTENT_ID_LEN))
+        return lease_lost(error);
+    strcpy(ref->id, id);
+    strcpy(ref->claimer, caller->id);
+    ref->now = clock_now();
+    return BUS_OK;
+}
+
+/* Maps a lease operation's store result onto the error a client sees. */
+static enum bus_err lease_store_error(enum bus_err err, struct bus_error *error)
+{
+    if (err == BUS_ERR_NOT_FOUND)
+        return lease_lost(error);
+    return bus_error_set(error, err, NULL, "the lease operation could not be stored");
+}
+
+enum bus_err bus_extend(struct bus *bus, const struct principal *caller, const char *id,
+                        const json_t *body, struct bus_reply *reply, struct bus_error *error)
+{
+    struct lease_ref ref;
+    double seconds = 0;
+    double expires_at = 0;
+    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
+    if (err == BUS_OK)
+        err = validate_extend_seconds(body, &seconds, error);
+    if (err != BUS_OK)
+        return err;
+    err = bus->store->ops->extend(bus->store->backend, &ref, seconds, &expires_at);
+    if (err != BUS_OK)
+        return lease_store_error(err, error);
+    return set_reply(reply, 200, reply_extended(ref.id, expires_at), error);
+}
+
+enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
+                         const json_t *body, struct bus_reply *reply, struct bus_error *error)
+{
+    struct lease_ref ref;
+    char *result_json = NULL;
+    char result_type[8];
+    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
+    if (err == BUS_OK)
+        err = validate_fulfill(body, &result_json, result_type, error);
+    if (err != BUS_OK)
+        return err;
+    err = bus->store->ops->fulfill(bus->store->backend, &ref, result_json, result_type);
+    free(result_json);
+    if (err != BUS_OK)
+        return lease_store_error(err, error);
+    return set_reply(reply, 200, reply_fulfilled(ref.id, ref.now), error);
+}
+
+enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const char *id,
+                      const json_t *body, struct bus_reply *reply, struct bus_error *error)
+{
+    struct lease_ref ref;
+    struct fail_outcome outcome;
+    char *error_text = NULL;
+    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
+    if (err == BUS_OK)
+        err = validate_fail_error(body, &error_text, error);
+    if (err != BUS_OK)
+        return err;
+    err = bus->store->ops->fail(bus->store->backend, &ref, error_text, backoff_random_jitter(),
+                                &outcome);
+    free(error_text);
+    if (err != BUS_OK)
+        return lease_store_error(err, error);
+    return set_reply(reply, 200, reply_failed(ref.id, &outcome), error);
+}
+
+/* The publisher and the current claimer may read an intent. Anyone else is
+ * told it does not exist, so ids of other keys' intents reveal nothing. */
+static bool may_read(const struct intent_record *record, const struct principal *caller)
+{
+    return token_equal(record->publisher, caller->id) ||
+           (record->status == INTENT_CLAIMED && token_equal(record->claimed_by, caller->id));
+}
+
+enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, const char *id,
+                             bool with_result, struct bus_reply *reply, struct bus_error *error)
+{
+    struct intent_record record = {0};
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (token_is_hex(id, INTENT_ID_LEN))
+        err = bus->store->ops->get_intent(bus->store->backend, id, &record);
+    if (err == BUS_OK && !may_read(&record, caller))
+        err = BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK)
+        err = set_reply(reply, 200, reply_intent(&record, with_result), error);
+    else if (err == BUS_ERR_NOT_FOUND)
+        bus_error_set(error, err, NULL, "intent not found");
+    else
+        bus_error_set(error, err, NULL, "the intent could not be read");
+    intent_record_clear(&record);
+    return err;
+}
+
+enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const char *key,
+                        const json_t *body, const char *idempotency_key, struct bus_reply *reply,
+                        struct bus_error *error)
+{
+    struct idempotency idem;
+    const struct idempotency *use_idem = NULL;
+    char *value_json = NULL;
+    double ttl = 0;
+    if (!validate_kv_key(key))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_key",
+                             "key must be 1 to %d bytes without control characters",
+                             KV_KEY_MAX_BYTES);
+    enum bus_err err = validate_kv_set(body, &value_json, &ttl, error);
+    if (err != BUS_OK)
+        return err;
+    char scope[KV_KEY_MAX_BYTES + 16];
+    snprintf(scope, sizeof scope, "POST /set/%s", key);
+    err = prepare_idempotency(caller, idempotency_key, scope, body, &idem, &use_idem, error);
+    if (err != BUS_OK) {
+        free(value_json);
+        return err;
+    }
+    struct kv_write write = {.key = key, .value_json = value_json, .now = clock_now()};
+    strcpy(write.principal, caller->id);
+    write.expires_at = write.now + ttl;
+    char *response = reply_kv_set(key, write.expires_at);
+    struct stored_response replay = {0, NULL};
+    err = response ? bus->store->ops->kv_set(bus->store->backend, &write, use_idem, 200, response,
+                                             &replay)
+                   : BUS_ERR_INTERNAL;
+    free(value_json);
+    return finish_idempotent(err, &replay, 200, response, reply, error);
+}
+
+enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const char *key,
+                        struct bus_reply *reply, struct bus_error *error)
+{
+    char *value_json = NULL;
+    if (!validate_kv_key(key))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_key",
+                             "key must be 1 to %d bytes without control characters",
+                             KV_KEY_MAX_BYTES);
+    enum bus_err err = bus->store->ops->kv_get(bus->store->backend, caller->id, key, clock_now(),
+                                               &value_json);
+    if (err == BUS_ERR_NOT_FOUND)
+        return bus_error_set(error, err, NULL, "key not found or expired");
+    if (err != BUS_OK)
+        return bus_error_set(error, err, NULL, "the key could not be read");
+    err = set_reply(reply, 200, reply_kv_value(value_json), error);
+    free(value_json);
+    return err;
+}

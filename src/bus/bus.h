@@ -1,0 +1,80 @@
+/* The bus: the protocol's operations (spec sections 3, 6, 7), between the
+ * HTTP layer and the store. It validates requests, decides, asks the store
+ * to persist atomically, and answers with the protocol's JSON body. It knows
+ * nothing of HTTP: callers hand it parsed JSON and strings, and get back a
+ * reply or a bus_error. */
+#ifndef BUS_BUS_H
+#define BUS_BUS_H
+
+#include <jansson.h>
+
+#include "bus/errors.h"
+#include "bus/housekeeping.h"
+#include "bus/intent.h"
+#include "store/store.h"
+
+struct bus_settings {
+    double lease_seconds;    /* claim_timeout */
+    double cleanup_interval; /* seconds between full cleanup passes */
+};
+
+struct bus {
+    struct store *store; /* borrowed */
+    struct bus_settings settings;
+    struct housekeeping housekeeping;
+};
+
+/* A protocol response: a status (200, 201) and a malloc'd JSON body. */
+struct bus_reply {
+    unsigned status;
+    char *body;
+};
+
+void bus_reply_clear(struct bus_reply *reply);
+
+/* What a worker sends to /claim, as raw strings (NULL = not given). */
+struct claim_params {
+    const char *namespace_;
+    const char *goal;
+    const char *worker_id;
+    const char *capabilities;
+};
+
+void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);
+void bus_destroy(struct bus *bus);
+
+/* Runs the sweep and cleanup duties that are due; called once per request.
+ * Failures are logged and retried later, never reported to the caller. */
+void bus_housekeeping(struct bus *bus, double now);
+
+/* POST /intent. idempotency_key may be NULL. Reply 201. */
+enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
+                         const char *idempotency_key, struct bus_reply *reply,
+                         struct bus_error *error);
+
+/* POST /claim. BUS_ERR_EMPTY when nothing is eligible. Reply 200. */
+enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
+                       const struct claim_params *params, struct bus_reply *reply,
+                       struct bus_error *error);
+
+/* POST /extend_claim/<id>, /fulfill/<id>, /fail/<id>. Reply 200. */
+enum bus_err bus_extend(struct bus *bus, const struct principal *caller, const char *id,
+                        const json_t *body, struct bus_reply *reply, struct bus_error *error);
+enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
+                         const json_t *body, struct bus_reply *reply, struct bus_error *error);
+enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const char *id,
+                      const json_t *body, struct bus_reply *reply, struct bus_error *error);
+
+/* GET /result/<id> (with_result) and GET /status/<id>. Only the publisher
+ * and the current claimer see an intent; others get BUS_ERR_NOT_FOUND. */
+enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, const char *id,
+                             bool with_result, struct bus_reply *reply, struct bus_error *error);
+
+/* POST /set/<key> and GET /get/<key>, scoped to the caller. */
+enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const char *key,
+                        const json_t *body, const char *idempotency_key, struct bus_reply *reply,
+                        struct bus_error *error);
+enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const char *key,
+                        struct bus_reply *reply, struct bus_error *error);
+
+#endif

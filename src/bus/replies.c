@@ -1,0 +1,104 @@
+/* Response bodies of spec section 7. Stored JSON texts (payloads, results,
+ * values) are parsed back so they are embedded as JSON, not as strings. */
+#include "bus/replies.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+static json_t *string_or_null(const char *text)
+{
+    return text && text[0] ? json_string(text) : json_null();
+}
+
+static json_t *time_or_null(double seconds)
+{
+    return isnan(seconds) ? json_null() : json_real(seconds);
+}
+
+/* Parses a stored JSON text; stored texts were produced by jansson, so a
+ * failure means corruption, shown as null rather than a crash. */
+static json_t *stored_json(const char *text)
+{
+    if (text == NULL)
+        return json_null();
+    json_t *value = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    return value ? value : json_null();
+}
+
+/* Serializes and releases object. */
+static char *finish(json_t *object)
+{
+    char *text = object ? json_dumps(object, JSON_COMPACT) : NULL;
+    json_decref(object);
+    return text;
+}
+
+char *reply_published(const char *id, const char *namespace_)
+{
+    return finish(json_pack("{s:s, s:s, s:s}", "id", id, "status", "published", "namespace",
+                            namespace_));
+}
+
+char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
+{
+    return finish(json_pack(
+        "{s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id", claimed->id, "namespace",
+        claimed->namespace_, "goal", claimed->goal, "payload", stored_json(claimed->payload_json),
+        "claim_attempts", claimed->claim_attempts, "priority", claimed->priority, "target_worker",
+        string_or_null(claimed->target_worker), "required_capability",
+        string_or_null(claimed->required_capability), "claim_token", claimed->token,
+        "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at", claimed->claim_expires_at));
+}
+
+char *reply_extended(const char *id, double claim_expires_at)
+{
+    return finish(json_pack("{s:s, s:s, s:f}", "id", id, "status", "claimed", "claim_expires_at",
+                            claim_expires_at));
+}
+
+char *reply_fulfilled(const char *id, double completed_at)
+{
+    return finish(json_pack("{s:s, s:s, s:f}", "id", id, "status", "fulfilled", "completed_at",
+                            completed_at));
+}
+
+char *reply_failed(const char *id, const struct fail_outcome *outcome)
+{
+    return finish(json_pack("{s:s, s:s, s:i, s:o}", "id", id, "status",
+                            intent_status_name(outcome->status), "claim_attempts",
+                            outcome->claim_attempts, "run_at", time_or_null(outcome->run_at)));
+}
+
+char *reply_intent(const struct intent_record *record, bool with_result)
+{
+    json_t *object = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        record->id, "namespace", record->namespace_, "goal", record->goal, "status",
+        intent_status_name(record->status), "priority", record->priority, "visibility",
+        record->is_public ? "public" : "private", "claim_attempts", record->claim_attempts,
+        "max_attempts", record->max_attempts, "run_at", time_or_null(record->run_at),
+        "claim_expires_at", time_or_null(record->claim_expires_at), "target_worker",
+        string_or_null(record->target_worker), "required_capability",
+        string_or_null(record->required_capability), "created_at", time_or_null(record->created_at),
+        "expires_at", time_or_null(record->expires_at), "completed_at",
+        time_or_null(record->completed_at));
+    if (object && with_result) {
+        json_object_set_new(object, "result_type", string_or_null(record->result_type));
+        json_object_set_new(object, "result", stored_json(record->result_json));
+    }
+    if (object && record->last_error)
+        json_object_set_new(object, "error", json_string(record->last_error));
+    return finish(object);
+}
+
+char *reply_kv_set(const char *key, double expires_at)
+{
+    return finish(json_pack("{s:s, s:b, s:f}", "key", key, "ok", 1, "expires_at", expires_at));
+}
+
+char *reply_kv_value(const char *value_json)
+{
+    return finish(json_pack("{s:o}", "value", stored_json(value_json)));
+}

@@ -1,0 +1,58 @@
+/* Claim tokens, intent ids and key fingerprints: all from OpenSSL, so the
+ * randomness and the constant-time compare are not ours to get wrong. */
+#include "bus/token.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+static void to_hex(const unsigned char *bytes, size_t count, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < count; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 0x0f];
+    }
+    out[2 * count] = '\0';
+}
+
+bool token_random_hex(char *out, size_t byte_count)
+{
+    unsigned char bytes[64];
+    if (byte_count > sizeof bytes || RAND_bytes(bytes, (int)byte_count) != 1) {
+        out[0] = '\0';
+        return false;
+    }
+    to_hex(bytes, byte_count, out);
+    return true;
+}
+
+bool token_equal(const char *a, const char *b)
+{
+    size_t len = strlen(a);
+    if (len != strlen(b))
+        return false;
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+bool token_is_hex(const char *s, size_t len)
+{
+    if (strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+void token_sha256_hex(const void *data, size_t size, char out[65])
+{
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    EVP_Digest(data, size, digest, &digest_len, EVP_sha256(), NULL);
+    to_hex(digest, 32, out);
+}

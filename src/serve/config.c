@@ -1,0 +1,150 @@
+/* Configuration parsing; see config.h. Every value is checked here, so the
+ * rest of the server can trust it. */
+#include "serve/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void config_print_usage(void)
+{
+    fprintf(stderr,
+            "usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH] [--threads N]\n"
+            "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
+            "  --port N       TCP port (default 8080; 0 picks a free one)\n"
+            "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
+            "  --threads N    HTTP worker threads (default 16)\n"
+            "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
+            "             BUS_CLAIM_TIMEOUT_SECONDS (see README.md)\n");
+}
+
+static int parse_number(const char *text, double min, double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(value) || value < min || value > max)
+        return -1;
+    *out = value;
+    return 0;
+}
+
+static int copy_option(char *out, size_t size, const char *value, const char *name)
+{
+    if (strlen(value) >= size || value[0] == '\0') {
+        fprintf(stderr, "intent-bus: %s is empty or too long\n", name);
+        return -1;
+    }
+    strcpy(out, value);
+    return 0;
+}
+
+static bool env_is_true(const char *name)
+{
+    const char *value = getenv(name);
+    return value && (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+                     strcasecmp(value, "yes") == 0);
+}
+
+/* Settings of spec section 12 that this build cannot honour yet. Silently
+ * ignoring BUS_REQUIRE_SIGNATURES=true would leave a server open that its
+ * operator believes closed, so such settings stop the start instead. */
+static int refuse_unsupported(void)
+{
+    static const char *const unsupported[] = {"BUS_REQUIRE_SIGNATURES", "BUS_ENFORCE_HTTPS",
+                                              "BUS_MAINTENANCE_MODE"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        if (env_is_true(unsupported[i])) {
+            fprintf(stderr, "intent-bus: %s=true is not supported by this version yet\n",
+                    unsupported[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_environment(struct config *config)
+{
+    const char *value;
+    if ((value = getenv("BUS_SECRET")) && value[0] &&
+        copy_option(config->secret, sizeof config->secret, value, "BUS_SECRET") != 0)
+        return -1;
+    if ((value = getenv("BUS_DB_PATH")) && value[0] &&
+        copy_option(config->db_path, sizeof config->db_path, value, "BUS_DB_PATH") != 0)
+        return -1;
+    if ((value = getenv("BUS_CLEANUP_INTERVAL_SECONDS")) && value[0] &&
+        parse_number(value, CONFIG_CLEANUP_MIN, CONFIG_CLEANUP_MAX, &config->cleanup_interval)) {
+        fprintf(stderr, "intent-bus: BUS_CLEANUP_INTERVAL_SECONDS must be %g to %g\n",
+                CONFIG_CLEANUP_MIN, CONFIG_CLEANUP_MAX);
+        return -1;
+    }
+    if ((value = getenv("BUS_CLAIM_TIMEOUT_SECONDS")) && value[0] &&
+        (parse_number(value, 1, 3600, &config->lease_seconds) ||
+         config->lease_seconds != floor(config->lease_seconds))) {
+        fprintf(stderr, "intent-bus: BUS_CLAIM_TIMEOUT_SECONDS must be a whole number, 1 to 3600\n");
+        return -1;
+    }
+    return refuse_unsupported();
+}
+
+static int apply_flag(struct config *config, int option, const char *value)
+{
+    double number = 0;
+    switch (option) {
+    case 'b':
+        return copy_option(config->bind, sizeof config->bind, value, "--bind");
+    case 'p':
+        if (parse_number(value, 0, 65535, &number) != 0 || number != floor(number))
+            break;
+        config->port = (int)number;
+        return 0;
+    case 'd':
+        return copy_option(config->db_path, sizeof config->db_path, value, "--db");
+    case 't':
+        if (parse_number(value, 1, 1024, &number) != 0 || number != floor(number))
+            break;
+        config->threads = (int)number;
+        return 0;
+    }
+    fprintf(stderr, "intent-bus: invalid value '%s'\n", value);
+    return -1;
+}
+
+int config_load(struct config *config, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"bind", required_argument, NULL, 'b'}, {"port", required_argument, NULL, 'p'},
+        {"db", required_argument, NULL, 'd'},   {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    memset(config, 0, sizeof *config);
+    strcpy(config->bind, "127.0.0.1");
+    config->port = CONFIG_DEFAULT_PORT;
+    strcpy(config->db_path, CONFIG_DEFAULT_DB);
+    config->threads = CONFIG_DEFAULT_THREADS;
+    config->cleanup_interval = CONFIG_CLEANUP_DEFAULT;
+    config->lease_seconds = CONFIG_LEASE_DEFAULT;
+    if (load_environment(config) != 0)
+        return -1;
+    optind = 1;
+    int option;
+    while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (option == 'h') {
+            config_print_usage();
+            return 1;
+        }
+        if (option == '?' || apply_flag(config, option, optarg) != 0) {
+            config_print_usage();
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "intent-bus: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

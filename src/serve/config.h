@@ -1,0 +1,35 @@
+/* Server configuration: the spec's environment variables (section 12) and
+ * the command-line flags of `intent-bus serve`. Flags win over the
+ * environment. */
+#ifndef SERVE_CONFIG_H
+#define SERVE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#define CONFIG_DEFAULT_PORT 8080
+#define CONFIG_DEFAULT_THREADS 16
+#define CONFIG_DEFAULT_DB "infrastructure.db"
+#define CONFIG_CLEANUP_DEFAULT 21600.0
+#define CONFIG_CLEANUP_MIN 300.0
+#define CONFIG_CLEANUP_MAX 86400.0
+#define CONFIG_LEASE_DEFAULT 60.0
+
+struct config {
+    char bind[64];
+    int port;
+    char db_path[PATH_MAX];
+    int threads;
+    char secret[512];          /* BUS_SECRET, or the generated key */
+    char secret_path[PATH_MAX + 8]; /* where a generated key is kept, "" if none */
+    double cleanup_interval;
+    double lease_seconds;
+};
+
+/* Reads the environment and argv (after "serve"). Returns 0, 1 when --help
+ * was printed, or -1 after printing what is wrong on stderr. */
+int config_load(struct config *config, int argc, char **argv);
+
+void config_print_usage(void);
+
+#endif

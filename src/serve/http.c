@@ -1,0 +1,188 @@
+/* libmicrohttpd glue; see http.h. The daemon runs a pool of epoll threads;
+ * a handler runs on one of them and may block while its write is committed. */
+#include "serve/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "serve/router.h"
+#include "serve/server.h"
+#include "version.h"
+
+#define CONNECTION_IDLE_TIMEOUT 60
+#define CONNECTION_LIMIT 4096
+
+/* What MHD keeps for one request between calls of the access handler. */
+struct request_state {
+    char data[REQUEST_BODY_MAX];
+    size_t size;
+    bool too_large;
+};
+
+static void add_common_headers(struct MHD_Response *response)
+{
+    MHD_add_response_header(response, "X-Frame-Options", "DENY");
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(response, "Cache-Control", "no-store");
+    MHD_add_response_header(response, "X-Intent-Version", INTENT_PROTOCOL_VERSION);
+}
+
+static const char internal_error_body[] =
+    "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
+
+static enum MHD_Result send_response(struct MHD_Connection *connection,
+                                     struct http_response *out)
+{
+    struct MHD_Response *response;
+    if (out->status == 204) {
+        response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else if (out->body == NULL) {
+        out->status = 500;
+        response = MHD_create_response_from_buffer(sizeof internal_error_body - 1,
+                                                   (void *)internal_error_body,
+                                                   MHD_RESPMEM_PERSISTENT);
+    } else {
+        response = MHD_create_response_from_buffer(strlen(out->body), out->body,
+                                                   MHD_RESPMEM_MUST_FREE);
+        out->body = NULL; /* MHD frees it now */
+    }
+    if (response == NULL)
+        return MHD_NO;
+    add_common_headers(response);
+    if (out->status != 204)
+        MHD_add_response_header(response, "Content-Type", "application/json");
+    if (out->retry_after)
+        MHD_add_response_header(response, "Retry-After", "1");
+    if (out->allow)
+        MHD_add_response_header(response, "Allow", out->allow);
+    enum MHD_Result result = MHD_queue_response(connection, out->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+static bool declared_too_large(struct MHD_Connection *connection)
+{
+    const char *length =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return length != NULL && strtoull(length, NULL, 10) > REQUEST_BODY_MAX;
+}
+
+static void append_body(struct request_state *state, const char *data, size_t size)
+{
+    if (state->too_large || size > REQUEST_BODY_MAX - state->size) {
+        state->too_large = true;
+        return;
+    }
+    memcpy(state->data + state->size, data, size);
+    state->size += size;
+}
+
+static enum MHD_Result answer(struct server *server, struct MHD_Connection *connection,
+                              const char *method, const char *url, struct request_state *state)
+{
+    struct request_body body = {state->data, state->size, state->too_large};
+    struct http_response response = {0};
+    router_dispatch(server, connection, method, url, &body, &response);
+    enum MHD_Result result = send_response(connection, &response);
+    free(response.body);
+    return result;
+}
+
+/* MHD calls this once with the headers, once per chunk of body, and once
+ * more with no data when the body is complete. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **request_context)
+{
+    (void)version;
+    struct request_state *state = *request_context;
+    if (state == NULL) {
+        state = calloc(1, sizeof *state);
+        if (state == NULL)
+            return MHD_NO;
+        *request_context = state;
+        state->too_large = declared_too_large(connection);
+        if (!state->too_large)
+            return MHD_YES; /* wait for the body */
+    }
+    if (*upload_data_size > 0) {
+        append_body(state, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return answer(cls, connection, method, url, state);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **request_context,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)connection;
+    (void)code;
+    free(*request_context);
+    *request_context = NULL;
+}
+
+/* Small request/response exchanges stall on Nagle's algorithm without this. */
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)socket_context;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int on = 1;
+    if (info != NULL)
+        setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+int http_start(struct server *server)
+{
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)server->config.port)};
+    if (inet_pton(AF_INET, server->config.bind, &address.sin_addr) != 1) {
+        fprintf(stderr, "intent-bus: --bind needs an IPv4 address, not '%s'\n",
+                server->config.bind);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    server->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, &address,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)server->config.threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+    if (server->daemon == NULL) {
+        fprintf(stderr, "intent-bus: cannot listen on %s:%d\n", server->config.bind,
+                server->config.port);
+        return -1;
+    }
+    return 0;
+}
+
+unsigned http_bound_port(const struct server *server)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : (unsigned)server->config.port;
+}
+
+void http_stop(struct server *server)
+{
+    if (server->daemon == NULL)
+        return;
+    MHD_stop_daemon(server->daemon);
+    server->daemon = NULL;
+}

@@ -1,0 +1,19 @@
+/* The libmicrohttpd glue: starts the daemon, gathers each request's body,
+ * hands it to the router, and sends the response with the headers every
+ * response carries (spec section 9). */
+#ifndef SERVE_HTTP_H
+#define SERVE_HTTP_H
+
+struct server;
+
+/* Starts listening per server->config; returns 0, or -1 after printing why.
+ * server->daemon is set on success. */
+int http_start(struct server *server);
+
+/* The port actually bound (useful with --port 0). */
+unsigned http_bound_port(const struct server *server);
+
+/* Stops accepting, finishes in-flight requests, stops the daemon. */
+void http_stop(struct server *server);
+
+#endif

@@ -1,0 +1,50 @@
+/* One HTTP request as the handlers see it, and the response they fill.
+ * The HTTP glue (serve/http.c) owns both; handlers only read and fill. */
+#ifndef SERVE_REQUEST_H
+#define SERVE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "bus/bus.h"
+#include "bus/errors.h"
+#include "bus/intent.h"
+
+struct server;
+struct MHD_Connection;
+
+struct http_request {
+    struct server *server;
+    struct MHD_Connection *connection;
+    const char *method;
+    const char *path;
+    const char *param; /* the <id> or <key> path segment, NULL for fixed paths */
+    json_t *json;      /* the parsed body; NULL when the body was empty */
+    struct principal caller;
+};
+
+struct http_response {
+    unsigned status;
+    char *body;        /* owned JSON text; NULL for 204 */
+    bool retry_after;  /* send Retry-After: 1 */
+    const char *allow; /* Allow header for 405 */
+};
+
+/* A header's value, or NULL. */
+const char *request_header(const struct http_request *request, const char *name);
+
+/* A query parameter's value, or NULL. */
+const char *request_query(const struct http_request *request, const char *name);
+
+/* Fills response with the error body of spec section 10. */
+void response_error(struct http_response *response, const struct bus_error *error);
+
+/* Fills response from the result of a bus operation: the reply on BUS_OK,
+ * 204 + Retry-After on BUS_ERR_EMPTY, the error body otherwise. Takes the
+ * reply's body. */
+void response_from_bus(struct http_response *response, enum bus_err err, struct bus_reply *reply,
+                       const struct bus_error *error);
+
+#endif

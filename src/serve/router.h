@@ -1,0 +1,29 @@
+/* Routing: method and path to handler, and the checks every request passes
+ * on its way there (size, authentication, JSON body, lazy housekeeping). */
+#ifndef SERVE_ROUTER_H
+#define SERVE_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "serve/request.h"
+
+#define REQUEST_BODY_MAX 8192
+
+struct server;
+struct MHD_Connection;
+
+/* The body as received; too_large when it passed REQUEST_BODY_MAX (the
+ * excess is not kept). */
+struct request_body {
+    const char *data;
+    size_t size;
+    bool too_large;
+};
+
+/* Answers one request into *response (whose body the caller frees). */
+void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
+                     const char *path, const struct request_body *body,
+                     struct http_response *response);
+
+#endif

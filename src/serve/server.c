@@ -1,0 +1,72 @@
+/* `intent-bus serve`: wires configuration, store, bus, auth and HTTP
+ * together, then waits for a signal to shut down in order: stop taking
+ * requests, let the writer commit what it was given, close the database. */
+#include "serve/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "serve/http.h"
+#include "serve/secret_file.h"
+#include "util/clock.h"
+#include "version.h"
+
+/* Blocks SIGINT and SIGTERM in every thread (threads inherit the mask), so
+ * the main thread alone receives them through sigwait. */
+static void block_shutdown_signals(sigset_t *signals)
+{
+    sigemptyset(signals);
+    sigaddset(signals, SIGINT);
+    sigaddset(signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int open_server(struct server *server)
+{
+    server->store = store_sqlite_open(server->config.db_path, server->config.threads);
+    if (server->store == NULL)
+        return -1;
+    struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,
+                                    .cleanup_interval = server->config.cleanup_interval};
+    bus_init(&server->bus, server->store, &settings, clock_now());
+    auth_init(&server->auth, server->config.secret);
+    if (http_start(server) != 0) {
+        bus_destroy(&server->bus);
+        store_close(server->store);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_server(struct server *server)
+{
+    http_stop(server);
+    bus_destroy(&server->bus);
+    store_close(server->store);
+}
+
+int server_main(int argc, char **argv)
+{
+    struct server server;
+    memset(&server, 0, sizeof server);
+    int rc = config_load(&server.config, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (secret_resolve(&server.config) != 0)
+        return 2;
+    sigset_t signals;
+    block_shutdown_signals(&signals);
+    if (open_server(&server) != 0)
+        return 1;
+    fprintf(stderr, "intent-bus %s listening on http://%s:%u (database %s, protocol %s)\n",
+            INTENT_BUS_VERSION, server.config.bind, http_bound_port(&server),
+            server.config.db_path, INTENT_PROTOCOL_VERSION);
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    fprintf(stderr, "intent-bus: %s received, shutting down\n",
+            signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    close_server(&server);
+    return 0;
+}

@@ -1,0 +1,1013 @@
+/* The SQLite backend of store.h, and every SQL statement it runs.
+ *
+ * One write connection belongs to the writer thread (store/writer.c), which
+ * batches operations into BEGIN IMMEDIATE transactions; IMMEDIATE takes the
+ * write lock up front, so a transaction never fails half-way on an upgrade.
+ * Reads (/result, /status, /get) use a pool of read-only connections, which
+ * WAL lets run beside the writer without waiting for it. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "bus/backoff.h"
+#include "bus/token.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+#define MAX_BATCH 256
+#define BUSY_TIMEOUT_MS 5000
+
+/* The claim index is partial: only open and claimed rows are candidates, so
+ * fulfilled and dead history never slows a claim, and its column order is
+ * the selection order of spec 6.4, so the scan stops at the first eligible
+ * row. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS intents ("
+    " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " visibility TEXT NOT NULL CHECK (visibility IN ('private','public')),"
+    " publisher TEXT NOT NULL, priority INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('open','claimed','fulfilled','dead')),"
+    " claim_attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+    " backoff_base REAL NOT NULL, target_worker TEXT, required_capability TEXT,"
+    " claim_token TEXT, claimed_by TEXT, claimed_at REAL, claim_expires_at REAL,"
+    " run_at REAL NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,"
+    " last_error TEXT, result TEXT, result_type TEXT, completed_at REAL,"
+    " updated_at REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS intents_claim_order ON intents"
+    " (namespace, priority DESC, run_at, claim_attempts, created_at, id)"
+    " WHERE status IN ('open','claimed');"
+    "CREATE INDEX IF NOT EXISTS intents_leases ON intents (status, claim_expires_at);"
+    "CREATE INDEX IF NOT EXISTS intents_history ON intents (status, updated_at);"
+    "CREATE TABLE IF NOT EXISTS dead_letters ("
+    " intent_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
+    " payload TEXT NOT NULL, publisher TEXT NOT NULL, claim_attempts INTEGER NOT NULL,"
+    " max_attempts INTEGER NOT NULL, last_error TEXT, reason TEXT NOT NULL,"
+    " died_at REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (died_at);"
+    "CREATE TABLE IF NOT EXISTS kv ("
+    " principal TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    " expires_at REAL NOT NULL, updated_at REAL NOT NULL,"
+    " PRIMARY KEY (principal, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_at);"
+    "CREATE TABLE IF NOT EXISTS idempotency ("
+    " principal TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    " status INTEGER NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,"
+    " PRIMARY KEY (principal, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);"
+    "PRAGMA user_version = 1;";
+
+#define INTENT_COLUMNS                                                                         \
+    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
+    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
+    " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
+    " payload, result, last_error"
+
+/* The eligibility rules of spec 6.4, in the order of the claim index. The
+ * lease check sits in the WHERE clause so an expired lease is claimable at
+ * once, without waiting for any cleanup pass. */
+#define CLAIM_SQL                                                                              \
+    "UPDATE intents SET status = 'claimed', claim_attempts = claim_attempts + 1,"             \
+    " claim_token = ?1, claimed_by = ?2, claimed_at = ?3, claim_expires_at = ?3 + ?4,"      \
+    " updated_at = ?3"                                                                         \
+    " WHERE id = (SELECT id FROM intents"                                                      \
+    "  WHERE namespace = ?5 AND status IN ('open','claimed')"                                 \
+    "  AND (status = 'open' OR claim_expires_at <= ?3)"                                       \
+    "  AND run_at <= ?3 AND expires_at > ?3 AND claim_attempts < max_attempts"               \
+    "  AND (?6 IS NULL OR goal = ?6)"                                                          \
+    "  AND (visibility = 'public' OR publisher = ?2)"                                         \
+    "  AND (target_worker IS NULL OR target_worker = ?7)"                                     \
+    "  AND (required_capability IS NULL"                                                       \
+    "       OR required_capability IN (SELECT value FROM json_each(?8)))"                     \
+    "  ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"        \
+    "  LIMIT 1)"                                                                               \
+    " RETURNING id, namespace, goal, payload, claim_attempts, max_attempts, priority,"       \
+    " target_worker, required_capability, claim_expires_at"
+
+enum writer_statement {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_SAVEPOINT,
+    W_RELEASE,
+    W_ROLLBACK_TO,
+    W_INSERT_INTENT,
+    W_IDEMPOTENCY_GET,
+    W_IDEMPOTENCY_PUT,
+    W_CLAIM,
+    W_LEASE_GET,
+    W_EXTEND,
+    W_FULFILL,
+    W_REQUEUE,
+    W_KILL,
+    W_ARCHIVE,
+    W_KV_SET,
+    W_EXPIRED_LEASES,
+    W_EXHAUSTED_LEASES,
+    W_DELETE_EXPIRED_OPEN,
+    W_DELETE_FULFILLED,
+    W_DELETE_DEAD,
+    W_DELETE_DEAD_LETTERS,
+    W_DELETE_KV,
+    W_DELETE_IDEMPOTENCY,
+    W_STATEMENT_COUNT
+};
+
+static const char *const writer_sql[W_STATEMENT_COUNT] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_SAVEPOINT] = "SAVEPOINT op",
+    [W_RELEASE] = "RELEASE op",
+    [W_ROLLBACK_TO] = "ROLLBACK TO op",
+    [W_INSERT_INTENT] =
+        "INSERT INTO intents (id, namespace, goal, payload, visibility, publisher, priority,"
+        " status, claim_attempts, max_attempts, backoff_base, target_worker,"
+        " required_capability, run_at, created_at, expires_at, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', 0, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13)",
+    [W_IDEMPOTENCY_GET] = "SELECT fingerprint, status, body FROM idempotency"
+                          " WHERE principal = ?1 AND key = ?2 AND created_at > ?3",
+    [W_IDEMPOTENCY_PUT] = "INSERT OR REPLACE INTO idempotency"
+                          " (principal, key, fingerprint, status, body, created_at)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_CLAIM] = CLAIM_SQL,
+    [W_LEASE_GET] = "SELECT status, claim_token, claimed_by, claim_expires_at, claim_attempts,"
+                    " max_attempts, backoff_base FROM intents WHERE id = ?1",
+    [W_EXTEND] = "UPDATE intents SET claim_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
+    [W_FULFILL] = "UPDATE intents SET status = 'fulfilled', result = ?2, result_type = ?3,"
+                  " completed_at = ?4, updated_at = ?4, claim_token = NULL,"
+                  " claim_expires_at = NULL WHERE id = ?1",
+    [W_REQUEUE] = "UPDATE intents SET status = 'open', run_at = ?2, last_error = ?3,"
+                  " claim_token = NULL, claimed_by = NULL, claim_expires_at = NULL,"
+                  " updated_at = ?4 WHERE id = ?1",
+    [W_KILL] = "UPDATE intents SET status = 'dead', last_error = ?2, claim_token = NULL,"
+               " claim_expires_at = NULL, updated_at = ?3 WHERE id = ?1",
+    [W_ARCHIVE] = "INSERT OR REPLACE INTO dead_letters (intent_id, namespace, goal, payload,"
+                  " publisher, claim_attempts, max_attempts, last_error, reason, died_at)"
+                  " SELECT id, namespace, goal, payload, publisher, claim_attempts,"
+                  " max_attempts, last_error, ?2, ?3 FROM intents WHERE id = ?1",
+    [W_KV_SET] = "INSERT INTO kv (principal, key, value, expires_at, updated_at)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (principal, key) DO UPDATE SET"
+                 " value = excluded.value, expires_at = excluded.expires_at,"
+                 " updated_at = excluded.updated_at",
+    [W_EXPIRED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base FROM intents"
+                         " WHERE status = 'claimed' AND claim_expires_at <= ?1",
+    [W_EXHAUSTED_LEASES] = "SELECT id FROM intents WHERE status = 'claimed'"
+                           " AND claim_expires_at <= ?1 AND claim_attempts >= max_attempts",
+    [W_DELETE_EXPIRED_OPEN] = "DELETE FROM intents WHERE status = 'open' AND expires_at <= ?1",
+    [W_DELETE_FULFILLED] = "DELETE FROM intents WHERE status = 'fulfilled' AND updated_at <= ?1",
+    [W_DELETE_DEAD] = "DELETE FROM intents WHERE status = 'dead' AND updated_at <= ?1",
+    [W_DELETE_DEAD_LETTERS] = "DELETE FROM dead_letters WHERE died_at <= ?1",
+    [W_DELETE_KV] = "DELETE FROM kv WHERE expires_at <= ?1",
+    [W_DELETE_IDEMPOTENCY] = "DELETE FROM idempotency WHERE created_at <= ?1",
+};
+
+static const char reader_get_intent_sql[] = "SELECT " INTENT_COLUMNS " FROM intents WHERE id = ?1";
+static const char reader_kv_get_sql[] =
+    "SELECT value FROM kv WHERE principal = ?1 AND key = ?2 AND expires_at > ?3";
+
+struct write_connection {
+    sqlite3 *db;
+    sqlite3_stmt *statements[W_STATEMENT_COUNT];
+};
+
+struct read_connection {
+    sqlite3 *db;
+    sqlite3_stmt *get_intent;
+    sqlite3_stmt *kv_get;
+    struct read_connection *next_free;
+};
+
+struct sqlite_backend {
+    struct store store;
+    struct write_connection writes;
+    struct writer *writer;
+    pthread_mutex_t readers_lock;
+    pthread_cond_t reader_returned;
+    struct read_connection *readers;
+    struct read_connection *free_readers;
+    int reader_count;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static enum bus_err map_sqlite_error(sqlite3 *db, int rc, const char *what)
+{
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return BUS_ERR_DATABASE_BUSY;
+    fprintf(stderr, "intent-bus: sqlite %s failed: %s\n", what, sqlite3_errmsg(db));
+    return BUS_ERR_INTERNAL;
+}
+
+/* A writer statement, reset and unbound, ready for new parameters. */
+static sqlite3_stmt *statement(struct write_connection *conn, enum writer_statement id)
+{
+    sqlite3_stmt *stmt = conn->statements[id];
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+/* Steps a statement that returns no rows; resets it. */
+static enum bus_err run_statement(struct write_connection *conn, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return BUS_OK;
+    return map_sqlite_error(conn->db, rc, "write");
+}
+
+static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        sqlite3_bind_null(stmt, index);
+    else
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+}
+
+static void copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* A malloc'd copy of a text column, NULL for SQL NULL. */
+static char *dup_column(sqlite3_stmt *stmt, int column)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    return text ? strdup((const char *)text) : NULL;
+}
+
+static double double_column(sqlite3_stmt *stmt, int column)
+{
+    if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
+        return NAN;
+    return sqlite3_column_double(stmt, column);
+}
+
+/* ---- transaction hooks for the writer ----------------------------------- */
+
+static int hook_exec(void *connection, enum writer_statement id)
+{
+    struct write_connection *conn = connection;
+    return run_statement(conn, statement(conn, id)) == BUS_OK ? 0 : -1;
+}
+
+static int hook_begin(void *connection) { return hook_exec(connection, W_BEGIN); }
+static int hook_commit(void *connection) { return hook_exec(connection, W_COMMIT); }
+static void hook_rollback(void *connection) { hook_exec(connection, W_ROLLBACK); }
+static int hook_savepoint(void *connection) { return hook_exec(connection, W_SAVEPOINT); }
+
+static void hook_release(void *connection, int undo)
+{
+    if (undo)
+        hook_exec(connection, W_ROLLBACK_TO);
+    hook_exec(connection, W_RELEASE);
+}
+
+static const struct writer_hooks sqlite_writer_hooks = {
+    .begin = hook_begin,
+    .commit = hook_commit,
+    .rollback = hook_rollback,
+    .savepoint = hook_savepoint,
+    .release = hook_release,
+};
+
+/* ---- idempotency -------------------------------------------------------- */
+
+/* BUS_OK with replay->body set when the key was used for the same request,
+ * BUS_ERR_IDEMPOTENCY_CONFLICT for a different one, BUS_ERR_EMPTY if unused. */
+static enum bus_err idempotency_lookup(struct write_connection *conn, const struct idempotency *idem,
+                                       double now, struct stored_response *replay)
+{
+    sqlite3_stmt *stmt = statement(conn, W_IDEMPOTENCY_GET);
+    sqlite3_bind_text(stmt, 1, idem->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, idem->key, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, now - IDEMPOTENCY_RETENTION_SECONDS);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_EMPTY;
+    if (rc == SQLITE_ROW) {
+        const char *fingerprint = (const char *)sqlite3_column_text(stmt, 0);
+        if (!token_equal(fingerprint ? fingerprint : "", idem->fingerprint)) {
+            err = BUS_ERR_IDEMPOTENCY_CONFLICT;
+        } else {
+            replay->status = (unsigned)sqlite3_column_int(stmt, 1);
+            replay->body = dup_column(stmt, 2);
+            err = replay->body ? BUS_OK : BUS_ERR_INTERNAL;
+        }
+    } else if (rc != SQLITE_DONE) {
+        err = map_sqlite_error(conn->db, rc, "idempotency lookup");
+    }
+    sqlite3_reset(stmt);
+    return err;
+}
+
+static enum bus_err idempotency_remember(struct write_connection *conn,
+                                         const struct idempotency *idem, unsigned status,
+                                         const char *body, double now)
+{
+    sqlite3_stmt *stmt = statement(conn, W_IDEMPOTENCY_PUT);
+    sqlite3_bind_text(stmt, 1, idem->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, idem->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, idem->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 4, (int)status);
+    sqlite3_bind_text(stmt, 5, body, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 6, now);
+    return run_statement(conn, stmt);
+}
+
+/* Runs write(conn, arg) once per idempotent request: replays or refuses a
+ * repeated key, and remembers the response of a first one, all inside the
+ * caller's transaction so the write and the record commit together. */
+static enum bus_err idempotent_write(struct write_connection *conn, const struct idempotency *idem,
+                                     double now, unsigned status, const char *body,
+                                     struct stored_response *replay,
+                                     enum bus_err (*write)(struct write_connection *, const void *),
+                                     const void *arg)
+{
+    if (idem != NULL) {
+        enum bus_err err = idempotency_lookup(conn, idem, now, replay);
+        if (err != BUS_ERR_EMPTY)
+            return err;
+    }
+    enum bus_err err = write(conn, arg);
+    if (err == BUS_OK && idem != NULL)
+        err = idempotency_remember(conn, idem, status, body, now);
+    return err;
+}
+
+/* ---- publish ------------------------------------------------------------ */
+
+static enum bus_err insert_intent(struct write_connection *conn, const void *arg)
+{
+    const struct intent_new *intent = arg;
+    sqlite3_stmt *stmt = statement(conn, W_INSERT_INTENT);
+    sqlite3_bind_text(stmt, 1, intent->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, intent->namespace_, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, intent->goal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, intent->payload_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, intent->is_public ? "public" : "private", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 6, intent->publisher, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 7, intent->priority);
+    sqlite3_bind_int(stmt, 8, intent->max_attempts);
+    sqlite3_bind_double(stmt, 9, intent->backoff_base);
+    bind_text(stmt, 10, intent->target_worker);
+    bind_text(stmt, 11, intent->required_capability);
+    sqlite3_bind_double(stmt, 12, intent->run_at);
+    sqlite3_bind_double(stmt, 13, intent->created_at);
+    sqlite3_bind_double(stmt, 14, intent->expires_at);
+    return run_statement(conn, stmt);
+}
+
+struct publish_args {
+    const struct intent_new *intent;
+    const struct idempotency *idem;
+    unsigned status;
+    const char *body;
+    struct stored_response *replay;
+};
+
+static enum bus_err publish_op(void *connection, void *arg)
+{
+    struct publish_args *args = arg;
+    return idempotent_write(connection, args->idem, args->intent->created_at, args->status,
+                            args->body, args->replay, insert_intent, args->intent);
+}
+
+static enum bus_err sqlite_publish(void *backend, const struct intent_new *intent,
+                                   const struct idempotency *idem, unsigned response_status,
+                                   const char *response_body, struct stored_response *replay)
+{
+    struct sqlite_backend *self = backend;
+    struct publish_args args = {intent, idem, response_status, response_body, replay};
+    return writer_run(self->writer, publish_op, &args);
+}
+
+/* ---- claim -------------------------------------------------------------- */
+
+struct claim_args {
+    const struct claim_request *request;
+    struct claimed_intent *out;
+};
+
+static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
+{
+    copy_column(stmt, 0, out->id, sizeof out->id);
+    copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
+    copy_column(stmt, 2, out->goal, sizeof out->goal);
+    out->payload_json = dup_column(stmt, 3);
+    out->claim_attempts = sqlite3_column_int(stmt, 4);
+    out->max_attempts = sqlite3_column_int(stmt, 5);
+    out->priority = sqlite3_column_int(stmt, 6);
+    copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
+    copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
+    out->claim_expires_at = sqlite3_column_double(stmt, 9);
+}
+
+static enum bus_err claim_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct claim_args *args = arg;
+    const struct claim_request *request = args->request;
+    sqlite3_stmt *stmt = statement(conn, W_CLAIM);
+    sqlite3_bind_text(stmt, 1, request->token, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, request->claimer, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, request->now);
+    sqlite3_bind_double(stmt, 4, request->lease_seconds);
+    sqlite3_bind_text(stmt, 5, request->namespace_, -1, SQLITE_STATIC);
+    bind_text(stmt, 6, request->goal);
+    bind_text(stmt, 7, request->worker_id);
+    sqlite3_bind_text(stmt, 8, request->capabilities_json ? request->capabilities_json : "[]", -1,
+                      SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_EMPTY;
+    if (rc == SQLITE_ROW) {
+        read_claimed(stmt, args->out);
+        err = args->out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
+        rc = sqlite3_step(stmt); /* finish the UPDATE */
+    }
+    if (rc != SQLITE_DONE)
+        err = map_sqlite_error(conn->db, rc, "claim");
+    sqlite3_reset(stmt);
+    return err;
+}
+
+static enum bus_err sqlite_claim(void *backend, const struct claim_request *request,
+                                 struct claimed_intent *out)
+{
+    struct sqlite_backend *self = backend;
+    struct claim_args args = {request, out};
+    return writer_run(self->writer, claim_op, &args);
+}
+
+/* ---- lease operations: extend, fulfill, fail ---------------------------- */
+
+struct lease_row {
+    int claim_attempts;
+    int max_attempts;
+    double backoff_base;
+};
+
+/* BUS_OK only when ref holds the current, unexpired lease. The token is
+ * compared in C, in constant time, rather than in a WHERE clause. */
+static enum bus_err check_lease(struct write_connection *conn, const struct lease_ref *ref,
+                                struct lease_row *row)
+{
+    sqlite3_stmt *stmt = statement(conn, W_LEASE_GET);
+    sqlite3_bind_text(stmt, 1, ref->id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(stmt, 0);
+        const char *token = (const char *)sqlite3_column_text(stmt, 1);
+        const char *claimer = (const char *)sqlite3_column_text(stmt, 2);
+        bool held = status && strcmp(status, "claimed") == 0 && token && claimer &&
+                    token_equal(token, ref->token) && token_equal(claimer, ref->claimer) &&
+                    sqlite3_column_double(stmt, 3) > ref->now;
+        row->claim_attempts = sqlite3_column_int(stmt, 4);
+        row->max_attempts = sqlite3_column_int(stmt, 5);
+        row->backoff_base = sqlite3_column_double(stmt, 6);
+        err = held ? BUS_OK : BUS_ERR_NOT_FOUND;
+    } else if (rc != SQLITE_DONE) {
+        err = map_sqlite_error(conn->db, rc, "lease lookup");
+    }
+    sqlite3_reset(stmt);
+    return err;
+}
+
+struct extend_args {
+    const struct lease_ref *ref;
+    double seconds;
+    double *claim_expires_at;
+};
+
+static enum bus_err extend_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct extend_args *args = arg;
+    struct lease_row row;
+    enum bus_err err = check_lease(conn, args->ref, &row);
+    if (err != BUS_OK)
+        return err;
+    *args->claim_expires_at = args->ref->now + args->seconds;
+    sqlite3_stmt *stmt = statement(conn, W_EXTEND);
+    sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 2, *args->claim_expires_at);
+    sqlite3_bind_double(stmt, 3, args->ref->now);
+    return run_statement(conn, stmt);
+}
+
+static enum bus_err sqlite_extend(void *backend, const struct lease_ref *ref, double seconds,
+                                  double *claim_expires_at)
+{
+    struct sqlite_backend *self = backend;
+    struct extend_args args = {ref, seconds, claim_expires_at};
+    return writer_run(self->writer, extend_op, &args);
+}
+
+struct fulfill_args {
+    const struct lease_ref *ref;
+    const char *result_json;
+    const char *result_type;
+};
+
+static enum bus_err fulfill_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct fulfill_args *args = arg;
+    struct lease_row row;
+    enum bus_err err = check_lease(conn, args->ref, &row);
+    if (err != BUS_OK)
+        return err;
+    sqlite3_stmt *stmt = statement(conn, W_FULFILL);
+    sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
+    bind_text(stmt, 2, args->result_json);
+    bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
+    sqlite3_bind_double(stmt, 4, args->ref->now);
+    return run_statement(conn, stmt);
+}
+
+static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
+                                   const char *result_json, const char *result_type)
+{
+    struct sqlite_backend *self = backend;
+    struct fulfill_args args = {ref, result_json, result_type};
+    return writer_run(self->writer, fulfill_op, &args);
+}
+
+/* Moves an intent to dead and copies it into the dead-letter table. */
+static enum bus_err kill_intent(struct write_connection *conn, const char *id,
+                                const char *error_text, const char *reason, double now)
+{
+    sqlite3_stmt *stmt = statement(conn, W_KILL);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    bind_text(stmt, 2, error_text);
+    sqlite3_bind_double(stmt, 3, now);
+    enum bus_err err = run_statement(conn, stmt);
+    if (err != BUS_OK)
+        return err;
+    stmt = statement(conn, W_ARCHIVE);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, now);
+    return run_statement(conn, stmt);
+}
+
+static enum bus_err requeue_intent(struct write_connection *conn, const char *id,
+                                   const char *error_text, double run_at, double now)
+{
+    sqlite3_stmt *stmt = statement(conn, W_REQUEUE);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 2, run_at);
+    bind_text(stmt, 3, error_text);
+    sqlite3_bind_double(stmt, 4, now);
+    return run_statement(conn, stmt);
+}
+
+struct fail_args {
+    const struct lease_ref *ref;
+    const char *error_text;
+    double jitter;
+    struct fail_outcome *out;
+};
+
+static enum bus_err fail_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct fail_args *args = arg;
+    struct lease_row row;
+    enum bus_err err = check_lease(conn, args->ref, &row);
+    if (err != BUS_OK)
+        return err;
+    args->out->claim_attempts = row.claim_attempts;
+    if (row.claim_attempts >= row.max_attempts) {
+        args->out->status = INTENT_DEAD;
+        args->out->run_at = NAN;
+        return kill_intent(conn, args->ref->id, args->error_text, "failed", args->ref->now);
+    }
+    args->out->status = INTENT_OPEN;
+    args->out->run_at =
+        args->ref->now + backoff_delay(row.backoff_base, row.claim_attempts, args->jitter);
+    return requeue_intent(conn, args->ref->id, args->error_text, args->out->run_at, args->ref->now);
+}
+
+static enum bus_err sqlite_fail(void *backend, const struct lease_ref *ref, const char *error_text,
+                                double jitter, struct fail_outcome *out)
+{
+    struct sqlite_backend *self = backend;
+    struct fail_args args = {ref, error_text, jitter, out};
+    return writer_run(self->writer, fail_op, &args);
+}
+
+/* ---- key-value store ---------------------------------------------------- */
+
+static enum bus_err write_kv(struct write_connection *conn, const void *arg)
+{
+    const struct kv_write *write = arg;
+    sqlite3_stmt *stmt = statement(conn, W_KV_SET);
+    sqlite3_bind_text(stmt, 1, write->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, write->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, write->value_json, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 4, write->expires_at);
+    sqlite3_bind_double(stmt, 5, write->now);
+    return run_statement(conn, stmt);
+}
+
+struct kv_set_args {
+    const struct kv_write *write;
+    const struct idempotency *idem;
+    unsigned status;
+    const char *body;
+    struct stored_response *replay;
+};
+
+static enum bus_err kv_set_op(void *connection, void *arg)
+{
+    struct kv_set_args *args = arg;
+    return idempotent_write(connection, args->idem, args->write->now, args->status, args->body,
+                            args->replay, write_kv, args->write);
+}
+
+static enum bus_err sqlite_kv_set(void *backend, const struct kv_write *write,
+                                  const struct idempotency *idem, unsigned response_status,
+                                  const char *response_body, struct stored_response *replay)
+{
+    struct sqlite_backend *self = backend;
+    struct kv_set_args args = {write, idem, response_status, response_body, replay};
+    return writer_run(self->writer, kv_set_op, &args);
+}
+
+/* ---- expired leases and cleanup ---------------------------------------- */
+
+/* One expired lease, read before any of them is changed: rows must not be
+ * updated while the SELECT that finds them is still stepping. */
+struct expired_lease {
+    char id[INTENT_ID_LEN + 1];
+    int claim_attempts;
+    int max_attempts;
+    double backoff_base;
+};
+
+#define EXPIRED_LEASES_PER_PASS 1024
+
+static enum bus_err read_expired_leases(struct write_connection *conn, enum writer_statement query,
+                                        double now, struct expired_lease *out, int *count)
+{
+    sqlite3_stmt *stmt = statement(conn, query);
+    sqlite3_bind_double(stmt, 1, now);
+    int rc;
+    *count = 0;
+    while (*count < EXPIRED_LEASES_PER_PASS && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct expired_lease *lease = &out[(*count)++];
+        copy_column(stmt, 0, lease->id, sizeof lease->id);
+        if (sqlite3_column_count(stmt) > 1) {
+            lease->claim_attempts = sqlite3_column_int(stmt, 1);
+            lease->max_attempts = sqlite3_column_int(stmt, 2);
+            lease->backoff_base = sqlite3_column_double(stmt, 3);
+        }
+    }
+    if (*count < EXPIRED_LEASES_PER_PASS && rc != SQLITE_DONE) {
+        sqlite3_reset(stmt);
+        return map_sqlite_error(conn->db, rc, "expired lease scan");
+    }
+    sqlite3_reset(stmt);
+    return BUS_OK;
+}
+
+struct sweep_args {
+    double now;
+    long *dead_count;
+};
+
+static enum bus_err sweep_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct sweep_args *args = arg;
+    struct expired_lease *leases = malloc(EXPIRED_LEASES_PER_PASS * sizeof *leases);
+    if (leases == NULL)
+        return BUS_ERR_INTERNAL;
+    int count = 0;
+    enum bus_err err = read_expired_leases(conn, W_EXHAUSTED_LEASES, args->now, leases, &count);
+    for (int i = 0; err == BUS_OK && i < count; i++)
+        err = kill_intent(conn, leases[i].id, "lease expired", "lease_expired", args->now);
+    *args->dead_count = err == BUS_OK ? count : 0;
+    free(leases);
+    return err;
+}
+
+static enum bus_err sqlite_sweep_dead_leases(void *backend, double now, long *dead_count)
+{
+    struct sqlite_backend *self = backend;
+    struct sweep_args args = {now, dead_count};
+    return writer_run(self->writer, sweep_op, &args);
+}
+
+static enum bus_err settle_expired_leases(struct write_connection *conn, double now,
+                                          struct cleanup_stats *stats)
+{
+    struct expired_lease *leases = malloc(EXPIRED_LEASES_PER_PASS * sizeof *leases);
+    if (leases == NULL)
+        return BUS_ERR_INTERNAL;
+    int count = 0;
+    enum bus_err err = read_expired_leases(conn, W_EXPIRED_LEASES, now, leases, &count);
+    for (int i = 0; err == BUS_OK && i < count; i++) {
+        struct expired_lease *lease = &leases[i];
+        if (lease->claim_attempts >= lease->max_attempts) {
+            err = kill_intent(conn, lease->id, "lease expired", "lease_expired", now);
+            stats->expired_claims_dead++;
+        } else {
+            double delay = backoff_delay(lease->backoff_base, lease->claim_attempts,
+                                         backoff_random_jitter());
+            err = requeue_intent(conn, lease->id, "lease expired", now + delay, now);
+            stats->expired_claims_requeued++;
+        }
+    }
+    free(leases);
+    return err;
+}
+
+/* Runs one DELETE with its cut-off time and adds the rows removed. */
+static enum bus_err delete_before(struct write_connection *conn, enum writer_statement id,
+                                  double cutoff, long *counter)
+{
+    sqlite3_stmt *stmt = statement(conn, id);
+    sqlite3_bind_double(stmt, 1, cutoff);
+    enum bus_err err = run_statement(conn, stmt);
+    if (err == BUS_OK)
+        *counter += sqlite3_changes(conn->db);
+    return err;
+}
+
+struct cleanup_args {
+    double now;
+    struct cleanup_stats *stats;
+};
+
+static enum bus_err cleanup_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct cleanup_args *args = arg;
+    double now = args->now;
+    struct cleanup_stats *stats = args->stats;
+    memset(stats, 0, sizeof *stats);
+    enum bus_err err = delete_before(conn, W_DELETE_EXPIRED_OPEN, now, &stats->expired_open_deleted);
+    if (err == BUS_OK)
+        err = settle_expired_leases(conn, now, stats);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_FULFILLED, now - RETENTION_SECONDS,
+                            &stats->fulfilled_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_DEAD, now - RETENTION_SECONDS, &stats->dead_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_DEAD_LETTERS, now - RETENTION_SECONDS,
+                            &stats->dead_letters_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_KV, now, &stats->store_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_IDEMPOTENCY, now - IDEMPOTENCY_RETENTION_SECONDS,
+                            &stats->idempotency_deleted);
+    return err;
+}
+
+static enum bus_err sqlite_cleanup(void *backend, double now, struct cleanup_stats *stats)
+{
+    struct sqlite_backend *self = backend;
+    struct cleanup_args args = {now, stats};
+    return writer_run(self->writer, cleanup_op, &args);
+}
+
+/* ---- reads, on the pool of read-only connections ------------------------ */
+
+static struct read_connection *reader_acquire(struct sqlite_backend *self)
+{
+    pthread_mutex_lock(&self->readers_lock);
+    while (self->free_readers == NULL)
+        pthread_cond_wait(&self->reader_returned, &self->readers_lock);
+    struct read_connection *reader = self->free_readers;
+    self->free_readers = reader->next_free;
+    pthread_mutex_unlock(&self->readers_lock);
+    return reader;
+}
+
+static void reader_release(struct sqlite_backend *self, struct read_connection *reader)
+{
+    pthread_mutex_lock(&self->readers_lock);
+    reader->next_free = self->free_readers;
+    self->free_readers = reader;
+    pthread_cond_signal(&self->reader_returned);
+    pthread_mutex_unlock(&self->readers_lock);
+}
+
+static void read_record(sqlite3_stmt *stmt, struct intent_record *out)
+{
+    char status[16];
+    copy_column(stmt, 0, out->id, sizeof out->id);
+    copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
+    copy_column(stmt, 2, out->goal, sizeof out->goal);
+    copy_column(stmt, 3, status, sizeof status);
+    if (!intent_status_parse(status, &out->status))
+        out->status = INTENT_DEAD;
+    out->is_public = strcmp((const char *)sqlite3_column_text(stmt, 4), "public") == 0;
+    out->priority = sqlite3_column_int(stmt, 5);
+    out->claim_attempts = sqlite3_column_int(stmt, 6);
+    out->max_attempts = sqlite3_column_int(stmt, 7);
+    out->backoff_base = sqlite3_column_double(stmt, 8);
+    copy_column(stmt, 9, out->target_worker, sizeof out->target_worker);
+    copy_column(stmt, 10, out->required_capability, sizeof out->required_capability);
+    copy_column(stmt, 11, out->publisher, sizeof out->publisher);
+    copy_column(stmt, 12, out->claimed_by, sizeof out->claimed_by);
+    out->run_at = double_column(stmt, 13);
+    out->created_at = double_column(stmt, 14);
+    out->expires_at = double_column(stmt, 15);
+    out->claimed_at = double_column(stmt, 16);
+    out->claim_expires_at = double_column(stmt, 17);
+    out->completed_at = double_column(stmt, 18);
+    copy_column(stmt, 19, out->result_type, sizeof out->result_type);
+    out->payload_json = dup_column(stmt, 20);
+    out->result_json = dup_column(stmt, 21);
+    out->last_error = dup_column(stmt, 22);
+}
+
+static enum bus_err sqlite_get_intent(void *backend, const char *id, struct intent_record *out)
+{
+    struct sqlite_backend *self = backend;
+    struct read_connection *reader = reader_acquire(self);
+    sqlite3_stmt *stmt = reader->get_intent;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        read_record(stmt, out);
+        err = out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
+    } else if (rc != SQLITE_DONE) {
+        err = map_sqlite_error(reader->db, rc, "intent read");
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    reader_release(self, reader);
+    return err;
+}
+
+static enum bus_err sqlite_kv_get(void *backend, const char *principal, const char *key,
+                                  double now, char **value_json)
+{
+    struct sqlite_backend *self = backend;
+    struct read_connection *reader = reader_acquire(self);
+    sqlite3_stmt *stmt = reader->kv_get;
+    sqlite3_bind_text(stmt, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, now);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    *value_json = NULL;
+    if (rc == SQLITE_ROW) {
+        *value_json = dup_column(stmt, 0);
+        err = *value_json ? BUS_OK : BUS_ERR_INTERNAL;
+    } else if (rc != SQLITE_DONE) {
+        err = map_sqlite_error(reader->db, rc, "kv read");
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    reader_release(self, reader);
+    return err;
+}
+
+/* ---- opening and closing ------------------------------------------------ */
+
+static int configure_connection(sqlite3 *db)
+{
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit
+     * survives the process being killed, though not a power cut. */
+    return sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;", NULL, NULL,
+                        NULL);
+}
+
+static int open_writer(struct write_connection *conn, const char *path)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    char *message = NULL;
+    if (sqlite3_open_v2(path, &conn->db, flags, NULL) != SQLITE_OK ||
+        configure_connection(conn->db) != SQLITE_OK ||
+        sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL;", NULL, NULL, &message) != SQLITE_OK ||
+        sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK) {
+        fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
+                message ? message : sqlite3_errmsg(conn->db));
+        sqlite3_free(message);
+        return -1;
+    }
+    for (int i = 0; i < W_STATEMENT_COUNT; i++) {
+        if (sqlite3_prepare_v3(conn->db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &conn->statements[i], NULL) != SQLITE_OK) {
+            fprintf(stderr, "intent-bus: cannot prepare statement %d: %s\n", i,
+                    sqlite3_errmsg(conn->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_writer(struct write_connection *conn)
+{
+    for (int i = 0; i < W_STATEMENT_COUNT; i++)
+        sqlite3_finalize(conn->statements[i]);
+    sqlite3_close(conn->db);
+}
+
+static int open_reader(struct read_connection *reader, const char *path)
+{
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &reader->db, flags, NULL) != SQLITE_OK ||
+        configure_connection(reader->db) != SQLITE_OK ||
+        sqlite3_prepare_v3(reader->db, reader_get_intent_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &reader->get_intent, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(reader->db, reader_kv_get_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &reader->kv_get, NULL) != SQLITE_OK) {
+        fprintf(stderr, "intent-bus: cannot open read connection to %s: %s\n", path,
+                sqlite3_errmsg(reader->db));
+        return -1;
+    }
+    return 0;
+}
+
+static void close_reader(struct read_connection *reader)
+{
+    sqlite3_finalize(reader->get_intent);
+    sqlite3_finalize(reader->kv_get);
+    sqlite3_close(reader->db);
+}
+
+static void sqlite_close(void *backend)
+{
+    struct sqlite_backend *self = backend;
+    writer_stop(self->writer);
+    for (int i = 0; i < self->reader_count; i++)
+        close_reader(&self->readers[i]);
+    close_writer(&self->writes);
+    free(self->readers);
+    pthread_cond_destroy(&self->reader_returned);
+    pthread_mutex_destroy(&self->readers_lock);
+    free(self);
+}
+
+static const struct store_ops sqlite_ops = {
+    .close = sqlite_close,
+    .publish = sqlite_publish,
+    .claim = sqlite_claim,
+    .extend = sqlite_extend,
+    .fulfill = sqlite_fulfill,
+    .fail = sqlite_fail,
+    .get_intent = sqlite_get_intent,
+    .kv_set = sqlite_kv_set,
+    .kv_get = sqlite_kv_get,
+    .sweep_dead_leases = sqlite_sweep_dead_leases,
+    .cleanup = sqlite_cleanup,
+};
+
+static int open_readers(struct sqlite_backend *self, const char *path, int count)
+{
+    self->readers = calloc((size_t)count, sizeof *self->readers);
+    if (self->readers == NULL)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        if (open_reader(&self->readers[i], path) != 0) {
+            self->reader_count = i + 1;
+            return -1;
+        }
+        self->readers[i].next_free = self->free_readers;
+        self->free_readers = &self->readers[i];
+    }
+    self->reader_count = count;
+    return 0;
+}
+
+struct store *store_sqlite_open(const char *path, int reader_count)
+{
+    if (sqlite3_libversion_number() < 3035000) {
+        fprintf(stderr, "intent-bus: SQLite %s is too old: 3.35.0 or newer is required\n",
+                sqlite3_libversion());
+        return NULL;
+    }
+    struct sqlite_backend *self = calloc(1, sizeof *self);
+    if (self == NULL)
+        return NULL;
+    pthread_mutex_init(&self->readers_lock, NULL);
+    pthread_cond_init(&self->reader_returned, NULL);
+    self->store.ops = &sqlite_ops;
+    self->store.backend = self;
+    /* The writer opens (and creates) the file first, so readers find it. */
+    bool opened = open_writer(&self->writes, path) == 0 &&
+                  open_readers(self, path, reader_count > 0 ? reader_count : 1) == 0;
+    if (opened)
+        self->writer = writer_start(&self->writes, &sqlite_writer_hooks, MAX_BATCH);
+    if (self->writer == NULL) {
+        sqlite_close(self);
+        return NULL;
+    }
+    return &self->store;
+}

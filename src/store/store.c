@@ -1,0 +1,16 @@
+/* Backend-neutral parts of the store interface. */
+#include "store/store.h"
+
+#include <stdlib.h>
+
+void stored_response_clear(struct stored_response *response)
+{
+    free(response->body);
+    response->body = NULL;
+}
+
+void store_close(struct store *store)
+{
+    if (store != NULL)
+        store->ops->close(store->backend);
+}

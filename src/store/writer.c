@@ -1,0 +1,149 @@
+/* Group commit. Callers queue operations; the writer thread takes all that
+ * are waiting, runs them in one BEGIN IMMEDIATE ... COMMIT, and wakes their
+ * callers. Under load many requests share one commit (one WAL sync), which is
+ * where SQLite's write throughput comes from; with one caller it degrades to
+ * a transaction per operation. */
+#include "store/writer.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct writer_job {
+    writer_op_fn op;
+    void *arg;
+    enum bus_err result;
+    bool done;
+    struct writer_job *next;
+};
+
+struct writer {
+    void *connection;
+    const struct writer_hooks *hooks;
+    int max_batch;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready; /* signalled when a job is queued or on stop */
+    pthread_cond_t job_done;   /* broadcast when a batch is committed */
+    struct writer_job *head;
+    struct writer_job *tail;
+    bool stopping;
+};
+
+/* Takes up to max_batch jobs off the queue; called with the lock held. */
+static struct writer_job *take_batch(struct writer *writer)
+{
+    struct writer_job *batch = writer->head;
+    struct writer_job *last = batch;
+    for (int count = 1; count < writer->max_batch && last->next; count++)
+        last = last->next;
+    writer->head = last->next;
+    if (writer->head == NULL)
+        writer->tail = NULL;
+    last->next = NULL;
+    return batch;
+}
+
+static void run_job(struct writer *writer, struct writer_job *job)
+{
+    if (writer->hooks->savepoint(writer->connection) != 0) {
+        job->result = BUS_ERR_DATABASE_BUSY;
+        return;
+    }
+    job->result = job->op(writer->connection, job->arg);
+    writer->hooks->release(writer->connection, job->result != BUS_OK);
+}
+
+static void run_batch(struct writer *writer, struct writer_job *batch)
+{
+    const struct writer_hooks *hooks = writer->hooks;
+    bool committed = false;
+    if (hooks->begin(writer->connection) == 0) {
+        for (struct writer_job *job = batch; job; job = job->next)
+            run_job(writer, job);
+        committed = hooks->commit(writer->connection) == 0;
+        if (!committed)
+            hooks->rollback(writer->connection);
+    }
+    for (struct writer_job *job = batch; job; job = job->next) {
+        if (!committed)
+            job->result = BUS_ERR_DATABASE_BUSY;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *writer = arg;
+    pthread_mutex_lock(&writer->lock);
+    for (;;) {
+        while (writer->head == NULL && !writer->stopping)
+            pthread_cond_wait(&writer->work_ready, &writer->lock);
+        if (writer->head == NULL)
+            break; /* stopping, and every queued job has run */
+        struct writer_job *batch = take_batch(writer);
+        pthread_mutex_unlock(&writer->lock);
+        run_batch(writer, batch);
+        pthread_mutex_lock(&writer->lock);
+        /* `next` is read before `done` is set: a caller may free its job
+         * (it lives on the caller's stack) the moment it sees done. */
+        for (struct writer_job *job = batch, *next; job; job = next) {
+            next = job->next;
+            job->done = true;
+        }
+        pthread_cond_broadcast(&writer->job_done);
+    }
+    pthread_mutex_unlock(&writer->lock);
+    return NULL;
+}
+
+struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch)
+{
+    struct writer *writer = calloc(1, sizeof *writer);
+    if (writer == NULL)
+        return NULL;
+    writer->connection = connection;
+    writer->hooks = hooks;
+    writer->max_batch = max_batch > 0 ? max_batch : 1;
+    pthread_mutex_init(&writer->lock, NULL);
+    pthread_cond_init(&writer->work_ready, NULL);
+    pthread_cond_init(&writer->job_done, NULL);
+    if (pthread_create(&writer->thread, NULL, writer_main, writer) != 0) {
+        pthread_cond_destroy(&writer->job_done);
+        pthread_cond_destroy(&writer->work_ready);
+        pthread_mutex_destroy(&writer->lock);
+        free(writer);
+        return NULL;
+    }
+    return writer;
+}
+
+enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
+{
+    struct writer_job job = {.op = op, .arg = arg};
+    pthread_mutex_lock(&writer->lock);
+    if (writer->tail)
+        writer->tail->next = &job;
+    else
+        writer->head = &job;
+    writer->tail = &job;
+    pthread_cond_signal(&writer->work_ready);
+    while (!job.done)
+        pthread_cond_wait(&writer->job_done, &writer->lock);
+    pthread_mutex_unlock(&writer->lock);
+    return job.result;
+}
+
+void writer_stop(struct writer *writer)
+{
+    if (writer == NULL)
+        return;
+    pthread_mutex_lock(&writer->lock);
+    writer->stopping = true;
+    pthread_cond_signal(&writer->work_ready);
+    pthread_mutex_unlock(&writer->lock);
+    pthread_join(writer->thread, NULL);
+    pthread_cond_destroy(&writer->job_done);
+    pthread_cond_destroy(&writer->work_ready);
+    pthread_mutex_destroy(&writer->lock);
+    free(writer);
+}

@@ -1,0 +1,42 @@
+/* The single writer: one thread owns a database's write connection and runs
+ * every write operation, many per transaction (group commit). A caller
+ * blocks until the transaction holding its operation is committed, so an
+ * acknowledged write is durable. No SQL here: the backend supplies the
+ * transaction hooks. */
+#ifndef STORE_WRITER_H
+#define STORE_WRITER_H
+
+#include "bus/errors.h"
+
+/* One operation, run on the writer thread inside an open transaction.
+ * It must leave the database unchanged when it returns an error (the
+ * writer rolls back to a savepoint to make sure). */
+typedef enum bus_err (*writer_op_fn)(void *connection, void *arg);
+
+/* Transaction control of a backend; each returns 0 on success. */
+struct writer_hooks {
+    int (*begin)(void *connection);
+    int (*commit)(void *connection);
+    void (*rollback)(void *connection);
+    int (*savepoint)(void *connection);
+    /* Releases the savepoint, first rolling back to it when undo is set. */
+    void (*release)(void *connection, int undo);
+};
+
+struct writer;
+
+/* Starts the writer thread over connection (which it then owns until
+ * writer_stop). max_batch bounds how many operations share a transaction.
+ * Returns NULL when the thread cannot be started. */
+struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch);
+
+/* Runs op(connection, arg) on the writer thread and waits until its
+ * transaction is committed. Returns op's result, or BUS_ERR_DATABASE_BUSY
+ * when the transaction could not be committed (nothing of it was kept). */
+enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg);
+
+/* Runs every queued operation, then stops the thread and frees the writer.
+ * The connection is the caller's again afterwards. */
+void writer_stop(struct writer *writer);
+
+#endif
