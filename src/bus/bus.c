@@ -155,6 +155,14 @@ static enum bus_err fill_claim_request(const struct principal *caller,
     strcpy(request->goal, params->goal ? params->goal : "");
     strcpy(request->worker_id, params->worker_id ? params->worker_id : "");
     strcpy(request->claimer, caller->id);
+    if (params->publisher != NULL) {
+        char wanted[PRINCIPAL_LEN + 1];
+        token_sha256_hex(params->publisher, strlen(params->publisher), wanted);
+        if (!token_equal(wanted, caller->id))
+            return bus_error_set(error, BUS_ERR_FORBIDDEN, NULL,
+                                 "the publisher filter may only name your own key");
+        strcpy(request->publisher, caller->id);
+    }
     request->lease_seconds = lease_seconds;
     request->now = clock_now();
     if (!token_random_hex(request->token, CLAIM_TOKEN_LEN / 2))

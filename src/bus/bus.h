@@ -38,6 +38,7 @@ struct claim_params {
     const char *goal;
     const char *worker_id;
     const char *capabilities;
+    const char *publisher; /* an API key: only intents it published */
 };
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);

@@ -66,6 +66,7 @@ struct claim_request {
     char worker_id[WORKER_NAME_MAX_BYTES + 1];  /* "" = anonymous worker */
     char *capabilities_json;                    /* owned JSON array of strings */
     char claimer[PRINCIPAL_LEN + 1];
+    char publisher[PRINCIPAL_LEN + 1];          /* "" = any publisher */
     char token[CLAIM_TOKEN_LEN + 1];            /* the fresh token to hand out */
     double lease_seconds;
     double now;

@@ -20,6 +20,15 @@ static size_t utf8_char_count(const char *s)
     return count;
 }
 
+/* Text from headers and URLs can hold any bytes; jansson's own check
+ * decides what is UTF-8, so what passes here can always be put in a reply. */
+static bool is_utf8(const char *s)
+{
+    json_t *probe = json_string(s);
+    json_decref(probe);
+    return probe != NULL;
+}
+
 static bool has_control_char(const char *s)
 {
     for (; *s; s++) {
@@ -29,10 +38,18 @@ static bool has_control_char(const char *s)
     return false;
 }
 
+const char *validate_plain_string(const json_t *value)
+{
+    const char *text = json_string_value(value);
+    if (text == NULL || strlen(text) != json_string_length(value))
+        return NULL; /* not a string, or one with a NUL a C string would cut at */
+    return text;
+}
+
 bool validate_goal(const char *goal)
 {
     size_t chars = utf8_char_count(goal);
-    return chars >= 1 && chars <= GOAL_MAX_CHARS && strlen(goal) <= GOAL_MAX_BYTES;
+    return chars >= 1 && chars <= GOAL_MAX_CHARS && strlen(goal) <= GOAL_MAX_BYTES && is_utf8(goal);
 }
 
 bool validate_namespace(const char *namespace_)
@@ -51,7 +68,8 @@ bool validate_namespace(const char *namespace_)
 bool validate_worker_id(const char *worker_id)
 {
     size_t chars = utf8_char_count(worker_id);
-    return chars >= 1 && chars <= WORKER_NAME_MAX_CHARS && !has_control_char(worker_id);
+    return chars >= 1 && chars <= WORKER_NAME_MAX_CHARS && !has_control_char(worker_id) &&
+           is_utf8(worker_id);
 }
 
 static bool validate_capability(const char *capability)
@@ -69,10 +87,10 @@ static enum bus_err optional_string(const json_t *body, const char *field, bool 
     out[0] = '\0';
     if (value == NULL || json_is_null(value))
         return BUS_OK;
-    if (!json_is_string(value) || !valid(json_string_value(value)) ||
-        strlen(json_string_value(value)) >= out_size)
+    const char *text = validate_plain_string(value);
+    if (text == NULL || !valid(text) || strlen(text) >= out_size)
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, NULL, "%s has an invalid value", field);
-    strcpy(out, json_string_value(value));
+    strcpy(out, text);
     return BUS_OK;
 }
 
@@ -119,7 +137,7 @@ static enum bus_err validate_visibility(const json_t *body, bool *is_public, str
     *is_public = false;
     if (value == NULL || json_is_null(value))
         return BUS_OK;
-    const char *text = json_string_value(value);
+    const char *text = validate_plain_string(value);
     if (text != NULL && strcmp(text, "private") == 0)
         return BUS_OK;
     if (text != NULL && strcmp(text, "public") == 0) {
@@ -139,10 +157,11 @@ static enum bus_err validate_required_fields(const json_t *body, struct intent_n
         return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "goal is required");
     if (payload == NULL)
         return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "payload is required");
-    if (!json_is_string(goal) || !validate_goal(json_string_value(goal)))
+    const char *goal_text = validate_plain_string(goal);
+    if (goal_text == NULL || !validate_goal(goal_text))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_goal",
                              "goal must be a string of 1 to %d characters", GOAL_MAX_CHARS);
-    strcpy(out->goal, json_string_value(goal));
+    strcpy(out->goal, goal_text);
     out->payload_json = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
     if (out->payload_json == NULL)
         return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
@@ -256,10 +275,11 @@ enum bus_err validate_claim_token(const json_t *body, char out[CLAIM_TOKEN_LEN +
     out[0] = '\0';
     if (!json_is_string(token))
         return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "claim_token is required");
-    if (!token_is_hex(json_string_value(token), CLAIM_TOKEN_LEN))
+    const char *text = validate_plain_string(token);
+    if (text == NULL || !token_is_hex(text, CLAIM_TOKEN_LEN))
         return bus_error_set(error, BUS_ERR_NOT_FOUND, NULL,
                              "intent not found or claim_token invalid or expired");
-    strcpy(out, json_string_value(token));
+    strcpy(out, text);
     return BUS_OK;
 }
 
@@ -276,7 +296,7 @@ static enum bus_err read_result_type(const json_t *body, char result_type[8], st
     strcpy(result_type, "json");
     if (type == NULL || json_is_null(type))
         return BUS_OK;
-    const char *text = json_string_value(type);
+    const char *text = validate_plain_string(type);
     if (text == NULL || (strcmp(text, "json") != 0 && strcmp(text, "text") != 0))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_result_type",
                              "result_type must be \"json\" or \"text\"");
@@ -311,15 +331,17 @@ enum bus_err validate_fail_error(const json_t *body, char **text, struct bus_err
     *text = NULL;
     if (value == NULL || json_is_null(value))
         return BUS_OK;
-    if (!json_is_string(value))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_error", "error must be a string");
-    size_t len = strlen(json_string_value(value));
+    const char *given = validate_plain_string(value);
+    if (given == NULL)
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_error",
+                             "error must be a string without NUL characters");
+    size_t len = strlen(given);
     if (len > ERROR_TEXT_MAX_BYTES) {
         len = ERROR_TEXT_MAX_BYTES;
-        while (len > 0 && ((unsigned char)json_string_value(value)[len] & 0xC0) == 0x80)
+        while (len > 0 && ((unsigned char)given[len] & 0xC0) == 0x80)
             len--; /* never cut a UTF-8 sequence in half */
     }
-    *text = strndup(json_string_value(value), len);
+    *text = strndup(given, len);
     if (*text == NULL)
         return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
     return BUS_OK;
@@ -328,7 +350,7 @@ enum bus_err validate_fail_error(const json_t *body, char **text, struct bus_err
 bool validate_kv_key(const char *key)
 {
     size_t len = strlen(key);
-    return len >= 1 && len <= KV_KEY_MAX_BYTES && !has_control_char(key);
+    return len >= 1 && len <= KV_KEY_MAX_BYTES && !has_control_char(key) && is_utf8(key);
 }
 
 enum bus_err validate_kv_set(const json_t *body, char **value_json, double *ttl,

@@ -25,6 +25,10 @@
 enum bus_err validate_publish(const json_t *body, struct intent_new *out,
                               struct bus_error *error);
 
+/* The text of a JSON string that holds no NUL character, else NULL (bodies
+ * are parsed with NUL allowed so payloads may carry "\u0000"). */
+const char *validate_plain_string(const json_t *value);
+
 /* 1-256 Unicode characters. */
 bool validate_goal(const char *goal);
 

@@ -38,10 +38,25 @@ static void add_common_headers(struct MHD_Response *response)
 static const char internal_error_body[] =
     "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
 
+/* Grows the body by one byte so a newline can end it, as curl users expect. */
+static void add_newline_room(struct http_response *out)
+{
+    if (out->body == NULL)
+        return;
+    char *grown = realloc(out->body, strlen(out->body) + 2);
+    if (grown == NULL) {
+        free(out->body);
+        out->body = NULL;
+        return;
+    }
+    out->body = grown;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *connection,
                                      struct http_response *out)
 {
     struct MHD_Response *response;
+    add_newline_room(out);
     if (out->status == 204) {
         response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else if (out->body == NULL) {
@@ -50,8 +65,9 @@ static enum MHD_Result send_response(struct MHD_Connection *connection,
                                                    (void *)internal_error_body,
                                                    MHD_RESPMEM_PERSISTENT);
     } else {
-        response = MHD_create_response_from_buffer(strlen(out->body), out->body,
-                                                   MHD_RESPMEM_MUST_FREE);
+        size_t length = strlen(out->body);
+        out->body[length] = '\n'; /* terminal-friendly; reserved by add_newline_room */
+        response = MHD_create_response_from_buffer(length + 1, out->body, MHD_RESPMEM_MUST_FREE);
         out->body = NULL; /* MHD frees it now */
     }
     if (response == NULL)
@@ -132,6 +148,21 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     *request_context = NULL;
 }
 
+/* Percent-decodes a path or query value in place, as libmicrohttpd does,
+ * except that %00 becomes DEL (0x7f): a NUL would silently cut the C string
+ * ("/set/abc%00def" would store "abc"), while DEL is a control character
+ * every validator refuses. */
+static size_t unescape_without_nul(void *cls, struct MHD_Connection *connection, char *text)
+{
+    (void)cls;
+    (void)connection;
+    for (char *escape = strstr(text, "%00"); escape; escape = strstr(escape + 3, "%00")) {
+        escape[1] = '7';
+        escape[2] = 'F';
+    }
+    return MHD_http_unescape(text);
+}
+
 /* Small request/response exchanges stall on Nagle's algorithm without this. */
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -163,7 +194,8 @@ int http_start(struct server *server)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_LISTENING_ADDRESS_REUSE,
         (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape_without_nul, NULL, MHD_OPTION_END);
     if (server->daemon == NULL) {
         fprintf(stderr, "intent-bus: cannot listen on %s:%d\n", server->config.bind,
                 server->config.port);

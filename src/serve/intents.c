@@ -1,4 +1,7 @@
 /* Handlers of /intent, /claim, /extend_claim, /fulfill and /fail. */
+#include <stdio.h>
+
+#include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/server.h"
 
@@ -11,29 +14,51 @@ void handle_publish(struct http_request *request, struct http_response *response
     response_from_bus(response, err, &reply, &error);
 }
 
-/* A claim parameter: the header first (where the spec names one), then the
- * query string, then a field of a JSON body. */
-static const char *claim_param(const struct http_request *request, const char *header,
-                               const char *name)
+/* Reads one claim parameter: the header first (where the spec names one),
+ * then the query string, then a field of a JSON body. A body field that is
+ * not a string is refused rather than ignored, so {"namespace": 5} cannot
+ * quietly claim from the default namespace. */
+static bool claim_param(const struct http_request *request, const char *header, const char *name,
+                        const char **out, struct bus_error *error)
 {
-    const char *value = header ? request_header(request, header) : NULL;
-    if (value == NULL)
-        value = request_query(request, name);
-    if (value == NULL && json_is_object(request->json))
-        value = json_string_value(json_object_get(request->json, name));
-    return value;
+    *out = header ? request_header(request, header) : NULL;
+    if (*out == NULL)
+        *out = request_query(request, name);
+    const json_t *field = json_object_get(request->json, name);
+    if (*out != NULL || field == NULL || json_is_null(field))
+        return true;
+    *out = validate_plain_string(field);
+    if (*out != NULL)
+        return true;
+    bus_error_set(error, BUS_ERR_INVALID_FIELD, NULL, "%s must be a string", name);
+    snprintf(error->code, sizeof error->code, "invalid_%s", name);
+    return false;
+}
+
+static bool read_claim_params(const struct http_request *request, struct claim_params *params,
+                              struct bus_error *error)
+{
+    if (request->json != NULL && !json_is_object(request->json)) {
+        bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "a claim body must be a JSON object");
+        return false;
+    }
+    return claim_param(request, NULL, "namespace", &params->namespace_, error) &&
+           claim_param(request, NULL, "goal", &params->goal, error) &&
+           claim_param(request, "X-Worker-ID", "worker_id", &params->worker_id, error) &&
+           claim_param(request, "X-Worker-Capabilities", "capabilities", &params->capabilities,
+                       error) &&
+           claim_param(request, NULL, "publisher", &params->publisher, error);
 }
 
 void handle_claim(struct http_request *request, struct http_response *response)
 {
-    struct claim_params params = {
-        .namespace_ = claim_param(request, NULL, "namespace"),
-        .goal = claim_param(request, NULL, "goal"),
-        .worker_id = claim_param(request, "X-Worker-ID", "worker_id"),
-        .capabilities = claim_param(request, "X-Worker-Capabilities", "capabilities"),
-    };
+    struct claim_params params = {0};
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
+    if (!read_claim_params(request, &params, &error)) {
+        response_error(response, &error);
+        return;
+    }
     enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }

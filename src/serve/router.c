@@ -65,7 +65,7 @@ static bool parse_body(struct http_request *request, const struct request_body *
     if (body->size == 0)
         return true;
     json_error_t parse_error;
-    request->json = json_loadb(body->data, body->size, JSON_DECODE_ANY, &parse_error);
+    request->json = json_loadb(body->data, body->size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &parse_error);
     if (request->json != NULL)
         return true;
     struct bus_error error;

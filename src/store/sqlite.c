@@ -83,6 +83,7 @@ static const char schema_sql[] =
     "  AND (target_worker IS NULL OR target_worker = ?7)"                                     \
     "  AND (required_capability IS NULL"                                                       \
     "       OR required_capability IN (SELECT value FROM json_each(?8)))"                     \
+    "  AND (?9 IS NULL OR publisher = ?9)"                                                     \
     "  ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"        \
     "  LIMIT 1)"                                                                               \
     " RETURNING id, namespace, goal, payload, claim_attempts, max_attempts, priority,"       \
@@ -424,6 +425,7 @@ static enum bus_err claim_op(void *connection, void *arg)
     bind_text(stmt, 7, request->worker_id);
     sqlite3_bind_text(stmt, 8, request->capabilities_json ? request->capabilities_json : "[]", -1,
                       SQLITE_STATIC);
+    bind_text(stmt, 9, request->publisher);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_EMPTY;
     if (rc == SQLITE_ROW) {
