@@ -1,13 +1,29 @@
 /* API-key authentication; see api_key.h. */
 #include "auth/api_key.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "bus/token.h"
+#include "util/clock.h"
 
-void auth_init(struct auth *auth, const char *main_key)
+void auth_init(struct auth *auth, const char *main_key, struct store *store)
 {
     token_sha256_hex(main_key, strlen(main_key), auth->main_key_hash);
+    auth->store = store;
+}
+
+static enum bus_err check_tester_key(const struct auth *auth, const char *digest,
+                                     struct principal *caller, struct bus_error *error)
+{
+    char owner[OWNER_MAX_BYTES + 1];
+    enum bus_err err = auth->store->ops->key_lookup(auth->store->backend, digest, owner);
+    if (err == BUS_ERR_NOT_FOUND)
+        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "invalid API key");
+    if (err != BUS_OK)
+        return bus_error_set(error, err, NULL, "the API key could not be checked");
+    snprintf(caller->label, sizeof caller->label, "%.64s", owner); /* logs only */
+    return BUS_OK;
 }
 
 enum bus_err auth_authenticate(const struct auth *auth, const char *api_key,
@@ -15,10 +31,54 @@ enum bus_err auth_authenticate(const struct auth *auth, const char *api_key,
 {
     if (api_key == NULL || api_key[0] == '\0')
         return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "X-API-KEY header is required");
-    char presented[PRINCIPAL_LEN + 1];
-    token_sha256_hex(api_key, strlen(api_key), presented);
-    if (!token_equal(presented, auth->main_key_hash))
-        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "invalid API key");
-    strcpy(caller->id, presented);
+    char digest[PRINCIPAL_LEN + 1];
+    token_sha256_hex(api_key, strlen(api_key), digest);
+    caller->is_tester = false;
+    strcpy(caller->label, "main");
+    if (!token_equal(digest, auth->main_key_hash)) {
+        if (strncmp(api_key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) != 0)
+            return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "invalid API key");
+        enum bus_err err = check_tester_key(auth, digest, caller, error);
+        if (err != BUS_OK)
+            return err;
+        caller->is_tester = true;
+    }
+    strcpy(caller->id, digest);
+    return BUS_OK;
+}
+
+bool auth_new_tester_key(char key[TESTER_KEY_LEN + 1], char key_hash[PRINCIPAL_LEN + 1])
+{
+    strcpy(key, TESTER_KEY_PREFIX);
+    if (!token_random_hex(key + strlen(TESTER_KEY_PREFIX), 32))
+        return false;
+    token_sha256_hex(key, strlen(key), key_hash);
+    return true;
+}
+
+enum bus_err auth_generate_key(const struct auth *auth, const char *owner,
+                               char key[TESTER_KEY_LEN + 1], struct bus_error *error)
+{
+    char key_hash[PRINCIPAL_LEN + 1];
+    if (!auth_new_tester_key(key, key_hash))
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
+    enum bus_err err = auth->store->ops->key_create(auth->store->backend, key_hash, owner,
+                                                    clock_now());
+    if (err != BUS_OK)
+        return bus_error_set(error, err, NULL, "the key could not be stored");
+    return BUS_OK;
+}
+
+enum bus_err auth_revoke_key(const struct auth *auth, const char *key,
+                             char owner[OWNER_MAX_BYTES + 1], char principal[PRINCIPAL_LEN + 1],
+                             struct bus_error *error)
+{
+    token_sha256_hex(key, strlen(key), principal);
+    enum bus_err err = auth->store->ops->key_revoke(auth->store->backend, principal, clock_now(),
+                                                    owner);
+    if (err == BUS_ERR_NOT_FOUND)
+        return bus_error_set(error, err, NULL, "no such active key");
+    if (err != BUS_OK)
+        return bus_error_set(error, err, NULL, "the key could not be revoked");
     return BUS_OK;
 }

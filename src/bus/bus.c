@@ -21,6 +21,7 @@ void bus_reply_clear(struct bus_reply *reply)
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now)
 {
+    memset(&bus->counters, 0, sizeof bus->counters);
     bus->store = store;
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
@@ -35,15 +36,33 @@ void bus_housekeeping(struct bus *bus, double now)
         long dead = 0;
         if (bus->store->ops->sweep_dead_leases(bus->store->backend, now, &dead) != BUS_OK)
             fprintf(stderr, "intent-bus: lease sweep failed; retrying on later traffic\n");
+        atomic_fetch_add(&bus->counters.lease_expiries, (unsigned long)dead);
+        atomic_fetch_add(&bus->counters.dead_letters[DEAD_LEASE_EXPIRED], (unsigned long)dead);
     }
     if (due.cleanup) {
         struct cleanup_stats stats;
-        enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now, &stats);
+        enum bus_err err = bus_run_cleanup(bus, now, &stats);
         if (err != BUS_OK)
             fprintf(stderr, "intent-bus: cleanup failed (%s); retrying in %.0f s\n",
                     bus_err_code(err), HOUSEKEEPING_RETRY_AFTER_FAILURE);
         housekeeping_cleanup_done(&bus->housekeeping, err == BUS_OK, now);
     }
+}
+
+enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats)
+{
+    enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now, stats);
+    atomic_fetch_add(&bus->counters.cleanup_runs, 1);
+    if (err != BUS_OK) {
+        atomic_fetch_add(&bus->counters.cleanup_failures, 1);
+        return err;
+    }
+    unsigned long expired = (unsigned long)(stats->expired_claims_requeued + stats->expired_claims_dead);
+    atomic_fetch_add(&bus->counters.lease_expiries, expired);
+    atomic_fetch_add(&bus->counters.retries, (unsigned long)stats->expired_claims_requeued);
+    atomic_fetch_add(&bus->counters.dead_letters[DEAD_LEASE_EXPIRED],
+                     (unsigned long)stats->expired_claims_dead);
+    return BUS_OK;
 }
 
 /* Sets the reply, or reports an allocation failure. */
@@ -88,6 +107,11 @@ static enum bus_err finish_idempotent(enum bus_err err, struct stored_response *
         return bus_error_set(error, err, NULL,
                              "Idempotency-Key was already used with a different request");
     }
+    if (err == BUS_ERR_LIMIT_EXCEEDED) {
+        free(body);
+        return bus_error_set(error, err, NULL, "this key already has %d open intents",
+                             TESTER_OPEN_INTENT_LIMIT);
+    }
     if (err != BUS_OK) {
         free(body);
         return bus_error_set(error, err, NULL, "the request could not be stored");
@@ -130,10 +154,13 @@ enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const 
     fill_new_intent(&intent, caller, clock_now());
     char *response = reply_published(intent.id, intent.namespace_);
     struct stored_response replay = {0, NULL};
-    err = response ? bus->store->ops->publish(bus->store->backend, &intent, use_idem, 201,
-                                              response, &replay)
+    long open_limit = caller->is_tester ? TESTER_OPEN_INTENT_LIMIT : 0;
+    err = response ? bus->store->ops->publish(bus->store->backend, &intent, open_limit, use_idem,
+                                              201, response, &replay)
                    : BUS_ERR_INTERNAL;
     intent_new_clear(&intent);
+    if (err == BUS_OK && replay.body == NULL)
+        atomic_fetch_add(&bus->counters.published, 1);
     return finish_idempotent(err, &replay, 201, response, reply, error);
 }
 
@@ -184,9 +211,12 @@ enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
     }
     err = bus->store->ops->claim(bus->store->backend, &request, &claimed);
     if (err == BUS_OK) {
+        atomic_fetch_add(&bus->counters.claims, 1);
         strcpy(claimed.token, request.token);
         err = set_reply(reply, 200, reply_claimed(&claimed, bus->settings.lease_seconds), error);
-    } else if (err != BUS_ERR_EMPTY) {
+    } else if (err == BUS_ERR_EMPTY) {
+        atomic_fetch_add(&bus->counters.empty_claims, 1);
+    } else {
         bus_error_set(error, err, NULL, "the claim could not be made");
     }
     claim_request_clear(&request);
@@ -259,6 +289,7 @@ enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const 
     free(result_json);
     if (err != BUS_OK)
         return lease_store_error(err, error);
+    atomic_fetch_add(&bus->counters.fulfills, 1);
     return set_reply(reply, 200, reply_fulfilled(ref.id, ref.now), error);
 }
 
@@ -278,6 +309,10 @@ enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const cha
     free(error_text);
     if (err != BUS_OK)
         return lease_store_error(err, error);
+    atomic_fetch_add(&bus->counters.failures, 1);
+    atomic_fetch_add(outcome.status == INTENT_DEAD ? &bus->counters.dead_letters[DEAD_FAILED]
+                                                   : &bus->counters.retries,
+                     1);
     return set_reply(reply, 200, reply_failed(ref.id, &outcome), error);
 }
 

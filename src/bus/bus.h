@@ -6,6 +6,8 @@
 #ifndef BUS_BUS_H
 #define BUS_BUS_H
 
+#include <stdatomic.h>
+
 #include <jansson.h>
 
 #include "bus/errors.h"
@@ -13,15 +15,37 @@
 #include "bus/intent.h"
 #include "store/store.h"
 
+/* Open intents a tester key may have at once (spec 11); the main key has
+ * no cap. */
+#define TESTER_OPEN_INTENT_LIMIT 2000
+
 struct bus_settings {
     double lease_seconds;    /* claim_timeout */
     double cleanup_interval; /* seconds between full cleanup passes */
+};
+
+/* Why an intent went to the dead-letter table. */
+enum dead_reason { DEAD_FAILED, DEAD_LEASE_EXPIRED, DEAD_CANCELLED, DEAD_REASON_COUNT };
+
+/* What the bus has done since it started, for /metrics. */
+struct bus_counters {
+    atomic_ulong published;
+    atomic_ulong claims;
+    atomic_ulong empty_claims;
+    atomic_ulong fulfills;
+    atomic_ulong failures;
+    atomic_ulong retries;        /* failures and expired leases put back in the queue */
+    atomic_ulong lease_expiries; /* leases found expired by the sweep or cleanup */
+    atomic_ulong dead_letters[DEAD_REASON_COUNT];
+    atomic_ulong cleanup_runs;
+    atomic_ulong cleanup_failures;
 };
 
 struct bus {
     struct store *store; /* borrowed */
     struct bus_settings settings;
     struct housekeeping housekeeping;
+    struct bus_counters counters;
 };
 
 /* A protocol response: a status (200, 201) and a malloc'd JSON body. */
@@ -47,6 +71,9 @@ void bus_destroy(struct bus *bus);
 /* Runs the sweep and cleanup duties that are due; called once per request.
  * Failures are logged and retried later, never reported to the caller. */
 void bus_housekeeping(struct bus *bus, double now);
+
+/* Runs the full cleanup pass now and counts it (lazily or for an admin). */
+enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats);
 
 /* POST /intent. idempotency_key may be NULL. Reply 201. */
 enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,

@@ -36,6 +36,8 @@ bool intent_status_parse(const char *name, enum intent_status *out);
 /* Who is calling: the SHA-256 of the API key, never the key itself. */
 struct principal {
     char id[PRINCIPAL_LEN + 1];
+    bool is_tester; /* a tk_ key: rate-limited and capped; the main key is not */
+    char label[65]; /* for logs: "main" or the tester key's owner, never the key */
 };
 
 /* A validated publish request, ready to store. */

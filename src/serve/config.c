@@ -10,6 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/rate_limit.h"
+#include "serve/access_log.h"
+
 void config_print_usage(void)
 {
     fprintf(stderr,
@@ -55,8 +58,7 @@ static bool env_is_true(const char *name)
  * operator believes closed, so such settings stop the start instead. */
 static int refuse_unsupported(void)
 {
-    static const char *const unsupported[] = {"BUS_REQUIRE_SIGNATURES", "BUS_ENFORCE_HTTPS",
-                                              "BUS_MAINTENANCE_MODE"};
+    static const char *const unsupported[] = {"BUS_REQUIRE_SIGNATURES", "BUS_ENFORCE_HTTPS"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         if (env_is_true(unsupported[i])) {
             fprintf(stderr, "intent-bus: %s=true is not supported by this version yet\n",
@@ -87,6 +89,33 @@ static int load_environment(struct config *config)
          config->lease_seconds != floor(config->lease_seconds))) {
         fprintf(stderr, "intent-bus: BUS_CLAIM_TIMEOUT_SECONDS must be a whole number, 1 to 3600\n");
         return -1;
+    }
+    if ((value = getenv("BUS_ADMIN_SECRET")) && value[0] &&
+        copy_option(config->admin_token, sizeof config->admin_token, value,
+                    "BUS_ADMIN_SECRET") != 0)
+        return -1;
+    if ((value = getenv("DASHBOARD_PASSWORD")) && value[0] &&
+        copy_option(config->dashboard_password, sizeof config->dashboard_password, value,
+                    "DASHBOARD_PASSWORD") != 0)
+        return -1;
+    if ((value = getenv("BUS_METRICS_TOKEN")) && value[0] &&
+        copy_option(config->metrics_token, sizeof config->metrics_token, value,
+                    "BUS_METRICS_TOKEN") != 0)
+        return -1;
+    enum log_level level = LOG_INFO;
+    if ((value = getenv("BUS_LOG_LEVEL")) && value[0] && !log_level_parse(value, &level)) {
+        fprintf(stderr, "intent-bus: BUS_LOG_LEVEL must be debug, info, warn, error or off\n");
+        return -1;
+    }
+    config->log_level = (int)level;
+    config->maintenance = env_is_true("BUS_MAINTENANCE_MODE");
+    double rate = 0;
+    if ((value = getenv("BUS_TESTER_RATE_LIMIT")) && value[0]) {
+        if (parse_number(value, 1, 1000000, &rate) != 0 || rate != floor(rate)) {
+            fprintf(stderr, "intent-bus: BUS_TESTER_RATE_LIMIT must be a whole number, 1 to 1000000\n");
+            return -1;
+        }
+        config->tester_rate_limit = (int)rate;
     }
     return refuse_unsupported();
 }
@@ -128,6 +157,7 @@ int config_load(struct config *config, int argc, char **argv)
     config->threads = CONFIG_DEFAULT_THREADS;
     config->cleanup_interval = CONFIG_CLEANUP_DEFAULT;
     config->lease_seconds = CONFIG_LEASE_DEFAULT;
+    config->tester_rate_limit = TESTER_REQUESTS_PER_MINUTE;
     if (load_environment(config) != 0)
         return -1;
     optind = 1;

@@ -24,6 +24,12 @@ struct config {
     char secret_path[PATH_MAX + 8]; /* where a generated key is kept, "" if none */
     double cleanup_interval;
     double lease_seconds;
+    char admin_token[512];        /* BUS_ADMIN_SECRET, "" = none */
+    char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
+    bool maintenance;             /* BUS_MAINTENANCE_MODE */
+    char metrics_token[512];      /* BUS_METRICS_TOKEN, "" = none */
+    int log_level;                /* BUS_LOG_LEVEL, an enum log_level */
+    int tester_rate_limit;        /* BUS_TESTER_RATE_LIMIT: requests/minute per tester key */
 };
 
 /* Reads the environment and argv (after "serve"). Returns 0, 1 when --help

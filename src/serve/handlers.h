@@ -23,4 +23,23 @@ void handle_status(struct http_request *request, struct http_response *response)
 void handle_kv_set(struct http_request *request, struct http_response *response);
 void handle_kv_get(struct http_request *request, struct http_response *response);
 
+/* serve/admin.c */
+void handle_admin_stats(struct http_request *request, struct http_response *response);
+void handle_admin_intents(struct http_request *request, struct http_response *response);
+void handle_admin_intent(struct http_request *request, struct http_response *response);
+void handle_admin_cancel(struct http_request *request, struct http_response *response);
+void handle_admin_retry(struct http_request *request, struct http_response *response);
+void handle_admin_dead_list(struct http_request *request, struct http_response *response);
+void handle_admin_dead(struct http_request *request, struct http_response *response);
+void handle_admin_keys(struct http_request *request, struct http_response *response);
+void handle_admin_generate_key(struct http_request *request, struct http_response *response);
+void handle_admin_revoke_key(struct http_request *request, struct http_response *response);
+void handle_admin_purge(struct http_request *request, struct http_response *response);
+void handle_admin_cleanup(struct http_request *request, struct http_response *response);
+
+/* serve/dashboard.c: the page and its script and style */
+void handle_dashboard_page(struct http_request *request, struct http_response *response);
+void handle_dashboard_script(struct http_request *request, struct http_response *response);
+void handle_dashboard_style(struct http_request *request, struct http_response *response);
+
 #endif

@@ -35,50 +35,68 @@ static void add_common_headers(struct MHD_Response *response)
     MHD_add_response_header(response, "X-Intent-Version", INTENT_PROTOCOL_VERSION);
 }
 
-static const char internal_error_body[] =
-    "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
-
-/* Grows the body by one byte so a newline can end it, as curl users expect. */
-static void add_newline_room(struct http_response *out)
+/* A malloc'd copy of a JSON body with a newline at the end, as curl users
+ * expect; NULL when out of memory. */
+static char *with_newline(const char *body, size_t *length)
 {
-    if (out->body == NULL)
-        return;
-    char *grown = realloc(out->body, strlen(out->body) + 2);
-    if (grown == NULL) {
-        free(out->body);
-        out->body = NULL;
-        return;
+    *length = strlen(body);
+    char *copy = malloc(*length + 1);
+    if (copy != NULL) {
+        memcpy(copy, body, *length);
+        copy[(*length)++] = '\n';
     }
-    out->body = grown;
+    return copy;
+}
+
+static struct MHD_Response *create_body(struct http_response *out)
+{
+    static const char internal_error_body[] =
+        "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
+    size_t length = 0;
+    if (out->status == 204)
+        return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (out->body != NULL && out->body_is_static)
+        return MHD_create_response_from_buffer(strlen(out->body), out->body,
+                                               MHD_RESPMEM_PERSISTENT);
+    char *body = out->body ? with_newline(out->body, &length) : NULL;
+    if (body == NULL) {
+        out->status = 500;
+        out->content_type = NULL;
+        return MHD_create_response_from_buffer(sizeof internal_error_body - 1,
+                                               (void *)internal_error_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    return MHD_create_response_from_buffer(length, body, MHD_RESPMEM_MUST_FREE);
+}
+
+static void add_response_headers(struct MHD_Response *response, const struct http_response *out)
+{
+    char seconds[16];
+    add_common_headers(response);
+    if (out->status != 204)
+        MHD_add_response_header(response, "Content-Type",
+                                out->content_type ? out->content_type : "application/json");
+    if (out->retry_after > 0) {
+        snprintf(seconds, sizeof seconds, "%u", out->retry_after);
+        MHD_add_response_header(response, "Retry-After", seconds);
+    }
+    if (out->allow)
+        MHD_add_response_header(response, "Allow", out->allow);
+    if (out->ask_for_password)
+        MHD_add_response_header(response, "WWW-Authenticate",
+                                "Basic realm=\"Intent Bus admin\", charset=\"UTF-8\"");
+    if (out->content_security_policy)
+        MHD_add_response_header(response, "Content-Security-Policy",
+                                out->content_security_policy);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *connection,
                                      struct http_response *out)
 {
-    struct MHD_Response *response;
-    add_newline_room(out);
-    if (out->status == 204) {
-        response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else if (out->body == NULL) {
-        out->status = 500;
-        response = MHD_create_response_from_buffer(sizeof internal_error_body - 1,
-                                                   (void *)internal_error_body,
-                                                   MHD_RESPMEM_PERSISTENT);
-    } else {
-        size_t length = strlen(out->body);
-        out->body[length] = '\n'; /* terminal-friendly; reserved by add_newline_room */
-        response = MHD_create_response_from_buffer(length + 1, out->body, MHD_RESPMEM_MUST_FREE);
-        out->body = NULL; /* MHD frees it now */
-    }
+    struct MHD_Response *response = create_body(out);
     if (response == NULL)
         return MHD_NO;
-    add_common_headers(response);
-    if (out->status != 204)
-        MHD_add_response_header(response, "Content-Type", "application/json");
-    if (out->retry_after)
-        MHD_add_response_header(response, "Retry-After", "1");
-    if (out->allow)
-        MHD_add_response_header(response, "Allow", out->allow);
+    add_response_headers(response, out);
     enum MHD_Result result = MHD_queue_response(connection, out->status, response);
     MHD_destroy_response(response);
     return result;
@@ -108,7 +126,8 @@ static enum MHD_Result answer(struct server *server, struct MHD_Connection *conn
     struct http_response response = {0};
     router_dispatch(server, connection, method, url, &body, &response);
     enum MHD_Result result = send_response(connection, &response);
-    free(response.body);
+    if (!response.body_is_static)
+        free(response.body);
     return result;
 }
 

@@ -28,8 +28,12 @@ struct http_request {
 struct http_response {
     unsigned status;
     char *body;        /* owned JSON text; NULL for 204 */
-    bool retry_after;  /* send Retry-After: 1 */
-    const char *allow; /* Allow header for 405 */
+    unsigned retry_after;   /* seconds for a Retry-After header; 0 = none */
+    const char *allow;      /* Allow header for 405 */
+    bool ask_for_password;  /* WWW-Authenticate: Basic, on admin 401s */
+    const char *content_type; /* NULL = application/json */
+    const char *content_security_policy; /* NULL = none */
+    bool body_is_static;    /* body points at static data: do not free */
 };
 
 /* A header's value, or NULL. */

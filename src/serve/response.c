@@ -31,7 +31,7 @@ void response_from_bus(struct http_response *response, enum bus_err err, struct 
         reply->body = NULL;
     } else if (err == BUS_ERR_EMPTY) {
         response->status = 204;
-        response->retry_after = true;
+        response->retry_after = 1;
     } else {
         response_error(response, error);
     }

@@ -3,36 +3,88 @@
  * path is 404 and a wrong method 405 for anyone, before any key is asked. */
 #include "serve/router.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "bus/token.h"
+#include "serve/access_log.h"
 #include "serve/handlers.h"
+#include "serve/metrics.h"
 #include "serve/server.h"
 #include "util/clock.h"
 
+
 typedef void (*handler_fn)(struct http_request *, struct http_response *);
+
+/* Who may call a route. */
+enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_ADMIN, ACCESS_METRICS };
 
 struct route {
     const char *method;
-    const char *path; /* ends in '/' when a parameter follows */
+    const char *path;   /* ends in '/' when a parameter follows */
+    const char *suffix; /* what follows the parameter, or NULL */
     bool has_param;
-    bool needs_key;
+    bool param_has_slashes; /* KV keys may contain '/', intent ids never */
+    enum access access;
     handler_fn handler;
 };
 
+/* Suffixed routes come before the plain parameter route they share a
+ * prefix with. */
 static const struct route routes[] = {
-    {"GET", "/health", false, false, handle_health},
-    {"POST", "/intent", false, true, handle_publish},
-    {"POST", "/claim", false, true, handle_claim},
-    {"POST", "/extend_claim/", true, true, handle_extend},
-    {"POST", "/fulfill/", true, true, handle_fulfill},
-    {"POST", "/fail/", true, true, handle_fail},
-    {"GET", "/result/", true, true, handle_result},
-    {"GET", "/status/", true, true, handle_status},
-    {"POST", "/set/", true, true, handle_kv_set},
-    {"GET", "/get/", true, true, handle_kv_get},
+    {"GET", "/health", NULL, false, false, ACCESS_OPEN, handle_health},
+    {"POST", "/intent", NULL, false, false, ACCESS_KEY, handle_publish},
+    {"POST", "/claim", NULL, false, false, ACCESS_KEY, handle_claim},
+    {"POST", "/extend_claim/", NULL, true, false, ACCESS_KEY, handle_extend},
+    {"POST", "/fulfill/", NULL, true, false, ACCESS_KEY, handle_fulfill},
+    {"POST", "/fail/", NULL, true, false, ACCESS_KEY, handle_fail},
+    {"GET", "/result/", NULL, true, false, ACCESS_KEY, handle_result},
+    {"GET", "/status/", NULL, true, false, ACCESS_KEY, handle_status},
+    {"POST", "/set/", NULL, true, true, ACCESS_KEY, handle_kv_set},
+    {"GET", "/get/", NULL, true, true, ACCESS_KEY, handle_kv_get},
+    {"GET", "/admin/dashboard", NULL, false, false, ACCESS_ADMIN, handle_dashboard_page},
+    {"GET", "/admin/dashboard.js", NULL, false, false, ACCESS_ADMIN, handle_dashboard_script},
+    {"GET", "/admin/dashboard.css", NULL, false, false, ACCESS_ADMIN, handle_dashboard_style},
+    {"GET", "/admin/stats", NULL, false, false, ACCESS_ADMIN, handle_admin_stats},
+    {"GET", "/admin/keys", NULL, false, false, ACCESS_ADMIN, handle_admin_keys},
+    {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
+    {"POST", "/admin/intents/", "/cancel", true, false, ACCESS_ADMIN, handle_admin_cancel},
+    {"POST", "/admin/intents/", "/retry", true, false, ACCESS_ADMIN, handle_admin_retry},
+    {"GET", "/admin/intents/", NULL, true, false, ACCESS_ADMIN, handle_admin_intent},
+    {"GET", "/admin/dead", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_list},
+    {"GET", "/admin/dead/", NULL, true, false, ACCESS_ADMIN, handle_admin_dead},
+    {"POST", "/admin/generate_key", NULL, false, false, ACCESS_ADMIN, handle_admin_generate_key},
+    {"POST", "/admin/revoke_key", NULL, false, false, ACCESS_ADMIN, handle_admin_revoke_key},
+    {"POST", "/admin/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_purge},
+    {"POST", "/admin/cleanup", NULL, false, false, ACCESS_ADMIN, handle_admin_cleanup},
+    {"GET", "/metrics", NULL, false, false, ACCESS_METRICS, handle_metrics},
 };
 
-/* Matches path against a route; *param gets the parameter segment. */
+#define ROUTE_COUNT ((int)(sizeof routes / sizeof routes[0]))
+_Static_assert(ROUTE_COUNT < METRICS_ROUTE_SLOTS, "metrics need a slot per route and one more");
+
+int router_route_count(void) { return ROUTE_COUNT; }
+
+void router_route_label(int index, char *out, size_t size)
+{
+    const struct route *route = &routes[index];
+    snprintf(out, size, "%s%s%s", route->path, route->has_param ? "{id}" : "",
+             route->suffix ? route->suffix : "");
+}
+
+const char *router_route_method(int index) { return routes[index].method; }
+
+static bool ends_with(const char *text, const char *suffix)
+{
+    size_t text_length = strlen(text);
+    size_t suffix_length = strlen(suffix);
+    return text_length > suffix_length &&
+           strcmp(text + text_length - suffix_length, suffix) == 0;
+}
+
+/* Matches path against a route; *param gets the parameter segment (for a
+ * suffixed route, still followed by the suffix). */
 static bool path_matches(const struct route *route, const char *path, const char **param)
 {
     *param = NULL;
@@ -41,7 +93,17 @@ static bool path_matches(const struct route *route, const char *path, const char
     size_t prefix = strlen(route->path);
     if (strncmp(path, route->path, prefix) != 0 || path[prefix] == '\0')
         return false;
-    *param = path + prefix;
+    const char *rest = path + prefix;
+    if (route->suffix != NULL) {
+        if (!ends_with(rest, route->suffix))
+            return false;
+        size_t length = strlen(rest) - strlen(route->suffix);
+        if (memchr(rest, '/', length) != NULL)
+            return false;
+    } else if (!route->param_has_slashes && strchr(rest, '/') != NULL) {
+        return false;
+    }
+    *param = rest;
     return true;
 }
 
@@ -79,9 +141,56 @@ static bool authenticate(struct http_request *request, struct http_response *res
 {
     struct bus_error error;
     const char *key = request_header(request, "X-API-KEY");
-    if (auth_authenticate(&request->server->auth, key, &request->caller, &error) == BUS_OK)
+    if (auth_authenticate(&request->server->auth, key, &request->caller, &error) != BUS_OK) {
+        response_error(response, &error);
+        return false;
+    }
+    double retry_after = 0;
+    if (request->caller.is_tester &&
+        !rate_limit_take(&request->server->rate_limits, request->caller.id, clock_now(),
+                         &retry_after)) {
+        bus_error_set(&error, BUS_ERR_RATE_LIMITED, NULL, "more than %d requests a minute",
+                      request->server->rate_limits.limit);
+        response_error(response, &error);
+        response->retry_after = (unsigned)ceil(retry_after);
+        if (response->retry_after == 0)
+            response->retry_after = 1;
+        return false;
+    }
+    return true;
+}
+
+static bool is_admin(const struct http_request *request)
+{
+    return admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
+                            request_header(request, "Authorization"));
+}
+
+/* /metrics: "Authorization: Bearer <BUS_METRICS_TOKEN>", or an admin. */
+static bool authenticate_metrics(struct http_request *request, struct http_response *response)
+{
+    const char *authorization = request_header(request, "Authorization");
+    const char *hash = request->server->metrics_token_hash;
+    if (hash[0] && authorization && strncmp(authorization, "Bearer ", 7) == 0) {
+        char digest[65];
+        token_sha256_hex(authorization + 7, strlen(authorization + 7), digest);
+        if (token_equal(digest, hash))
+            return true;
+    }
+    if (is_admin(request))
         return true;
-    response_error(response, &error);
+    fail_with(response, BUS_ERR_UNAUTHORIZED, "a metrics token or admin credentials required");
+    return false;
+}
+
+static bool authenticate_admin(struct http_request *request, struct http_response *response)
+{
+    if (is_admin(request)) {
+        strcpy(request->caller.label, "admin");
+        return true;
+    }
+    fail_with(response, BUS_ERR_UNAUTHORIZED, "admin credentials required");
+    response->ask_for_password = true;
     return false;
 }
 
@@ -116,7 +225,16 @@ static bool admit(struct http_request *request, const struct route *route, const
         fail_with(response, BUS_ERR_PAYLOAD_TOO_LARGE, "request body exceeds 8192 bytes");
         return false;
     }
-    if (route->needs_key && !authenticate(request, response))
+    if (request->server->config.maintenance && route->access == ACCESS_KEY) {
+        fail_with(response, BUS_ERR_MAINTENANCE, "the bus is in maintenance mode");
+        response->retry_after = 60;
+        return false;
+    }
+    if (route->access == ACCESS_KEY && !authenticate(request, response))
+        return false;
+    if (route->access == ACCESS_ADMIN && !authenticate_admin(request, response))
+        return false;
+    if (route->access == ACCESS_METRICS && !authenticate_metrics(request, response))
         return false;
     return parse_body(request, body, response);
 }
@@ -125,13 +243,22 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
                      const char *path, const struct request_body *body,
                      struct http_response *response)
 {
+    double started = clock_monotonic();
     struct http_request request = {.server = server, .connection = connection,
                                    .method = method, .path = path};
+    strcpy(request.caller.label, "-");
     const char *allowed = NULL;
     const struct route *route = find_route(method, path, &request.param, &allowed);
     if (admit(&request, route, allowed, body, response)) {
         bus_housekeeping(&server->bus, clock_now());
         route->handler(&request, response);
+        if (response->body == NULL && response->status != 204)
+            response->status = 500; /* what the glue will send: out of memory */
     }
     json_decref(request.json);
+    double seconds = clock_monotonic() - started;
+    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, response->status,
+                        seconds);
+    access_log_write((enum log_level)server->config.log_level, method, path, response->status,
+                     seconds, request.caller.label);
 }

@@ -21,6 +21,12 @@ struct request_body {
     bool too_large;
 };
 
+/* The route table, for labels in /metrics. */
+int router_route_count(void);
+/* "/fulfill/{id}", "/admin/intents/{id}/retry" ... */
+void router_route_label(int index, char *out, size_t size);
+const char *router_route_method(int index);
+
 /* Answers one request into *response (whose body the caller frees). */
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
                      const char *path, const struct request_body *body,

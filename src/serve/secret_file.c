@@ -12,6 +12,8 @@
 
 #define GENERATED_KEY_BYTES 32
 
+static int resolve_main_key(struct config *config);
+
 static int read_secret(struct config *config, int fd)
 {
     struct stat info;
@@ -49,7 +51,26 @@ static int write_secret(struct config *config)
     return 0;
 }
 
+/* An admin secret equal to the API key would make every client an admin:
+ * the spec forbids that fallback, so the configuration is refused. */
+static int refuse_shared_admin_secret(const struct config *config)
+{
+    if (strcmp(config->secret, config->admin_token) == 0 ||
+        strcmp(config->secret, config->dashboard_password) == 0) {
+        fprintf(stderr, "intent-bus: BUS_ADMIN_SECRET and DASHBOARD_PASSWORD must differ "
+                        "from the API key\n");
+        return -1;
+    }
+    return 0;
+}
+
 int secret_resolve(struct config *config)
+{
+    int rc = resolve_main_key(config);
+    return rc == 0 ? refuse_shared_admin_secret(config) : rc;
+}
+
+static int resolve_main_key(struct config *config)
 {
     if (strcmp(config->secret, "dev_secret") == 0) {
         fprintf(stderr, "intent-bus: BUS_SECRET=dev_secret is the published default; "

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus/token.h"
 #include "serve/http.h"
 #include "serve/secret_file.h"
 #include "util/clock.h"
@@ -31,8 +32,15 @@ static int open_server(struct server *server)
     struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,
                                     .cleanup_interval = server->config.cleanup_interval};
     bus_init(&server->bus, server->store, &settings, clock_now());
-    auth_init(&server->auth, server->config.secret);
+    auth_init(&server->auth, server->config.secret, server->store);
+    admin_auth_init(&server->admin, server->config.admin_token, server->config.dashboard_password);
+    rate_limiter_init(&server->rate_limits, server->config.tester_rate_limit, 60.0);
+    http_metrics_init(&server->metrics, clock_now());
+    if (server->config.metrics_token[0])
+        token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),
+                         server->metrics_token_hash);
     if (http_start(server) != 0) {
+        rate_limiter_destroy(&server->rate_limits);
         bus_destroy(&server->bus);
         store_close(server->store);
         return -1;
@@ -43,6 +51,7 @@ static int open_server(struct server *server)
 static void close_server(struct server *server)
 {
     http_stop(server);
+    rate_limiter_destroy(&server->rate_limits);
     bus_destroy(&server->bus);
     store_close(server->store);
 }

@@ -3,9 +3,12 @@
 #ifndef SERVE_SERVER_H
 #define SERVE_SERVER_H
 
+#include "auth/admin.h"
 #include "auth/api_key.h"
+#include "auth/rate_limit.h"
 #include "bus/bus.h"
 #include "serve/config.h"
+#include "serve/metrics.h"
 #include "store/store.h"
 
 struct MHD_Daemon;
@@ -15,6 +18,10 @@ struct server {
     struct store *store;
     struct bus bus;
     struct auth auth;
+    struct admin_auth admin;
+    struct rate_limiter rate_limits; /* tester keys' requests per minute */
+    struct http_metrics metrics;
+    char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
     struct MHD_Daemon *daemon;
 };
 

@@ -16,6 +16,7 @@
 #include "bus/backoff.h"
 #include "bus/token.h"
 #include "store/store.h"
+#include "store/sqlite_internal.h"
 #include "store/writer.h"
 
 #define MAX_BATCH 256
@@ -59,13 +60,12 @@ static const char schema_sql[] =
     " status INTEGER NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,"
     " PRIMARY KEY (principal, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);"
+    "CREATE INDEX IF NOT EXISTS intents_by_publisher ON intents (publisher, status);"
+    "CREATE INDEX IF NOT EXISTS intents_by_creation ON intents (created_at);"
+    "CREATE TABLE IF NOT EXISTS api_keys ("
+    " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
+    " revoked_at REAL) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
-
-#define INTENT_COLUMNS                                                                         \
-    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
-    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
-    " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
-    " payload, result, last_error"
 
 /* The eligibility rules of spec 6.4, in the order of the claim index. The
  * lease check sits in the WHERE clause so an expired lease is claimable at
@@ -89,34 +89,6 @@ static const char schema_sql[] =
     " RETURNING id, namespace, goal, payload, claim_attempts, max_attempts, priority,"       \
     " target_worker, required_capability, claim_expires_at"
 
-enum writer_statement {
-    W_BEGIN,
-    W_COMMIT,
-    W_ROLLBACK,
-    W_SAVEPOINT,
-    W_RELEASE,
-    W_ROLLBACK_TO,
-    W_INSERT_INTENT,
-    W_IDEMPOTENCY_GET,
-    W_IDEMPOTENCY_PUT,
-    W_CLAIM,
-    W_LEASE_GET,
-    W_EXTEND,
-    W_FULFILL,
-    W_REQUEUE,
-    W_KILL,
-    W_ARCHIVE,
-    W_KV_SET,
-    W_EXPIRED_LEASES,
-    W_EXHAUSTED_LEASES,
-    W_DELETE_EXPIRED_OPEN,
-    W_DELETE_FULFILLED,
-    W_DELETE_DEAD,
-    W_DELETE_DEAD_LETTERS,
-    W_DELETE_KV,
-    W_DELETE_IDEMPOTENCY,
-    W_STATEMENT_COUNT
-};
 
 static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
@@ -165,38 +137,18 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_DELETE_DEAD_LETTERS] = "DELETE FROM dead_letters WHERE died_at <= ?1",
     [W_DELETE_KV] = "DELETE FROM kv WHERE expires_at <= ?1",
     [W_DELETE_IDEMPOTENCY] = "DELETE FROM idempotency WHERE created_at <= ?1",
+    [W_COUNT_OPEN] = "SELECT COUNT(*) FROM intents WHERE publisher = ?1 AND status = 'open'",
 };
 
 static const char reader_get_intent_sql[] = "SELECT " INTENT_COLUMNS " FROM intents WHERE id = ?1";
 static const char reader_kv_get_sql[] =
     "SELECT value FROM kv WHERE principal = ?1 AND key = ?2 AND expires_at > ?3";
-
-struct write_connection {
-    sqlite3 *db;
-    sqlite3_stmt *statements[W_STATEMENT_COUNT];
-};
-
-struct read_connection {
-    sqlite3 *db;
-    sqlite3_stmt *get_intent;
-    sqlite3_stmt *kv_get;
-    struct read_connection *next_free;
-};
-
-struct sqlite_backend {
-    struct store store;
-    struct write_connection writes;
-    struct writer *writer;
-    pthread_mutex_t readers_lock;
-    pthread_cond_t reader_returned;
-    struct read_connection *readers;
-    struct read_connection *free_readers;
-    int reader_count;
-};
+static const char reader_key_lookup_sql[] =
+    "SELECT owner FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL";
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static enum bus_err map_sqlite_error(sqlite3 *db, int rc, const char *what)
+enum bus_err sql_map_error(sqlite3 *db, int rc, const char *what)
 {
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return BUS_ERR_DATABASE_BUSY;
@@ -220,10 +172,10 @@ static enum bus_err run_statement(struct write_connection *conn, sqlite3_stmt *s
     sqlite3_reset(stmt);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return BUS_OK;
-    return map_sqlite_error(conn->db, rc, "write");
+    return sql_map_error(conn->db, rc, "write");
 }
 
-static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
+void sql_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text == NULL || text[0] == '\0')
         sqlite3_bind_null(stmt, index);
@@ -231,20 +183,20 @@ static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
         sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
 }
 
-static void copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
+void sql_copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
     snprintf(out, size, "%s", text ? (const char *)text : "");
 }
 
 /* A malloc'd copy of a text column, NULL for SQL NULL. */
-static char *dup_column(sqlite3_stmt *stmt, int column)
+char *sql_dup_column(sqlite3_stmt *stmt, int column)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
     return text ? strdup((const char *)text) : NULL;
 }
 
-static double double_column(sqlite3_stmt *stmt, int column)
+double sql_double_column(sqlite3_stmt *stmt, int column)
 {
     if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
         return NAN;
@@ -298,11 +250,11 @@ static enum bus_err idempotency_lookup(struct write_connection *conn, const stru
             err = BUS_ERR_IDEMPOTENCY_CONFLICT;
         } else {
             replay->status = (unsigned)sqlite3_column_int(stmt, 1);
-            replay->body = dup_column(stmt, 2);
+            replay->body = sql_dup_column(stmt, 2);
             err = replay->body ? BUS_OK : BUS_ERR_INTERNAL;
         }
     } else if (rc != SQLITE_DONE) {
-        err = map_sqlite_error(conn->db, rc, "idempotency lookup");
+        err = sql_map_error(conn->db, rc, "idempotency lookup");
     }
     sqlite3_reset(stmt);
     return err;
@@ -357,8 +309,8 @@ static enum bus_err insert_intent(struct write_connection *conn, const void *arg
     sqlite3_bind_int(stmt, 7, intent->priority);
     sqlite3_bind_int(stmt, 8, intent->max_attempts);
     sqlite3_bind_double(stmt, 9, intent->backoff_base);
-    bind_text(stmt, 10, intent->target_worker);
-    bind_text(stmt, 11, intent->required_capability);
+    sql_bind_text(stmt, 10, intent->target_worker);
+    sql_bind_text(stmt, 11, intent->required_capability);
     sqlite3_bind_double(stmt, 12, intent->run_at);
     sqlite3_bind_double(stmt, 13, intent->created_at);
     sqlite3_bind_double(stmt, 14, intent->expires_at);
@@ -367,25 +319,53 @@ static enum bus_err insert_intent(struct write_connection *conn, const void *arg
 
 struct publish_args {
     const struct intent_new *intent;
+    long open_limit;
     const struct idempotency *idem;
     unsigned status;
     const char *body;
     struct stored_response *replay;
 };
 
+/* The open-intent cap, counted inside the publishing transaction so
+ * concurrent publishes cannot overshoot it. */
+static enum bus_err check_open_limit(struct write_connection *conn, const char *publisher,
+                                     long open_limit)
+{
+    if (open_limit <= 0)
+        return BUS_OK;
+    sqlite3_stmt *stmt = statement(conn, W_COUNT_OPEN);
+    sqlite3_bind_text(stmt, 1, publisher, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    long open_count = rc == SQLITE_ROW ? (long)sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW)
+        return sql_map_error(conn->db, rc, "open intent count");
+    return open_count >= open_limit ? BUS_ERR_LIMIT_EXCEEDED : BUS_OK;
+}
+
 static enum bus_err publish_op(void *connection, void *arg)
 {
     struct publish_args *args = arg;
+    /* A replayed idempotent request is answered even at the cap: it
+     * creates nothing. */
+    struct stored_response probe = {0, NULL};
+    if (args->idem == NULL || idempotency_lookup(connection, args->idem,
+                                                 args->intent->created_at, &probe) == BUS_ERR_EMPTY) {
+        enum bus_err err = check_open_limit(connection, args->intent->publisher, args->open_limit);
+        if (err != BUS_OK)
+            return err;
+    }
+    stored_response_clear(&probe);
     return idempotent_write(connection, args->idem, args->intent->created_at, args->status,
                             args->body, args->replay, insert_intent, args->intent);
 }
 
-static enum bus_err sqlite_publish(void *backend, const struct intent_new *intent,
+static enum bus_err sqlite_publish(void *backend, const struct intent_new *intent, long open_limit,
                                    const struct idempotency *idem, unsigned response_status,
                                    const char *response_body, struct stored_response *replay)
 {
     struct sqlite_backend *self = backend;
-    struct publish_args args = {intent, idem, response_status, response_body, replay};
+    struct publish_args args = {intent, open_limit, idem, response_status, response_body, replay};
     return writer_run(self->writer, publish_op, &args);
 }
 
@@ -398,15 +378,15 @@ struct claim_args {
 
 static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
 {
-    copy_column(stmt, 0, out->id, sizeof out->id);
-    copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
-    copy_column(stmt, 2, out->goal, sizeof out->goal);
-    out->payload_json = dup_column(stmt, 3);
+    sql_copy_column(stmt, 0, out->id, sizeof out->id);
+    sql_copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
+    sql_copy_column(stmt, 2, out->goal, sizeof out->goal);
+    out->payload_json = sql_dup_column(stmt, 3);
     out->claim_attempts = sqlite3_column_int(stmt, 4);
     out->max_attempts = sqlite3_column_int(stmt, 5);
     out->priority = sqlite3_column_int(stmt, 6);
-    copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
-    copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
+    sql_copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
+    sql_copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
     out->claim_expires_at = sqlite3_column_double(stmt, 9);
 }
 
@@ -421,11 +401,11 @@ static enum bus_err claim_op(void *connection, void *arg)
     sqlite3_bind_double(stmt, 3, request->now);
     sqlite3_bind_double(stmt, 4, request->lease_seconds);
     sqlite3_bind_text(stmt, 5, request->namespace_, -1, SQLITE_STATIC);
-    bind_text(stmt, 6, request->goal);
-    bind_text(stmt, 7, request->worker_id);
+    sql_bind_text(stmt, 6, request->goal);
+    sql_bind_text(stmt, 7, request->worker_id);
     sqlite3_bind_text(stmt, 8, request->capabilities_json ? request->capabilities_json : "[]", -1,
                       SQLITE_STATIC);
-    bind_text(stmt, 9, request->publisher);
+    sql_bind_text(stmt, 9, request->publisher);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_EMPTY;
     if (rc == SQLITE_ROW) {
@@ -434,7 +414,7 @@ static enum bus_err claim_op(void *connection, void *arg)
         rc = sqlite3_step(stmt); /* finish the UPDATE */
     }
     if (rc != SQLITE_DONE)
-        err = map_sqlite_error(conn->db, rc, "claim");
+        err = sql_map_error(conn->db, rc, "claim");
     sqlite3_reset(stmt);
     return err;
 }
@@ -476,7 +456,7 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
         row->backoff_base = sqlite3_column_double(stmt, 6);
         err = held ? BUS_OK : BUS_ERR_NOT_FOUND;
     } else if (rc != SQLITE_DONE) {
-        err = map_sqlite_error(conn->db, rc, "lease lookup");
+        err = sql_map_error(conn->db, rc, "lease lookup");
     }
     sqlite3_reset(stmt);
     return err;
@@ -528,8 +508,8 @@ static enum bus_err fulfill_op(void *connection, void *arg)
         return err;
     sqlite3_stmt *stmt = statement(conn, W_FULFILL);
     sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
-    bind_text(stmt, 2, args->result_json);
-    bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
+    sql_bind_text(stmt, 2, args->result_json);
+    sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
     return run_statement(conn, stmt);
 }
@@ -543,12 +523,12 @@ static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
 }
 
 /* Moves an intent to dead and copies it into the dead-letter table. */
-static enum bus_err kill_intent(struct write_connection *conn, const char *id,
+enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                                 const char *error_text, const char *reason, double now)
 {
     sqlite3_stmt *stmt = statement(conn, W_KILL);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-    bind_text(stmt, 2, error_text);
+    sql_bind_text(stmt, 2, error_text);
     sqlite3_bind_double(stmt, 3, now);
     enum bus_err err = run_statement(conn, stmt);
     if (err != BUS_OK)
@@ -566,7 +546,7 @@ static enum bus_err requeue_intent(struct write_connection *conn, const char *id
     sqlite3_stmt *stmt = statement(conn, W_REQUEUE);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, run_at);
-    bind_text(stmt, 3, error_text);
+    sql_bind_text(stmt, 3, error_text);
     sqlite3_bind_double(stmt, 4, now);
     return run_statement(conn, stmt);
 }
@@ -590,7 +570,7 @@ static enum bus_err fail_op(void *connection, void *arg)
     if (row.claim_attempts >= row.max_attempts) {
         args->out->status = INTENT_DEAD;
         args->out->run_at = NAN;
-        return kill_intent(conn, args->ref->id, args->error_text, "failed", args->ref->now);
+        return sql_kill_intent(conn, args->ref->id, args->error_text, "failed", args->ref->now);
     }
     args->out->status = INTENT_OPEN;
     args->out->run_at =
@@ -666,7 +646,7 @@ static enum bus_err read_expired_leases(struct write_connection *conn, enum writ
     *count = 0;
     while (*count < EXPIRED_LEASES_PER_PASS && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct expired_lease *lease = &out[(*count)++];
-        copy_column(stmt, 0, lease->id, sizeof lease->id);
+        sql_copy_column(stmt, 0, lease->id, sizeof lease->id);
         if (sqlite3_column_count(stmt) > 1) {
             lease->claim_attempts = sqlite3_column_int(stmt, 1);
             lease->max_attempts = sqlite3_column_int(stmt, 2);
@@ -675,7 +655,7 @@ static enum bus_err read_expired_leases(struct write_connection *conn, enum writ
     }
     if (*count < EXPIRED_LEASES_PER_PASS && rc != SQLITE_DONE) {
         sqlite3_reset(stmt);
-        return map_sqlite_error(conn->db, rc, "expired lease scan");
+        return sql_map_error(conn->db, rc, "expired lease scan");
     }
     sqlite3_reset(stmt);
     return BUS_OK;
@@ -696,7 +676,7 @@ static enum bus_err sweep_op(void *connection, void *arg)
     int count = 0;
     enum bus_err err = read_expired_leases(conn, W_EXHAUSTED_LEASES, args->now, leases, &count);
     for (int i = 0; err == BUS_OK && i < count; i++)
-        err = kill_intent(conn, leases[i].id, "lease expired", "lease_expired", args->now);
+        err = sql_kill_intent(conn, leases[i].id, "lease expired", "lease_expired", args->now);
     *args->dead_count = err == BUS_OK ? count : 0;
     free(leases);
     return err;
@@ -720,7 +700,7 @@ static enum bus_err settle_expired_leases(struct write_connection *conn, double 
     for (int i = 0; err == BUS_OK && i < count; i++) {
         struct expired_lease *lease = &leases[i];
         if (lease->claim_attempts >= lease->max_attempts) {
-            err = kill_intent(conn, lease->id, "lease expired", "lease_expired", now);
+            err = sql_kill_intent(conn, lease->id, "lease expired", "lease_expired", now);
             stats->expired_claims_dead++;
         } else {
             double delay = backoff_delay(lease->backoff_base, lease->claim_attempts,
@@ -785,7 +765,7 @@ static enum bus_err sqlite_cleanup(void *backend, double now, struct cleanup_sta
 
 /* ---- reads, on the pool of read-only connections ------------------------ */
 
-static struct read_connection *reader_acquire(struct sqlite_backend *self)
+struct read_connection *sql_reader_acquire(struct sqlite_backend *self)
 {
     pthread_mutex_lock(&self->readers_lock);
     while (self->free_readers == NULL)
@@ -796,7 +776,7 @@ static struct read_connection *reader_acquire(struct sqlite_backend *self)
     return reader;
 }
 
-static void reader_release(struct sqlite_backend *self, struct read_connection *reader)
+void sql_reader_release(struct sqlite_backend *self, struct read_connection *reader)
 {
     pthread_mutex_lock(&self->readers_lock);
     reader->next_free = self->free_readers;
@@ -805,13 +785,13 @@ static void reader_release(struct sqlite_backend *self, struct read_connection *
     pthread_mutex_unlock(&self->readers_lock);
 }
 
-static void read_record(sqlite3_stmt *stmt, struct intent_record *out)
+void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out)
 {
     char status[16];
-    copy_column(stmt, 0, out->id, sizeof out->id);
-    copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
-    copy_column(stmt, 2, out->goal, sizeof out->goal);
-    copy_column(stmt, 3, status, sizeof status);
+    sql_copy_column(stmt, 0, out->id, sizeof out->id);
+    sql_copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
+    sql_copy_column(stmt, 2, out->goal, sizeof out->goal);
+    sql_copy_column(stmt, 3, status, sizeof status);
     if (!intent_status_parse(status, &out->status))
         out->status = INTENT_DEAD;
     out->is_public = strcmp((const char *)sqlite3_column_text(stmt, 4), "public") == 0;
@@ -819,39 +799,39 @@ static void read_record(sqlite3_stmt *stmt, struct intent_record *out)
     out->claim_attempts = sqlite3_column_int(stmt, 6);
     out->max_attempts = sqlite3_column_int(stmt, 7);
     out->backoff_base = sqlite3_column_double(stmt, 8);
-    copy_column(stmt, 9, out->target_worker, sizeof out->target_worker);
-    copy_column(stmt, 10, out->required_capability, sizeof out->required_capability);
-    copy_column(stmt, 11, out->publisher, sizeof out->publisher);
-    copy_column(stmt, 12, out->claimed_by, sizeof out->claimed_by);
-    out->run_at = double_column(stmt, 13);
-    out->created_at = double_column(stmt, 14);
-    out->expires_at = double_column(stmt, 15);
-    out->claimed_at = double_column(stmt, 16);
-    out->claim_expires_at = double_column(stmt, 17);
-    out->completed_at = double_column(stmt, 18);
-    copy_column(stmt, 19, out->result_type, sizeof out->result_type);
-    out->payload_json = dup_column(stmt, 20);
-    out->result_json = dup_column(stmt, 21);
-    out->last_error = dup_column(stmt, 22);
+    sql_copy_column(stmt, 9, out->target_worker, sizeof out->target_worker);
+    sql_copy_column(stmt, 10, out->required_capability, sizeof out->required_capability);
+    sql_copy_column(stmt, 11, out->publisher, sizeof out->publisher);
+    sql_copy_column(stmt, 12, out->claimed_by, sizeof out->claimed_by);
+    out->run_at = sql_double_column(stmt, 13);
+    out->created_at = sql_double_column(stmt, 14);
+    out->expires_at = sql_double_column(stmt, 15);
+    out->claimed_at = sql_double_column(stmt, 16);
+    out->claim_expires_at = sql_double_column(stmt, 17);
+    out->completed_at = sql_double_column(stmt, 18);
+    sql_copy_column(stmt, 19, out->result_type, sizeof out->result_type);
+    out->payload_json = sql_dup_column(stmt, 20);
+    out->result_json = sql_dup_column(stmt, 21);
+    out->last_error = sql_dup_column(stmt, 22);
 }
 
 static enum bus_err sqlite_get_intent(void *backend, const char *id, struct intent_record *out)
 {
     struct sqlite_backend *self = backend;
-    struct read_connection *reader = reader_acquire(self);
+    struct read_connection *reader = sql_reader_acquire(self);
     sqlite3_stmt *stmt = reader->get_intent;
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_NOT_FOUND;
     if (rc == SQLITE_ROW) {
-        read_record(stmt, out);
+        sql_read_record(stmt, out);
         err = out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
     } else if (rc != SQLITE_DONE) {
-        err = map_sqlite_error(reader->db, rc, "intent read");
+        err = sql_map_error(reader->db, rc, "intent read");
     }
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    reader_release(self, reader);
+    sql_reader_release(self, reader);
     return err;
 }
 
@@ -859,7 +839,7 @@ static enum bus_err sqlite_kv_get(void *backend, const char *principal, const ch
                                   double now, char **value_json)
 {
     struct sqlite_backend *self = backend;
-    struct read_connection *reader = reader_acquire(self);
+    struct read_connection *reader = sql_reader_acquire(self);
     sqlite3_stmt *stmt = reader->kv_get;
     sqlite3_bind_text(stmt, 1, principal, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
@@ -868,14 +848,35 @@ static enum bus_err sqlite_kv_get(void *backend, const char *principal, const ch
     enum bus_err err = BUS_ERR_NOT_FOUND;
     *value_json = NULL;
     if (rc == SQLITE_ROW) {
-        *value_json = dup_column(stmt, 0);
+        *value_json = sql_dup_column(stmt, 0);
         err = *value_json ? BUS_OK : BUS_ERR_INTERNAL;
     } else if (rc != SQLITE_DONE) {
-        err = map_sqlite_error(reader->db, rc, "kv read");
+        err = sql_map_error(reader->db, rc, "kv read");
     }
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    reader_release(self, reader);
+    sql_reader_release(self, reader);
+    return err;
+}
+
+static enum bus_err sqlite_key_lookup(void *backend, const char *key_hash,
+                                      char owner[OWNER_MAX_BYTES + 1])
+{
+    struct sqlite_backend *self = backend;
+    struct read_connection *reader = sql_reader_acquire(self);
+    sqlite3_stmt *stmt = reader->key_lookup;
+    sqlite3_bind_text(stmt, 1, key_hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        sql_copy_column(stmt, 0, owner, OWNER_MAX_BYTES + 1);
+        err = BUS_OK;
+    } else if (rc != SQLITE_DONE) {
+        err = sql_map_error(reader->db, rc, "key lookup");
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    sql_reader_release(self, reader);
     return err;
 }
 
@@ -929,7 +930,9 @@ static int open_reader(struct read_connection *reader, const char *path)
         sqlite3_prepare_v3(reader->db, reader_get_intent_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->get_intent, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, reader_kv_get_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                           &reader->kv_get, NULL) != SQLITE_OK) {
+                           &reader->kv_get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(reader->db, reader_key_lookup_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &reader->key_lookup, NULL) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open read connection to %s: %s\n", path,
                 sqlite3_errmsg(reader->db));
         return -1;
@@ -941,6 +944,7 @@ static void close_reader(struct read_connection *reader)
 {
     sqlite3_finalize(reader->get_intent);
     sqlite3_finalize(reader->kv_get);
+    sqlite3_finalize(reader->key_lookup);
     sqlite3_close(reader->db);
 }
 
@@ -957,8 +961,15 @@ static void sqlite_close(void *backend)
     free(self);
 }
 
+static const struct store_write_stats *sqlite_write_stats(void *backend)
+{
+    struct sqlite_backend *self = backend;
+    return writer_stats(self->writer);
+}
+
 static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
+    .write_stats = sqlite_write_stats,
     .publish = sqlite_publish,
     .claim = sqlite_claim,
     .extend = sqlite_extend,
@@ -969,6 +980,17 @@ static const struct store_ops sqlite_ops = {
     .kv_get = sqlite_kv_get,
     .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,
+    .key_create = sql_key_create,
+    .key_revoke = sql_key_revoke,
+    .key_lookup = sqlite_key_lookup,
+    .key_list = sql_key_list,
+    .queue_counts = sql_queue_counts,
+    .intent_list = sql_intent_list,
+    .intent_cancel = sql_intent_cancel,
+    .intent_retry = sql_intent_retry,
+    .dead_list = sql_dead_list,
+    .dead_get = sql_dead_get,
+    .purge = sql_purge,
 };
 
 static int open_readers(struct sqlite_backend *self, const char *path, int count)

@@ -14,3 +14,11 @@ void store_close(struct store *store)
     if (store != NULL)
         store->ops->close(store->backend);
 }
+
+void dead_letter_clear(struct dead_letter *letter)
+{
+    free(letter->last_error);
+    free(letter->payload_json);
+    letter->last_error = NULL;
+    letter->payload_json = NULL;
+}

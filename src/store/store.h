@@ -12,6 +12,7 @@
 
 #include "bus/errors.h"
 #include "bus/intent.h"
+#include "util/histogram.h"
 
 /* An idempotent request: who, under which key, with which fingerprint
  * (canonical_json_fingerprint of method, path and body). */
@@ -49,13 +50,75 @@ struct cleanup_stats {
     long idempotency_deleted;
 };
 
+#define OWNER_MAX_BYTES 256
+
+/* A tester key as the admin sees it: never the key, only its digest. */
+struct api_key_record {
+    char key_hash[PRINCIPAL_LEN + 1];
+    char owner[OWNER_MAX_BYTES + 1];
+    double created_at;
+    double revoked_at; /* NAN while active */
+    long open_intents;
+};
+
+/* An archived dead intent. */
+struct dead_letter {
+    char intent_id[INTENT_ID_LEN + 1];
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    char publisher[PRINCIPAL_LEN + 1];
+    int claim_attempts;
+    int max_attempts;
+    char reason[16];
+    double died_at;
+    char *last_error;   /* owned, NULL when none */
+    char *payload_json; /* owned */
+};
+
+void dead_letter_clear(struct dead_letter *letter);
+
+/* Which intents an admin listing shows; "" = any. */
+struct intent_filter {
+    int limit;
+    char status[16];
+    char namespace_[NAMESPACE_MAX + 1];
+};
+
+struct queue_totals {
+    long dead_letters;
+    long active_keys;
+};
+
+struct purge_stats {
+    long intents_deleted;
+    long dead_letters_deleted;
+};
+
+/* Callbacks of the listing operations, called once per row. */
+typedef void (*store_each_count)(void *context, const char *namespace_, const char *status,
+                                 long count);
+typedef void (*store_each_intent)(void *context, const struct intent_record *record);
+typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
+typedef void (*store_each_key)(void *context, const struct api_key_record *key);
+
+/* How the database's writes are going, for /metrics. */
+struct store_write_stats {
+    struct histogram commit_seconds; /* one observation per transaction */
+    atomic_ulong transactions;
+    atomic_ulong operations;          /* requests' writes, many per transaction */
+    atomic_ulong failed_transactions;
+};
+
 struct store_ops {
     void (*close)(void *backend);
+    const struct store_write_stats *(*write_stats)(void *backend);
     /* Inserts the intent, or with idem != NULL replays or refuses: on
      * BUS_OK with replay->body != NULL nothing was inserted and the earlier
      * response is in *replay; a different fingerprint gives
-     * BUS_ERR_IDEMPOTENCY_CONFLICT. response_body is remembered with idem. */
-    enum bus_err (*publish)(void *backend, const struct intent_new *intent,
+     * BUS_ERR_IDEMPOTENCY_CONFLICT. response_body is remembered with idem.
+     * open_limit > 0: BUS_ERR_LIMIT_EXCEEDED when the publisher already has
+     * that many open intents (checked in the same transaction). */
+    enum bus_err (*publish)(void *backend, const struct intent_new *intent, long open_limit,
                             const struct idempotency *idem, unsigned response_status,
                             const char *response_body, struct stored_response *replay);
     /* Locks the first eligible intent (spec 6.4) for request->claimer with
@@ -83,6 +146,30 @@ struct store_ops {
     enum bus_err (*sweep_dead_leases)(void *backend, double now, long *dead_count);
     /* The full housekeeping pass of spec section 11. */
     enum bus_err (*cleanup)(void *backend, double now, struct cleanup_stats *stats);
+
+    /* Tester keys, by the SHA-256 of the key. */
+    enum bus_err (*key_create)(void *backend, const char *key_hash, const char *owner, double now);
+    /* Revokes an active key and deletes its idempotency records;
+     * BUS_ERR_NOT_FOUND for an unknown or revoked key. */
+    enum bus_err (*key_revoke)(void *backend, const char *key_hash, double now,
+                               char owner[OWNER_MAX_BYTES + 1]);
+    /* BUS_OK with the owner for an active key, else BUS_ERR_NOT_FOUND. */
+    enum bus_err (*key_lookup)(void *backend, const char *key_hash,
+                               char owner[OWNER_MAX_BYTES + 1]);
+    enum bus_err (*key_list)(void *backend, store_each_key each, void *context);
+
+    /* Admin views and actions (spec section 8). */
+    enum bus_err (*queue_counts)(void *backend, store_each_count each, void *context,
+                                 struct queue_totals *totals);
+    enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
+                                store_each_intent each, void *context);
+    enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
+    enum bus_err (*intent_retry)(void *backend, const char *id, double now);
+    enum bus_err (*dead_list)(void *backend, int limit, store_each_dead_letter each,
+                              void *context);
+    enum bus_err (*dead_get)(void *backend, const char *id, struct dead_letter *out);
+    /* namespace_ NULL: everything (intents, dead letters, KV, idempotency). */
+    enum bus_err (*purge)(void *backend, const char *namespace_, struct purge_stats *stats);
 };
 
 struct store {

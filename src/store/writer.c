@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "util/clock.h"
+
 struct writer_job {
     writer_op_fn op;
     void *arg;
@@ -28,6 +30,7 @@ struct writer {
     struct writer_job *head;
     struct writer_job *tail;
     bool stopping;
+    struct store_write_stats stats;
 };
 
 /* Takes up to max_batch jobs off the queue; called with the lock held. */
@@ -58,13 +61,20 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
 {
     const struct writer_hooks *hooks = writer->hooks;
     bool committed = false;
+    unsigned long operations = 0;
+    double started = clock_monotonic();
     if (hooks->begin(writer->connection) == 0) {
-        for (struct writer_job *job = batch; job; job = job->next)
+        for (struct writer_job *job = batch; job; job = job->next, operations++)
             run_job(writer, job);
         committed = hooks->commit(writer->connection) == 0;
         if (!committed)
             hooks->rollback(writer->connection);
     }
+    histogram_observe(&writer->stats.commit_seconds, clock_monotonic() - started);
+    atomic_fetch_add(&writer->stats.transactions, 1);
+    atomic_fetch_add(&writer->stats.operations, operations);
+    if (!committed)
+        atomic_fetch_add(&writer->stats.failed_transactions, 1);
     for (struct writer_job *job = batch; job; job = job->next) {
         if (!committed)
             job->result = BUS_ERR_DATABASE_BUSY;
@@ -131,6 +141,11 @@ enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
         pthread_cond_wait(&writer->job_done, &writer->lock);
     pthread_mutex_unlock(&writer->lock);
     return job.result;
+}
+
+const struct store_write_stats *writer_stats(const struct writer *writer)
+{
+    return &writer->stats;
 }
 
 void writer_stop(struct writer *writer)

@@ -7,6 +7,7 @@
 #define STORE_WRITER_H
 
 #include "bus/errors.h"
+#include "store/store.h"
 
 /* One operation, run on the writer thread inside an open transaction.
  * It must leave the database unchanged when it returns an error (the
@@ -34,6 +35,9 @@ struct writer *writer_start(void *connection, const struct writer_hooks *hooks, 
  * transaction is committed. Returns op's result, or BUS_ERR_DATABASE_BUSY
  * when the transaction could not be committed (nothing of it was kept). */
 enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg);
+
+/* Commit counters and latencies, updated as the writer runs. */
+const struct store_write_stats *writer_stats(const struct writer *writer);
 
 /* Runs every queued operation, then stops the thread and frees the writer.
  * The connection is the caller's again afterwards. */

@@ -99,7 +99,7 @@ static void new_intent(struct intent_new *intent, unsigned n, const char *goal, 
 static void publish(struct fixture *f, const struct intent_new *intent)
 {
     struct stored_response replay = {0};
-    assert_int_equal(f->store->ops->publish(f->store->backend, intent, NULL, 0, NULL, &replay),
+    assert_int_equal(f->store->ops->publish(f->store->backend, intent, 0, NULL, 0, NULL, &replay),
                      BUS_OK);
     assert_null(replay.body);
 }
@@ -333,7 +333,7 @@ static void duplicate_id_is_refused(void **state)
     struct stored_response replay = {0};
     new_intent(&intent, 1, "g", T0);
     publish(f, &intent);
-    assert_int_not_equal(f->store->ops->publish(f->store->backend, &intent, NULL, 0, NULL, &replay),
+    assert_int_not_equal(f->store->ops->publish(f->store->backend, &intent, 0, NULL, 0, NULL, &replay),
                          BUS_OK);
     assert_null(replay.body);
 }
@@ -1177,7 +1177,7 @@ static enum bus_err publish_idem(struct fixture *f, unsigned n, double now,
     new_intent(&intent, n, "g", now);
     intent.expires_at = now + 30 * DAY; /* outlives the idempotency record */
     memset(replay, 0, sizeof *replay);
-    return f->store->ops->publish(f->store->backend, &intent, idem, 201, body, replay);
+    return f->store->ops->publish(f->store->backend, &intent, 0, idem, 201, body, replay);
 }
 
 static void idempotent_publish_first_time_inserts(void **state)

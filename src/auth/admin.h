@@ -1,0 +1,24 @@
+/* Admin authentication (spec 5.3): X-Admin-Token against BUS_ADMIN_SECRET,
+ * then HTTP Basic admin:DASHBOARD_PASSWORD. No fallback to BUS_SECRET; with
+ * neither configured, nobody is an admin. */
+#ifndef AUTH_ADMIN_H
+#define AUTH_ADMIN_H
+
+#include <stdbool.h>
+
+struct admin_auth {
+    bool has_token;
+    bool has_password;
+    char token_hash[65];    /* SHA-256 of BUS_ADMIN_SECRET */
+    char password_hash[65]; /* SHA-256 of DASHBOARD_PASSWORD */
+};
+
+/* Either secret may be NULL or "" (not configured). */
+void admin_auth_init(struct admin_auth *admin, const char *token, const char *password);
+
+/* True when the request's X-Admin-Token or Authorization header (either
+ * may be NULL) carries valid admin credentials. */
+bool admin_auth_check(const struct admin_auth *admin, const char *admin_token,
+                      const char *authorization);
+
+#endif

@@ -1,0 +1,302 @@
+/* Admin views and actions; see admin.h. Listings are built row by row from
+ * the store's callbacks into one JSON document. */
+#include "bus/admin.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/replies.h"
+#include "bus/token.h"
+#include "bus/validate.h"
+#include "util/clock.h"
+
+static json_t *time_or_null(double seconds)
+{
+    return isnan(seconds) ? json_null() : json_real(seconds);
+}
+
+static json_t *text_or_null(const char *text)
+{
+    return text && text[0] ? json_string(text) : json_null();
+}
+
+/* Serializes and releases value into the reply. */
+static enum bus_err reply_json(struct bus_reply *reply, unsigned status, json_t *value,
+                               struct bus_error *error)
+{
+    reply->status = status;
+    reply->body = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    if (reply->body == NULL)
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    return BUS_OK;
+}
+
+static enum bus_err store_failure(enum bus_err err, struct bus_error *error)
+{
+    if (err == BUS_ERR_NOT_FOUND)
+        return bus_error_set(error, err, NULL, "not found");
+    return bus_error_set(error, err, NULL, "the database could not answer");
+}
+
+static void add_count(void *context, const char *namespace_, const char *status, long count)
+{
+    json_t *namespaces = context;
+    json_t *counts = json_object_get(namespaces, namespace_);
+    if (counts == NULL) {
+        counts = json_pack("{s:i, s:i, s:i, s:i}", "open", 0, "claimed", 0, "fulfilled", 0,
+                           "dead", 0);
+        json_object_set_new(namespaces, namespace_, counts);
+    }
+    json_object_set_new(counts, status, json_integer(count));
+}
+
+enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
+{
+    json_t *namespaces = json_object();
+    struct queue_totals totals;
+    enum bus_err err = bus->store->ops->queue_counts(bus->store->backend, add_count, namespaces,
+                                                     &totals);
+    if (err != BUS_OK) {
+        json_decref(namespaces);
+        return store_failure(err, error);
+    }
+    return reply_json(reply, 200,
+                      json_pack("{s:o, s:I, s:I, s:f}", "namespaces", namespaces, "dead_letters",
+                                (json_int_t)totals.dead_letters, "tester_keys",
+                                (json_int_t)totals.active_keys, "server_time", clock_now()),
+                      error);
+}
+
+static void add_intent_summary(void *context, const struct intent_record *record)
+{
+    json_array_append_new(
+        context,
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
+                  "namespace", record->namespace_, "goal", record->goal, "status",
+                  intent_status_name(record->status), "priority", record->priority, "visibility",
+                  record->is_public ? "public" : "private", "claim_attempts",
+                  record->claim_attempts, "max_attempts", record->max_attempts, "created_at",
+                  time_or_null(record->created_at), "run_at", time_or_null(record->run_at),
+                  "completed_at", time_or_null(record->completed_at), "error",
+                  text_or_null(record->last_error)));
+}
+
+static enum bus_err read_filter(const char *limit, const char *status, const char *namespace_,
+                                struct intent_filter *filter, struct bus_error *error)
+{
+    enum intent_status parsed;
+    char *end = NULL;
+    memset(filter, 0, sizeof *filter);
+    filter->limit = ADMIN_INTENT_LIST_DEFAULT;
+    if (limit != NULL) {
+        long value = strtol(limit, &end, 10);
+        if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
+            return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
+                                 "limit must be 1 to %d", ADMIN_INTENT_LIST_MAX);
+        filter->limit = (int)value;
+    }
+    if (status != NULL && !intent_status_parse(status, &parsed))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
+                             "status must be open, claimed, fulfilled or dead");
+    if (namespace_ != NULL && !validate_namespace(namespace_))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
+                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
+    strcpy(filter->status, status ? status : "");
+    strcpy(filter->namespace_, namespace_ ? namespace_ : "");
+    return BUS_OK;
+}
+
+enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const char *status,
+                                    const char *namespace_, struct bus_reply *reply,
+                                    struct bus_error *error)
+{
+    struct intent_filter filter;
+    enum bus_err err = read_filter(limit, status, namespace_, &filter, error);
+    if (err != BUS_OK)
+        return err;
+    json_t *intents = json_array();
+    err = bus->store->ops->intent_list(bus->store->backend, &filter, add_intent_summary, intents);
+    if (err != BUS_OK) {
+        json_decref(intents);
+        return store_failure(err, error);
+    }
+    return reply_json(reply, 200, json_pack("{s:o}", "intents", intents), error);
+}
+
+/* Parses a stored JSON text back into a value (null if it cannot be). */
+static json_t *stored_json(const char *text)
+{
+    json_t *value = text ? json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    return value ? value : json_null();
+}
+
+enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
+                              struct bus_error *error)
+{
+    struct intent_record record = {0};
+    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
+                           ? bus->store->ops->get_intent(bus->store->backend, id, &record)
+                           : BUS_ERR_NOT_FOUND;
+    if (err != BUS_OK) {
+        intent_record_clear(&record);
+        return store_failure(err, error);
+    }
+    char *text = reply_intent(&record, true);
+    json_t *detail = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (detail != NULL) {
+        json_object_set_new(detail, "payload", stored_json(record.payload_json));
+        json_object_set_new(detail, "publisher", json_string(record.publisher));
+        json_object_set_new(detail, "claimed_by", text_or_null(record.claimed_by));
+        json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
+        json_object_set_new(detail, "claimed_at", time_or_null(record.claimed_at));
+    }
+    intent_record_clear(&record);
+    return reply_json(reply, 200, detail, error);
+}
+
+typedef enum bus_err (*intent_action)(void *backend, const char *id, double now);
+
+static enum bus_err admin_action(struct bus *bus, const char *id, intent_action action,
+                                 const char *new_status, struct bus_reply *reply,
+                                 struct bus_error *error)
+{
+    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
+                           ? action(bus->store->backend, id, clock_now())
+                           : BUS_ERR_NOT_FOUND;
+    if (err != BUS_OK)
+        return store_failure(err, error);
+    return reply_json(reply, 200, json_pack("{s:s, s:s}", "id", id, "status", new_status), error);
+}
+
+enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply *reply,
+                              struct bus_error *error)
+{
+    enum bus_err err = admin_action(bus, id, bus->store->ops->intent_cancel, "dead", reply, error);
+    if (err == BUS_OK)
+        atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
+    return err;
+}
+
+enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *reply,
+                             struct bus_error *error)
+{
+    return admin_action(bus, id, bus->store->ops->intent_retry, "open", reply, error);
+}
+
+static json_t *dead_letter_json(const struct dead_letter *letter, bool with_payload)
+{
+    json_t *item = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:s, s:o}", "intent_id",
+                             letter->intent_id, "namespace", letter->namespace_, "goal",
+                             letter->goal, "claim_attempts", letter->claim_attempts,
+                             "max_attempts", letter->max_attempts, "error",
+                             text_or_null(letter->last_error), "reason", letter->reason, "died_at",
+                             time_or_null(letter->died_at));
+    if (item != NULL && with_payload) {
+        json_object_set_new(item, "payload", stored_json(letter->payload_json));
+        json_object_set_new(item, "publisher", json_string(letter->publisher));
+    }
+    return item;
+}
+
+static void add_dead_letter(void *context, const struct dead_letter *letter)
+{
+    json_array_append_new(context, dead_letter_json(letter, false));
+}
+
+enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
+{
+    json_t *letters = json_array();
+    enum bus_err err = bus->store->ops->dead_list(bus->store->backend, ADMIN_DEAD_LIST_LIMIT,
+                                                  add_dead_letter, letters);
+    if (err != BUS_OK) {
+        json_decref(letters);
+        return store_failure(err, error);
+    }
+    return reply_json(reply, 200, json_pack("{s:o}", "dead_letters", letters), error);
+}
+
+enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
+                            struct bus_error *error)
+{
+    struct dead_letter letter = {0};
+    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
+                           ? bus->store->ops->dead_get(bus->store->backend, id, &letter)
+                           : BUS_ERR_NOT_FOUND;
+    json_t *item = err == BUS_OK ? dead_letter_json(&letter, true) : NULL;
+    dead_letter_clear(&letter);
+    if (err != BUS_OK)
+        return store_failure(err, error);
+    return reply_json(reply, 200, item, error);
+}
+
+static void add_key(void *context, const struct api_key_record *key)
+{
+    char key_id[13];
+    snprintf(key_id, sizeof key_id, "%.12s", key->key_hash);
+    json_array_append_new(context,
+                          json_pack("{s:s, s:s, s:o, s:o, s:I}", "key_id", key_id, "owner",
+                                    key->owner, "created_at", time_or_null(key->created_at),
+                                    "revoked_at", time_or_null(key->revoked_at), "open_intents",
+                                    (json_int_t)key->open_intents));
+}
+
+enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
+{
+    json_t *keys = json_array();
+    enum bus_err err = bus->store->ops->key_list(bus->store->backend, add_key, keys);
+    if (err != BUS_OK) {
+        json_decref(keys);
+        return store_failure(err, error);
+    }
+    return reply_json(reply, 200, json_pack("{s:o}", "keys", keys), error);
+}
+
+enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_reply *reply,
+                             struct bus_error *error)
+{
+    if (!json_is_object(body) || !json_is_true(json_object_get(body, "confirm")))
+        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL,
+                             "purge needs {\"confirm\": true}");
+    const json_t *field = json_object_get(body, "namespace");
+    const char *namespace_ = NULL;
+    if (field != NULL && !json_is_null(field)) {
+        namespace_ = validate_plain_string(field);
+        if (namespace_ == NULL || !validate_namespace(namespace_))
+            return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
+                                 "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
+    }
+    struct purge_stats stats;
+    enum bus_err err = bus->store->ops->purge(bus->store->backend, namespace_, &stats);
+    if (err != BUS_OK)
+        return store_failure(err, error);
+    return reply_json(reply, 200,
+                      json_pack("{s:I, s:I}", "intents_deleted", (json_int_t)stats.intents_deleted,
+                                "dead_letters_deleted", (json_int_t)stats.dead_letters_deleted),
+                      error);
+}
+
+enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted, long nonces_deleted,
+                               struct bus_reply *reply, struct bus_error *error)
+{
+    struct cleanup_stats stats;
+    enum bus_err err = bus_run_cleanup(bus, clock_now(), &stats);
+    if (err != BUS_OK)
+        return store_failure(err, error);
+    return reply_json(
+        reply, 200,
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "expired_open_deleted",
+                  (json_int_t)stats.expired_open_deleted, "expired_claims_requeued",
+                  (json_int_t)stats.expired_claims_requeued, "expired_claims_dead",
+                  (json_int_t)stats.expired_claims_dead, "fulfilled_deleted",
+                  (json_int_t)stats.fulfilled_deleted, "dead_deleted",
+                  (json_int_t)stats.dead_deleted, "dead_letters_deleted",
+                  (json_int_t)stats.dead_letters_deleted, "store_deleted",
+                  (json_int_t)stats.store_deleted, "rate_limits_deleted",
+                  (json_int_t)rate_limits_deleted, "idempotency_deleted",
+                  (json_int_t)stats.idempotency_deleted, "nonces_deleted",
+                  (json_int_t)nonces_deleted),
+        error);
+}

@@ -1,0 +1,153 @@
+/* Handlers of the admin API (spec section 8, docs/ADMIN.md). The router
+ * has checked admin credentials before any of these runs. */
+#include <string.h>
+
+#include "bus/admin.h"
+#include "bus/validate.h"
+#include "serve/handlers.h"
+#include "serve/server.h"
+#include "util/clock.h"
+
+/* The id inside /admin/intents/<id>/<action> (the router gives "<id>/..."). */
+static void copy_id(const char *param, char id[INTENT_ID_LEN + 2])
+{
+    size_t length = strcspn(param, "/");
+    if (length > INTENT_ID_LEN)
+        length = INTENT_ID_LEN + 1; /* too long: can never be an id */
+    memcpy(id, param, length);
+    id[length] = '\0';
+}
+
+void handle_admin_stats(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_stats(&request->server->bus, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_intents(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_list_intents(
+        &request->server->bus, request_query(request, "limit"), request_query(request, "status"),
+        request_query(request, "namespace"), &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_intent(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_intent(&request->server->bus, request->param, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_cancel(struct http_request *request, struct http_response *response)
+{
+    char id[INTENT_ID_LEN + 2];
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    copy_id(request->param, id);
+    enum bus_err err = bus_admin_cancel(&request->server->bus, id, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_retry(struct http_request *request, struct http_response *response)
+{
+    char id[INTENT_ID_LEN + 2];
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    copy_id(request->param, id);
+    enum bus_err err = bus_admin_retry(&request->server->bus, id, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_dead_list(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_dead_list(&request->server->bus, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_dead(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_dead(&request->server->bus, request->param, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_keys(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_keys(&request->server->bus, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+static void reply_with(struct http_response *response, unsigned status, json_t *body)
+{
+    response->status = status;
+    response->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+}
+
+static bool valid_owner(const char *owner)
+{
+    return owner != NULL && owner[0] != '\0' && strlen(owner) <= 64 && validate_worker_id(owner);
+}
+
+void handle_admin_generate_key(struct http_request *request, struct http_response *response)
+{
+    struct bus_error error;
+    const char *owner = validate_plain_string(json_object_get(request->json, "owner"));
+    char key[TESTER_KEY_LEN + 1];
+    if (!valid_owner(owner)) {
+        bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_owner",
+                      "owner must be 1 to 64 characters without control characters");
+        response_error(response, &error);
+    } else if (auth_generate_key(&request->server->auth, owner, key, &error) != BUS_OK) {
+        response_error(response, &error);
+    } else {
+        reply_with(response, 201, json_pack("{s:s, s:s}", "api_key", key, "owner", owner));
+    }
+}
+
+void handle_admin_revoke_key(struct http_request *request, struct http_response *response)
+{
+    struct bus_error error;
+    const char *key = validate_plain_string(json_object_get(request->json, "api_key"));
+    char owner[OWNER_MAX_BYTES + 1];
+    char principal[PRINCIPAL_LEN + 1];
+    if (key == NULL || strncmp(key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) != 0) {
+        bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_api_key",
+                      "api_key must be a tester key (tk_...)");
+        response_error(response, &error);
+    } else if (auth_revoke_key(&request->server->auth, key, owner, principal, &error) != BUS_OK) {
+        response_error(response, &error);
+    } else {
+        rate_limit_forget(&request->server->rate_limits, principal);
+        reply_with(response, 200, json_pack("{s:b, s:s}", "revoked", 1, "owner", owner));
+    }
+}
+
+void handle_admin_purge(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_purge(&request->server->bus, request->json, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_cleanup(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    long rate_limits_deleted = rate_limit_prune(&request->server->rate_limits, clock_now());
+    enum bus_err err =
+        bus_admin_cleanup(&request->server->bus, rate_limits_deleted, 0, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}

@@ -1,0 +1,395 @@
+/* The SQLite backend's tester keys and admin operations (spec section 8).
+ * These run rarely, so their statements are prepared per call rather than
+ * kept; writes still go through the writer thread like every other write. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_internal.h"
+
+/* Prepares sql on db; NULL (logged) on failure. */
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        sql_map_error(db, SQLITE_ERROR, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+/* Runs a statement with up to one text and one number parameter (?1 text,
+ * ?2 number; NULL text binds NULL; a statement that uses only ?2 still has
+ * ?1, as SQLite counts parameters up to the highest index) and adds the
+ * rows it changed. */
+static enum bus_err execute(sqlite3 *db, const char *sql, const char *text, double number,
+                            long *changes)
+{
+    sqlite3_stmt *stmt = prepare(db, sql);
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    if (sqlite3_bind_parameter_count(stmt) >= 1)
+        sql_bind_text(stmt, 1, text);
+    if (sqlite3_bind_parameter_count(stmt) >= 2)
+        sqlite3_bind_double(stmt, 2, number);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = rc == SQLITE_DONE || rc == SQLITE_ROW ? BUS_OK
+                                                              : sql_map_error(db, rc, "admin write");
+    if (err == BUS_OK && changes != NULL)
+        *changes += sqlite3_changes(db);
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+/* ---- tester keys -------------------------------------------------------- */
+
+struct key_args {
+    const char *key_hash;
+    const char *owner_in;
+    char *owner_out;
+    double now;
+};
+
+static enum bus_err key_create_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct key_args *args = arg;
+    sqlite3_stmt *stmt = prepare(conn->db, "INSERT INTO api_keys (key_hash, owner, created_at)"
+                                           " VALUES (?1, ?2, ?3)");
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    sqlite3_bind_text(stmt, 1, args->key_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, args->owner_in, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, args->now);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? BUS_OK : sql_map_error(conn->db, rc, "key insert");
+}
+
+enum bus_err sql_key_create(void *backend, const char *key_hash, const char *owner, double now)
+{
+    struct sqlite_backend *self = backend;
+    struct key_args args = {key_hash, owner, NULL, now};
+    return writer_run(self->writer, key_create_op, &args);
+}
+
+static enum bus_err find_active_owner(sqlite3 *db, const char *key_hash, char *owner)
+{
+    sqlite3_stmt *stmt =
+        prepare(db, "SELECT owner FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL");
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    sqlite3_bind_text(stmt, 1, key_hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        sql_copy_column(stmt, 0, owner, OWNER_MAX_BYTES + 1);
+        err = BUS_OK;
+    } else if (rc != SQLITE_DONE) {
+        err = sql_map_error(db, rc, "key lookup");
+    }
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+static enum bus_err key_revoke_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct key_args *args = arg;
+    enum bus_err err = find_active_owner(conn->db, args->key_hash, args->owner_out);
+    if (err == BUS_OK)
+        err = execute(conn->db, "UPDATE api_keys SET revoked_at = ?2 WHERE key_hash = ?1",
+                      args->key_hash, args->now, NULL);
+    if (err == BUS_OK) /* a principal is the key's hash */
+        err = execute(conn->db, "DELETE FROM idempotency WHERE principal = ?1", args->key_hash, 0,
+                      NULL);
+    return err;
+}
+
+enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
+                            char owner[OWNER_MAX_BYTES + 1])
+{
+    struct sqlite_backend *self = backend;
+    struct key_args args = {key_hash, NULL, owner, now};
+    return writer_run(self->writer, key_revoke_op, &args);
+}
+
+/* Steps a read statement, calling row(stmt, context) per row. */
+static enum bus_err for_each_row(struct sqlite_backend *self, const char *sql, const char *text,
+                                 double number, void (*row)(sqlite3_stmt *, void *), void *context)
+{
+    struct read_connection *reader = sql_reader_acquire(self);
+    sqlite3_stmt *stmt = prepare(reader->db, sql);
+    enum bus_err err = BUS_ERR_INTERNAL;
+    if (stmt != NULL) {
+        if (sqlite3_bind_parameter_count(stmt) >= 1)
+            sql_bind_text(stmt, 1, text);
+        if (sqlite3_bind_parameter_count(stmt) >= 2)
+            sqlite3_bind_double(stmt, 2, number);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            row(stmt, context);
+        err = rc == SQLITE_DONE ? BUS_OK : sql_map_error(reader->db, rc, "admin read");
+        sqlite3_finalize(stmt);
+    }
+    sql_reader_release(self, reader);
+    return err;
+}
+
+struct key_rows {
+    store_each_key each;
+    void *context;
+};
+
+static void key_row(sqlite3_stmt *stmt, void *context)
+{
+    struct key_rows *rows = context;
+    struct api_key_record key;
+    sql_copy_column(stmt, 0, key.key_hash, sizeof key.key_hash);
+    sql_copy_column(stmt, 1, key.owner, sizeof key.owner);
+    key.created_at = sql_double_column(stmt, 2);
+    key.revoked_at = sql_double_column(stmt, 3);
+    key.open_intents = (long)sqlite3_column_int64(stmt, 4);
+    rows->each(rows->context, &key);
+}
+
+enum bus_err sql_key_list(void *backend, store_each_key each, void *context)
+{
+    struct key_rows rows = {each, context};
+    return for_each_row(backend,
+                        "SELECT k.key_hash, k.owner, k.created_at, k.revoked_at,"
+                        " (SELECT COUNT(*) FROM intents i WHERE i.publisher = k.key_hash"
+                        "  AND i.status = 'open')"
+                        " FROM api_keys k ORDER BY k.created_at DESC",
+                        NULL, 0, key_row, &rows);
+}
+
+/* ---- queue views -------------------------------------------------------- */
+
+struct count_rows {
+    store_each_count each;
+    void *context;
+};
+
+static void count_row(sqlite3_stmt *stmt, void *context)
+{
+    struct count_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), (long)sqlite3_column_int64(stmt, 2));
+}
+
+static void single_count(sqlite3_stmt *stmt, void *context)
+{
+    *(long *)context = (long)sqlite3_column_int64(stmt, 0);
+}
+
+enum bus_err sql_queue_counts(void *backend, store_each_count each, void *context,
+                              struct queue_totals *totals)
+{
+    struct count_rows rows = {each, context};
+    memset(totals, 0, sizeof *totals);
+    enum bus_err err = for_each_row(backend,
+                                    "SELECT namespace, status, COUNT(*) FROM intents"
+                                    " GROUP BY namespace, status ORDER BY namespace, status",
+                                    NULL, 0, count_row, &rows);
+    if (err == BUS_OK)
+        err = for_each_row(backend, "SELECT COUNT(*) FROM dead_letters", NULL, 0, single_count,
+                           &totals->dead_letters);
+    if (err == BUS_OK)
+        err = for_each_row(backend, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL",
+                           NULL, 0, single_count, &totals->active_keys);
+    return err;
+}
+
+struct intent_rows {
+    store_each_intent each;
+    void *context;
+};
+
+static void intent_row(sqlite3_stmt *stmt, void *context)
+{
+    struct intent_rows *rows = context;
+    struct intent_record record = {0};
+    sql_read_record(stmt, &record);
+    rows->each(rows->context, &record);
+    intent_record_clear(&record);
+}
+
+enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
+                             store_each_intent each, void *context)
+{
+    struct sqlite_backend *self = backend;
+    struct intent_rows rows = {each, context};
+    struct read_connection *reader = sql_reader_acquire(self);
+    sqlite3_stmt *stmt = prepare(reader->db, "SELECT " INTENT_COLUMNS " FROM intents"
+                                             " WHERE (?1 IS NULL OR status = ?1)"
+                                             " AND (?2 IS NULL OR namespace = ?2)"
+                                             " ORDER BY created_at DESC, id DESC LIMIT ?3");
+    enum bus_err err = BUS_ERR_INTERNAL;
+    if (stmt != NULL) {
+        sql_bind_text(stmt, 1, filter->status);
+        sql_bind_text(stmt, 2, filter->namespace_);
+        sqlite3_bind_int(stmt, 3, filter->limit);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            intent_row(stmt, &rows);
+        err = rc == SQLITE_DONE ? BUS_OK : sql_map_error(reader->db, rc, "intent list");
+        sqlite3_finalize(stmt);
+    }
+    sql_reader_release(self, reader);
+    return err;
+}
+
+/* ---- cancel, retry, purge ----------------------------------------------- */
+
+struct intent_action_args {
+    const char *id;
+    double now;
+};
+
+static enum bus_err cancel_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct intent_action_args *args = arg;
+    long found = 0;
+    enum bus_err err = execute(conn->db, "UPDATE intents SET updated_at = ?2 WHERE id = ?1",
+                               args->id, args->now, &found);
+    if (err == BUS_OK && found == 0)
+        return BUS_ERR_NOT_FOUND;
+    if (err != BUS_OK)
+        return err;
+    return sql_kill_intent(conn, args->id, "cancelled by admin", "cancelled", args->now);
+}
+
+enum bus_err sql_intent_cancel(void *backend, const char *id, double now)
+{
+    struct sqlite_backend *self = backend;
+    struct intent_action_args args = {id, now};
+    return writer_run(self->writer, cancel_op, &args);
+}
+
+/* Exactly spec 8's retry: a fresh start, and no dead letter left behind.
+ * run_at is now and the TTL is renewed, or an old intent would be dead
+ * again at once or expire unclaimable. */
+static enum bus_err retry_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct intent_action_args *args = arg;
+    long found = 0;
+    enum bus_err err = execute(
+        conn->db,
+        "UPDATE intents SET status = 'open', claim_attempts = 0, claim_token = NULL,"
+        " claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL, result = NULL,"
+        " result_type = NULL, completed_at = NULL, last_error = NULL, run_at = ?2,"
+        " expires_at = MAX(expires_at, ?2 + 86400.0), updated_at = ?2 WHERE id = ?1",
+        args->id, args->now, &found);
+    if (err == BUS_OK && found == 0)
+        return BUS_ERR_NOT_FOUND;
+    if (err != BUS_OK)
+        return err;
+    return execute(conn->db, "DELETE FROM dead_letters WHERE intent_id = ?1", args->id, 0, NULL);
+}
+
+enum bus_err sql_intent_retry(void *backend, const char *id, double now)
+{
+    struct sqlite_backend *self = backend;
+    struct intent_action_args args = {id, now};
+    return writer_run(self->writer, retry_op, &args);
+}
+
+struct purge_args {
+    const char *namespace_;
+    struct purge_stats *stats;
+};
+
+static enum bus_err purge_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct purge_args *args = arg;
+    struct purge_stats *stats = args->stats;
+    memset(stats, 0, sizeof *stats);
+    if (args->namespace_ != NULL) {
+        enum bus_err err = execute(conn->db, "DELETE FROM intents WHERE namespace = ?1",
+                                   args->namespace_, 0, &stats->intents_deleted);
+        return err != BUS_OK ? err
+                             : execute(conn->db, "DELETE FROM dead_letters WHERE namespace = ?1",
+                                       args->namespace_, 0, &stats->dead_letters_deleted);
+    }
+    enum bus_err err = execute(conn->db, "DELETE FROM intents", NULL, 0, &stats->intents_deleted);
+    if (err == BUS_OK)
+        err = execute(conn->db, "DELETE FROM dead_letters", NULL, 0, &stats->dead_letters_deleted);
+    if (err == BUS_OK)
+        err = execute(conn->db, "DELETE FROM kv", NULL, 0, NULL);
+    if (err == BUS_OK)
+        err = execute(conn->db, "DELETE FROM idempotency", NULL, 0, NULL);
+    return err;
+}
+
+enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats)
+{
+    struct sqlite_backend *self = backend;
+    struct purge_args args = {namespace_, stats};
+    return writer_run(self->writer, purge_op, &args);
+}
+
+/* ---- dead letters ------------------------------------------------------- */
+
+#define DEAD_LETTER_COLUMNS                                                                     \
+    "intent_id, namespace, goal, publisher, claim_attempts, max_attempts, reason, died_at,"     \
+    " last_error, payload"
+
+static void read_dead_letter(sqlite3_stmt *stmt, struct dead_letter *out)
+{
+    sql_copy_column(stmt, 0, out->intent_id, sizeof out->intent_id);
+    sql_copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
+    sql_copy_column(stmt, 2, out->goal, sizeof out->goal);
+    sql_copy_column(stmt, 3, out->publisher, sizeof out->publisher);
+    out->claim_attempts = sqlite3_column_int(stmt, 4);
+    out->max_attempts = sqlite3_column_int(stmt, 5);
+    sql_copy_column(stmt, 6, out->reason, sizeof out->reason);
+    out->died_at = sql_double_column(stmt, 7);
+    out->last_error = sql_dup_column(stmt, 8);
+    out->payload_json = sql_dup_column(stmt, 9);
+}
+
+struct dead_rows {
+    store_each_dead_letter each;
+    void *context;
+};
+
+static void dead_row(sqlite3_stmt *stmt, void *context)
+{
+    struct dead_rows *rows = context;
+    struct dead_letter letter = {0};
+    read_dead_letter(stmt, &letter);
+    rows->each(rows->context, &letter);
+    dead_letter_clear(&letter);
+}
+
+enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context)
+{
+    struct dead_rows rows = {each, context};
+    return for_each_row(backend,
+                        "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
+                        " ORDER BY died_at DESC LIMIT ?2",
+                        NULL, limit, dead_row, &rows);
+}
+
+static void dead_one(sqlite3_stmt *stmt, void *context)
+{
+    struct dead_letter *out = context;
+    dead_letter_clear(out);
+    read_dead_letter(stmt, out);
+}
+
+enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out)
+{
+    memset(out, 0, sizeof *out);
+    enum bus_err err = for_each_row(backend,
+                                    "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
+                                    " WHERE intent_id = ?1",
+                                    id, 0, dead_one, out);
+    if (err == BUS_OK && out->intent_id[0] == '\0')
+        return BUS_ERR_NOT_FOUND;
+    return err;
+}

@@ -1,0 +1,113 @@
+/* Internals shared by the SQLite backend's files (sqlite.c: the client
+ * API; sqlite_admin.c: keys and the admin API). Not part of store.h: no
+ * other layer may see SQLite. */
+#ifndef STORE_SQLITE_INTERNAL_H
+#define STORE_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/writer.h"
+
+#define INTENT_COLUMNS                                                                         \
+    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
+    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
+    " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
+    " payload, result, last_error"
+
+/* The writer's prepared statements; their SQL is in sqlite.c. */
+enum writer_statement {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_SAVEPOINT,
+    W_RELEASE,
+    W_ROLLBACK_TO,
+    W_INSERT_INTENT,
+    W_IDEMPOTENCY_GET,
+    W_IDEMPOTENCY_PUT,
+    W_CLAIM,
+    W_LEASE_GET,
+    W_EXTEND,
+    W_FULFILL,
+    W_REQUEUE,
+    W_KILL,
+    W_ARCHIVE,
+    W_KV_SET,
+    W_EXPIRED_LEASES,
+    W_EXHAUSTED_LEASES,
+    W_DELETE_EXPIRED_OPEN,
+    W_DELETE_FULFILLED,
+    W_DELETE_DEAD,
+    W_DELETE_DEAD_LETTERS,
+    W_DELETE_KV,
+    W_DELETE_IDEMPOTENCY,
+    W_COUNT_OPEN,
+    W_STATEMENT_COUNT
+};
+
+struct write_connection {
+    sqlite3 *db;
+    sqlite3_stmt *statements[W_STATEMENT_COUNT];
+};
+
+struct read_connection {
+    sqlite3 *db;
+    sqlite3_stmt *get_intent;
+    sqlite3_stmt *kv_get;
+    sqlite3_stmt *key_lookup;
+    struct read_connection *next_free;
+};
+
+struct sqlite_backend {
+    struct store store;
+    struct write_connection writes;
+    struct writer *writer;
+    pthread_mutex_t readers_lock;
+    pthread_cond_t reader_returned;
+    struct read_connection *readers;
+    struct read_connection *free_readers;
+    int reader_count;
+};
+
+
+/* Maps a failed step to BUS_ERR_DATABASE_BUSY or BUS_ERR_INTERNAL (logged). */
+enum bus_err sql_map_error(sqlite3 *db, int rc, const char *what);
+
+/* Binds text, or NULL for NULL and "". */
+void sql_bind_text(sqlite3_stmt *stmt, int index, const char *text);
+void sql_copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size);
+/* A malloc'd copy of a text column, NULL for SQL NULL. */
+char *sql_dup_column(sqlite3_stmt *stmt, int column);
+/* NAN for SQL NULL. */
+double sql_double_column(sqlite3_stmt *stmt, int column);
+
+/* Reads a row selected with INTENT_COLUMNS. */
+void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
+
+/* Moves an intent to dead and copies it into the dead-letter table. */
+enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
+                             const char *error_text, const char *reason, double now);
+
+/* A read-only connection from the pool, waiting for one if all are busy. */
+struct read_connection *sql_reader_acquire(struct sqlite_backend *self);
+void sql_reader_release(struct sqlite_backend *self, struct read_connection *reader);
+
+/* The admin and key operations of store_ops, in sqlite_admin.c. */
+enum bus_err sql_key_create(void *backend, const char *key_hash, const char *owner, double now);
+enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
+                            char owner[OWNER_MAX_BYTES + 1]);
+enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
+enum bus_err sql_queue_counts(void *backend, store_each_count each, void *context,
+                              struct queue_totals *totals);
+enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
+                             store_each_intent each, void *context);
+enum bus_err sql_intent_cancel(void *backend, const char *id, double now);
+enum bus_err sql_intent_retry(void *backend, const char *id, double now);
+enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context);
+enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out);
+enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
+
+#endif
