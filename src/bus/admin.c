@@ -278,7 +278,7 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
                       error);
 }
 
-enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted, long nonces_deleted,
+enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
                                struct bus_reply *reply, struct bus_error *error)
 {
     struct cleanup_stats stats;
@@ -297,6 +297,6 @@ enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted, long n
                   (json_int_t)stats.store_deleted, "rate_limits_deleted",
                   (json_int_t)rate_limits_deleted, "idempotency_deleted",
                   (json_int_t)stats.idempotency_deleted, "nonces_deleted",
-                  (json_int_t)nonces_deleted),
+                  (json_int_t)stats.nonces_deleted),
         error);
 }

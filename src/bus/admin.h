@@ -43,9 +43,9 @@ enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus
 enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_reply *reply,
                              struct bus_error *error);
 
-/* POST /admin/cleanup: runs the pass now; rate_limits_deleted and
- * nonces_deleted come from the auth layer, which keeps those. */
-enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted, long nonces_deleted,
+/* POST /admin/cleanup: runs the pass now; rate_limits_deleted comes from
+ * the auth layer, which keeps rate-limit windows in memory. */
+enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
                                struct bus_reply *reply, struct bus_error *error);
 
 #endif

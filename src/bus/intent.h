@@ -26,6 +26,9 @@
 #define DEFAULT_TTL_SECONDS 86400.0
 #define RETENTION_SECONDS (7.0 * 86400.0)
 #define IDEMPOTENCY_RETENTION_SECONDS 86400.0
+/* A signed request's timestamp may be 300 s old or 300 s ahead, so a nonce
+ * must be remembered for the whole 600 s in which it could be replayed. */
+#define NONCE_RETENTION_SECONDS 600.0
 
 enum intent_status { INTENT_OPEN, INTENT_CLAIMED, INTENT_FULFILLED, INTENT_DEAD };
 

@@ -148,6 +148,6 @@ void handle_admin_cleanup(struct http_request *request, struct http_response *re
     struct bus_error error;
     long rate_limits_deleted = rate_limit_prune(&request->server->rate_limits, clock_now());
     enum bus_err err =
-        bus_admin_cleanup(&request->server->bus, rate_limits_deleted, 0, &reply, &error);
+        bus_admin_cleanup(&request->server->bus, rate_limits_deleted, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }

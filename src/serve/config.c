@@ -58,7 +58,7 @@ static bool env_is_true(const char *name)
  * operator believes closed, so such settings stop the start instead. */
 static int refuse_unsupported(void)
 {
-    static const char *const unsupported[] = {"BUS_REQUIRE_SIGNATURES", "BUS_ENFORCE_HTTPS"};
+    static const char *const unsupported[] = {"BUS_ENFORCE_HTTPS"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         if (env_is_true(unsupported[i])) {
             fprintf(stderr, "intent-bus: %s=true is not supported by this version yet\n",
@@ -109,6 +109,7 @@ static int load_environment(struct config *config)
     }
     config->log_level = (int)level;
     config->maintenance = env_is_true("BUS_MAINTENANCE_MODE");
+    config->require_signatures = env_is_true("BUS_REQUIRE_SIGNATURES");
     double rate = 0;
     if ((value = getenv("BUS_TESTER_RATE_LIMIT")) && value[0]) {
         if (parse_number(value, 1, 1000000, &rate) != 0 || rate != floor(rate)) {

@@ -27,6 +27,7 @@ struct config {
     char admin_token[512];        /* BUS_ADMIN_SECRET, "" = none */
     char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
     bool maintenance;             /* BUS_MAINTENANCE_MODE */
+    bool require_signatures;      /* BUS_REQUIRE_SIGNATURES */
     char metrics_token[512];      /* BUS_METRICS_TOKEN, "" = none */
     int log_level;                /* BUS_LOG_LEVEL, an enum log_level */
     int tester_rate_limit;        /* BUS_TESTER_RATE_LIMIT: requests/minute per tester key */

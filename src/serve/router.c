@@ -12,6 +12,7 @@
 #include "serve/handlers.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
+#include "serve/signing.h"
 #include "util/clock.h"
 
 
@@ -230,7 +231,8 @@ static bool admit(struct http_request *request, const struct route *route, const
         response->retry_after = 60;
         return false;
     }
-    if (route->access == ACCESS_KEY && !authenticate(request, response))
+    if (route->access == ACCESS_KEY &&
+        (!authenticate(request, response) || !signing_check(request, body, response)))
         return false;
     if (route->access == ACCESS_ADMIN && !authenticate_admin(request, response))
         return false;

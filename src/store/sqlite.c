@@ -62,6 +62,10 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);"
     "CREATE INDEX IF NOT EXISTS intents_by_publisher ON intents (publisher, status);"
     "CREATE INDEX IF NOT EXISTS intents_by_creation ON intents (created_at);"
+    "CREATE TABLE IF NOT EXISTS nonces ("
+    " principal TEXT NOT NULL, nonce TEXT NOT NULL, seen_at REAL NOT NULL,"
+    " PRIMARY KEY (principal, nonce)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen_at);"
     "CREATE TABLE IF NOT EXISTS api_keys ("
     " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
     " revoked_at REAL) WITHOUT ROWID;"
@@ -137,6 +141,9 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_DELETE_DEAD_LETTERS] = "DELETE FROM dead_letters WHERE died_at <= ?1",
     [W_DELETE_KV] = "DELETE FROM kv WHERE expires_at <= ?1",
     [W_DELETE_IDEMPOTENCY] = "DELETE FROM idempotency WHERE created_at <= ?1",
+    [W_NONCE_FORGET] = "DELETE FROM nonces WHERE principal = ?1 AND nonce = ?2 AND seen_at <= ?3",
+    [W_NONCE_INSERT] = "INSERT OR IGNORE INTO nonces (principal, nonce, seen_at) VALUES (?1, ?2, ?3)",
+    [W_DELETE_NONCES] = "DELETE FROM nonces WHERE seen_at <= ?1",
     [W_COUNT_OPEN] = "SELECT COUNT(*) FROM intents WHERE publisher = ?1 AND status = 'open'",
 };
 
@@ -586,6 +593,46 @@ static enum bus_err sqlite_fail(void *backend, const struct lease_ref *ref, cons
     return writer_run(self->writer, fail_op, &args);
 }
 
+/* ---- nonces of signed requests ----------------------------------------- */
+
+struct nonce_args {
+    const char *principal;
+    const char *nonce;
+    double now;
+    double keep;
+    bool *fresh;
+};
+
+/* Forgets the nonce if it is older than `keep`, then inserts it: the
+ * insert changes a row only when the nonce is new within the window. */
+static enum bus_err nonce_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct nonce_args *args = arg;
+    sqlite3_stmt *stmt = statement(conn, W_NONCE_FORGET);
+    sqlite3_bind_text(stmt, 1, args->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, args->nonce, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, args->now - args->keep);
+    enum bus_err err = run_statement(conn, stmt);
+    if (err != BUS_OK)
+        return err;
+    stmt = statement(conn, W_NONCE_INSERT);
+    sqlite3_bind_text(stmt, 1, args->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, args->nonce, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 3, args->now);
+    err = run_statement(conn, stmt);
+    *args->fresh = err == BUS_OK && sqlite3_changes(conn->db) == 1;
+    return err;
+}
+
+static enum bus_err sqlite_nonce_use(void *backend, const char *principal, const char *nonce,
+                                     double now, double keep, bool *fresh)
+{
+    struct sqlite_backend *self = backend;
+    struct nonce_args args = {principal, nonce, now, keep, fresh};
+    return writer_run(self->writer, nonce_op, &args);
+}
+
 /* ---- key-value store ---------------------------------------------------- */
 
 static enum bus_err write_kv(struct write_connection *conn, const void *arg)
@@ -753,6 +800,9 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     if (err == BUS_OK)
         err = delete_before(conn, W_DELETE_IDEMPOTENCY, now - IDEMPOTENCY_RETENTION_SECONDS,
                             &stats->idempotency_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, W_DELETE_NONCES, now - NONCE_RETENTION_SECONDS,
+                            &stats->nonces_deleted);
     return err;
 }
 
@@ -980,6 +1030,7 @@ static const struct store_ops sqlite_ops = {
     .kv_get = sqlite_kv_get,
     .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,
+    .nonce_use = sqlite_nonce_use,
     .key_create = sql_key_create,
     .key_revoke = sql_key_revoke,
     .key_lookup = sqlite_key_lookup,

@@ -103,6 +103,9 @@ static enum bus_err key_revoke_op(void *connection, void *arg)
     if (err == BUS_OK) /* a principal is the key's hash */
         err = execute(conn->db, "DELETE FROM idempotency WHERE principal = ?1", args->key_hash, 0,
                       NULL);
+    if (err == BUS_OK)
+        err = execute(conn->db, "DELETE FROM nonces WHERE principal = ?1", args->key_hash, 0,
+                      NULL);
     return err;
 }
 
@@ -322,6 +325,8 @@ static enum bus_err purge_op(void *connection, void *arg)
         err = execute(conn->db, "DELETE FROM kv", NULL, 0, NULL);
     if (err == BUS_OK)
         err = execute(conn->db, "DELETE FROM idempotency", NULL, 0, NULL);
+    if (err == BUS_OK)
+        err = execute(conn->db, "DELETE FROM nonces", NULL, 0, NULL);
     return err;
 }
 

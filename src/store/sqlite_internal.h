@@ -45,6 +45,9 @@ enum writer_statement {
     W_DELETE_KV,
     W_DELETE_IDEMPOTENCY,
     W_COUNT_OPEN,
+    W_NONCE_FORGET,
+    W_NONCE_INSERT,
+    W_DELETE_NONCES,
     W_STATEMENT_COUNT
 };
 

@@ -48,6 +48,7 @@ struct cleanup_stats {
     long dead_letters_deleted;
     long store_deleted;
     long idempotency_deleted;
+    long nonces_deleted;
 };
 
 #define OWNER_MAX_BYTES 256
@@ -147,9 +148,14 @@ struct store_ops {
     /* The full housekeeping pass of spec section 11. */
     enum bus_err (*cleanup)(void *backend, double now, struct cleanup_stats *stats);
 
+    /* Records a signed request's nonce for principal. *fresh is false when
+     * the same nonce was seen less than `keep` seconds ago (a replay). */
+    enum bus_err (*nonce_use)(void *backend, const char *principal, const char *nonce, double now,
+                              double keep, bool *fresh);
+
     /* Tester keys, by the SHA-256 of the key. */
     enum bus_err (*key_create)(void *backend, const char *key_hash, const char *owner, double now);
-    /* Revokes an active key and deletes its idempotency records;
+    /* Revokes an active key and deletes its idempotency records and nonces;
      * BUS_ERR_NOT_FOUND for an unknown or revoked key. */
     enum bus_err (*key_revoke)(void *backend, const char *key_hash, double now,
                                char owner[OWNER_MAX_BYTES + 1]);
