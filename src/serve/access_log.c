@@ -32,8 +32,8 @@ static void sanitize(const char *path, char *out, size_t size)
     out[i] = '\0';
 }
 
-void access_log_write(enum log_level level, const char *method, const char *path,
-                      unsigned status, double seconds, const char *who)
+void access_log_write(enum log_level level, const char *client, const char *method,
+                      const char *path, unsigned status, double seconds, const char *who)
 {
     enum log_level line_level = status >= 500 ? LOG_ERROR : LOG_INFO;
     if (line_level < level)
@@ -44,13 +44,15 @@ void access_log_write(enum log_level level, const char *method, const char *path
     char stamp[32];
     char safe_path[256];
     char safe_who[80];
+    char safe_client[64];
     gmtime_r(&whole, &utc);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
     sanitize(path, safe_path, sizeof safe_path);
     sanitize(who, safe_who, sizeof safe_who);
+    sanitize(client, safe_client, sizeof safe_client);
     fprintf(stderr,
-            "time=%s.%03dZ level=%s msg=request method=%s path=\"%s\" status=%u "
+            "time=%s.%03dZ level=%s msg=request client=\"%s\" method=%s path=\"%s\" status=%u "
             "duration_ms=%.3f who=\"%s\"\n",
             stamp, (int)((now - (double)whole) * 1000), line_level == LOG_ERROR ? "error" : "info",
-            method, safe_path, status, seconds * 1000.0, safe_who);
+            safe_client, method, safe_path, status, seconds * 1000.0, safe_who);
 }

@@ -13,7 +13,7 @@ bool log_level_parse(const char *text, enum log_level *out);
 
 /* Writes the line when level allows info (5xx answers are logged at error
  * and shown unless the log is off). path is the path without its query. */
-void access_log_write(enum log_level level, const char *method, const char *path,
-                      unsigned status, double seconds, const char *who);
+void access_log_write(enum log_level level, const char *client, const char *method,
+                      const char *path, unsigned status, double seconds, const char *who);
 
 #endif

@@ -17,12 +17,16 @@ void config_print_usage(void)
 {
     fprintf(stderr,
             "usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH] [--threads N]\n"
+            "                        [--tls-cert PEM --tls-key PEM]\n"
             "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
             "  --port N       TCP port (default 8080; 0 picks a free one)\n"
             "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
             "  --threads N    HTTP worker threads (default 16)\n"
+            "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
             "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
-            "             BUS_CLAIM_TIMEOUT_SECONDS (see README.md)\n");
+            "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
+            "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
+            "  BUS_TESTER_RATE_LIMIT, BUS_LOG_LEVEL (see README.md)\n");
 }
 
 static int parse_number(const char *text, double min, double max, double *out)
@@ -51,22 +55,6 @@ static bool env_is_true(const char *name)
     const char *value = getenv(name);
     return value && (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
                      strcasecmp(value, "yes") == 0);
-}
-
-/* Settings of spec section 12 that this build cannot honour yet. Silently
- * ignoring BUS_REQUIRE_SIGNATURES=true would leave a server open that its
- * operator believes closed, so such settings stop the start instead. */
-static int refuse_unsupported(void)
-{
-    static const char *const unsupported[] = {"BUS_ENFORCE_HTTPS"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
-        if (env_is_true(unsupported[i])) {
-            fprintf(stderr, "intent-bus: %s=true is not supported by this version yet\n",
-                    unsupported[i]);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static int load_environment(struct config *config)
@@ -110,6 +98,8 @@ static int load_environment(struct config *config)
     config->log_level = (int)level;
     config->maintenance = env_is_true("BUS_MAINTENANCE_MODE");
     config->require_signatures = env_is_true("BUS_REQUIRE_SIGNATURES");
+    config->enforce_https = env_is_true("BUS_ENFORCE_HTTPS");
+    config->trust_proxy = env_is_true("BUS_TRUST_PROXY");
     double rate = 0;
     if ((value = getenv("BUS_TESTER_RATE_LIMIT")) && value[0]) {
         if (parse_number(value, 1, 1000000, &rate) != 0 || rate != floor(rate)) {
@@ -118,7 +108,7 @@ static int load_environment(struct config *config)
         }
         config->tester_rate_limit = (int)rate;
     }
-    return refuse_unsupported();
+    return 0;
 }
 
 static int apply_flag(struct config *config, int option, const char *value)
@@ -139,6 +129,10 @@ static int apply_flag(struct config *config, int option, const char *value)
             break;
         config->threads = (int)number;
         return 0;
+    case 'c':
+        return copy_option(config->tls_cert, sizeof config->tls_cert, value, "--tls-cert");
+    case 'k':
+        return copy_option(config->tls_key, sizeof config->tls_key, value, "--tls-key");
     }
     fprintf(stderr, "intent-bus: invalid value '%s'\n", value);
     return -1;
@@ -149,6 +143,7 @@ int config_load(struct config *config, int argc, char **argv)
     static const struct option options[] = {
         {"bind", required_argument, NULL, 'b'}, {"port", required_argument, NULL, 'p'},
         {"db", required_argument, NULL, 'd'},   {"threads", required_argument, NULL, 't'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     memset(config, 0, sizeof *config);
@@ -175,6 +170,10 @@ int config_load(struct config *config, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "intent-bus: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if ((config->tls_cert[0] == '\0') != (config->tls_key[0] == '\0')) {
+        fprintf(stderr, "intent-bus: --tls-cert and --tls-key go together\n");
         return -1;
     }
     return 0;

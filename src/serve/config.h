@@ -28,6 +28,10 @@ struct config {
     char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
     bool maintenance;             /* BUS_MAINTENANCE_MODE */
     bool require_signatures;      /* BUS_REQUIRE_SIGNATURES */
+    bool enforce_https;           /* BUS_ENFORCE_HTTPS */
+    bool trust_proxy;             /* BUS_TRUST_PROXY: believe X-Forwarded-For/-Proto */
+    char tls_cert[PATH_MAX];      /* --tls-cert: PEM certificate chain, "" = plain HTTP */
+    char tls_key[PATH_MAX];       /* --tls-key: PEM private key */
     char metrics_token[512];      /* BUS_METRICS_TOKEN, "" = none */
     int log_level;                /* BUS_LOG_LEVEL, an enum log_level */
     int tester_rate_limit;        /* BUS_TESTER_RATE_LIMIT: requests/minute per tester key */

@@ -197,6 +197,40 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
+/* Reads a whole PEM file; NULL (and a message) on failure. */
+static char *read_pem(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    long size = -1;
+    if (file != NULL && fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 &&
+        fseek(file, 0, SEEK_SET) == 0 && (text = malloc((size_t)size + 1)) != NULL) {
+        if (fread(text, 1, (size_t)size, file) == (size_t)size) {
+            text[size] = '\0';
+        } else {
+            free(text);
+            text = NULL;
+        }
+    }
+    if (file != NULL)
+        fclose(file);
+    if (text == NULL)
+        fprintf(stderr, "intent-bus: cannot read %s\n", path);
+    return text;
+}
+
+/* Loads the certificate and key into server->tls_*; 0 or -1. */
+static int load_tls(struct server *server)
+{
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        fprintf(stderr, "intent-bus: this libmicrohttpd has no TLS support\n");
+        return -1;
+    }
+    server->tls_cert_pem = read_pem(server->config.tls_cert);
+    server->tls_key_pem = read_pem(server->config.tls_key);
+    return server->tls_cert_pem && server->tls_key_pem ? 0 : -1;
+}
+
 int http_start(struct server *server)
 {
     struct sockaddr_in address = {.sin_family = AF_INET,
@@ -207,17 +241,30 @@ int http_start(struct server *server)
         return -1;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, &address,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)server->config.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape_without_nul, NULL, MHD_OPTION_END);
+    bool tls = server->config.tls_cert[0] != '\0';
+    if (tls && load_tls(server) != 0)
+        return -1;
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &address},
+        {MHD_OPTION_THREAD_POOL_SIZE, server->config.threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_TIMEOUT, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
+        /* Without TLS the list ends here, before the certificate options. */
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls)
+        flags |= MHD_USE_TLS;
+    server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server,
+                                      MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (server->daemon == NULL) {
-        fprintf(stderr, "intent-bus: cannot listen on %s:%d\n", server->config.bind,
-                server->config.port);
+        fprintf(stderr, "intent-bus: cannot listen on %s:%d%s\n", server->config.bind,
+                server->config.port, tls ? " (or the TLS certificate or key is unusable)" : "");
         return -1;
     }
     return 0;
@@ -232,8 +279,11 @@ unsigned http_bound_port(const struct server *server)
 
 void http_stop(struct server *server)
 {
-    if (server->daemon == NULL)
-        return;
-    MHD_stop_daemon(server->daemon);
+    if (server->daemon != NULL)
+        MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
+    free(server->tls_cert_pem);
+    free(server->tls_key_pem);
+    server->tls_cert_pem = NULL;
+    server->tls_key_pem = NULL;
 }

@@ -3,9 +3,13 @@
  * path is 404 and a wrong method 405 for anyone, before any key is asked. */
 #include "serve/router.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
 
 #include "bus/token.h"
 #include "serve/access_log.h"
@@ -209,6 +213,17 @@ static const struct route *find_route(const char *method, const char *path, cons
     return NULL;
 }
 
+/* Whether the client reached us over HTTPS: natively, or through a proxy
+ * that says so, when we were told to believe it. */
+static bool came_over_https(const struct http_request *request)
+{
+    const struct config *config = &request->server->config;
+    if (config->tls_cert[0] != '\0')
+        return true;
+    const char *proto = request_header(request, "X-Forwarded-Proto");
+    return config->trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
+}
+
 /* The checks before the handler; false when one of them has answered. */
 static bool admit(struct http_request *request, const struct route *route, const char *allowed,
                   const struct request_body *body, struct http_response *response)
@@ -226,6 +241,11 @@ static bool admit(struct http_request *request, const struct route *route, const
         fail_with(response, BUS_ERR_PAYLOAD_TOO_LARGE, "request body exceeds 8192 bytes");
         return false;
     }
+    if (request->server->config.enforce_https && route->access != ACCESS_OPEN &&
+        !came_over_https(request)) {
+        fail_with(response, BUS_ERR_FORBIDDEN, "HTTPS is required");
+        return false;
+    }
     if (request->server->config.maintenance && route->access == ACCESS_KEY) {
         fail_with(response, BUS_ERR_MAINTENANCE, "the bus is in maintenance mode");
         response->retry_after = 60;
@@ -239,6 +259,24 @@ static bool admit(struct http_request *request, const struct route *route, const
     if (route->access == ACCESS_METRICS && !authenticate_metrics(request, response))
         return false;
     return parse_body(request, body, response);
+}
+
+/* Who sent the request, for the log: the peer's address, or the first
+ * X-Forwarded-For hop when BUS_TRUST_PROXY says the peer is our proxy. */
+static void client_address(const struct http_request *request, char *out, size_t size)
+{
+    const char *forwarded = request_header(request, "X-Forwarded-For");
+    if (request->server->config.trust_proxy && forwarded != NULL) {
+        size_t length = strcspn(forwarded, ", ");
+        snprintf(out, size, "%.*s", (int)(length < size ? length : size - 1), forwarded);
+        return;
+    }
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr_in *peer = info ? (const struct sockaddr_in *)info->client_addr : NULL;
+    if (peer == NULL || peer->sin_family != AF_INET ||
+        inet_ntop(AF_INET, &peer->sin_addr, out, (socklen_t)size) == NULL)
+        snprintf(out, size, "-");
 }
 
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
@@ -261,6 +299,10 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
     double seconds = clock_monotonic() - started;
     http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, response->status,
                         seconds);
-    access_log_write((enum log_level)server->config.log_level, method, path, response->status,
-                     seconds, request.caller.label);
+    if (server->config.log_level <= LOG_ERROR) {
+        char client[64];
+        client_address(&request, client, sizeof client);
+        access_log_write((enum log_level)server->config.log_level, client, method, path,
+                         response->status, seconds, request.caller.label);
+    }
 }

@@ -40,6 +40,7 @@ static int open_server(struct server *server)
         token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),
                          server->metrics_token_hash);
     if (http_start(server) != 0) {
+        http_stop(server);
         rate_limiter_destroy(&server->rate_limits);
         bus_destroy(&server->bus);
         store_close(server->store);
@@ -69,8 +70,9 @@ int server_main(int argc, char **argv)
     block_shutdown_signals(&signals);
     if (open_server(&server) != 0)
         return 1;
-    fprintf(stderr, "intent-bus %s listening on http://%s:%u (database %s, protocol %s)\n",
-            INTENT_BUS_VERSION, server.config.bind, http_bound_port(&server),
+    fprintf(stderr, "intent-bus %s listening on %s://%s:%u (database %s, protocol %s)\n",
+            INTENT_BUS_VERSION, server.config.tls_cert[0] ? "https" : "http",
+            server.config.bind, http_bound_port(&server),
             server.config.db_path, INTENT_PROTOCOL_VERSION);
     int signal_number = 0;
     sigwait(&signals, &signal_number);

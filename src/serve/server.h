@@ -23,6 +23,8 @@ struct server {
     struct http_metrics metrics;
     char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
     struct MHD_Daemon *daemon;
+    char *tls_cert_pem; /* owned while the daemon serves HTTPS */
+    char *tls_key_pem;
 };
 
 /* `intent-bus serve`: parses argv, runs until SIGINT or SIGTERM, returns

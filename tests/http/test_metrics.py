@@ -148,7 +148,8 @@ def test_access_log_names_owner_never_key(metrics_server):
     assert any('path="/intent"' in l and "status=201" in l and 'who="main"' in l for l in lines)
     assert any('path="/status/' in l and "status=404" in l for l in lines)
     for line in lines:
-        assert re.match(r"^time=\S+Z level=(info|error) msg=request method=\S+ path=\"[^\"]*\" "
+        assert re.match(r"^time=\S+Z level=(info|error) msg=request client=\"127\.0\.0\.1\" "
+                        r"method=\S+ path=\"[^\"]*\" "
                         r"status=\d{3} duration_ms=\d+\.\d+ who=\"[^\"]*\"$", line), line
     assert s.key not in log
     assert s.extra_env["BUS_METRICS_TOKEN"] not in log

@@ -1,0 +1,116 @@
+"""HTTPS: native TLS (--tls-cert/--tls-key), BUS_ENFORCE_HTTPS, and
+BUS_TRUST_PROXY deciding whether X-Forwarded-Proto / X-Forwarded-For are
+believed."""
+
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from conftest import SECURITY_HEADERS, unique
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    if OPENSSL is None:
+        pytest.skip("openssl command not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def https_request(server, cert, method, path, body=None, headers=None):
+    context = ssl.create_default_context(cafile=str(cert))
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10, context=context)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        raw = resp.read()
+        for name, value in SECURITY_HEADERS.items():
+            assert resp.getheader(name) == value
+        return resp.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+def start_tls(server_factory, cert, key, env=None):
+    s = server_factory(env=env, start=False, extra_args=("--tls-cert", str(cert), "--tls-key", str(key)))
+    s.spawn()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert s.proc.poll() is None, s.stderr()
+        try:
+            if https_request(s, cert, "GET", "/health")[0] == 200:
+                return s
+        except (OSError, ssl.SSLError):
+            time.sleep(0.05)
+    pytest.fail("TLS server did not start:\n" + s.stderr())
+
+
+def test_native_tls_serves_the_api(server_factory, certificate):
+    cert, key = certificate
+    s = start_tls(server_factory, cert, key, env={"BUS_ENFORCE_HTTPS": "true"})
+    status, body = https_request(s, cert, "POST", "/intent",
+                                 json.dumps({"goal": "g", "payload": 1, "namespace": unique("tls")}),
+                                 {"X-API-KEY": s.key})
+    assert status == 201 and len(body["id"]) == 32
+    assert "listening on https://" in s.stderr()
+
+
+def test_plain_http_to_tls_port_gets_no_answer(server_factory, certificate):
+    cert, key = certificate
+    s = start_tls(server_factory, cert, key)
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+    conn.close()
+
+
+def test_tls_needs_both_files(server_factory, certificate):
+    cert, _ = certificate
+    s = server_factory(start=False, extra_args=("--tls-cert", str(cert)))
+    s.spawn()
+    assert s.proc.wait(10) != 0
+
+
+def test_enforce_https_refuses_plain_http(server_factory):
+    s = server_factory(env={"BUS_ENFORCE_HTTPS": "true", "BUS_ADMIN_SECRET": "adm-" + "x" * 20})
+    c = s.client(ns=unique("plain"))
+    r = c.post("/intent", {"goal": "g", "payload": 1})
+    assert r.status == 403 and r.json["error"]["code"] == "forbidden"
+    r = c.get("/admin/stats", headers={"X-Admin-Token": "adm-" + "x" * 20}, key=None)
+    assert r.status == 403
+    assert c.get("/health", key=None).status == 200  # liveness probes keep working
+    # A client cannot claim HTTPS unless the operator trusts a proxy.
+    r = c.post("/intent", {"goal": "g", "payload": 1}, headers={"X-Forwarded-Proto": "https"})
+    assert r.status == 403
+
+
+def test_trusted_proxy_may_vouch_for_https(server_factory):
+    s = server_factory(env={"BUS_ENFORCE_HTTPS": "true", "BUS_TRUST_PROXY": "true"})
+    c = s.client(ns=unique("proxy"))
+    assert c.post("/intent", {"goal": "g", "payload": 1},
+                  headers={"X-Forwarded-Proto": "https"}).status == 201
+    assert c.post("/intent", {"goal": "g", "payload": 1},
+                  headers={"X-Forwarded-Proto": "http"}).status == 403
+    assert c.post("/intent", {"goal": "g", "payload": 1}).status == 403
+
+
+def test_forwarded_for_is_logged_only_behind_a_trusted_proxy(server_factory):
+    trusted = server_factory(env={"BUS_TRUST_PROXY": "true"})
+    trusted.client(ns=unique("xff")).post("/claim", headers={"X-Forwarded-For": "203.0.113.9, 10.0.0.1"})
+    assert 'client="203.0.113.9"' in trusted.stderr()
+    plain = server_factory()
+    plain.client(ns=unique("xff")).post("/claim", headers={"X-Forwarded-For": "203.0.113.9"})
+    log = plain.stderr()
+    assert 'client="127.0.0.1"' in log and "203.0.113.9" not in log
