@@ -63,6 +63,8 @@ struct claim_params {
     const char *worker_id;
     const char *capabilities;
     const char *publisher; /* an API key: only intents it published */
+    bool as_admin;         /* admin credentials came too: publisher may be any key,
+                            * and that publisher's private intents are claimable */
 };
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);

@@ -59,6 +59,10 @@ void handle_claim(struct http_request *request, struct http_response *response)
         response_error(response, &error);
         return;
     }
+    params.as_admin =
+        params.publisher != NULL &&
+        admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
+                         request_header(request, "Authorization"));
     enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }

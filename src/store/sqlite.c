@@ -83,7 +83,7 @@ static const char schema_sql[] =
     "  AND (status = 'open' OR claim_expires_at <= ?3)"                                       \
     "  AND run_at <= ?3 AND expires_at > ?3 AND claim_attempts < max_attempts"               \
     "  AND (?6 IS NULL OR goal = ?6)"                                                          \
-    "  AND (visibility = 'public' OR publisher = ?2)"                                         \
+    "  AND (visibility = 'public' OR publisher = ?2 OR ?9 = publisher)"                      \
     "  AND (target_worker IS NULL OR target_worker = ?7)"                                     \
     "  AND (required_capability IS NULL"                                                       \
     "       OR required_capability IN (SELECT value FROM json_each(?8)))"                     \

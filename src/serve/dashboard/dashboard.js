@@ -113,9 +113,10 @@
     return td;
   }
 
-  function idCell(label, id) {
+  function idCell(label, id, full) {
     return el('td', {'data-label': label, className: 'id'},
-              [el('code', {className: 'id-text', title: id, text: id || '—'})]);
+              [el('code', {className: full ? 'id-text id-full' : 'id-text', title: id,
+                           text: id || '—'})]);
   }
 
   function numCell(label, value, extraClass) {
@@ -238,7 +239,7 @@
       if (revoked) revokedCell.insertBefore(el('span', {className: 'status status-revoked', text: 'revoked'}),
                                             revokedCell.firstChild);
       return el('tr', {'data-key-id': k.key_id, className: revoked ? 'row-revoked' : 'row-active'}, [
-        idCell('Key id', k.key_id),
+        idCell('Key id', k.key_id, true),
         textCell('Owner', k.owner, 'owner'),
         timeCell('Created', k.created_at),
         revokedCell,
