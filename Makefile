@@ -24,7 +24,8 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
-	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q tests/http
+	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
+	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON >/dev/null
@@ -32,7 +33,9 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q tests/http
+	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -53,11 +53,13 @@ static bool basic_matches(const char *authorization, const char *password_hash)
     return secret_matches((char *)decoded + 6, password_hash);
 }
 
-bool admin_auth_check(const struct admin_auth *admin, const char *admin_token,
-                      const char *authorization)
+enum admin_proof admin_auth_check(const struct admin_auth *admin, const char *admin_token,
+                                  const char *authorization)
 {
     if (admin->has_token && admin_token != NULL && secret_matches(admin_token, admin->token_hash))
-        return true;
-    return admin->has_password && authorization != NULL &&
-           basic_matches(authorization, admin->password_hash);
+        return ADMIN_BY_TOKEN;
+    if (admin->has_password && authorization != NULL &&
+        basic_matches(authorization, admin->password_hash))
+        return ADMIN_BY_PASSWORD;
+    return ADMIN_NONE;
 }

@@ -16,9 +16,14 @@ struct admin_auth {
 /* Either secret may be NULL or "" (not configured). */
 void admin_auth_init(struct admin_auth *admin, const char *token, const char *password);
 
-/* True when the request's X-Admin-Token or Authorization header (either
- * may be NULL) carries valid admin credentials. */
-bool admin_auth_check(const struct admin_auth *admin, const char *admin_token,
-                      const char *authorization);
+/* How a request proved it is an admin, if it did. */
+enum admin_proof { ADMIN_NONE, ADMIN_BY_TOKEN, ADMIN_BY_PASSWORD };
+
+/* Which valid admin credentials the request's X-Admin-Token or
+ * Authorization header (either may be NULL) carries. A browser re-sends a
+ * Basic password by itself, so callers treat ADMIN_BY_PASSWORD on a
+ * state-changing request from another site as forged. */
+enum admin_proof admin_auth_check(const struct admin_auth *admin, const char *admin_token,
+                                  const char *authorization);
 
 #endif

@@ -62,7 +62,7 @@ void handle_claim(struct http_request *request, struct http_response *response)
     params.as_admin =
         params.publisher != NULL &&
         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
-                         request_header(request, "Authorization"));
+                         request_header(request, "Authorization")) != ADMIN_NONE;
     enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }

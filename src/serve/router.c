@@ -165,10 +165,34 @@ static bool authenticate(struct http_request *request, struct http_response *res
     return true;
 }
 
-static bool is_admin(const struct http_request *request)
+static enum admin_proof proof_of_admin(const struct http_request *request)
 {
     return admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
                             request_header(request, "Authorization"));
+}
+
+/* "https://host:port" names the same host as the Host header. */
+static bool origin_is_host(const char *origin, const char *host)
+{
+    const char *authority = strstr(origin, "://");
+    return authority != NULL && host != NULL && strcmp(authority + 3, host) == 0;
+}
+
+/* A browser sends a cached Basic password with any request, including a
+ * form another site makes it post: a state-changing admin request proven
+ * only by that password must come from the dashboard's own origin.
+ * Browsers mark cross-site requests with Sec-Fetch-Site and Origin; curl
+ * and scripts send neither, and X-Admin-Token cannot be forged that way. */
+static bool forged_by_another_site(const struct http_request *request)
+{
+    if (strcmp(request->method, "POST") != 0)
+        return false;
+    const char *fetch_site = request_header(request, "Sec-Fetch-Site");
+    if (fetch_site != NULL && strcmp(fetch_site, "same-origin") != 0 &&
+        strcmp(fetch_site, "none") != 0)
+        return true;
+    const char *origin = request_header(request, "Origin");
+    return origin != NULL && !origin_is_host(origin, request_header(request, "Host"));
 }
 
 /* /metrics: "Authorization: Bearer <BUS_METRICS_TOKEN>", or an admin. */
@@ -182,7 +206,7 @@ static bool authenticate_metrics(struct http_request *request, struct http_respo
         if (token_equal(digest, hash))
             return true;
     }
-    if (is_admin(request))
+    if (proof_of_admin(request) != ADMIN_NONE)
         return true;
     fail_with(response, BUS_ERR_UNAUTHORIZED, "a metrics token or admin credentials required");
     return false;
@@ -190,7 +214,12 @@ static bool authenticate_metrics(struct http_request *request, struct http_respo
 
 static bool authenticate_admin(struct http_request *request, struct http_response *response)
 {
-    if (is_admin(request)) {
+    enum admin_proof proof = proof_of_admin(request);
+    if (proof == ADMIN_BY_PASSWORD && forged_by_another_site(request)) {
+        fail_with(response, BUS_ERR_FORBIDDEN, "cross-site admin requests are refused");
+        return false;
+    }
+    if (proof != ADMIN_NONE) {
         strcpy(request->caller.label, "admin");
         return true;
     }

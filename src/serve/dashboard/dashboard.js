@@ -259,15 +259,22 @@
   async function request(method, path) {
     var controller = new AbortController();
     var timeout = setTimeout(function () { controller.abort(); }, FETCH_TIMEOUT_MS);
+    var options = {
+      method: method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: {'Accept': 'application/json'},
+      signal: controller.signal
+    };
+    if (method === 'POST') {
+      /* A JSON body, as an API client would send: something a cross-site
+       * HTML form cannot produce, should the server ever insist on it. */
+      options.headers['Content-Type'] = 'application/json';
+      options.body = '{}';
+    }
     var response;
     try {
-      response = await fetch(apiUrl(path), {
-        method: method,
-        credentials: 'same-origin',
-        cache: 'no-store',
-        headers: {'Accept': 'application/json'},
-        signal: controller.signal
-      });
+      response = await fetch(apiUrl(path), options);
     } catch (err) {
       var why = err && err.name === 'AbortError'
         ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s'
