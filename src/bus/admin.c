@@ -152,6 +152,7 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "claimed_by", text_or_null(record.claimed_by));
         json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
         json_object_set_new(detail, "claimed_at", time_or_null(record.claimed_at));
+        json_object_set_new(detail, "error", text_or_null(record.last_error));
     }
     intent_record_clear(&record);
     return reply_json(reply, 200, detail, error);

@@ -29,10 +29,14 @@ static bool is_utf8(const char *s)
     return probe != NULL;
 }
 
+/* C0 controls, DEL, and the C1 controls U+0080-U+009F (0xC2 0x80-0x9F). */
 static bool has_control_char(const char *s)
 {
     for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            return true;
+        if (c == 0xC2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9F)
             return true;
     }
     return false;
@@ -70,6 +74,12 @@ bool validate_worker_id(const char *worker_id)
     size_t chars = utf8_char_count(worker_id);
     return chars >= 1 && chars <= WORKER_NAME_MAX_CHARS && !has_control_char(worker_id) &&
            is_utf8(worker_id);
+}
+
+bool validate_owner(const char *owner)
+{
+    size_t chars = utf8_char_count(owner);
+    return chars >= 1 && chars <= OWNER_MAX_CHARS && !has_control_char(owner) && is_utf8(owner);
 }
 
 static bool validate_capability(const char *capability)

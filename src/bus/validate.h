@@ -38,6 +38,10 @@ bool validate_namespace(const char *namespace_);
 /* 1-128 characters with no control characters. */
 bool validate_worker_id(const char *worker_id);
 
+#define OWNER_MAX_CHARS 64
+/* A tester key's owner: 1-64 characters with no control characters. */
+bool validate_owner(const char *owner);
+
 /* Splits a comma-separated capability list into a malloc'd JSON array text
  * (tokens trimmed of spaces, empty ones dropped). NULL list = empty array. */
 enum bus_err validate_capabilities(const char *list, char **json_out, struct bus_error *error);

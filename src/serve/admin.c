@@ -95,9 +95,15 @@ static void reply_with(struct http_response *response, unsigned status, json_t *
     json_decref(body);
 }
 
-static bool valid_owner(const char *owner)
+/* Key management bodies must be JSON objects, like every other body. */
+static bool refuse_non_object(const struct http_request *request, struct http_response *response)
 {
-    return owner != NULL && owner[0] != '\0' && strlen(owner) <= 64 && validate_worker_id(owner);
+    if (json_is_object(request->json))
+        return false;
+    struct bus_error error;
+    bus_error_set(&error, BUS_ERR_INVALID_REQUEST, NULL, "body must be a JSON object");
+    response_error(response, &error);
+    return true;
 }
 
 void handle_admin_generate_key(struct http_request *request, struct http_response *response)
@@ -105,7 +111,9 @@ void handle_admin_generate_key(struct http_request *request, struct http_respons
     struct bus_error error;
     const char *owner = validate_plain_string(json_object_get(request->json, "owner"));
     char key[TESTER_KEY_LEN + 1];
-    if (!valid_owner(owner)) {
+    if (refuse_non_object(request, response))
+        return;
+    if (owner == NULL || !validate_owner(owner)) {
         bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_owner",
                       "owner must be 1 to 64 characters without control characters");
         response_error(response, &error);
@@ -122,6 +130,8 @@ void handle_admin_revoke_key(struct http_request *request, struct http_response 
     const char *key = validate_plain_string(json_object_get(request->json, "api_key"));
     char owner[OWNER_MAX_BYTES + 1];
     char principal[PRINCIPAL_LEN + 1];
+    if (refuse_non_object(request, response))
+        return;
     if (key == NULL || strncmp(key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) != 0) {
         bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_api_key",
                       "api_key must be a tester key (tk_...)");

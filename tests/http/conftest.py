@@ -496,3 +496,102 @@ def lbus(lease_server):
     yield client
     client.close()
     assert lease_server.alive(), f"server died during this test:\n{lease_server.stderr()}"
+
+
+# ---------------------------------------------------------------------------
+# Admin API helpers (test_admin.py, test_tester_keys.py, test_limits.py,
+# test_maintenance.py). Additive only: nothing above depends on them.
+
+TK_KEY = re.compile(r"^tk_[0-9a-f]{64}$")
+
+
+def basic_auth(user, password):
+    """An `Authorization: Basic` header for user:password."""
+    import base64
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return {"Authorization": "Basic " + token}
+
+
+class AdminClient(Client):
+    """A keep-alive client for admin routes: sends `auth` headers (X-Admin-Token
+    or Basic) on every request and no X-API-KEY unless key= is given."""
+
+    def __init__(self, port, auth, ns=None):
+        super().__init__(port, key=None, ns=ns)
+        self.auth = dict(auth)
+
+    def request(self, method, path, body=None, headers=None, **kw):
+        hdrs = dict(self.auth)
+        hdrs.update(headers or {})
+        return super().request(method, path, body, headers=hdrs, **kw)
+
+    def generate_key(self, owner="tester"):
+        r = self.post("/admin/generate_key", {"owner": owner})
+        assert r.status == 201, f"generate_key: {r.status} {r.raw!r}"
+        assert TK_KEY.match(r.json["api_key"]), r.json
+        return r.json["api_key"]
+
+    def revoke_key(self, api_key):
+        return self.post("/admin/revoke_key", {"api_key": api_key})
+
+    def intent(self, intent_id):
+        r = self.get(f"/admin/intents/{intent_id}")
+        assert r.status == 200, f"/admin/intents/{intent_id}: {r.status} {r.raw!r}"
+        return r.json
+
+    def stats(self):
+        r = self.get("/admin/stats")
+        assert r.status == 200, f"/admin/stats: {r.status} {r.raw!r}"
+        return r.json
+
+
+def admin_client(srv, auth=None):
+    """An AdminClient for `srv` (X-Admin-Token: srv.admin_secret unless auth is given)."""
+    if auth is None:
+        auth = {"X-Admin-Token": srv.extra_env["BUS_ADMIN_SECRET"]}
+    c = AdminClient(srv.port, auth)
+    srv.clients.append(c)
+    return c
+
+
+def admin_env(**extra):
+    """Environment for a server with both admin credentials set (fresh random values)."""
+    env = {"BUS_ADMIN_SECRET": "adm-" + secrets.token_hex(16),
+           "DASHBOARD_PASSWORD": "pw-" + secrets.token_hex(12)}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def _admin_holder(tmp_path_factory):
+    holder = _Shared()
+    holder.workdir = tmp_path_factory.mktemp("admin")
+    yield holder
+    if holder.server is not None:
+        holder.server.shutdown_and_check()
+
+
+@pytest.fixture
+def admin_server(_admin_holder):
+    """A shared server with BUS_ADMIN_SECRET and DASHBOARD_PASSWORD set and a
+    tester rate limit high enough (100000/min) not to get in the way.
+    Tests on it use unique namespaces and must not purge everything."""
+    h = _admin_holder
+    if h.server is None or not h.server.alive():
+        if h.server is not None:
+            h.server.kill()
+            report = h.server.sanitizer_report()
+            assert not report, f"the admin server died:\n{report}"
+        h.server = Server(h.workdir / f"run{secrets.token_hex(2)}",
+                          env=admin_env(BUS_TESTER_RATE_LIMIT="100000"))
+        h.server.start()
+    yield h.server
+    assert h.server.alive(), f"server died during this test:\n{h.server.stderr()}"
+
+
+@pytest.fixture
+def admin(admin_server):
+    """An AdminClient (X-Admin-Token) on the shared admin server."""
+    c = admin_client(admin_server)
+    yield c
+    c.close()
