@@ -176,15 +176,23 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
                               struct bus_error *error)
 {
     enum bus_err err = admin_action(bus, id, bus->store->ops->intent_cancel, "dead", reply, error);
-    if (err == BUS_OK)
+    if (err == BUS_OK) {
         atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
+        struct bus_event event = {.kind = BUS_EVENT_SETTLED, .id = id};
+        bus_notify(bus, &event);
+    }
     return err;
 }
 
 enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *reply,
                              struct bus_error *error)
 {
-    return admin_action(bus, id, bus->store->ops->intent_retry, "open", reply, error);
+    enum bus_err err = admin_action(bus, id, bus->store->ops->intent_retry, "open", reply, error);
+    if (err == BUS_OK) {
+        struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = clock_now()};
+        bus_notify(bus, &event);
+    }
+    return err;
 }
 
 static json_t *dead_letter_json(const struct dead_letter *letter, bool with_payload)

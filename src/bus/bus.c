@@ -22,12 +22,48 @@ void bus_reply_clear(struct bus_reply *reply)
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now)
 {
     memset(&bus->counters, 0, sizeof bus->counters);
+    bus->listener = (struct bus_listener){NULL, NULL};
     bus->store = store;
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
 }
 
 void bus_destroy(struct bus *bus) { housekeeping_destroy(&bus->housekeeping); }
+
+void bus_notify(struct bus *bus, const struct bus_event *event)
+{
+    if (bus->listener.notify != NULL)
+        bus->listener.notify(bus->listener.context, event);
+}
+
+static void notify_settled(struct bus *bus, const char *id)
+{
+    struct bus_event event = {.kind = BUS_EVENT_SETTLED, .id = id};
+    bus_notify(bus, &event);
+}
+
+/* An intent became claimable at `due`, but its attributes are not at hand. */
+static void notify_some_claimable(struct bus *bus, const char *id, double due)
+{
+    struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = due};
+    bus_notify(bus, &event);
+}
+
+static void notify_published(struct bus *bus, const struct intent_new *intent)
+{
+    struct bus_event event = {
+        .kind = BUS_EVENT_CLAIMABLE,
+        .id = intent->id,
+        .namespace_ = intent->namespace_,
+        .goal = intent->goal,
+        .publisher = intent->publisher,
+        .target_worker = intent->target_worker,
+        .required_capability = intent->required_capability,
+        .is_public = intent->is_public,
+        .due = intent->run_at,
+    };
+    bus_notify(bus, &event);
+}
 
 void bus_housekeeping(struct bus *bus, double now)
 {
@@ -158,9 +194,11 @@ enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const 
     err = response ? bus->store->ops->publish(bus->store->backend, &intent, open_limit, use_idem,
                                               201, response, &replay)
                    : BUS_ERR_INTERNAL;
-    intent_new_clear(&intent);
-    if (err == BUS_OK && replay.body == NULL)
+    if (err == BUS_OK && replay.body == NULL) {
         atomic_fetch_add(&bus->counters.published, 1);
+        notify_published(bus, &intent);
+    }
+    intent_new_clear(&intent);
     return finish_idempotent(err, &replay, 201, response, reply, error);
 }
 
@@ -290,6 +328,7 @@ enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const 
     if (err != BUS_OK)
         return lease_store_error(err, error);
     atomic_fetch_add(&bus->counters.fulfills, 1);
+    notify_settled(bus, ref.id);
     return set_reply(reply, 200, reply_fulfilled(ref.id, ref.now), error);
 }
 
@@ -313,6 +352,10 @@ enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const cha
     atomic_fetch_add(outcome.status == INTENT_DEAD ? &bus->counters.dead_letters[DEAD_FAILED]
                                                    : &bus->counters.retries,
                      1);
+    if (outcome.status == INTENT_DEAD)
+        notify_settled(bus, ref.id);
+    else
+        notify_some_claimable(bus, ref.id, outcome.run_at);
     return set_reply(reply, 200, reply_failed(ref.id, &outcome), error);
 }
 
@@ -325,7 +368,8 @@ static bool may_read(const struct intent_record *record, const struct principal 
 }
 
 enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, const char *id,
-                             bool with_result, struct bus_reply *reply, struct bus_error *error)
+                             bool with_result, struct bus_reply *reply, struct bus_error *error,
+                             enum intent_status *status)
 {
     struct intent_record record = {0};
     enum bus_err err = BUS_ERR_NOT_FOUND;
@@ -333,6 +377,8 @@ enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, co
         err = bus->store->ops->get_intent(bus->store->backend, id, &record);
     if (err == BUS_OK && !may_read(&record, caller))
         err = BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK && status != NULL)
+        *status = record.status;
     if (err == BUS_OK)
         err = set_reply(reply, 200, reply_intent(&record, with_result), error);
     else if (err == BUS_ERR_NOT_FOUND)

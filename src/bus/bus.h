@@ -41,8 +41,34 @@ struct bus_counters {
     atomic_ulong cleanup_failures;
 };
 
+/* What the bus tells a listener (long-poll) after a change is committed. */
+enum bus_event_kind {
+    BUS_EVENT_CLAIMABLE, /* an intent is, or at `due` will be, claimable */
+    BUS_EVENT_SETTLED,   /* intent `id` reached fulfilled or dead */
+};
+
+/* Strings are borrowed for the call. A CLAIMABLE event with a NULL
+ * namespace_ means "some intent, attributes unknown" (a retry or requeue). */
+struct bus_event {
+    enum bus_event_kind kind;
+    const char *id;
+    const char *namespace_;
+    const char *goal;
+    const char *publisher;
+    const char *target_worker;       /* "" = none */
+    const char *required_capability; /* "" = none */
+    bool is_public;
+    double due;
+};
+
+struct bus_listener {
+    void (*notify)(void *context, const struct bus_event *event);
+    void *context;
+};
+
 struct bus {
     struct store *store; /* borrowed */
+    struct bus_listener listener; /* set before serving; notify may be NULL */
     struct bus_settings settings;
     struct housekeeping housekeeping;
     struct bus_counters counters;
@@ -68,6 +94,9 @@ struct claim_params {
 };
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);
+
+/* Tells the listener about an event (no-op without one). */
+void bus_notify(struct bus *bus, const struct bus_event *event);
 void bus_destroy(struct bus *bus);
 
 /* Runs the sweep and cleanup duties that are due; called once per request.
@@ -96,9 +125,11 @@ enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const cha
                       const json_t *body, struct bus_reply *reply, struct bus_error *error);
 
 /* GET /result/<id> (with_result) and GET /status/<id>. Only the publisher
- * and the current claimer see an intent; others get BUS_ERR_NOT_FOUND. */
+ * and the current claimer see an intent; others get BUS_ERR_NOT_FOUND.
+ * *status (may be NULL) gets the intent's state on BUS_OK. */
 enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, const char *id,
-                             bool with_result, struct bus_reply *reply, struct bus_error *error);
+                             bool with_result, struct bus_reply *reply, struct bus_error *error,
+                             enum intent_status *status);
 
 /* POST /set/<key> and GET /get/<key>, scoped to the caller. */
 enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const char *key,

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
+#include "serve/long_poll.h"
 #include "serve/router.h"
 #include "serve/server.h"
+#include "util/clock.h"
 #include "version.h"
 
 #define CONNECTION_IDLE_TIMEOUT 60
@@ -24,6 +27,7 @@ struct request_state {
     char data[REQUEST_BODY_MAX];
     size_t size;
     bool too_large;
+    struct waiter *waiter; /* set while a long-poll request is parked */
 };
 
 static void add_common_headers(struct MHD_Response *response)
@@ -125,9 +129,27 @@ static enum MHD_Result answer(struct server *server, struct MHD_Connection *conn
     struct request_body body = {state->data, state->size, state->too_large};
     struct http_response response = {0};
     router_dispatch(server, connection, method, url, &body, &response);
+    if (response.suspended != NULL) {
+        state->waiter = response.suspended; /* answered when resumed */
+        atomic_fetch_add(&server->parked_requests, 1);
+        return MHD_YES;
+    }
     enum MHD_Result result = send_response(connection, &response);
     if (!response.body_is_static)
         free(response.body);
+    return result;
+}
+
+/* A parked long-poll request was resumed: send what the dispatcher put in
+ * its waiter (which keeps the body; on_completed frees both). */
+static enum MHD_Result answer_resumed(struct server *server, struct MHD_Connection *connection,
+                                      const char *method, const char *url,
+                                      struct request_state *state)
+{
+    struct http_response *response = waiter_response(state->waiter);
+    enum MHD_Result result = send_response(connection, response);
+    router_observe(server, connection, method, url, response->status,
+                   clock_now() - waiter_parked_at(state->waiter), waiter_who(state->waiter));
     return result;
 }
 
@@ -149,6 +171,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (!state->too_large)
             return MHD_YES; /* wait for the body */
     }
+    if (state->waiter != NULL)
+        return answer_resumed(cls, connection, method, url, state);
     if (*upload_data_size > 0) {
         append_body(state, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -160,10 +184,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **request_context,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
     (void)connection;
     (void)code;
-    free(*request_context);
+    struct server *server = cls;
+    struct request_state *state = *request_context;
+    if (state != NULL && state->waiter != NULL) {
+        waiter_free(state->waiter);
+        atomic_fetch_sub(&server->parked_requests, 1);
+    }
+    free(state);
     *request_context = NULL;
 }
 
@@ -240,7 +269,8 @@ int http_start(struct server *server)
                 server->config.bind);
         return -1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     bool tls = server->config.tls_cert[0] != '\0';
     if (tls && load_tls(server) != 0)
         return -1;
@@ -250,7 +280,7 @@ int http_start(struct server *server)
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_TIMEOUT, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
         /* Without TLS the list ends here, before the certificate options. */
@@ -268,6 +298,14 @@ int http_start(struct server *server)
         return -1;
     }
     return 0;
+}
+
+void http_drain_parked(struct server *server, double timeout)
+{
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    double deadline = clock_monotonic() + timeout;
+    while (atomic_load(&server->parked_requests) > 0 && clock_monotonic() < deadline)
+        nanosleep(&pause, NULL);
 }
 
 unsigned http_bound_port(const struct server *server)

@@ -13,6 +13,10 @@ int http_start(struct server *server);
 /* The port actually bound (useful with --port 0). */
 unsigned http_bound_port(const struct server *server);
 
+/* Waits (at most timeout seconds) until every long-poll request that was
+ * parked has been answered, so stopping does not cut those answers off. */
+void http_drain_parked(struct server *server, double timeout);
+
 /* Stops accepting, finishes in-flight requests, stops the daemon. */
 void http_stop(struct server *server);
 

@@ -3,6 +3,7 @@
 
 #include "bus/validate.h"
 #include "serve/handlers.h"
+#include "serve/long_poll.h"
 #include "serve/server.h"
 
 void handle_publish(struct http_request *request, struct http_response *response)
@@ -50,21 +51,31 @@ static bool read_claim_params(const struct http_request *request, struct claim_p
            claim_param(request, NULL, "publisher", &params->publisher, error);
 }
 
+/* With ?wait=S, a claim that finds nothing is parked until an intent it
+ * may claim appears, or 204 at the deadline (docs/PROTOCOL-EXTENSIONS.md). */
 void handle_claim(struct http_request *request, struct http_response *response)
 {
     struct claim_params params = {0};
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
+    double wait = 0;
     if (!read_claim_params(request, &params, &error)) {
         response_error(response, &error);
         return;
     }
+    if (!long_poll_read_wait(request, &wait, response))
+        return;
+    struct long_poll *poll = request->server->long_poll;
+    unsigned long sequence = wait > 0 ? long_poll_sequence(poll) : 0;
     params.as_admin =
         params.publisher != NULL &&
         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
                          request_header(request, "Authorization")) != ADMIN_NONE;
     enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
-    response_from_bus(response, err, &reply, &error);
+    if (err == BUS_ERR_EMPTY && wait > 0)
+        long_poll_park_claim(poll, request, &params, wait, sequence, response);
+    else
+        response_from_bus(response, err, &reply, &error);
 }
 
 typedef enum bus_err (*lease_operation)(struct bus *, const struct principal *, const char *,

@@ -34,6 +34,7 @@ struct http_response {
     const char *content_type; /* NULL = application/json */
     const char *content_security_policy; /* NULL = none */
     bool body_is_static;    /* body points at static data: do not free */
+    struct waiter *suspended; /* parked by long-poll: answered later, not now */
 };
 
 /* A header's value, or NULL. */

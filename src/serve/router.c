@@ -292,20 +292,37 @@ static bool admit(struct http_request *request, const struct route *route, const
 
 /* Who sent the request, for the log: the peer's address, or the first
  * X-Forwarded-For hop when BUS_TRUST_PROXY says the peer is our proxy. */
-static void client_address(const struct http_request *request, char *out, size_t size)
+static void client_address(struct server *server, struct MHD_Connection *connection, char *out,
+                           size_t size)
 {
-    const char *forwarded = request_header(request, "X-Forwarded-For");
-    if (request->server->config.trust_proxy && forwarded != NULL) {
+    const char *forwarded =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (server->config.trust_proxy && forwarded != NULL) {
         size_t length = strcspn(forwarded, ", ");
         snprintf(out, size, "%.*s", (int)(length < size ? length : size - 1), forwarded);
         return;
     }
     const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr_in *peer = info ? (const struct sockaddr_in *)info->client_addr : NULL;
     if (peer == NULL || peer->sin_family != AF_INET ||
         inet_ntop(AF_INET, &peer->sin_addr, out, (socklen_t)size) == NULL)
         snprintf(out, size, "-");
+}
+
+void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
+                    const char *path, unsigned status, double seconds, const char *who)
+{
+    const char *param = NULL;
+    const char *allowed = NULL;
+    const struct route *route = find_route(method, path, &param, &allowed);
+    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds);
+    if (server->config.log_level <= LOG_ERROR) {
+        char client[64];
+        client_address(server, connection, client, sizeof client);
+        access_log_write((enum log_level)server->config.log_level, client, method, path, status,
+                         seconds, who ? who : "-");
+    }
 }
 
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
@@ -321,17 +338,11 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
     if (admit(&request, route, allowed, body, response)) {
         bus_housekeeping(&server->bus, clock_now());
         route->handler(&request, response);
-        if (response->body == NULL && response->status != 204)
+        if (response->body == NULL && response->status != 204 && response->suspended == NULL)
             response->status = 500; /* what the glue will send: out of memory */
     }
     json_decref(request.json);
-    double seconds = clock_monotonic() - started;
-    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, response->status,
-                        seconds);
-    if (server->config.log_level <= LOG_ERROR) {
-        char client[64];
-        client_address(&request, client, sizeof client);
-        access_log_write((enum log_level)server->config.log_level, client, method, path,
-                         response->status, seconds, request.caller.label);
-    }
+    if (response->suspended == NULL)
+        router_observe(server, connection, method, path, response->status,
+                       clock_monotonic() - started, request.caller.label);
 }

@@ -9,6 +9,7 @@
 
 #include "bus/token.h"
 #include "serve/http.h"
+#include "serve/long_poll.h"
 #include "serve/secret_file.h"
 #include "util/clock.h"
 #include "version.h"
@@ -39,8 +40,11 @@ static int open_server(struct server *server)
     if (server->config.metrics_token[0])
         token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),
                          server->metrics_token_hash);
-    if (http_start(server) != 0) {
+    server->long_poll = long_poll_start(server);
+    if (server->long_poll == NULL || http_start(server) != 0) {
+        long_poll_stop(server->long_poll);
         http_stop(server);
+        long_poll_free(server->long_poll);
         rate_limiter_destroy(&server->rate_limits);
         bus_destroy(&server->bus);
         store_close(server->store);
@@ -51,7 +55,10 @@ static int open_server(struct server *server)
 
 static void close_server(struct server *server)
 {
+    long_poll_stop(server->long_poll); /* parked requests answered first */
+    http_drain_parked(server, 5.0);
     http_stop(server);
+    long_poll_free(server->long_poll);
     rate_limiter_destroy(&server->rate_limits);
     bus_destroy(&server->bus);
     store_close(server->store);

@@ -3,6 +3,8 @@
 #ifndef SERVE_SERVER_H
 #define SERVE_SERVER_H
 
+#include <stdatomic.h>
+
 #include "auth/admin.h"
 #include "auth/api_key.h"
 #include "auth/rate_limit.h"
@@ -12,6 +14,7 @@
 #include "store/store.h"
 
 struct MHD_Daemon;
+struct long_poll;
 
 struct server {
     struct config config;
@@ -23,6 +26,8 @@ struct server {
     struct http_metrics metrics;
     char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
     struct MHD_Daemon *daemon;
+    struct long_poll *long_poll;
+    atomic_int parked_requests; /* long-polls parked or resumed, not yet completed */
     char *tls_cert_pem; /* owned while the daemon serves HTTPS */
     char *tls_key_pem;
 };
