@@ -98,6 +98,13 @@ static int load_environment(struct config *config)
     config->log_level = (int)level;
     config->maintenance = env_is_true("BUS_MAINTENANCE_MODE");
     config->require_signatures = env_is_true("BUS_REQUIRE_SIGNATURES");
+    if ((value = getenv("BUS_SYNC")) && value[0]) {
+        if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {
+            fprintf(stderr, "intent-bus: BUS_SYNC must be normal or full\n");
+            return -1;
+        }
+        config->sync_full = strcmp(value, "full") == 0;
+    }
     config->enforce_https = env_is_true("BUS_ENFORCE_HTTPS");
     config->trust_proxy = env_is_true("BUS_TRUST_PROXY");
     double rate = 0;

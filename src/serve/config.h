@@ -28,6 +28,7 @@ struct config {
     char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
     bool maintenance;             /* BUS_MAINTENANCE_MODE */
     bool require_signatures;      /* BUS_REQUIRE_SIGNATURES */
+    bool sync_full;               /* BUS_SYNC=full: fsync every commit batch */
     bool enforce_https;           /* BUS_ENFORCE_HTTPS */
     bool trust_proxy;             /* BUS_TRUST_PROXY: believe X-Forwarded-For/-Proto */
     char tls_cert[PATH_MAX];      /* --tls-cert: PEM certificate chain, "" = plain HTTP */

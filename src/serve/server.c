@@ -27,7 +27,8 @@ static void block_shutdown_signals(sigset_t *signals)
 
 static int open_server(struct server *server)
 {
-    server->store = store_sqlite_open(server->config.db_path, server->config.threads);
+    server->store =
+        store_sqlite_open(server->config.db_path, server->config.threads, server->config.sync_full);
     if (server->store == NULL)
         return -1;
     struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,

@@ -932,21 +932,24 @@ static enum bus_err sqlite_key_lookup(void *backend, const char *key_hash,
 
 /* ---- opening and closing ------------------------------------------------ */
 
-static int configure_connection(sqlite3 *db)
+/* NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit
+ * survives the process being killed, though not a power cut. FULL syncs the
+ * WAL at every commit (once per group-commit batch): it survives both. */
+static int configure_connection(sqlite3 *db, bool sync_full)
 {
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-    /* NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit
-     * survives the process being killed, though not a power cut. */
-    return sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;", NULL, NULL,
-                        NULL);
+    return sqlite3_exec(db,
+                        sync_full ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;"
+                                  : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
+                        NULL, NULL, NULL);
 }
 
-static int open_writer(struct write_connection *conn, const char *path)
+static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     char *message = NULL;
     if (sqlite3_open_v2(path, &conn->db, flags, NULL) != SQLITE_OK ||
-        configure_connection(conn->db) != SQLITE_OK ||
+        configure_connection(conn->db, sync_full) != SQLITE_OK ||
         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL;", NULL, NULL, &message) != SQLITE_OK ||
         sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
@@ -976,7 +979,7 @@ static int open_reader(struct read_connection *reader, const char *path)
 {
     int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &reader->db, flags, NULL) != SQLITE_OK ||
-        configure_connection(reader->db) != SQLITE_OK ||
+        configure_connection(reader->db, false) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, reader_get_intent_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->get_intent, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, reader_kv_get_sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -1061,7 +1064,7 @@ static int open_readers(struct sqlite_backend *self, const char *path, int count
     return 0;
 }
 
-struct store *store_sqlite_open(const char *path, int reader_count)
+struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full)
 {
     if (sqlite3_libversion_number() < 3035000) {
         fprintf(stderr, "intent-bus: SQLite %s is too old: 3.35.0 or newer is required\n",
@@ -1076,7 +1079,7 @@ struct store *store_sqlite_open(const char *path, int reader_count)
     self->store.ops = &sqlite_ops;
     self->store.backend = self;
     /* The writer opens (and creates) the file first, so readers find it. */
-    bool opened = open_writer(&self->writes, path) == 0 &&
+    bool opened = open_writer(&self->writes, path, sync_full) == 0 &&
                   open_readers(self, path, reader_count > 0 ? reader_count : 1) == 0;
     if (opened)
         self->writer = writer_start(&self->writes, &sqlite_writer_hooks, MAX_BATCH);

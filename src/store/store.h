@@ -183,10 +183,11 @@ struct store {
     void *backend;
 };
 
-/* Opens the SQLite backend on path with reader_count read connections.
- * Returns NULL (and prints why on stderr) when the database cannot be
- * opened or is too old for UPDATE ... RETURNING. */
-struct store *store_sqlite_open(const char *path, int reader_count);
+/* Opens the SQLite backend on path with reader_count read connections;
+ * sync_full makes every commit survive power loss (BUS_SYNC=full), not only
+ * a killed process. Returns NULL (and prints why on stderr) when the
+ * database cannot be opened or is too old for UPDATE ... RETURNING. */
+struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full);
 
 void store_close(struct store *store);
 

@@ -45,7 +45,7 @@ static int setup(void **state)
         return -1;
     }
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->store = store_sqlite_open(f->path, 2);
+    f->store = store_sqlite_open(f->path, 2, false);
     if (f->store == NULL) {
         rmdir(f->dir);
         free(f);
@@ -1308,7 +1308,7 @@ static void idempotent_kv_set_replays(void **state)
 static void open_in_missing_directory_fails_cleanly(void **state)
 {
     (void)state;
-    assert_null(store_sqlite_open("/nonexistent-intent-bus-dir/sub/t.db", 2));
+    assert_null(store_sqlite_open("/nonexistent-intent-bus-dir/sub/t.db", 2, false));
 }
 
 static void data_survives_close_and_reopen(void **state)
@@ -1317,7 +1317,7 @@ static void data_survives_close_and_reopen(void **state)
     publish_simple(f, 1, "g", T0);
     assert_int_equal(kv_set(f, PUB, "k", "\"v\"", T0, 600), BUS_OK);
     store_close(f->store);
-    f->store = store_sqlite_open(f->path, 1);
+    f->store = store_sqlite_open(f->path, 1, false);
     assert_non_null(f->store);
     assert_int_equal(status_of(f, 1), INTENT_OPEN);
     char *value = kv_get(f, PUB, "k", T0 + 1);
@@ -1330,7 +1330,7 @@ static void zero_readers_still_reads(void **state)
 {
     struct fixture *f = *state;
     store_close(f->store);
-    f->store = store_sqlite_open(f->path, 0);
+    f->store = store_sqlite_open(f->path, 0, false);
     assert_non_null(f->store);
     publish_simple(f, 1, "g", T0);
     assert_int_equal(status_of(f, 1), INTENT_OPEN);

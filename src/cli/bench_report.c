@@ -1,0 +1,138 @@
+/* Bench reports; see bench_report.h. */
+#include "cli/bench_report.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bench_results_merge(struct bench_results *total, struct bench_results *mine)
+{
+    latency_merge(&total->publish, &mine->publish);
+    latency_merge(&total->claim, &mine->claim);
+    latency_merge(&total->fulfil, &mine->fulfil);
+    latency_merge(&total->end_to_end, &mine->end_to_end);
+    for (int i = 0; i < BENCH_STATUS_SLOTS; i++)
+        total->statuses[i] += mine->statuses[i];
+    total->published += mine->published;
+    total->empty_claims += mine->empty_claims;
+    if (mine->last_fulfil > total->last_fulfil)
+        total->last_fulfil = mine->last_fulfil;
+}
+
+void bench_results_free(struct bench_results *results)
+{
+    latency_free(&results->publish);
+    latency_free(&results->claim);
+    latency_free(&results->fulfil);
+    latency_free(&results->end_to_end);
+}
+
+/* Every request's latency together: the seed's single P99 column. */
+static double overall_p99(struct bench_results *results)
+{
+    struct latency all = {0};
+    struct latency parts[3] = {results->publish, results->claim, results->fulfil};
+    for (int i = 0; i < 3; i++) {
+        struct latency copy = {0};
+        for (size_t j = 0; j < parts[i].count; j++)
+            latency_add(&copy, parts[i].seconds[j]);
+        latency_merge(&all, &copy);
+    }
+    latency_sort(&all);
+    double p99 = latency_percentile(&all, 0.99);
+    latency_free(&all);
+    return p99;
+}
+
+static double success_percent(const struct bench_summary *summary)
+{
+    return summary->jobs ? 100.0 * (double)summary->fulfilled / summary->jobs : 0;
+}
+
+static double jobs_per_second(const struct bench_summary *summary)
+{
+    return summary->seconds > 0 ? (double)summary->fulfilled / summary->seconds : 0;
+}
+
+static void print_row(const char *kind, const struct latency *latency)
+{
+    printf("  %-16s %8zu %9.2f %9.2f %9.2f\n", kind, latency->count,
+           1000 * latency_percentile(latency, 0.50), 1000 * latency_percentile(latency, 0.99),
+           1000 * (latency->count ? latency->seconds[latency->count - 1] : 0));
+}
+
+static void print_table(const struct bench_summary *summary, struct bench_results *results,
+                        double p99)
+{
+    printf("profile %s: %d workers, %d publishers, %d jobs, %s, %s\n", summary->profile,
+           summary->workers, summary->publishers, summary->jobs,
+           summary->long_poll ? "long-poll" : "polling", summary->url);
+    printf("  success %.2f %%   %.1f jobs/s   P99 %.2f ms   (%.2f s)\n",
+           success_percent(summary), jobs_per_second(summary), 1000 * p99, summary->seconds);
+    printf("  %-16s %8s %9s %9s %9s\n", "request", "count", "p50 ms", "p99 ms", "max ms");
+    print_row("publish", &results->publish);
+    print_row("claim", &results->claim);
+    print_row("fulfil", &results->fulfil);
+    print_row("publish->fulfil", &results->end_to_end);
+    printf("  204 (empty claims): %ld\n  errors:", results->empty_claims);
+    bool any = false;
+    for (int status = 0; status < BENCH_STATUS_SLOTS; status++) {
+        bool error = status == 0 || (status >= 400 && status != 204);
+        if (error && results->statuses[status] > 0) {
+            printf(" %s%d x%ld", status == 0 ? "transport" : "", status, results->statuses[status]);
+            any = true;
+        }
+    }
+    printf("%s\n", any ? "" : " none");
+}
+
+static json_t *latency_json(const struct latency *latency)
+{
+    return json_pack("{s:I, s:f, s:f, s:f}", "count", (json_int_t)latency->count, "p50_ms",
+                     1000 * latency_percentile(latency, 0.50), "p99_ms",
+                     1000 * latency_percentile(latency, 0.99), "max_ms",
+                     1000 * (latency->count ? latency->seconds[latency->count - 1] : 0));
+}
+
+static void print_json(const struct bench_summary *summary, struct bench_results *results,
+                       double p99)
+{
+    json_t *statuses = json_object();
+    for (int status = 0; status < BENCH_STATUS_SLOTS; status++) {
+        char name[16];
+        snprintf(name, sizeof name, "%d", status);
+        if (results->statuses[status] > 0)
+            json_object_set_new(statuses, status ? name : "transport",
+                                json_integer(results->statuses[status]));
+    }
+    json_t *report = json_pack(
+        "{s:s, s:s, s:i, s:i, s:i, s:I, s:b, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o}",
+        "profile", summary->profile, "url", summary->url, "workers", summary->workers,
+        "publishers", summary->publishers, "jobs", summary->jobs, "fulfilled",
+        (json_int_t)summary->fulfilled, "long_poll", summary->long_poll, "seconds",
+        summary->seconds, "success_percent", success_percent(summary), "jobs_per_second",
+        jobs_per_second(summary), "p99_ms", 1000 * p99, "publish",
+        latency_json(&results->publish), "claim", latency_json(&results->claim), "fulfil",
+        latency_json(&results->fulfil), "publish_to_fulfil", latency_json(&results->end_to_end),
+        "empty_claims", (json_int_t)results->empty_claims, "statuses", statuses);
+    char *text = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
+    if (text != NULL)
+        printf("%s\n", text);
+    free(text);
+    json_decref(report);
+}
+
+void bench_report_print(const struct bench_summary *summary, struct bench_results *results,
+                        bool json)
+{
+    latency_sort(&results->publish);
+    latency_sort(&results->claim);
+    latency_sort(&results->fulfil);
+    latency_sort(&results->end_to_end);
+    double p99 = overall_p99(results);
+    if (json)
+        print_json(summary, results, p99);
+    else
+        print_table(summary, results, p99);
+}

@@ -1,0 +1,44 @@
+/* What a bench run measured, merged across threads, and how it is printed:
+ * the seed's columns (success %, jobs/s, P99) and per-kind latencies, as a
+ * table or as JSON. */
+#ifndef CLI_BENCH_REPORT_H
+#define CLI_BENCH_REPORT_H
+
+#include <stdbool.h>
+
+#include "cli/latency.h"
+
+#define BENCH_STATUS_SLOTS 600 /* slot 0 counts transport failures */
+
+struct bench_results {
+    struct latency publish;
+    struct latency claim;
+    struct latency fulfil;
+    struct latency end_to_end; /* publish sent -> fulfil acknowledged */
+    long statuses[BENCH_STATUS_SLOTS];
+    long published;
+    long empty_claims;
+    double last_fulfil;
+};
+
+/* Moves mine into total (mine is emptied). */
+void bench_results_merge(struct bench_results *total, struct bench_results *mine);
+
+struct bench_summary {
+    const char *profile;
+    const char *url;
+    int workers;
+    int publishers;
+    int jobs;
+    long fulfilled;
+    bool long_poll;
+    double seconds; /* first publish -> last fulfil */
+};
+
+/* Sorts the samples and prints the report on stdout. */
+void bench_report_print(const struct bench_summary *summary, struct bench_results *results,
+                        bool json);
+
+void bench_results_free(struct bench_results *results);
+
+#endif
