@@ -2,13 +2,14 @@
 #   make run    install dependencies, build, start the bus on 127.0.0.1:8080
 #   make test   install dependencies, build, run every test (unit + HTTP)
 #   make asan   the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench  the seed's benchmark profiles (docs/BENCHMARKS.md)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test unit http asan clean
+.PHONY: all deps build run test unit http asan bench clean
 
 all: build
 
@@ -36,6 +37,10 @@ asan: deps
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
+
+bench: build
+	for profile in light medium heavy extreme; do $(BUILD)/intent-bus bench $$profile; done
+	for profile in heavy extreme; do $(BUILD)/intent-bus bench $$profile --long-poll; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
