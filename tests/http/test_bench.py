@@ -1,0 +1,75 @@
+"""`intent-bus bench` and group commit: the bench runs a profile end to end
+against a bus it starts (every job fulfilled, JSON report well formed), and
+a burst of concurrent publishes, committed in shared transactions, is all
+there after kill -9. Behaviour only: no timing is asserted."""
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import BIN, unique
+
+
+def run_bench(*args, timeout=120):
+    run = subprocess.run([str(BIN), "bench", *args], capture_output=True, text=True,
+                         timeout=timeout)
+    return run.returncode, run.stdout, run.stderr
+
+
+def test_bench_light_profile_fulfils_every_job():
+    code, out, err = run_bench("light", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["profile"] == "light" and report["workers"] == 5 and report["jobs"] == 50
+    assert report["fulfilled"] == 50 and report["success_percent"] == 100.0
+    assert report["publish"]["count"] == 50 and report["fulfil"]["count"] == 50
+    assert report["statuses"].get("201") == 50
+    assert not any(int(k) >= 500 for k in report["statuses"] if k.isdigit())
+
+
+def test_bench_long_poll_and_custom_sizes():
+    code, out, err = run_bench("--workers", "3", "--jobs", "30", "--publishers", "2",
+                               "--long-poll", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["long_poll"] is True and report["fulfilled"] == 30
+
+
+def test_bench_against_a_running_bus(shared_server):
+    code, out, err = run_bench("--url", f"http://127.0.0.1:{shared_server.port}", "--api-key",
+                               shared_server.key, "--jobs", "20", "--workers", "2")
+    assert code == 0, err
+    assert "success 100.00 %" in out and "errors: none" in out
+
+
+def test_bench_health_ceiling():
+    code, out, err = run_bench("--health", "1", "--workers", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["requests_per_second"] > 0 and report["failures"] == 0
+
+
+def test_bench_rejects_bad_usage():
+    assert run_bench("nosuchprofile")[0] == 2
+    assert run_bench("--workers", "0")[0] == 2
+
+
+def test_concurrent_publishes_survive_kill_9(server_factory):
+    s = server_factory()
+    ns = unique("burst")
+
+    def publish_some(_):
+        c = s.client(ns=ns)
+        try:
+            return [c.publish() for _ in range(25)]
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = [i for chunk in pool.map(publish_some, range(16)) for i in chunk]
+    assert len(set(ids)) == 400
+    s.kill()
+    s.start()
+    c = s.client(ns=ns)
+    for iid in ids:
+        assert c.status(iid)["status"] == "open"
