@@ -150,7 +150,7 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
 static const char reader_get_intent_sql[] = "SELECT " INTENT_COLUMNS " FROM intents WHERE id = ?1";
 static const char reader_kv_get_sql[] =
     "SELECT value FROM kv WHERE principal = ?1 AND key = ?2 AND expires_at > ?3";
-static const char reader_key_lookup_sql[] =
+const char sql_key_owner_query[] =
     "SELECT owner FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL";
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -909,12 +909,9 @@ static enum bus_err sqlite_kv_get(void *backend, const char *principal, const ch
     return err;
 }
 
-static enum bus_err sqlite_key_lookup(void *backend, const char *key_hash,
-                                      char owner[OWNER_MAX_BYTES + 1])
+enum bus_err sql_key_owner(sqlite3 *db, sqlite3_stmt *stmt, const char *key_hash,
+                           char owner[OWNER_MAX_BYTES + 1])
 {
-    struct sqlite_backend *self = backend;
-    struct read_connection *reader = sql_reader_acquire(self);
-    sqlite3_stmt *stmt = reader->key_lookup;
     sqlite3_bind_text(stmt, 1, key_hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_NOT_FOUND;
@@ -922,10 +919,19 @@ static enum bus_err sqlite_key_lookup(void *backend, const char *key_hash,
         sql_copy_column(stmt, 0, owner, OWNER_MAX_BYTES + 1);
         err = BUS_OK;
     } else if (rc != SQLITE_DONE) {
-        err = sql_map_error(reader->db, rc, "key lookup");
+        err = sql_map_error(db, rc, "key lookup");
     }
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
+    return err;
+}
+
+static enum bus_err sqlite_key_lookup(void *backend, const char *key_hash,
+                                      char owner[OWNER_MAX_BYTES + 1])
+{
+    struct sqlite_backend *self = backend;
+    struct read_connection *reader = sql_reader_acquire(self);
+    enum bus_err err = sql_key_owner(reader->db, reader->key_lookup, key_hash, owner);
     sql_reader_release(self, reader);
     return err;
 }
@@ -984,7 +990,7 @@ static int open_reader(struct read_connection *reader, const char *path)
                            &reader->get_intent, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, reader_kv_get_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->kv_get, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(reader->db, reader_key_lookup_sql, -1, SQLITE_PREPARE_PERSISTENT,
+        sqlite3_prepare_v3(reader->db, sql_key_owner_query, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->key_lookup, NULL) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open read connection to %s: %s\n", path,
                 sqlite3_errmsg(reader->db));

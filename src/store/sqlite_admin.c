@@ -75,19 +75,10 @@ enum bus_err sql_key_create(void *backend, const char *key_hash, const char *own
 
 static enum bus_err find_active_owner(sqlite3 *db, const char *key_hash, char *owner)
 {
-    sqlite3_stmt *stmt =
-        prepare(db, "SELECT owner FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL");
+    sqlite3_stmt *stmt = prepare(db, sql_key_owner_query);
     if (stmt == NULL)
         return BUS_ERR_INTERNAL;
-    sqlite3_bind_text(stmt, 1, key_hash, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt);
-    enum bus_err err = BUS_ERR_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        sql_copy_column(stmt, 0, owner, OWNER_MAX_BYTES + 1);
-        err = BUS_OK;
-    } else if (rc != SQLITE_DONE) {
-        err = sql_map_error(db, rc, "key lookup");
-    }
+    enum bus_err err = sql_key_owner(db, stmt, key_hash, owner);
     sqlite3_finalize(stmt);
     return err;
 }

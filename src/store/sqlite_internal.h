@@ -94,6 +94,13 @@ void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                              const char *error_text, const char *reason, double now);
 
+/* The owner of an active tester key, by digest: BUS_OK, or
+ * BUS_ERR_NOT_FOUND for an unknown or revoked key. stmt is a prepared
+ * sql_key_owner_query, reset afterwards. */
+extern const char sql_key_owner_query[];
+enum bus_err sql_key_owner(sqlite3 *db, sqlite3_stmt *stmt, const char *key_hash,
+                           char owner[OWNER_MAX_BYTES + 1]);
+
 /* A read-only connection from the pool, waiting for one if all are busy. */
 struct read_connection *sql_reader_acquire(struct sqlite_backend *self);
 void sql_reader_release(struct sqlite_backend *self, struct read_connection *reader);
