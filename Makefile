@@ -9,7 +9,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test unit http asan bench clean
+.PHONY: all deps build run test unit http asan bench install clean
 
 all: build
 
@@ -41,6 +41,12 @@ asan: deps
 bench: build
 	for profile in light medium heavy extreme; do $(BUILD)/intent-bus bench $$profile; done
 	for profile in heavy extreme; do $(BUILD)/intent-bus bench $$profile --long-poll; done
+
+# libintentbus (header, shared + static library, pkg-config file);
+# PREFIX=/usr/local by default.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -11,8 +11,7 @@ json_t *body_new(struct ib_client *client)
     return object;
 }
 
-enum ib_err body_set_new(struct ib_client *client, json_t *object, const char *name,
-                         json_t *value)
+enum ib_err body_set_new(struct ib_client *client, json_t *object, const char *name, json_t *value)
 {
     /* json_object_set_new() releases value even when it fails. */
     if (value == NULL || json_object_set_new(object, name, value) != 0)
@@ -43,8 +42,7 @@ enum ib_err body_set_json(struct ib_client *client, json_t *object, const char *
      * stores it. */
     json_t *value = json_loads(json_text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
     if (value == NULL)
-        return client_fail(client, IB_ERR_INVALID_ARGUMENT, "%s is not JSON: %s", name,
-                           error.text);
+        return client_fail(client, IB_ERR_INVALID_ARGUMENT, "%s is not JSON: %s", name, error.text);
     return body_set_new(client, object, name, value);
 }
 

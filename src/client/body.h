@@ -24,8 +24,7 @@ enum ib_err body_set_json(struct ib_client *client, json_t *object, const char *
 
 /* name: value, taking ownership of value (a NULL value means jansson ran out
  * of memory). For numbers: body_set_new(client, o, "ttl", json_integer(t)). */
-enum ib_err body_set_new(struct ib_client *client, json_t *object, const char *name,
-                         json_t *value);
+enum ib_err body_set_new(struct ib_client *client, json_t *object, const char *name, json_t *value);
 
 /* Serializes object compactly into *text (malloc'd, free() it) and releases
  * object, whatever happens. */

@@ -5,11 +5,14 @@
 
 #include "client/errors.h"
 
-/* The status and body of a response that arrived: IB_OK for 2xx but 204. */
-static enum ib_err check_status(struct ib_client *client, const struct http_response *response)
+/* The status of a response that arrived: IB_OK for 2xx but 204, which is
+ * IB_ERR_EMPTY where the endpoint may send it and a protocol error elsewhere. */
+static enum ib_err check_status(struct ib_client *client, const struct http_response *response,
+                                bool empty_allowed)
 {
     if (response->status == 204)
-        return IB_ERR_EMPTY;
+        return empty_allowed ? IB_ERR_EMPTY
+                             : client_fail(client, IB_ERR_PROTOCOL, "204 from this endpoint");
     if (response->status < 200 || response->status > 299)
         return errors_from_response(client, response->status, response->body, response->size);
     return IB_OK;
@@ -17,11 +20,11 @@ static enum ib_err check_status(struct ib_client *client, const struct http_resp
 
 /* Sends request; on IB_OK *response holds a 2xx response other than 204. */
 static enum ib_err exchange(struct ib_client *client, const struct http_request *request,
-                            struct http_response *response)
+                            bool empty_allowed, struct http_response *response)
 {
     enum ib_err err = transport_send(client, request, response);
     if (err == IB_OK)
-        err = check_status(client, response);
+        err = check_status(client, response, empty_allowed);
     if (err != IB_OK)
         http_response_clear(response);
     return err;
@@ -30,17 +33,18 @@ static enum ib_err exchange(struct ib_client *client, const struct http_request 
 enum ib_err call_text(struct ib_client *client, const struct http_request *request, char **text)
 {
     struct http_response response;
-    enum ib_err err = exchange(client, request, &response);
+    enum ib_err err = exchange(client, request, false, &response);
     *text = response.body; /* NULL unless IB_OK */
     return err;
 }
 
-enum ib_err call_json(struct ib_client *client, const struct http_request *request,
-                      json_t **reply)
+/* call_json() and call_json_or_empty(). */
+static enum ib_err json_reply(struct ib_client *client, const struct http_request *request,
+                              bool empty_allowed, json_t **reply)
 {
     *reply = NULL;
     struct http_response response;
-    enum ib_err err = exchange(client, request, &response);
+    enum ib_err err = exchange(client, request, empty_allowed, &response);
     if (err != IB_OK)
         return err;
     json_error_t error;
@@ -52,6 +56,17 @@ enum ib_err call_json(struct ib_client *client, const struct http_request *reque
     *reply = NULL;
     return client_fail(client, IB_ERR_PROTOCOL, "HTTP %ld with a body that is not a JSON object",
                        client->last.status);
+}
+
+enum ib_err call_json(struct ib_client *client, const struct http_request *request, json_t **reply)
+{
+    return json_reply(client, request, false, reply);
+}
+
+enum ib_err call_json_or_empty(struct ib_client *client, const struct http_request *request,
+                               json_t **reply)
+{
+    return json_reply(client, request, true, reply);
 }
 
 const char *call_reply_string(struct ib_client *client, const json_t *reply, const char *name)

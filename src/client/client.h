@@ -22,10 +22,10 @@ struct last_call {
 };
 
 struct ib_client {
-    CURL *curl;              /* one handle: its connection cache keeps the socket alive */
-    char *base_url;          /* without a trailing "/" */
-    char *api_key;           /* NULL: no X-API-KEY, no signature */
-    char *admin_token;       /* NULL: no X-Admin-Token */
+    CURL *curl;        /* one handle: its connection cache keeps the socket alive */
+    char *base_url;    /* without a trailing "/" */
+    char *api_key;     /* NULL: no X-API-KEY, no signature */
+    char *admin_token; /* NULL: no X-Admin-Token */
     char *user_agent;
     long timeout_ms;
     bool sign;

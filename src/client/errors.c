@@ -106,8 +106,7 @@ static bool read_error_body(struct ib_client *client, const char *body, size_t s
     bool found = code != NULL;
     if (found) {
         snprintf(client->last.code, sizeof client->last.code, "%s", code);
-        snprintf(client->last.message, sizeof client->last.message, "%s",
-                 message ? message : "");
+        snprintf(client->last.message, sizeof client->last.message, "%s", message ? message : "");
     }
     json_decref(root);
     return found;

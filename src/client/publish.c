@@ -1,6 +1,7 @@
 /* ib_publish(): POST /intent (spec 7.2). Fields left at zero are left out
  * of the body, so the server's defaults stay the only defaults. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/body.h"
@@ -53,8 +54,7 @@ static enum ib_err publish_body(struct ib_client *client, const struct ib_publis
     if (err == IB_OK)
         err = body_set_string(client, object, "target_worker", intent->target_worker);
     if (err == IB_OK)
-        err = body_set_string(client, object, "required_capability",
-                              intent->required_capability);
+        err = body_set_string(client, object, "required_capability", intent->required_capability);
     if (err != IB_OK) {
         json_decref(object);
         return err;

@@ -11,7 +11,7 @@
 
 #include "client/signing.h"
 
-#define MAX_RESPONSE_BYTES (64u * 1024 * 1024) /* more is not a bus response */
+#define MAX_RESPONSE_BYTES ((size_t)64 * 1024 * 1024) /* more is not a bus response */
 #define MAX_CONNECT_MS 10000L
 
 /* The response being received, for the curl callbacks. */
@@ -62,7 +62,7 @@ static size_t receive_header(char *line, size_t one, size_t count, void *context
         size_t i = sizeof name - 1;
         while (i < length && (line[i] == ' ' || line[i] == '\t'))
             i++;
-        while (i < length && line[i] >= '0' && line[i] <= '9' && seconds < 86400 * 365)
+        while (i < length && line[i] >= '0' && line[i] <= '9' && seconds < 86400UL * 365)
             seconds = seconds * 10 + (unsigned long)(line[i++] - '0');
         receiver->retry_after = (unsigned)seconds;
     }
@@ -85,15 +85,28 @@ static enum ib_err add_header(struct ib_client *client, struct curl_slist **head
                               const char *name, const char *value)
 {
     if (!header_value_is_safe(value))
-        return client_fail(client, IB_ERR_INVALID_ARGUMENT, "%s holds a control character",
-                           name);
+        return client_fail(client, IB_ERR_INVALID_ARGUMENT, "%s holds a control character", name);
     size_t size = strlen(name) + strlen(value) + 3;
     char *line = malloc(size);
     if (line == NULL)
         return client_fail(client, IB_ERR_NO_MEMORY, "out of memory building headers");
-    snprintf(line, size, "%s: %s", name, value);
+    /* "Name;" is how curl sends a header with an empty value ("Name:"
+     * would remove it): an empty Idempotency-Key goes to the server, which
+     * says what is wrong with it. */
+    snprintf(line, size, value[0] ? "%s: %s" : "%s;", name, value);
     struct curl_slist *grown = curl_slist_append(*headers, line);
     free(line);
+    if (grown == NULL)
+        return client_fail(client, IB_ERR_NO_MEMORY, "out of memory building headers");
+    *headers = grown;
+    return IB_OK;
+}
+
+/* "Name:" with no value tells curl not to send a header it would add. */
+static enum ib_err remove_header(struct ib_client *client, struct curl_slist **headers,
+                                 const char *name_and_colon)
+{
+    struct curl_slist *grown = curl_slist_append(*headers, name_and_colon);
     if (grown == NULL)
         return client_fail(client, IB_ERR_NO_MEMORY, "out of memory building headers");
     *headers = grown;
@@ -106,10 +119,15 @@ static enum ib_err build_headers(struct ib_client *client, const struct http_req
 {
     bool has_key = client->api_key != NULL && client->api_key[0] != '\0';
     enum ib_err err = add_header(client, headers, "Accept", "application/json");
-    /* An empty "Expect:" stops curl from waiting for "100 Continue" before
-     * a larger body: a round trip for nothing with this server. */
+    /* Without "Expect", curl would wait for a "100 Continue" before a larger
+     * body, a round trip for nothing here; without "Content-Type", a POST
+     * with no body would claim to be a form. */
     if (err == IB_OK)
-        err = add_header(client, headers, "Expect", "");
+        err = remove_header(client, headers, "Expect:");
+    if (err == IB_OK && request->body == NULL)
+        err = remove_header(client, headers, "Content-Type:");
+    if (err == IB_OK)
+        err = add_header(client, headers, "User-Agent", client->user_agent);
     if (err == IB_OK && request->body != NULL)
         err = add_header(client, headers, "Content-Type", "application/json");
     if (err == IB_OK && has_key)
@@ -119,8 +137,8 @@ static enum ib_err build_headers(struct ib_client *client, const struct http_req
     if (err == IB_OK && request->idempotency_key != NULL)
         err = add_header(client, headers, "Idempotency-Key", request->idempotency_key);
     if (err == IB_OK && has_key && client->sign)
-        err = signing_add_headers(client, request->method, request->path_and_query,
-                                  request->body, request->body_len, headers);
+        err = signing_add_headers(client, request->method, request->path_and_query, request->body,
+                                  request->body_len, headers);
     return err;
 }
 
@@ -143,21 +161,21 @@ static bool path_is_valid(const char *path)
     return true;
 }
 
-static enum ib_err set_method(CURL *curl, const struct http_request *request)
+/* The method and body options; false when curl refuses one. */
+static bool set_method(CURL *curl, const struct http_request *request)
 {
-    bool is_get = strcmp(request->method, "GET") == 0;
-    if (is_get && request->body == NULL)
-        return curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L) == CURLE_OK ? IB_OK : IB_ERR_NO_MEMORY;
+    if (strcmp(request->method, "GET") == 0 && request->body == NULL)
+        return curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     if (strcmp(request->method, "HEAD") == 0)
-        return curl_easy_setopt(curl, CURLOPT_NOBODY, 1L) == CURLE_OK ? IB_OK : IB_ERR_NO_MEMORY;
+        return curl_easy_setopt(curl, CURLOPT_NOBODY, 1L) == CURLE_OK;
     /* POSTFIELDS is not copied: the body outlives the transfer. */
-    CURLcode code = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                                     (curl_off_t)(request->body ? request->body_len : 0));
-    if (code == CURLE_OK)
-        code = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request->body ? request->body : "");
-    if (code == CURLE_OK && strcmp(request->method, "POST") != 0)
-        code = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request->method);
-    return code == CURLE_OK ? IB_OK : IB_ERR_NO_MEMORY;
+    curl_off_t size = request->body ? (curl_off_t)request->body_len : 0;
+    bool ok = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, size) == CURLE_OK;
+    ok = ok &&
+         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request->body ? request->body : "") == CURLE_OK;
+    if (ok && strcmp(request->method, "POST") != 0)
+        ok = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request->method) == CURLE_OK;
+    return ok;
 }
 
 /* Every option of one transfer; curl_easy_reset() cleared the previous ones. */
@@ -167,28 +185,26 @@ static enum ib_err set_options(struct ib_client *client, const struct http_reque
 {
     CURL *curl = client->curl;
     long timeout = client->timeout_ms + 1000L * (long)request->wait_seconds;
-    CURLcode code = curl_easy_setopt(curl, CURLOPT_URL, url);
+    long connect_timeout = timeout < MAX_CONNECT_MS ? timeout : MAX_CONNECT_MS;
+    bool ok = curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK;
 #if LIBCURL_VERSION_NUM >= 0x075500
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    ok = ok && curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
 #else
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+    ok = ok && curl_easy_setopt(curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS) == 0;
 #endif
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout);
-    code = code ? code
-                : curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                                   timeout < MAX_CONNECT_MS ? timeout : MAX_CONNECT_MS);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_USERAGENT, client->user_agent);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, receive_body);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_WRITEDATA, receiver);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, receive_header);
-    code = code ? code : curl_easy_setopt(curl, CURLOPT_HEADERDATA, receiver);
-    if (code != CURLE_OK)
-        return client_fail(client, IB_ERR_TRANSPORT, "curl: %s", curl_easy_strerror(code));
-    return set_method(curl, request);
+    ok = ok && curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, receive_body) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_WRITEDATA, receiver) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, receive_header) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_HEADERDATA, receiver) == CURLE_OK;
+    if (!ok || !set_method(curl, request))
+        return client_fail(client, IB_ERR_NO_MEMORY, "curl refused an option (out of memory?)");
+    return IB_OK;
 }
 
 /* After curl_easy_perform(): the outcome, and the response when one came. */
@@ -201,7 +217,7 @@ static enum ib_err finish(struct ib_client *client, CURLcode code, struct receiv
     if (receiver->no_memory)
         return client_fail(client, IB_ERR_NO_MEMORY, "out of memory reading the response");
     if (receiver->too_large)
-        return client_fail(client, IB_ERR_PROTOCOL, "response larger than %u bytes",
+        return client_fail(client, IB_ERR_PROTOCOL, "response larger than %zu bytes",
                            MAX_RESPONSE_BYTES);
     if (code != CURLE_OK)
         return client_fail(client, IB_ERR_TRANSPORT, "%s",

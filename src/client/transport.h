@@ -9,9 +9,9 @@
 #include "client/client.h"
 
 struct http_request {
-    const char *method;          /* uppercase: "GET", "POST" */
-    const char *path_and_query;  /* "/claim?goal=x": starts with "/", already encoded */
-    const char *body;            /* the exact bytes to send and sign; NULL: none */
+    const char *method;         /* uppercase: "GET", "POST" */
+    const char *path_and_query; /* "/claim?goal=x": starts with "/", already encoded */
+    const char *body;           /* the exact bytes to send and sign; NULL: none */
     size_t body_len;
     const char *idempotency_key; /* Idempotency-Key header, NULL: none */
     unsigned wait_seconds;       /* a long-poll's wait, added to the timeout */
