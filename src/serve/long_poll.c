@@ -125,12 +125,6 @@ static void remove_waiter(struct long_poll *poll, struct waiter *waiter)
     }
 }
 
-/* Hands the answer back to libmicrohttpd; the waiter belongs to the
- * request from here on. Called with the lock held, after remove_waiter. */
-static void resume(struct waiter *waiter)
-{
-    MHD_resume_connection(waiter->connection);
-}
 
 /* ---- parking (request threads) ------------------------------------------ */
 
@@ -327,10 +321,16 @@ static bool attempt_result(struct long_poll *poll, struct waiter *waiter)
     return err != BUS_OK || status == INTENT_FULFILLED || status == INTENT_DEAD;
 }
 
+/* Hands the answer back to libmicrohttpd: from the resume on, the waiter
+ * belongs to the request and may be freed at any moment. The resume is made
+ * without our lock, since a request thread parks while holding it and
+ * libmicrohttpd's own locks must never be taken in the other order. */
 static void finish(struct long_poll *poll, struct waiter *waiter)
 {
     remove_waiter(poll, waiter);
-    resume(waiter);
+    pthread_mutex_unlock(&poll->lock);
+    MHD_resume_connection(waiter->connection);
+    pthread_mutex_lock(&poll->lock);
 }
 
 /* Answers a waiter whose time is up: a claim gets 204, a result its state. */
@@ -508,9 +508,13 @@ static void serve_tick(struct long_poll *poll, double now)
             snprintf(key, sizeof key, "%s\n%s", waiter->namespace_ ? waiter->namespace_ : "",
                      waiter->goal ? waiter->goal : "");
             if (keys != NULL && !exhausted(keys, key_count, key)) {
-                if (attempt(poll, waiter) == BUS_ERR_EMPTY && key_count < TICK_MAX_EXHAUSTED)
+                enum bus_err err = attempt(poll, waiter);
+                if (err != BUS_ERR_EMPTY)
+                    next = poll->waiters; /* it was answered: restart */
+                else if (key_count < TICK_MAX_EXHAUSTED)
                     strcpy(keys[key_count++], key);
-                next = poll->waiters; /* restart; exhausted kinds are skipped */
+                else
+                    next = waiter->next; /* still parked, so still linked */
             }
         } else if (waiter->next_recheck <= now) {
             waiter->next_recheck = now + RESULT_RECHECK_SECONDS;
