@@ -27,6 +27,7 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure
 	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
 	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
+	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON >/dev/null
@@ -37,6 +38,8 @@ asan: deps
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
 
 bench: build
 	for profile in light medium heavy extreme; do $(BUILD)/intent-bus bench $$profile; done
