@@ -28,6 +28,7 @@ test: build
 	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
 	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
 	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
+	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/examples
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON >/dev/null
@@ -40,6 +41,8 @@ asan: deps
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/examples
 
 bench: build
 	for profile in light medium heavy extreme; do $(BUILD)/intent-bus bench $$profile; done

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# termux-worker.sh — an Intent Bus worker in bash that needs only curl and
+# openssl (e.g. a phone in Termux: `pkg install curl openssl-tool`).
+#
+# It long-polls POST /claim?goal=$GOAL&wait=$CLAIM_WAIT, runs each job and
+# reports it:
+#   - with HANDLER set, runs `sh -c "$HANDLER"` with the job's payload (compact
+#     JSON) on stdin and in $INTENT_PAYLOAD ($INTENT_ID, $INTENT_GOAL too).
+#     Exit 0: fulfil with its stdout as a text result. Non-zero: fail with
+#     "exit N: <stderr or stdout>" (the bus retries or dead-letters it).
+#   - without HANDLER, the built-in action: `termux-notification` with the
+#     payload when that command exists, else print the payload; fulfil with
+#     "notified" / the payload.
+# Every request is HMAC-signed (docs/SIGNING.md): the exact body bytes are
+# written to a file, signed, and sent with --data-binary.
+#
+# Run:
+#   INTENT_BUS_URL=http://127.0.0.1:8080 INTENT_API_KEY=$(cat infrastructure.db.secret) \
+#   GOAL=send_notification ./examples/termux-worker.sh
+#   HANDLER='tr a-z A-Z' GOAL=shout ./examples/termux-worker.sh      # with a handler
+#
+# Environment: INTENT_BUS_URL (default http://127.0.0.1:8080), INTENT_API_KEY
+# (required), GOAL (required), NAMESPACE (default "default"), HANDLER,
+# CLAIM_WAIT (long-poll seconds, 1-60, default 30), WORKER_ID (optional).
+#
+# Stopping: SIGTERM / SIGINT (Ctrl-C) let the running job finish and be
+# reported, then the script exits 0. A signal that arrives while it is waiting
+# in a long-poll claim aborts that claim; if the bus had just handed it a job,
+# that job is redelivered when its lease (60 s) expires (at-least-once).
+#
+# JSON without jq: the bus answers compact JSON with a fixed key order, and
+# every string in it has its quotes escaped, so a literal `"payload":` or
+# `,"claim_attempts":` can only be the bus's own keys (or keys nested in the
+# payload) as long as GOAL has no `"` in it. The script cuts the payload out between the first `"payload":` and
+# the last `,"claim_attempts":`, and the claim token after the last
+# `"claim_token":"` — plain bash pattern removal, no jq needed.
+set -u
+
+BUS=${INTENT_BUS_URL:-http://127.0.0.1:8080}
+BUS=${BUS%/}
+KEY=${INTENT_API_KEY:?set INTENT_API_KEY}
+GOAL=${GOAL:?set GOAL}
+NAMESPACE=${NAMESPACE:-default}
+CLAIM_WAIT=${CLAIM_WAIT:-30}
+HANDLER=${HANDLER:-}
+WORKER_ID=${WORKER_ID:-}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/intent-worker.XXXXXX") || exit 1
+CURL_PID=
+STOP=0
+# shellcheck disable=SC2317  # invoked by trap
+on_signal() {
+    STOP=1
+    # Abort a long-poll claim in progress; a running job is left to finish.
+    if [ -n "$CURL_PID" ]; then kill "$CURL_PID" 2>/dev/null; fi
+}
+trap on_signal TERM INT
+trap 'rm -rf "$TMP"' EXIT
+
+log() { printf '[termux-worker] %s\n' "$*" >&2; }
+
+# RFC 3986 encoding of one query key or value (docs/SIGNING.md).
+urlencode() {
+    local LC_ALL=C text=$1 i c
+    for ((i = 0; i < ${#text}; i++)); do
+        c=${text:i:1}
+        case $c in
+        [A-Za-z0-9._~-]) printf '%s' "$c" ;;
+        *) printf '%%%02X' "'$c" ;;
+        esac
+    done
+}
+
+# A JSON string literal for arbitrary text (other control bytes are dropped).
+json_string() {
+    local s
+    s=$(printf '%s' "$1" | LC_ALL=C tr -d '\000-\010\013\014\016-\037')
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    printf '"%s"' "$s"
+}
+
+# sign METHOD CANONICAL_PATH BODY_FILE: sets SIGNED, the curl arguments of a
+# signed request (X-Timestamp, X-Nonce, X-Signature) that sends BODY_FILE as is.
+sign() {
+    local ts nonce sig
+    ts=$(date +%s)
+    nonce=$(openssl rand -hex 16)
+    sig=$({ printf '%s\n%s\n%s\n%s\n' "$1" "$2" "$ts" "$nonce"; cat "$3"; } |
+        openssl dgst -sha256 -hmac "$KEY" -r | cut -d' ' -f1)
+    SIGNED=(-X "$1" "$BUS$2" -H "X-API-KEY: $KEY" -H "X-Timestamp: $ts" -H "X-Nonce: $nonce"
+        -H "X-Signature: $sig" -H "Content-Type: application/json" --data-binary @"$3")
+}
+
+# request METHOD CANONICAL_PATH BODY_FILE OUT_FILE: a signed request; prints
+# the HTTP status (000 on a connection error).
+request() {
+    sign "$1" "$2" "$3"
+    curl -s -o "$4" -w '%{http_code}' --max-time 30 "${SIGNED[@]}"
+}
+
+# report fulfill|fail ID TOKEN JSON_FIELDS
+report() {
+    local what=$1 id=$2 token=$3 fields=$4 status
+    printf '{"claim_token":"%s",%s}' "$token" "$fields" >"$TMP/report.json"
+    status=$(request POST "/$what/$id" "$TMP/report.json" "$TMP/report.out")
+    case $status in
+    200) log "$what $id: $(cat "$TMP/report.out")" ;;
+    404) log "$what $id: lease lost (404), not retried" ;;
+    *) log "$what $id: HTTP $status $(cat "$TMP/report.out" 2>/dev/null)" ;;
+    esac
+}
+
+# Query keys in sorted order, so the request-target is its own canonical path.
+CLAIM_PATH="/claim?goal=$(urlencode "$GOAL")&namespace=$(urlencode "$NAMESPACE")&wait=$(urlencode "$CLAIM_WAIT")"
+[ -n "$WORKER_ID" ] && CLAIM_PATH="$CLAIM_PATH&worker_id=$(urlencode "$WORKER_ID")"
+: >"$TMP/empty.json"
+log "worker for goal '$GOAL' (namespace '$NAMESPACE') on $BUS"
+
+while [ "$STOP" = 0 ]; do
+    # curl runs in the background so that a signal can interrupt `wait`.
+    sign POST "$CLAIM_PATH" "$TMP/empty.json"
+    : >"$TMP/claim.json"
+    curl -s -o "$TMP/claim.json" -w '%{http_code}' --max-time $((CLAIM_WAIT + 15)) \
+        "${SIGNED[@]}" >"$TMP/claim.status" &
+    CURL_PID=$!
+    wait "$CURL_PID"
+    CURL_PID=
+    [ "$STOP" = 1 ] && break
+    status=$(cat "$TMP/claim.status" 2>/dev/null)
+    case $status in
+    200) ;;
+    204) continue ;;
+    400 | 401 | 403) log "claim refused: HTTP $status $(cat "$TMP/claim.json")"; exit 1 ;;
+    *) log "claim: HTTP ${status:-000}, retrying in 5 s"; sleep 5 & wait $!; continue ;;
+    esac
+
+    claim=$(cat "$TMP/claim.json")
+    id=${claim#\{\"id\":\"}
+    id=${id%%\"*}
+    token=${claim##*\"claim_token\":\"}
+    token=${token%%\"*}
+    payload=${claim#*\"payload\":}
+    payload=${payload%,\"claim_attempts\":*}
+    log "claimed $id: $payload"
+
+    if [ -n "$HANDLER" ]; then
+        printf '%s' "$payload" |
+            INTENT_ID=$id INTENT_GOAL=$GOAL INTENT_PAYLOAD=$payload sh -c "$HANDLER" \
+                >"$TMP/stdout" 2>"$TMP/stderr"
+        rc=$?
+    elif command -v termux-notification >/dev/null 2>&1; then
+        termux-notification --title "Intent Bus: $GOAL" --content "$payload" >"$TMP/stdout" 2>"$TMP/stderr" &&
+            echo notified >"$TMP/stdout"
+        rc=$?
+    else
+        printf '%s\n' "$payload" | tee "$TMP/stdout"  # the built-in action: print it
+        rc=0
+    fi
+
+    if [ "$rc" = 0 ]; then
+        result=$(cat "$TMP/stdout")
+        result=${result:0:1500}
+        report fulfill "$id" "$token" "\"result\":$(json_string "$result"),\"result_type\":\"text\""
+    else
+        error=$(cat "$TMP/stderr")
+        [ -n "$error" ] || error=$(cat "$TMP/stdout")
+        error=${error:0:1000}
+        report fail "$id" "$token" "\"error\":$(json_string "exit $rc: $error")"
+    fi
+done
+log "stopped"
+exit 0
