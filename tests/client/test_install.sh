@@ -47,7 +47,10 @@ strict=(-std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pedantic)
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
 "$cc" "${strict[@]}" "${extra[@]}" -o "$work/consumer_shared" "$source" \
     $(pkg-config --cflags --libs intentbus) -Wl,-rpath,"$libdir"
-ldd "$work/consumer_shared" | grep -q "$libdir/libintentbus.so.0" ||
+# ldd's output is kept first: `ldd | grep -q` under pipefail fails at
+# random when grep exits early and ldd dies of SIGPIPE.
+linked=$(ldd "$work/consumer_shared")
+[[ $linked == *"$libdir/libintentbus.so.0"* ]] ||
     fail "consumer_shared does not load $libdir/libintentbus.so.0"
 "$work/consumer_shared"
 
@@ -58,7 +61,7 @@ ldd "$work/consumer_shared" | grep -q "$libdir/libintentbus.so.0" ||
 static_libs="$libdir/libintentbus.a $(pkg-config --libs libcurl jansson libcrypto) -pthread"
 "$cc" "${strict[@]}" "${extra[@]}" -o "$work/consumer_static" "$source" \
     $(pkg-config --cflags intentbus) $static_libs
-if ldd "$work/consumer_static" | grep -q libintentbus; then
+if [[ $(ldd "$work/consumer_static") == *libintentbus* ]]; then
     fail "consumer_static still loads libintentbus.so"
 fi
 "$work/consumer_static"
