@@ -23,26 +23,24 @@ build: deps
 run: build
 	$(BUILD)/intent-bus serve
 
+# The black-box suites, each against the binary of the build under test.
+PY_SUITES  = tests/http tests/browser tests/cli sdk/python/tests tests/examples tests/cross
+SANITIZERS = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
-	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
-	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
-	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
-	INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/examples
+	set -e; for suite in $(PY_SUITES); do \
+	  INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider $$suite; \
+	done
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/http
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider sdk/python/tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider tests/examples
+	$(SANITIZERS) ctest --test-dir $(ASAN_BUILD) --output-on-failure
+	set -e; for suite in $(PY_SUITES); do \
+	  $(SANITIZERS) INTENT_BUS_BIN=$(CURDIR)/$(ASAN_BUILD)/intent-bus \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $$suite; \
+	done
 
 bench: build
 	for profile in light medium heavy extreme; do $(BUILD)/intent-bus bench $$profile; done

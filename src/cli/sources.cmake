@@ -6,4 +6,17 @@ set(CLI_SOURCES
   src/cli/bench_report.c
   src/cli/bench_server.c
   src/cli/latency.c
+  src/cli/common.c
+  src/cli/credentials.c
+  src/cli/wait_result.c
+  src/cli/cmd_publish.c
+  src/cli/cmd_job.c
+  src/cli/cmd_result.c
+  src/cli/cmd_kv.c
+  src/cli/cmd_admin.c
+  src/cli/runner.c
+  src/cli/lease_keeper.c
+  src/cli/listen_job.c
+  src/cli/listener.c
+  src/cli/cmd_listen.c
 )

@@ -1,0 +1,401 @@
+/* `intent-bus admin ...`: the admin API (docs/ADMIN.md) through
+ * ib_request(), authenticated with the admin token alone (X-Admin-Token;
+ * no API key is sent). Each subcommand prints the server's JSON as is. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/credentials.h"
+
+/* The options an admin subcommand may take (bits). */
+enum {
+    TAKES_NAMESPACE = 1,
+    TAKES_YES = 2,
+    TAKES_STATUS = 4,
+    TAKES_LIMIT = 8,
+};
+
+enum { OPT_YES = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_LIMIT };
+
+static const struct option options[] = {
+    {"namespace", required_argument, NULL, 'n'},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"status", required_argument, NULL, OPT_STATUS},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    CLI_COMMON_OPTIONS,
+    {0},
+};
+
+struct admin_flags {
+    const char *namespace_;
+    const char *status;
+    const char *limit;
+    bool yes;
+};
+
+/* One request to send; path and body are the caller's to free. */
+struct admin_request {
+    const char *method;
+    char *path;
+    char *body;
+};
+
+struct admin_command {
+    const char *name;
+    const char *synopsis;
+    const char *brief; /* for the list of commands */
+    const char *summary;
+    int min_operands;
+    int max_operands;
+    unsigned takes;
+    /* Fills *request from the operands and flags; false after printing a
+     * usage error. */
+    bool (*build)(const struct cli_common *common, char **operands, int count,
+                  const struct admin_flags *flags, struct admin_request *request);
+};
+
+/* A path segment or query value percent-encoded (RFC 3986 unreserved bytes
+ * kept); NULL when out of memory. */
+static char *percent_encode(const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *encoded = malloc(strlen(text) * 3 + 1);
+    if (encoded == NULL)
+        return NULL;
+    char *out = encoded;
+    for (const unsigned char *byte = (const unsigned char *)text; *byte; byte++) {
+        if ((*byte >= 'A' && *byte <= 'Z') || (*byte >= 'a' && *byte <= 'z') ||
+            (*byte >= '0' && *byte <= '9') || strchr("-._~", *byte) != NULL) {
+            *out++ = (char)*byte;
+        } else {
+            *out++ = '%';
+            *out++ = hex[*byte >> 4];
+            *out++ = hex[*byte & 15];
+        }
+    }
+    *out = '\0';
+    return encoded;
+}
+
+/* prefix + encoded id + suffix, e.g. "/admin/intents/<id>/retry". */
+static char *path_with_id(const char *prefix, const char *id, const char *suffix)
+{
+    char *encoded = percent_encode(id);
+    if (encoded == NULL)
+        return NULL;
+    size_t size = strlen(prefix) + strlen(encoded) + strlen(suffix) + 1;
+    char *path = malloc(size);
+    if (path != NULL)
+        snprintf(path, size, "%s%s%s", prefix, encoded, suffix);
+    free(encoded);
+    return path;
+}
+
+/* Appends "&name=value" (or "?name=value") to *path when value is set. */
+static bool add_query(char **path, const char *name, const char *value)
+{
+    if (value == NULL || *path == NULL)
+        return *path != NULL;
+    char *encoded = percent_encode(value);
+    size_t size = strlen(*path) + strlen(name) + (encoded ? strlen(encoded) : 0) + 3;
+    char *grown = encoded ? malloc(size) : NULL;
+    if (grown != NULL)
+        snprintf(grown, size, "%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', name, encoded);
+    free(encoded);
+    free(*path);
+    *path = grown;
+    return grown != NULL;
+}
+
+/* request->body from object (taken), built from the operand what; false
+ * after a usage error when it could not be built (text not UTF-8). */
+static bool set_body(const struct cli_common *common, struct admin_request *request, json_t *object,
+                     const char *what)
+{
+    request->body = object ? json_dumps(object, JSON_COMPACT) : NULL;
+    json_decref(object);
+    if (request->body == NULL)
+        cli_usage_error(common, "%s is not valid UTF-8", what);
+    return request->body != NULL;
+}
+
+static bool build_generate_key(const struct cli_common *common, char **operands, int count,
+                               const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)count, (void)flags;
+    request->method = "POST";
+    request->path = strdup("/admin/generate_key");
+    return set_body(common, request, json_pack("{s:s}", "owner", operands[0]), "OWNER");
+}
+
+static bool build_revoke_key(const struct cli_common *common, char **operands, int count,
+                             const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)count, (void)flags;
+    request->method = "POST";
+    request->path = strdup("/admin/revoke_key");
+    return set_body(common, request, json_pack("{s:s}", "api_key", operands[0]), "KEY");
+}
+
+static bool build_dead(const struct cli_common *common, char **operands, int count,
+                       const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)flags;
+    request->method = "GET";
+    request->path = count ? path_with_id("/admin/dead/", operands[0], "") : strdup("/admin/dead");
+    return true;
+}
+
+static bool build_retry(const struct cli_common *common, char **operands, int count,
+                        const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)count, (void)flags;
+    request->method = "POST";
+    request->path = path_with_id("/admin/intents/", operands[0], "/retry");
+    return true;
+}
+
+static bool build_cancel(const struct cli_common *common, char **operands, int count,
+                         const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)count, (void)flags;
+    request->method = "POST";
+    request->path = path_with_id("/admin/intents/", operands[0], "/cancel");
+    return true;
+}
+
+static bool build_purge(const struct cli_common *common, char **operands, int count,
+                        const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)operands, (void)count;
+    if (!flags->yes) {
+        cli_usage_error(common, "purge deletes %s; add --yes to confirm",
+                        flags->namespace_ ? "every intent and dead letter of the namespace"
+                                          : "every intent, dead letter, KV entry and "
+                                            "idempotency record");
+        return false;
+    }
+    request->method = "POST";
+    request->path = strdup("/admin/purge");
+    json_t *body = json_pack("{s:b}", "confirm", 1);
+    if (body != NULL && flags->namespace_ != NULL &&
+        json_object_set_new(body, "namespace", json_string(flags->namespace_)) != 0) {
+        json_decref(body);
+        body = NULL;
+    }
+    return set_body(common, request, body, "NS");
+}
+
+static bool build_cleanup(const struct cli_common *common, char **operands, int count,
+                          const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count, (void)flags;
+    request->method = "POST";
+    request->path = strdup("/admin/cleanup");
+    return true;
+}
+
+static bool build_stats(const struct cli_common *common, char **operands, int count,
+                        const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count, (void)flags;
+    request->method = "GET";
+    request->path = strdup("/admin/stats");
+    return true;
+}
+
+static bool build_keys(const struct cli_common *common, char **operands, int count,
+                       const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count, (void)flags;
+    request->method = "GET";
+    request->path = strdup("/admin/keys");
+    return true;
+}
+
+static bool build_intents(const struct cli_common *common, char **operands, int count,
+                          const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count;
+    request->method = "GET";
+    request->path = strdup("/admin/intents");
+    /* Query parameters in key order: the request-target is then canonical. */
+    add_query(&request->path, "limit", flags->limit);
+    add_query(&request->path, "namespace", flags->namespace_);
+    add_query(&request->path, "status", flags->status);
+    return true;
+}
+
+static bool build_intent(const struct cli_common *common, char **operands, int count,
+                         const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)count, (void)flags;
+    request->method = "GET";
+    request->path = path_with_id("/admin/intents/", operands[0], "");
+    return true;
+}
+
+static const struct admin_command commands[] = {
+    {"generate-key", "OWNER", "make a tester key",
+     "Makes a tester key for OWNER; the key is shown once.", 1, 1, 0, build_generate_key},
+    {"revoke-key", "KEY", "revoke a tester key", "Revokes a tester key: from now on it gets 401.",
+     1, 1, 0, build_revoke_key},
+    {"dead", "[ID]", "list dead letters, or show one",
+     "Lists the 100 most recent dead letters, or shows one with its payload.", 0, 1, 0, build_dead},
+    {"retry", "ID", "put an intent back in the queue",
+     "Puts the intent ID back in the queue with its attempts reset.", 1, 1, 0, build_retry},
+    {"cancel", "ID", "force an intent to dead",
+     "Forces the intent ID to dead and archives it as a dead letter.", 1, 1, 0, build_cancel},
+    {"purge", "--yes [--namespace NS]", "delete intents and dead letters",
+     "Deletes every intent and dead letter (of namespace NS only, with --namespace;\n"
+     "without it, the KV store and idempotency records too).",
+     0, 0, TAKES_YES | TAKES_NAMESPACE, build_purge},
+    {"cleanup", "", "run the cleanup pass now",
+     "Runs the cleanup pass now and prints its counters.", 0, 0, 0, build_cleanup},
+    {"stats", "", "counts per namespace and status",
+     "Prints intents per namespace and status, dead letters and tester keys.", 0, 0, 0,
+     build_stats},
+    {"keys", "", "list the tester keys", "Lists the tester keys (fingerprints, never the keys).", 0,
+     0, 0, build_keys},
+    {"intents", "[--status S] [--namespace NS] [--limit N]", "list intents",
+     "Lists intents, newest first (limit 1-500, default 50).", 0, 0,
+     TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT, build_intents},
+    {"intent", "ID", "show one intent", "Shows every field of the intent ID.", 1, 1, 0,
+     build_intent},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+/* The subcommand being parsed, for its --help. */
+static const struct admin_command *selected;
+
+static void print_admin_usage(FILE *out)
+{
+    fprintf(out, "usage: intent-bus admin <command> [arguments] [options]\n"
+                 "\n"
+                 "The admin API, authenticated with --admin-token or $INTENT_ADMIN_TOKEN (the\n"
+                 "server's BUS_ADMIN_SECRET). Each command prints the server's JSON.\n"
+                 "\n"
+                 "commands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        char usage[80];
+        snprintf(usage, sizeof usage, "%s %s", commands[i].name, commands[i].synopsis);
+        fprintf(out, "  %-50s %s\n", usage, commands[i].brief);
+    }
+    fprintf(out, "\nintent-bus admin <command> --help says more about each.\n");
+}
+
+static void print_command_usage(void)
+{
+    printf("usage: intent-bus admin %s%s%s\n\n%s\n", selected->name,
+           selected->synopsis[0] ? " " : "", selected->synopsis, selected->summary);
+    if (selected->takes != 0)
+        printf("\noptions:\n");
+    if (selected->takes & TAKES_YES)
+        printf("  --yes                    confirm: nothing is deleted without it\n");
+    if (selected->takes & TAKES_NAMESPACE)
+        printf("  -n, --namespace NS       only this namespace\n");
+    if (selected->takes & TAKES_STATUS)
+        printf("  --status S               only intents in status S (open, claimed, ...)\n");
+    if (selected->takes & TAKES_LIMIT)
+        printf("  --limit N                at most N intents\n");
+    printf("%s", CLI_COMMON_USAGE);
+}
+
+static bool take_option(struct cli_common *common, int flag, int argc, char **argv, void *context)
+{
+    (void)argc, (void)argv;
+    struct admin_flags *flags = context;
+    unsigned needs = flag == 'n'          ? TAKES_NAMESPACE
+                     : flag == OPT_YES    ? TAKES_YES
+                     : flag == OPT_STATUS ? TAKES_STATUS
+                     : flag == OPT_LIMIT  ? TAKES_LIMIT
+                                          : 0;
+    if (needs == 0 || !(selected->takes & needs)) {
+        cli_usage_error(common, "option %s does not apply here", argv[optind - 1]);
+        return false;
+    }
+    if (flag == 'n')
+        flags->namespace_ = optarg;
+    else if (flag == OPT_YES)
+        flags->yes = true;
+    else if (flag == OPT_STATUS)
+        flags->status = optarg;
+    else
+        flags->limit = optarg;
+    return true;
+}
+
+static int send_request(const struct cli_common *common, struct ib_client *client, const char *url,
+                        void *context)
+{
+    const struct admin_request *request = context;
+    char *response = NULL;
+    enum ib_err err =
+        ib_request(client, request->method, request->path, request->body, NULL, &response);
+    int code = err == IB_OK ? cli_print_line(response) : cli_report(common, client, url, err);
+    ib_free(response);
+    return code;
+}
+
+static const struct admin_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+/* argv[0] is the admin subcommand's name. */
+static int run_command(const struct admin_command *command, int argc, char **argv)
+{
+    char name[64];
+    snprintf(name, sizeof name, "admin %s", command->name);
+    struct cli_common common = {.command = name};
+    struct admin_flags flags = {0};
+    struct cli_syntax syntax = {":hn:",
+                                options,
+                                take_option,
+                                print_command_usage,
+                                command->min_operands,
+                                command->max_operands};
+    selected = command;
+    int code = cli_parse(&common, argc, argv, &syntax, &flags);
+    if (code >= 0)
+        return code;
+    struct admin_request request = {0};
+    if (!command->build(&common, argv + optind, argc - optind, &flags, &request))
+        return CLI_EXIT_USAGE;
+    if (request.path == NULL) {
+        cli_error(&common, "out of memory");
+        code = CLI_EXIT_FAILED;
+    } else {
+        code = cli_with_client(&common, CLI_NEED_ADMIN_TOKEN, send_request, &request);
+    }
+    free(request.path);
+    free(request.body);
+    return code;
+}
+
+int cli_admin_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_admin_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_admin_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    const struct admin_command *command = find_command(argv[1]);
+    if (command == NULL) {
+        fprintf(stderr, "intent-bus: admin: unknown command '%s' (see intent-bus admin --help)\n",
+                argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    return run_command(command, argc - 1, argv + 1);
+}
