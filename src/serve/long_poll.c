@@ -10,10 +10,12 @@
  * settled by the lease sweep. Claims are made with the lock released. */
 #include "serve/long_poll.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -347,6 +349,41 @@ static void answer_at_deadline(struct long_poll *poll, struct waiter *waiter)
     finish(poll, waiter);
 }
 
+/* Whether the client closed its end of the connection while parked (a
+ * worker stopped with Ctrl-C, an SDK that timed out): a job claimed for it
+ * would be lost until its lease ran out. A suspended connection is not
+ * watched by libmicrohttpd, so peek at the socket: 0 is an orderly close.
+ * Bytes waiting (a pipelined request, a TLS alert) count as alive. */
+static bool peer_gone(const struct waiter *waiter)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(waiter->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == NULL)
+        return false;
+    char byte;
+    ssize_t got = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Answers (into the void) and unlinks a waiter whose client has gone. */
+static bool drop_if_gone(struct long_poll *poll, struct waiter *waiter)
+{
+    if (!peer_gone(waiter))
+        return false;
+    waiter->response.status = 204;
+    waiter->response.retry_after = 1;
+    finish(poll, waiter);
+    return true;
+}
+
+/* Once a tick: forget every waiter whose client has gone, so abandoned
+ * long-polls neither hold memory until their deadline nor get jobs. */
+static void drop_gone_waiters(struct long_poll *poll)
+{
+    for (struct waiter *waiter = poll->waiters; waiter;)
+        waiter = drop_if_gone(poll, waiter) ? poll->waiters : waiter->next;
+}
+
 /* One attempt for a waiter, with the lock released for the bus call.
  * Returns the claim's result (BUS_OK when a result settled). */
 static enum bus_err attempt(struct long_poll *poll, struct waiter *waiter)
@@ -470,7 +507,9 @@ static bool serve_due_events(struct long_poll *poll, double now)
         if (!event->known) {
             poll->next_tick = now; /* attributes unknown: let the tick try everyone */
         } else {
-            struct waiter *waiter = first_match(poll, event);
+            struct waiter *waiter;
+            while ((waiter = first_match(poll, event)) != NULL && drop_if_gone(poll, waiter))
+                ; /* offer it to the next longest-waiting worker */
             if (waiter != NULL)
                 attempt(poll, waiter);
         }
@@ -566,6 +605,7 @@ static void *dispatcher_main(void *arg)
         worked |= serve_settled(poll);
         worked |= serve_due_events(poll, now);
         if (now >= poll->next_tick) {
+            drop_gone_waiters(poll);
             serve_tick(poll, now);
             poll->next_tick = clock_now() + TICK_SECONDS;
         }

@@ -90,6 +90,38 @@ def test_longest_waiting_worker_gets_the_job(shared_server):
     assert second_box["response"].json["id"] == iid2
 
 
+def abandoned_claim(server, ns, wait=30):
+    """A long-poll claim whose client goes away (a worker stopped with
+    Ctrl-C): sent on a raw socket, left to park, then closed."""
+    import socket
+    body = (f"POST /claim?namespace={ns}&wait={wait} HTTP/1.1\r\nHost: x\r\n"
+            f"X-API-KEY: {server.key}\r\nContent-Length: 0\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(body)
+    wait_parked(server)
+    sock.close()
+
+
+def test_abandoned_waiting_claim_gets_no_job(shared_server):
+    ns = unique("gone")
+    abandoned_claim(shared_server, ns)
+    c = shared_server.client(ns=ns)
+    iid = c.publish()
+    # The abandoned claim waited longest, but its client is gone: the job
+    # must stay open for the next worker, not be claimed into the void.
+    assert c.claim_ok()["id"] == iid
+
+
+def test_abandoned_claim_does_not_delay_the_next_waiter(shared_server):
+    ns = unique("gone")
+    abandoned_claim(shared_server, ns)
+    thread, box = claim_in_background(shared_server, ns, wait=20)
+    wait_parked(shared_server)
+    iid = shared_server.client(ns=ns).publish()
+    thread.join(15)
+    assert box["response"].status == 200 and box["response"].json["id"] == iid
+
+
 def test_delayed_intent_reaches_a_waiting_worker(shared_server):
     ns = unique("delay")
     thread, box = claim_in_background(shared_server, ns, wait=20)
