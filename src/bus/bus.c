@@ -181,7 +181,7 @@ enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const 
         return err;
     err = prepare_idempotency(caller, idempotency_key, "POST /intent", body, &idem, &use_idem,
                               error);
-    if (err == BUS_OK && !token_random_hex(intent.id, INTENT_ID_LEN / 2))
+    if (err == BUS_OK && !token_time_ordered_hex(intent.id, INTENT_ID_LEN / 2, clock_now()))
         err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
     if (err != BUS_OK) {
         intent_new_clear(&intent);

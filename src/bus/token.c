@@ -29,6 +29,21 @@ bool token_random_hex(char *out, size_t byte_count)
     return true;
 }
 
+bool token_time_ordered_hex(char *out, size_t byte_count, double now)
+{
+    unsigned char bytes[64];
+    if (byte_count < TOKEN_TIME_BYTES || byte_count > sizeof bytes ||
+        RAND_bytes(bytes + TOKEN_TIME_BYTES, (int)(byte_count - TOKEN_TIME_BYTES)) != 1) {
+        out[0] = '\0';
+        return false;
+    }
+    unsigned long long millis = now > 0 ? (unsigned long long)(now * 1000.0) : 0;
+    for (int i = TOKEN_TIME_BYTES - 1; i >= 0; i--, millis >>= 8)
+        bytes[i] = (unsigned char)(millis & 0xff);
+    to_hex(bytes, byte_count, out);
+    return true;
+}
+
 bool token_equal(const char *a, const char *b)
 {
     size_t len = strlen(a);

@@ -9,6 +9,15 @@
  * into out (size >= 2*byte_count+1). Returns false if the CSPRNG failed. */
 bool token_random_hex(char *out, size_t byte_count);
 
+/* Like token_random_hex, but the first TOKEN_TIME_BYTES bytes are the
+ * milliseconds of `now` (Unix seconds), big-endian, and only the rest is
+ * random (80 bits for a 32-hex id, like a UUIDv7). Ids made this way sort
+ * by creation, so new rows land at the right edge of every index instead
+ * of on a random page: far fewer pages per commit. Needs byte_count >=
+ * TOKEN_TIME_BYTES. */
+#define TOKEN_TIME_BYTES 6
+bool token_time_ordered_hex(char *out, size_t byte_count, double now);
+
 /* True when a and b are equal strings; the time taken depends only on the
  * lengths, never on where they differ. */
 bool token_equal(const char *a, const char *b);

@@ -38,6 +38,36 @@ static void random_hex_has_two_chars_per_byte(void **state)
     assert_true(all_lowercase_hex(out));
 }
 
+static void time_ordered_hex_starts_with_the_milliseconds(void **state)
+{
+    (void)state;
+    char out[33];
+    /* 1795392000.123 s = 1795392000123 ms = 0x01a205b3d07b */
+    assert_true(token_time_ordered_hex(out, 16, 1795392000.123));
+    assert_int_equal(strlen(out), 32);
+    assert_true(all_lowercase_hex(out));
+    assert_memory_equal(out, "01a205b3d07b", 12);
+}
+
+static void time_ordered_hex_sorts_by_time_and_differs_within_a_millisecond(void **state)
+{
+    (void)state;
+    char first[33], second[33], later[33];
+    assert_true(token_time_ordered_hex(first, 16, 1795392000.0));
+    assert_true(token_time_ordered_hex(second, 16, 1795392000.0));
+    assert_true(token_time_ordered_hex(later, 16, 1795392000.002));
+    assert_string_not_equal(first, second);
+    assert_true(strcmp(first, later) < 0 && strcmp(second, later) < 0);
+}
+
+static void time_ordered_hex_refuses_too_few_bytes(void **state)
+{
+    (void)state;
+    char out[33] = "unchanged";
+    assert_false(token_time_ordered_hex(out, TOKEN_TIME_BYTES - 1, 1.0));
+    assert_string_equal(out, "");
+}
+
 static void random_hex_calls_differ(void **state)
 {
     (void)state;
@@ -141,6 +171,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_hex_has_two_chars_per_byte),
         cmocka_unit_test(random_hex_calls_differ),
+        cmocka_unit_test(time_ordered_hex_starts_with_the_milliseconds),
+        cmocka_unit_test(time_ordered_hex_sorts_by_time_and_differs_within_a_millisecond),
+        cmocka_unit_test(time_ordered_hex_refuses_too_few_bytes),
         cmocka_unit_test(random_hex_uses_every_digit),
         cmocka_unit_test(equal_strings_compare_equal),
         cmocka_unit_test(different_strings_compare_different),
