@@ -169,39 +169,6 @@ static void fill_new_intent(struct intent_new *intent, const struct principal *c
     intent->expires_at = intent->run_at + DEFAULT_TTL_SECONDS;
 }
 
-enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
-                         const char *idempotency_key, struct bus_reply *reply,
-                         struct bus_error *error)
-{
-    struct intent_new intent;
-    struct idempotency idem;
-    const struct idempotency *use_idem = NULL;
-    enum bus_err err = validate_publish(body, &intent, error);
-    if (err != BUS_OK)
-        return err;
-    err = prepare_idempotency(caller, idempotency_key, "POST /intent", body, &idem, &use_idem,
-                              error);
-    if (err == BUS_OK && !token_time_ordered_hex(intent.id, INTENT_ID_LEN / 2, clock_now()))
-        err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
-    if (err != BUS_OK) {
-        intent_new_clear(&intent);
-        return err;
-    }
-    fill_new_intent(&intent, caller, clock_now());
-    char *response = reply_published(intent.id, intent.namespace_);
-    struct stored_response replay = {0, NULL};
-    long open_limit = caller->is_tester ? TESTER_OPEN_INTENT_LIMIT : 0;
-    err = response ? bus->store->ops->publish(bus->store->backend, &intent, open_limit, use_idem,
-                                              201, response, &replay)
-                   : BUS_ERR_INTERNAL;
-    if (err == BUS_OK && replay.body == NULL) {
-        atomic_fetch_add(&bus->counters.published, 1);
-        notify_published(bus, &intent);
-    }
-    intent_new_clear(&intent);
-    return finish_idempotent(err, &replay, 201, response, reply, error);
-}
-
 static enum bus_err fill_claim_request(const struct principal *caller,
                                        const struct claim_params *params, double lease_seconds,
                                        struct claim_request *request, struct bus_error *error)
@@ -233,33 +200,6 @@ static enum bus_err fill_claim_request(const struct principal *caller,
     if (!token_random_hex(request->token, CLAIM_TOKEN_LEN / 2))
         return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
     return validate_capabilities(params->capabilities, &request->capabilities_json, error);
-}
-
-enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
-                       const struct claim_params *params, struct bus_reply *reply,
-                       struct bus_error *error)
-{
-    struct claim_request request = {0};
-    struct claimed_intent claimed = {0};
-    enum bus_err err = fill_claim_request(caller, params, bus->settings.lease_seconds, &request,
-                                          error);
-    if (err != BUS_OK) {
-        claim_request_clear(&request);
-        return err;
-    }
-    err = bus->store->ops->claim(bus->store->backend, &request, &claimed);
-    if (err == BUS_OK) {
-        atomic_fetch_add(&bus->counters.claims, 1);
-        strcpy(claimed.token, request.token);
-        err = set_reply(reply, 200, reply_claimed(&claimed, bus->settings.lease_seconds), error);
-    } else if (err == BUS_ERR_EMPTY) {
-        atomic_fetch_add(&bus->counters.empty_claims, 1);
-    } else {
-        bus_error_set(error, err, NULL, "the claim could not be made");
-    }
-    claim_request_clear(&request);
-    claimed_intent_clear(&claimed);
-    return err;
 }
 
 static enum bus_err lease_lost(struct bus_error *error)
@@ -312,24 +252,291 @@ enum bus_err bus_extend(struct bus *bus, const struct principal *caller, const c
     return set_reply(reply, 200, reply_extended(ref.id, expires_at), error);
 }
 
-enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
-                         const json_t *body, struct bus_reply *reply, struct bus_error *error)
-{
+/* ---- publish, claim and fulfill as calls -------------------------------- */
+
+enum call_kind { CALL_PUBLISH, CALL_CLAIM, CALL_FULFILL };
+
+struct publish_call {
+    struct intent_new intent;
+    struct idempotency idem;
+    char *response; /* the 201 body, stored with an idempotency key */
+    struct stored_response replay;
+    struct store_publish_call store;
+};
+
+struct claim_call {
+    struct claim_request request;
+    struct claimed_intent claimed;
+    struct store_claim_call store;
+};
+
+struct fulfill_call {
     struct lease_ref ref;
-    char *result_json = NULL;
+    char *result_json;
     char result_type[8];
-    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
+    struct store_fulfill_call store;
+};
+
+/* Everything of one operation that must outlive the caller's stack while
+ * the writer commits it: the store reads its arguments from here and
+ * writes its results here. */
+struct bus_call {
+    struct bus *bus;
+    enum call_kind kind;
+    enum bus_err result; /* the store's, once `over` */
+    bool over;           /* the write ran (or could not be queued) */
+    bool counted;        /* counters and listener were told */
+    bus_call_done_fn done;
+    void *done_context;
+    union {
+        struct publish_call publish;
+        struct claim_call claim;
+        struct fulfill_call fulfill;
+    };
+};
+
+static struct bus_call *call_new(struct bus *bus, enum call_kind kind, struct bus_error *error)
+{
+    struct bus_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    call->bus = bus;
+    call->kind = kind;
+    return call;
+}
+
+void bus_call_free(struct bus_call *call)
+{
+    if (call == NULL)
+        return;
+    if (call->over && !call->counted) {
+        struct bus_reply unsent = {0, NULL};
+        struct bus_error error;
+        bus_call_finish(call, &unsent, &error);
+        bus_reply_clear(&unsent);
+    }
+    if (call->kind == CALL_PUBLISH) {
+        intent_new_clear(&call->publish.intent);
+        free(call->publish.response);
+        stored_response_clear(&call->publish.replay);
+    } else if (call->kind == CALL_CLAIM) {
+        claim_request_clear(&call->claim.request);
+        claimed_intent_clear(&call->claim.claimed);
+    } else {
+        free(call->fulfill.result_json);
+    }
+    free(call);
+}
+
+enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
+                               const char *idempotency_key, struct bus_call **call,
+                               struct bus_error *error)
+{
+    *call = call_new(bus, CALL_PUBLISH, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    struct publish_call *publish = &(*call)->publish;
+    const struct idempotency *use_idem = NULL;
+    enum bus_err err = validate_publish(body, &publish->intent, error);
     if (err == BUS_OK)
-        err = validate_fulfill(body, &result_json, result_type, error);
-    if (err != BUS_OK)
+        err = prepare_idempotency(caller, idempotency_key, "POST /intent", body, &publish->idem,
+                                  &use_idem, error);
+    if (err == BUS_OK &&
+        !token_time_ordered_hex(publish->intent.id, INTENT_ID_LEN / 2, clock_now()))
+        err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
+    if (err == BUS_OK) {
+        fill_new_intent(&publish->intent, caller, clock_now());
+        publish->response = reply_published(publish->intent.id, publish->intent.namespace_);
+        if (publish->response == NULL)
+            err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    }
+    if (err != BUS_OK) {
+        /* validate_publish may have filled part of the intent */
+        bus_call_free(*call);
+        *call = NULL;
         return err;
-    err = bus->store->ops->fulfill(bus->store->backend, &ref, result_json, result_type);
-    free(result_json);
+    }
+    publish->store = (struct store_publish_call){
+        .intent = &publish->intent,
+        .open_limit = caller->is_tester ? TESTER_OPEN_INTENT_LIMIT : 0,
+        .idem = use_idem,
+        .response_status = 201,
+        .response_body = publish->response,
+        .replay = &publish->replay,
+    };
+    return BUS_OK;
+}
+
+enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
+                             const struct claim_params *params, struct bus_call **call,
+                             struct bus_error *error)
+{
+    *call = call_new(bus, CALL_CLAIM, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    struct claim_call *claim = &(*call)->claim;
+    enum bus_err err =
+        fill_claim_request(caller, params, bus->settings.lease_seconds, &claim->request, error);
+    if (err != BUS_OK) {
+        bus_call_free(*call);
+        *call = NULL;
+        return err;
+    }
+    claim->store = (struct store_claim_call){&claim->request, &claim->claimed};
+    return BUS_OK;
+}
+
+enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
+                               const json_t *body, struct bus_call **call, struct bus_error *error)
+{
+    *call = call_new(bus, CALL_FULFILL, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    struct fulfill_call *fulfill = &(*call)->fulfill;
+    enum bus_err err = prepare_lease(caller, id, body, &fulfill->ref, error);
+    if (err == BUS_OK)
+        err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
+    if (err != BUS_OK) {
+        bus_call_free(*call);
+        *call = NULL;
+        return err;
+    }
+    fulfill->store =
+        (struct store_fulfill_call){&fulfill->ref, fulfill->result_json, fulfill->result_type};
+    return BUS_OK;
+}
+
+/* The store's callback, on the writer thread: record, then wake the
+ * owner, after which the call may be freed at any moment. */
+static void call_over(void *context, enum bus_err result)
+{
+    struct bus_call *call = context;
+    call->result = result;
+    call->over = true;
+    call->done(call->done_context);
+}
+
+void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context)
+{
+    const struct store *store = call->bus->store;
+    call->done = done;
+    call->done_context = context;
+    enum bus_err err;
+    if (call->kind == CALL_PUBLISH)
+        err = store->ops->publish_submit(store->backend, &call->publish.store, call_over, call);
+    else if (call->kind == CALL_CLAIM)
+        err = store->ops->claim_submit(store->backend, &call->claim.store, call_over, call);
+    else
+        err = store->ops->fulfill_submit(store->backend, &call->fulfill.store, call_over, call);
+    if (err != BUS_OK)
+        call_over(call, err);
+}
+
+void bus_call_run(struct bus_call *call)
+{
+    const struct store *store = call->bus->store;
+    const struct store_publish_call *publish = &call->publish.store;
+    const struct store_claim_call *claim = &call->claim.store;
+    const struct store_fulfill_call *fulfill = &call->fulfill.store;
+    if (call->kind == CALL_PUBLISH)
+        call->result =
+            store->ops->publish(store->backend, publish->intent, publish->open_limit, publish->idem,
+                                publish->response_status, publish->response_body, publish->replay);
+    else if (call->kind == CALL_CLAIM)
+        call->result = store->ops->claim(store->backend, claim->request, claim->out);
+    else
+        call->result = store->ops->fulfill(store->backend, fulfill->ref, fulfill->result_json,
+                                           fulfill->result_type);
+    call->over = true;
+}
+
+static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish, enum bus_err err,
+                                   struct bus_reply *reply, struct bus_error *error)
+{
+    if (err == BUS_OK && publish->replay.body == NULL) {
+        atomic_fetch_add(&bus->counters.published, 1);
+        notify_published(bus, &publish->intent);
+    }
+    char *response = publish->response;
+    publish->response = NULL; /* finish_idempotent takes it */
+    return finish_idempotent(err, &publish->replay, 201, response, reply, error);
+}
+
+static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum bus_err err,
+                                 struct bus_reply *reply, struct bus_error *error)
+{
+    if (err == BUS_OK) {
+        atomic_fetch_add(&bus->counters.claims, 1);
+        strcpy(claim->claimed.token, claim->request.token);
+        return set_reply(reply, 200, reply_claimed(&claim->claimed, bus->settings.lease_seconds),
+                         error);
+    }
+    if (err == BUS_ERR_EMPTY)
+        atomic_fetch_add(&bus->counters.empty_claims, 1);
+    else
+        bus_error_set(error, err, NULL, "the claim could not be made");
+    return err;
+}
+
+static enum bus_err finish_fulfill(struct bus *bus, struct fulfill_call *fulfill, enum bus_err err,
+                                   struct bus_reply *reply, struct bus_error *error)
+{
     if (err != BUS_OK)
         return lease_store_error(err, error);
     atomic_fetch_add(&bus->counters.fulfills, 1);
-    notify_settled(bus, ref.id);
-    return set_reply(reply, 200, reply_fulfilled(ref.id, ref.now), error);
+    notify_settled(bus, fulfill->ref.id);
+    return set_reply(reply, 200, reply_fulfilled(fulfill->ref.id, fulfill->ref.now), error);
+}
+
+enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
+                             struct bus_error *error)
+{
+    call->counted = true;
+    if (call->kind == CALL_PUBLISH)
+        return finish_publish(call->bus, &call->publish, call->result, reply, error);
+    if (call->kind == CALL_CLAIM)
+        return finish_claim(call->bus, &call->claim, call->result, reply, error);
+    return finish_fulfill(call->bus, &call->fulfill, call->result, reply, error);
+}
+
+/* A call from begin to free, on this thread. */
+static enum bus_err run_call(enum bus_err begun, struct bus_call *call, struct bus_reply *reply,
+                             struct bus_error *error)
+{
+    if (begun != BUS_OK)
+        return begun;
+    bus_call_run(call);
+    enum bus_err err = bus_call_finish(call, reply, error);
+    bus_call_free(call);
+    return err;
+}
+
+enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
+                         const char *idempotency_key, struct bus_reply *reply,
+                         struct bus_error *error)
+{
+    struct bus_call *call = NULL;
+    enum bus_err err = bus_publish_begin(bus, caller, body, idempotency_key, &call, error);
+    return run_call(err, call, reply, error);
+}
+
+enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
+                       const struct claim_params *params, struct bus_reply *reply,
+                       struct bus_error *error)
+{
+    struct bus_call *call = NULL;
+    enum bus_err err = bus_claim_begin(bus, caller, params, &call, error);
+    return run_call(err, call, reply, error);
+}
+
+enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
+                         const json_t *body, struct bus_reply *reply, struct bus_error *error)
+{
+    struct bus_call *call = NULL;
+    enum bus_err err = bus_fulfill_begin(bus, caller, id, body, &call, error);
+    return run_call(err, call, reply, error);
 }
 
 enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const char *id,

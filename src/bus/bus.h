@@ -106,6 +106,49 @@ void bus_housekeeping(struct bus *bus, double now);
 /* Runs the full cleanup pass now and counts it (lazily or for an admin). */
 enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats);
 
+/* ---- publish, claim and fulfill without blocking ----------------------
+ * The hot writes come in two halves so that no request thread waits for
+ * the commit: bus_*_begin validates and prepares on the caller's thread;
+ * bus_call_submit queues the write; the writer thread reports the commit
+ * through a callback; bus_call_finish, back on a request thread, counts,
+ * tells the listener and builds the reply. One call is owned by its caller
+ * from begin to bus_call_free. */
+struct bus_call;
+
+/* Called once the call's write is over (committed or failed), usually on
+ * the store's writer thread: it may only wake the call's owner. */
+typedef void (*bus_call_done_fn)(void *context);
+
+/* The first half of bus_publish, bus_claim and bus_fulfill: validation.
+ * BUS_OK with *call set, or the error (in *error) and no call. */
+enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
+                               const char *idempotency_key, struct bus_call **call,
+                               struct bus_error *error);
+enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
+                             const struct claim_params *params, struct bus_call **call,
+                             struct bus_error *error);
+enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
+                               const json_t *body, struct bus_call **call, struct bus_error *error);
+
+/* Queues the call's write and returns at once. done(context) is called
+ * exactly once: after the commit, on the writer thread, or before this
+ * returns when the write cannot be queued (finish then reports why). */
+void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context);
+
+/* Runs the call's write and waits for its commit, on this thread. */
+void bus_call_run(struct bus_call *call);
+
+/* Once the write is over: counts it, tells the listener, and answers as
+ * bus_publish, bus_claim or bus_fulfill would. Call at most once. */
+enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
+                             struct bus_error *error);
+
+/* Frees a call. One whose write committed but was never finished (its
+ * client went away) is counted and reported to the listener first. */
+void bus_call_free(struct bus_call *call);
+
+/* ---- the operations, each returning when it is done ------------------- */
+
 /* POST /intent. idempotency_key may be NULL. Reply 201. */
 enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
                          const char *idempotency_key, struct bus_reply *reply,

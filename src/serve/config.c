@@ -21,7 +21,7 @@ void config_print_usage(void)
             "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
             "  --port N       TCP port (default 8080; 0 picks a free one)\n"
             "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
-            "  --threads N    HTTP worker threads (default 16)\n"
+            "  --threads N    HTTP worker threads (default 4)\n"
             "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
             "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
             "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"

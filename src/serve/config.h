@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 #define CONFIG_DEFAULT_PORT 8080
-#define CONFIG_DEFAULT_THREADS 16
+#define CONFIG_DEFAULT_THREADS 4
 #define CONFIG_DEFAULT_DB "infrastructure.db"
 #define CONFIG_CLEANUP_DEFAULT 21600.0
 #define CONFIG_CLEANUP_MIN 300.0

@@ -1,5 +1,7 @@
 /* libmicrohttpd glue; see http.h. The daemon runs a pool of epoll threads;
- * a handler runs on one of them and may block while its write is committed. */
+ * a handler runs on one of them. Publish, claim and fulfill do not block it
+ * while their write is committed: the connection is suspended, the writer
+ * thread resumes it after the commit, and the answer is sent from here. */
 #include "serve/http.h"
 
 #include <arpa/inet.h>
@@ -27,7 +29,14 @@ struct request_state {
     char data[REQUEST_BODY_MAX];
     size_t size;
     bool too_large;
+    bool parked;           /* counted in server->parked_requests */
     struct waiter *waiter; /* set while a long-poll request is parked */
+    /* A write being committed (owned; freed when the request completes),
+     * and what its answer needs once the connection is resumed. */
+    struct bus_call *write;
+    struct MHD_Connection *connection;
+    double started;
+    char who[sizeof((struct principal *)0)->label];
 };
 
 static void add_common_headers(struct MHD_Response *response)
@@ -123,14 +132,72 @@ static void append_body(struct request_state *state, const char *data, size_t si
     state->size += size;
 }
 
+/* A committed (or failed) write: its answer, built and sent here, on a
+ * libmicrohttpd thread, and counted with the request's original start. */
+static enum MHD_Result answer_written(struct server *server, struct MHD_Connection *connection,
+                                      const char *method, const char *url,
+                                      struct request_state *state)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    struct http_response response = {0};
+    enum bus_err err = bus_call_finish(state->write, &reply, &error);
+    response_from_bus(&response, err, &reply, &error);
+    if (response.body == NULL && response.status != 204)
+        response.status = 500; /* what send_response will send: out of memory */
+    router_observe(server, connection, method, url, response.status,
+                   clock_monotonic() - state->started, state->who);
+    enum MHD_Result result = send_response(connection, &response);
+    free(response.body);
+    return result;
+}
+
+/* The writer thread's callback: the write is over, so let libmicrohttpd
+ * call on_request again to answer. Every other write waits for this
+ * thread, so it does nothing more. */
+static void on_write_over(void *context)
+{
+    struct request_state *state = context;
+    MHD_resume_connection(state->connection);
+}
+
+/* A handler left a write to commit: suspend the connection and submit it,
+ * so this thread serves other connections meanwhile. The suspension comes
+ * first, since the writer may resume the connection at once. While the
+ * server drains, the write is made here and now instead: the daemon must
+ * not stop while a connection is suspended. The request is counted before
+ * the flag is read, so either the drain waits for it or it sees the drain. */
+static enum MHD_Result start_write(struct server *server, struct MHD_Connection *connection,
+                                   const char *method, const char *url, struct request_state *state,
+                                   struct http_response *response)
+{
+    state->write = response->writing;
+    state->connection = connection;
+    state->started = response->started;
+    memcpy(state->who, response->who, sizeof state->who);
+    atomic_fetch_add(&server->parked_requests, 1);
+    if (atomic_load(&server->draining)) {
+        atomic_fetch_sub(&server->parked_requests, 1);
+        bus_call_run(state->write);
+        return answer_written(server, connection, method, url, state);
+    }
+    state->parked = true;
+    MHD_suspend_connection(connection);
+    bus_call_submit(state->write, on_write_over, state);
+    return MHD_YES;
+}
+
 static enum MHD_Result answer(struct server *server, struct MHD_Connection *connection,
                               const char *method, const char *url, struct request_state *state)
 {
     struct request_body body = {state->data, state->size, state->too_large};
     struct http_response response = {0};
     router_dispatch(server, connection, method, url, &body, &response);
+    if (response.writing != NULL)
+        return start_write(server, connection, method, url, state, &response);
     if (response.suspended != NULL) {
         state->waiter = response.suspended; /* answered when resumed */
+        state->parked = true;
         atomic_fetch_add(&server->parked_requests, 1);
         return MHD_YES;
     }
@@ -171,6 +238,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (!state->too_large)
             return MHD_YES; /* wait for the body */
     }
+    if (state->write != NULL)
+        return answer_written(cls, connection, method, url, state);
     if (state->waiter != NULL)
         return answer_resumed(cls, connection, method, url, state);
     if (*upload_data_size > 0) {
@@ -188,9 +257,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     (void)code;
     struct server *server = cls;
     struct request_state *state = *request_context;
-    if (state != NULL && state->waiter != NULL) {
+    if (state != NULL) {
         waiter_free(state->waiter);
-        atomic_fetch_sub(&server->parked_requests, 1);
+        bus_call_free(state->write);
+        if (state->parked)
+            atomic_fetch_sub(&server->parked_requests, 1);
     }
     free(state);
     *request_context = NULL;
@@ -304,6 +375,7 @@ void http_drain_parked(struct server *server, double timeout)
 {
     struct timespec pause = {0, 10 * 1000 * 1000};
     double deadline = clock_monotonic() + timeout;
+    atomic_store(&server->draining, true);
     while (atomic_load(&server->parked_requests) > 0 && clock_monotonic() < deadline)
         nanosleep(&pause, NULL);
 }

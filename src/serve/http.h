@@ -14,7 +14,9 @@ int http_start(struct server *server);
 unsigned http_bound_port(const struct server *server);
 
 /* Waits (at most timeout seconds) until every long-poll request that was
- * parked has been answered, so stopping does not cut those answers off. */
+ * parked and every write that was suspended has been answered, so stopping
+ * does not cut those answers off; writes arriving meanwhile are answered
+ * without suspending. */
 void http_drain_parked(struct server *server, double timeout);
 
 /* Stops accepting, finishes in-flight requests, stops the daemon. */

@@ -6,13 +6,25 @@
 #include "serve/long_poll.h"
 #include "serve/server.h"
 
+/* Publish, claim and fulfill leave their write in response->writing: the
+ * HTTP glue suspends the connection until it is committed, so no request
+ * thread waits for the writer (docs/ARCHITECTURE.md). */
+static void leave_write(struct http_response *response, enum bus_err begun, struct bus_call *call,
+                        const struct bus_error *error)
+{
+    if (begun == BUS_OK)
+        response->writing = call;
+    else
+        response_error(response, error);
+}
+
 void handle_publish(struct http_request *request, struct http_response *response)
 {
-    struct bus_reply reply = {0, NULL};
+    struct bus_call *call = NULL;
     struct bus_error error;
-    enum bus_err err = bus_publish(&request->server->bus, &request->caller, request->json,
-                                   request_header(request, "Idempotency-Key"), &reply, &error);
-    response_from_bus(response, err, &reply, &error);
+    enum bus_err err = bus_publish_begin(&request->server->bus, &request->caller, request->json,
+                                         request_header(request, "Idempotency-Key"), &call, &error);
+    leave_write(response, err, call, &error);
 }
 
 /* Reads one claim parameter: the header first (where the spec names one),
@@ -52,7 +64,9 @@ static bool read_claim_params(const struct http_request *request, struct claim_p
 }
 
 /* With ?wait=S, a claim that finds nothing is parked until an intent it
- * may claim appears, or 204 at the deadline (docs/PROTOCOL-EXTENSIONS.md). */
+ * may claim appears, or 204 at the deadline (docs/PROTOCOL-EXTENSIONS.md).
+ * Such a claim is made here, synchronously, so that an empty answer can be
+ * parked at once; a claim without wait is left to the glue to commit. */
 void handle_claim(struct http_request *request, struct http_response *response)
 {
     struct claim_params params = {0};
@@ -65,14 +79,21 @@ void handle_claim(struct http_request *request, struct http_response *response)
     }
     if (!long_poll_read_wait(request, &wait, response))
         return;
-    struct long_poll *poll = request->server->long_poll;
-    unsigned long sequence = wait > 0 ? long_poll_sequence(poll) : 0;
     params.as_admin =
         params.publisher != NULL &&
         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
                          request_header(request, "Authorization")) != ADMIN_NONE;
+    if (wait <= 0) {
+        struct bus_call *call = NULL;
+        enum bus_err err =
+            bus_claim_begin(&request->server->bus, &request->caller, &params, &call, &error);
+        leave_write(response, err, call, &error);
+        return;
+    }
+    struct long_poll *poll = request->server->long_poll;
+    unsigned long sequence = long_poll_sequence(poll);
     enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
-    if (err == BUS_ERR_EMPTY && wait > 0)
+    if (err == BUS_ERR_EMPTY)
         long_poll_park_claim(poll, request, &params, wait, sequence, response);
     else
         response_from_bus(response, err, &reply, &error);
@@ -98,7 +119,11 @@ void handle_extend(struct http_request *request, struct http_response *response)
 
 void handle_fulfill(struct http_request *request, struct http_response *response)
 {
-    handle_lease(request, response, bus_fulfill);
+    struct bus_call *call = NULL;
+    struct bus_error error;
+    enum bus_err err = bus_fulfill_begin(&request->server->bus, &request->caller, request->param,
+                                         request->json, &call, &error);
+    leave_write(response, err, call, &error);
 }
 
 void handle_fail(struct http_request *request, struct http_response *response)

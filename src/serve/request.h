@@ -35,6 +35,13 @@ struct http_response {
     const char *content_security_policy; /* NULL = none */
     bool body_is_static;    /* body points at static data: do not free */
     struct waiter *suspended; /* parked by long-poll: answered later, not now */
+    /* A write left to commit before the answer: the glue suspends the
+     * connection, submits it, and answers once it is committed; it owns
+     * the call from then on. started and who are set with it (by the
+     * router), for the metrics and log line of that later answer. */
+    struct bus_call *writing;
+    double started;
+    char who[sizeof((struct principal *)0)->label];
 };
 
 /* A header's value, or NULL. */

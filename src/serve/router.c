@@ -338,11 +338,16 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
     if (admit(&request, route, allowed, body, response)) {
         bus_housekeeping(&server->bus, clock_now());
         route->handler(&request, response);
-        if (response->body == NULL && response->status != 204 && response->suspended == NULL)
+        if (response->body == NULL && response->status != 204 && response->suspended == NULL &&
+            response->writing == NULL)
             response->status = 500; /* what the glue will send: out of memory */
     }
     json_decref(request.json);
-    if (response->suspended == NULL)
+    if (response->writing != NULL) {
+        response->started = started;
+        snprintf(response->who, sizeof response->who, "%s", request.caller.label);
+    } else if (response->suspended == NULL) {
         router_observe(server, connection, method, path, response->status,
                        clock_monotonic() - started, request.caller.label);
+    }
 }

@@ -28,12 +28,14 @@ void router_route_label(int index, char *out, size_t size);
 const char *router_route_method(int index);
 
 /* Counts and logs an answered request (router_dispatch does it itself,
- * except for parked long-polls, which the glue reports when answered).
+ * except for parked long-polls and suspended writes, which the glue
+ * reports when answered).
  * who: the caller's label, NULL when no longer known. */
 void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
                     const char *path, unsigned status, double seconds, const char *who);
 
-/* Answers one request into *response (whose body the caller frees). */
+/* Answers one request into *response (whose body the caller frees), or
+ * leaves it suspended (a long-poll) or writing (a write to commit first). */
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
                      const char *path, const struct request_body *body,
                      struct http_response *response);

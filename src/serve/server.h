@@ -27,7 +27,8 @@ struct server {
     char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
     struct MHD_Daemon *daemon;
     struct long_poll *long_poll;
-    atomic_int parked_requests; /* long-polls parked or resumed, not yet completed */
+    atomic_int parked_requests; /* long-polls and writes suspended or resumed, not completed */
+    atomic_bool draining;       /* shutting down: writes no longer suspend their connection */
     char *tls_cert_pem; /* owned while the daemon serves HTTPS */
     char *tls_key_pem;
 };

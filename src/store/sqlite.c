@@ -336,15 +336,6 @@ static enum bus_err insert_intent(struct write_connection *conn, const void *arg
     return run_statement(conn, stmt);
 }
 
-struct publish_args {
-    const struct intent_new *intent;
-    long open_limit;
-    const struct idempotency *idem;
-    unsigned status;
-    const char *body;
-    struct stored_response *replay;
-};
-
 /* The open-intent cap, counted inside the publishing transaction so
  * concurrent publishes cannot overshoot it. */
 static enum bus_err check_open_limit(struct write_connection *conn, const char *publisher,
@@ -364,7 +355,7 @@ static enum bus_err check_open_limit(struct write_connection *conn, const char *
 
 static enum bus_err publish_op(void *connection, void *arg)
 {
-    struct publish_args *args = arg;
+    struct store_publish_call *args = arg;
     /* A replayed idempotent request is answered even at the cap: it
      * creates nothing. */
     struct stored_response probe = {0, NULL};
@@ -375,8 +366,8 @@ static enum bus_err publish_op(void *connection, void *arg)
             return err;
     }
     stored_response_clear(&probe);
-    return idempotent_write(connection, args->idem, args->intent->created_at, args->status,
-                            args->body, args->replay, insert_intent, args->intent);
+    return idempotent_write(connection, args->idem, args->intent->created_at, args->response_status,
+                            args->response_body, args->replay, insert_intent, args->intent);
 }
 
 static enum bus_err sqlite_publish(void *backend, const struct intent_new *intent, long open_limit,
@@ -384,16 +375,23 @@ static enum bus_err sqlite_publish(void *backend, const struct intent_new *inten
                                    const char *response_body, struct stored_response *replay)
 {
     struct sqlite_backend *self = backend;
-    struct publish_args args = {intent, open_limit, idem, response_status, response_body, replay};
+    struct store_publish_call args = {.intent = intent,
+                                      .open_limit = open_limit,
+                                      .idem = idem,
+                                      .response_status = response_status,
+                                      .response_body = response_body,
+                                      .replay = replay};
     return writer_run(self->writer, publish_op, &args);
 }
 
-/* ---- claim -------------------------------------------------------------- */
+static enum bus_err sqlite_publish_submit(void *backend, struct store_publish_call *call,
+                                          store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, publish_op, call, done, context);
+}
 
-struct claim_args {
-    const struct claim_request *request;
-    struct claimed_intent *out;
-};
+/* ---- claim -------------------------------------------------------------- */
 
 static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
 {
@@ -412,7 +410,7 @@ static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
 static enum bus_err claim_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct claim_args *args = arg;
+    struct store_claim_call *args = arg;
     const struct claim_request *request = args->request;
     sqlite3_stmt *stmt = statement(conn, W_CLAIM);
     sqlite3_bind_text(stmt, 1, request->token, -1, SQLITE_STATIC);
@@ -442,8 +440,15 @@ static enum bus_err sqlite_claim(void *backend, const struct claim_request *requ
                                  struct claimed_intent *out)
 {
     struct sqlite_backend *self = backend;
-    struct claim_args args = {request, out};
+    struct store_claim_call args = {request, out};
     return writer_run(self->writer, claim_op, &args);
+}
+
+static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *call,
+                                        store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, claim_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -511,16 +516,10 @@ static enum bus_err sqlite_extend(void *backend, const struct lease_ref *ref, do
     return writer_run(self->writer, extend_op, &args);
 }
 
-struct fulfill_args {
-    const struct lease_ref *ref;
-    const char *result_json;
-    const char *result_type;
-};
-
 static enum bus_err fulfill_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct fulfill_args *args = arg;
+    struct store_fulfill_call *args = arg;
     struct lease_row row;
     enum bus_err err = check_lease(conn, args->ref, &row);
     if (err != BUS_OK)
@@ -537,8 +536,15 @@ static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
                                    const char *result_json, const char *result_type)
 {
     struct sqlite_backend *self = backend;
-    struct fulfill_args args = {ref, result_json, result_type};
+    struct store_fulfill_call args = {ref, result_json, result_type};
     return writer_run(self->writer, fulfill_op, &args);
+}
+
+static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_call *call,
+                                          store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, fulfill_op, call, done, context);
 }
 
 /* Moves an intent to dead and copies it into the dead-letter table. */
@@ -1045,6 +1051,9 @@ static const struct store_ops sqlite_ops = {
     .claim = sqlite_claim,
     .extend = sqlite_extend,
     .fulfill = sqlite_fulfill,
+    .publish_submit = sqlite_publish_submit,
+    .claim_submit = sqlite_claim_submit,
+    .fulfill_submit = sqlite_fulfill_submit,
     .fail = sqlite_fail,
     .get_intent = sqlite_get_intent,
     .kv_set = sqlite_kv_set,

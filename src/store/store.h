@@ -4,7 +4,8 @@
  *
  * Every operation is atomic and thread-safe, and takes `now` from the
  * caller, so the lifecycle can be tested at any point in time. Write
- * operations return only once their effect is durable. */
+ * operations return only once their effect is durable (the asynchronous
+ * ones report it through a callback). */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
@@ -110,6 +111,35 @@ struct store_write_stats {
     atomic_ulong failed_transactions;
 };
 
+/* The asynchronous publish, claim and fulfill: their arguments (with the
+ * meaning of the synchronous operation's parameters below) and results, in
+ * memory the caller keeps valid until done has been called. */
+struct store_publish_call {
+    const struct intent_new *intent;
+    long open_limit;
+    const struct idempotency *idem; /* NULL = none */
+    unsigned response_status;
+    const char *response_body;
+    struct stored_response *replay; /* out */
+};
+
+struct store_claim_call {
+    const struct claim_request *request;
+    struct claimed_intent *out;
+};
+
+struct store_fulfill_call {
+    const struct lease_ref *ref;
+    const char *result_json;
+    const char *result_type;
+};
+
+/* Called once the write is committed, with the operation's result (or
+ * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
+ * the backend's writer thread: it must only record the result and wake
+ * its owner, since every other write waits meanwhile. */
+typedef void (*store_done_fn)(void *context, enum bus_err result);
+
 struct store_ops {
     void (*close)(void *backend);
     const struct store_write_stats *(*write_stats)(void *backend);
@@ -132,6 +162,16 @@ struct store_ops {
                            double *claim_expires_at);
     enum bus_err (*fulfill)(void *backend, const struct lease_ref *ref, const char *result_json,
                             const char *result_type);
+    /* publish, claim and fulfill without waiting: they queue the write and
+     * return at once. BUS_OK: done(context, result) will be called exactly
+     * once, on another thread, after the commit. Anything else (out of
+     * memory): nothing was queued and done will not be called. */
+    enum bus_err (*publish_submit)(void *backend, struct store_publish_call *call,
+                                   store_done_fn done, void *context);
+    enum bus_err (*claim_submit)(void *backend, struct store_claim_call *call, store_done_fn done,
+                                 void *context);
+    enum bus_err (*fulfill_submit)(void *backend, struct store_fulfill_call *call,
+                                   store_done_fn done, void *context);
     /* jitter feeds backoff_delay(); the outcome says open or dead. */
     enum bus_err (*fail)(void *backend, const struct lease_ref *ref, const char *error_text,
                          double jitter, struct fail_outcome *out);

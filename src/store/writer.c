@@ -1,8 +1,10 @@
 /* Group commit. Callers queue operations; the writer thread takes all that
- * are waiting, runs them in one BEGIN IMMEDIATE ... COMMIT, and wakes their
- * callers. Under load many requests share one commit (one WAL sync), which is
- * where SQLite's write throughput comes from; with one caller it degrades to
- * a transaction per operation. */
+ * are waiting, runs them in one BEGIN IMMEDIATE ... COMMIT, and then tells
+ * each caller. Under load many requests share one commit (one WAL sync),
+ * which is where SQLite's write throughput comes from; with one caller it
+ * degrades to a transaction per operation. Callers that do not block
+ * (writer_submit: a suspended HTTP request) let the batches grow past the
+ * number of request threads. */
 #include "store/writer.h"
 
 #include <pthread.h>
@@ -11,12 +13,13 @@
 
 #include "util/clock.h"
 
+/* Owned by the queue from writer_submit until its done has been called. */
 struct writer_job {
     writer_op_fn op;
     void *arg;
+    writer_done_fn done;
+    void *done_context;
     enum bus_err result;
-    bool done;
-    pthread_cond_t done_signal; /* its caller alone waits on it */
     struct writer_job *next;
 };
 
@@ -81,6 +84,18 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
     }
 }
 
+/* Tells each caller, outside the lock: a done callback may take its own
+ * locks (libmicrohttpd's, to resume a connection). `next` is read first:
+ * the job is freed here, and its arg may vanish once done returns. */
+static void finish_batch(struct writer_job *batch)
+{
+    for (struct writer_job *job = batch, *next; job; job = next) {
+        next = job->next;
+        job->done(job->done_context, job->result);
+        free(job);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *writer = arg;
@@ -93,16 +108,8 @@ static void *writer_main(void *arg)
         struct writer_job *batch = take_batch(writer);
         pthread_mutex_unlock(&writer->lock);
         run_batch(writer, batch);
+        finish_batch(batch);
         pthread_mutex_lock(&writer->lock);
-        /* Each caller is woken alone (a broadcast would wake every waiting
-         * thread for every batch: perf showed a third of the server's time
-         * in those context switches). `next` is read before `done` is set:
-         * a caller may return, and its job vanish, once it sees done. */
-        for (struct writer_job *job = batch, *next; job; job = next) {
-            next = job->next;
-            job->done = true;
-            pthread_cond_signal(&job->done_signal);
-        }
     }
     pthread_mutex_unlock(&writer->lock);
     return NULL;
@@ -127,24 +134,62 @@ struct writer *writer_start(void *connection, const struct writer_hooks *hooks, 
     return writer;
 }
 
-enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
+enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, writer_done_fn done,
+                           void *done_context)
 {
-    /* The job lives on this stack frame: the queue holds it only until the
-     * writer marks it done, and this function returns only after that. */
-    struct writer_job job = {.op = op, .arg = arg};
-    pthread_cond_init(&job.done_signal, NULL);
+    struct writer_job *job = malloc(sizeof *job);
+    if (job == NULL)
+        return BUS_ERR_INTERNAL;
+    *job = (struct writer_job){.op = op, .arg = arg, .done = done, .done_context = done_context};
     pthread_mutex_lock(&writer->lock);
     if (writer->tail)
-        writer->tail->next = &job; // cppcheck-suppress autoVariables
+        writer->tail->next = job;
     else
-        writer->head = &job; // cppcheck-suppress autoVariables
-    writer->tail = &job; // cppcheck-suppress autoVariables
+        writer->head = job;
+    writer->tail = job;
     pthread_cond_signal(&writer->work_ready);
-    while (!job.done)
-        pthread_cond_wait(&job.done_signal, &writer->lock);
     pthread_mutex_unlock(&writer->lock);
-    pthread_cond_destroy(&job.done_signal);
-    return job.result;
+    return BUS_OK;
+}
+
+/* A blocked writer_run caller, on its stack until done has been called. */
+struct waiting_caller {
+    pthread_mutex_t lock;
+    pthread_cond_t signal;
+    bool done;
+    enum bus_err result;
+};
+
+/* Each caller is woken alone (a broadcast would wake every waiting thread
+ * for every batch: perf showed a third of the server's time in those
+ * context switches). Nothing of `caller` is touched after the unlock: the
+ * caller may return, and its frame vanish, at once. */
+static void wake_caller(void *context, enum bus_err result)
+{
+    struct waiting_caller *caller = context;
+    pthread_mutex_lock(&caller->lock);
+    caller->result = result;
+    caller->done = true;
+    pthread_cond_signal(&caller->signal);
+    pthread_mutex_unlock(&caller->lock);
+}
+
+enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
+{
+    struct waiting_caller caller = {.done = false};
+    pthread_mutex_init(&caller.lock, NULL);
+    pthread_cond_init(&caller.signal, NULL);
+    enum bus_err err = writer_submit(writer, op, arg, wake_caller, &caller);
+    if (err == BUS_OK) {
+        pthread_mutex_lock(&caller.lock);
+        while (!caller.done)
+            pthread_cond_wait(&caller.signal, &caller.lock);
+        err = caller.result;
+        pthread_mutex_unlock(&caller.lock);
+    }
+    pthread_cond_destroy(&caller.signal);
+    pthread_mutex_destroy(&caller.lock);
+    return err;
 }
 
 const struct store_write_stats *writer_stats(const struct writer *writer)

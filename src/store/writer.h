@@ -1,8 +1,8 @@
 /* The single writer: one thread owns a database's write connection and runs
- * every write operation, many per transaction (group commit). A caller
- * blocks until the transaction holding its operation is committed, so an
- * acknowledged write is durable. No SQL here: the backend supplies the
- * transaction hooks. */
+ * every write operation, many per transaction (group commit). A caller is
+ * told (writer_submit) or waits (writer_run) until the transaction holding
+ * its operation is committed, so an acknowledged write is durable. No SQL
+ * here: the backend supplies the transaction hooks. */
 #ifndef STORE_WRITER_H
 #define STORE_WRITER_H
 
@@ -31,9 +31,21 @@ struct writer;
  * Returns NULL when the thread cannot be started. */
 struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch);
 
-/* Runs op(connection, arg) on the writer thread and waits until its
- * transaction is committed. Returns op's result, or BUS_ERR_DATABASE_BUSY
- * when the transaction could not be committed (nothing of it was kept). */
+/* Called on the writer thread once an operation's transaction is over,
+ * with op's result, or BUS_ERR_DATABASE_BUSY when the transaction could not
+ * be committed (nothing of it was kept). Every later operation waits for
+ * it: record the result and wake someone, nothing more. */
+typedef void (*writer_done_fn)(void *context, enum bus_err result);
+
+/* Queues op(connection, arg) and returns at once. BUS_OK: done(context,
+ * result) will be called exactly once, after the commit; arg must stay
+ * valid until then. BUS_ERR_INTERNAL (out of memory): nothing was queued
+ * and done will not be called. */
+enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, writer_done_fn done,
+                           void *done_context);
+
+/* writer_submit, then waits for done: returns op's result, or
+ * BUS_ERR_DATABASE_BUSY when the transaction could not be committed. */
 enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg);
 
 /* Commit counters and latencies, updated as the writer runs. */

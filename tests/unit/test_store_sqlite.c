@@ -1412,6 +1412,127 @@ static void concurrent_claims_hand_each_intent_out_once(void **state)
     assert_int_equal(total, RACE_INTENTS);
 }
 
+/* ---- the asynchronous publish, claim and fulfill ------------------------ */
+
+/* A done callback's record, waited for by the test thread. */
+struct completion {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int calls;
+    enum bus_err result;
+};
+
+static void completion_init(struct completion *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->changed, NULL);
+}
+
+static void completion_done(void *context, enum bus_err result)
+{
+    struct completion *c = context;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    c->result = result;
+    pthread_cond_signal(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Waits for the one done call and returns its result. */
+static enum bus_err completion_wait(struct completion *c)
+{
+    pthread_mutex_lock(&c->lock);
+    while (c->calls == 0)
+        pthread_cond_wait(&c->changed, &c->lock);
+    enum bus_err result = c->result;
+    pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->lock);
+    return result;
+}
+
+static void submitted_publish_claim_and_fulfill_are_committed(void **state)
+{
+    struct fixture *f = *state;
+    const struct store_ops *ops = f->store->ops;
+    struct completion done;
+
+    struct intent_new intent;
+    new_intent(&intent, 1, "g", T0);
+    struct stored_response replay = {0, NULL};
+    struct store_publish_call publish = {&intent, 0, NULL, 201, "{}", &replay};
+    completion_init(&done);
+    assert_int_equal(ops->publish_submit(f->store->backend, &publish, completion_done, &done),
+                     BUS_OK);
+    assert_int_equal(completion_wait(&done), BUS_OK);
+    assert_null(replay.body);
+
+    struct claim_request request;
+    memset(&request, 0, sizeof request);
+    strcpy(request.namespace_, DEFAULT_NAMESPACE);
+    strcpy(request.claimer, PUB);
+    assert_true(token_random_hex(request.token, CLAIM_TOKEN_LEN / 2));
+    request.lease_seconds = LEASE;
+    request.now = T0;
+    struct claimed_intent claimed = {0};
+    struct store_claim_call claim = {&request, &claimed};
+    completion_init(&done);
+    assert_int_equal(ops->claim_submit(f->store->backend, &claim, completion_done, &done), BUS_OK);
+    assert_int_equal(completion_wait(&done), BUS_OK);
+    assert_string_equal(claimed.id, intent.id);
+    strcpy(claimed.token, request.token);
+
+    struct lease_ref ref = lease_of(&claimed, PUB, T0 + 3);
+    struct store_fulfill_call fulfill = {&ref, "\"ok\"", "text"};
+    completion_init(&done);
+    assert_int_equal(ops->fulfill_submit(f->store->backend, &fulfill, completion_done, &done),
+                     BUS_OK);
+    assert_int_equal(completion_wait(&done), BUS_OK);
+    struct intent_record r;
+    get_intent(f, 1, &r);
+    assert_int_equal(r.status, INTENT_FULFILLED);
+    assert_string_equal(r.result_json, "\"ok\"");
+    intent_record_clear(&r);
+
+    /* A second fulfil is refused, through the callback like a success. */
+    completion_init(&done);
+    assert_int_equal(ops->fulfill_submit(f->store->backend, &fulfill, completion_done, &done),
+                     BUS_OK);
+    assert_int_equal(completion_wait(&done), BUS_ERR_NOT_FOUND);
+    claimed_intent_clear(&claimed);
+}
+
+/* Many writes in flight at once, none waited for until all are queued:
+ * each is reported once, and they share transactions. */
+static void many_submitted_publishes_share_commits(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 200 };
+    static struct intent_new intents[N];
+    static struct stored_response replays[N];
+    static struct store_publish_call calls[N];
+    static struct completion done[N];
+    const struct store_write_stats *stats = f->store->ops->write_stats(f->store->backend);
+    unsigned long transactions = stats->transactions;
+    for (int i = 0; i < N; i++) {
+        new_intent(&intents[i], (unsigned)i + 1, "g", T0);
+        replays[i] = (struct stored_response){0, NULL};
+        calls[i] = (struct store_publish_call){&intents[i], 0, NULL, 201, "{}", &replays[i]};
+        completion_init(&done[i]);
+        assert_int_equal(
+            f->store->ops->publish_submit(f->store->backend, &calls[i], completion_done, &done[i]),
+            BUS_OK);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(completion_wait(&done[i]), BUS_OK);
+    assert_true(stats->transactions - transactions < N);
+    struct intent_record r;
+    get_intent(f, N, &r);
+    assert_int_equal(r.status, INTENT_OPEN);
+    intent_record_clear(&r);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1474,6 +1595,8 @@ int main(void)
         T(cleanup_deletes_idempotency_records_after_24_hours),
         T(idempotent_kv_set_replays),
         T(concurrent_claims_hand_each_intent_out_once),
+        T(submitted_publish_claim_and_fulfill_are_committed),
+        T(many_submitted_publishes_share_commits),
         cmocka_unit_test(open_in_missing_directory_fails_cleanly),
         T(data_survives_close_and_reopen),
         T(zero_readers_still_reads),

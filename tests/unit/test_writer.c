@@ -1,0 +1,251 @@
+/* Unit tests of the group-commit writer (store/writer.c) over fake
+ * transaction hooks: when done is called and with what, how a failed
+ * commit or a failing operation is reported, how queued writes share a
+ * transaction, and that stopping runs what was queued. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "store/writer.h"
+
+/* What the hooks saw; touched by the writer thread only, read by the test
+ * after a done callback (whose lock orders the two). */
+struct fake_db {
+    int begins;
+    int commits;
+    int savepoints;
+    int undone;
+    bool fail_commit;
+};
+
+static int fake_begin(void *connection)
+{
+    ((struct fake_db *)connection)->begins++;
+    return 0;
+}
+
+static int fake_commit(void *connection)
+{
+    struct fake_db *db = connection;
+    if (db->fail_commit)
+        return -1;
+    db->commits++;
+    return 0;
+}
+
+static void fake_rollback(void *connection)
+{
+    (void)connection;
+}
+
+static int fake_savepoint(void *connection)
+{
+    ((struct fake_db *)connection)->savepoints++;
+    return 0;
+}
+
+static void fake_release(void *connection, int undo)
+{
+    ((struct fake_db *)connection)->undone += undo != 0;
+}
+
+static const struct writer_hooks fake_hooks = {fake_begin, fake_commit, fake_rollback,
+                                               fake_savepoint, fake_release};
+
+/* Counts done callbacks and keeps the last result. */
+struct outcome {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int calls;
+    enum bus_err result;
+    int commits_seen; /* the fake's commits when done was called */
+    struct fake_db *db;
+};
+
+static void outcome_init(struct outcome *outcome, struct fake_db *db)
+{
+    *outcome = (struct outcome){.db = db};
+    pthread_mutex_init(&outcome->lock, NULL);
+    pthread_cond_init(&outcome->changed, NULL);
+}
+
+static void outcome_destroy(struct outcome *outcome)
+{
+    pthread_cond_destroy(&outcome->changed);
+    pthread_mutex_destroy(&outcome->lock);
+}
+
+static void record(void *context, enum bus_err result)
+{
+    struct outcome *outcome = context;
+    pthread_mutex_lock(&outcome->lock);
+    outcome->calls++;
+    outcome->result = result;
+    outcome->commits_seen = outcome->db->commits;
+    pthread_cond_broadcast(&outcome->changed);
+    pthread_mutex_unlock(&outcome->lock);
+}
+
+static void wait_for_calls(struct outcome *outcome, int calls)
+{
+    pthread_mutex_lock(&outcome->lock);
+    while (outcome->calls < calls)
+        pthread_cond_wait(&outcome->changed, &outcome->lock);
+    pthread_mutex_unlock(&outcome->lock);
+}
+
+static enum bus_err succeed(void *connection, void *arg)
+{
+    (void)connection;
+    if (arg != NULL)
+        (*(int *)arg)++;
+    return BUS_OK;
+}
+
+static enum bus_err not_found(void *connection, void *arg)
+{
+    (void)connection;
+    (void)arg;
+    return BUS_ERR_NOT_FOUND;
+}
+
+static void done_comes_after_the_commit(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    int ran = 0;
+    assert_int_equal(writer_submit(writer, succeed, &ran, record, &outcome), BUS_OK);
+    wait_for_calls(&outcome, 1);
+    assert_int_equal(outcome.result, BUS_OK);
+    assert_int_equal(outcome.commits_seen, 1);
+    assert_int_equal(ran, 1);
+    writer_stop(writer);
+    assert_int_equal(outcome.calls, 1);
+    outcome_destroy(&outcome);
+}
+
+static void failed_commit_reports_busy(void **state)
+{
+    (void)state;
+    struct fake_db db = {.fail_commit = true};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(writer_submit(writer, succeed, NULL, record, &outcome), BUS_OK);
+    wait_for_calls(&outcome, 3);
+    assert_int_equal(outcome.result, BUS_ERR_DATABASE_BUSY);
+    assert_int_equal(writer_run(writer, succeed, NULL), BUS_ERR_DATABASE_BUSY);
+    assert_true(writer_stats(writer)->failed_transactions >= 1);
+    writer_stop(writer);
+    outcome_destroy(&outcome);
+}
+
+static void failing_operation_is_undone_alone(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    assert_int_equal(writer_run(writer, not_found, NULL), BUS_ERR_NOT_FOUND);
+    int ran = 0;
+    assert_int_equal(writer_run(writer, succeed, &ran), BUS_OK);
+    writer_stop(writer);
+    assert_int_equal(ran, 1);
+    assert_int_equal(db.savepoints, 2);
+    assert_int_equal(db.undone, 1);
+    assert_int_equal(db.commits, 2);
+}
+
+/* Holds the writer thread inside its first operation. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    bool entered;
+    bool open;
+};
+
+static enum bus_err wait_at_gate(void *connection, void *arg)
+{
+    (void)connection;
+    struct gate *gate = arg;
+    pthread_mutex_lock(&gate->lock);
+    gate->entered = true;
+    pthread_cond_broadcast(&gate->changed);
+    while (!gate->open)
+        pthread_cond_wait(&gate->changed, &gate->lock);
+    pthread_mutex_unlock(&gate->lock);
+    return BUS_OK;
+}
+
+/* Writes queued while the writer is busy share the next transaction, up
+ * to max_batch: the reason submit does not block its caller. */
+static void queued_writes_share_a_transaction(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct gate gate = {.entered = false, .open = false};
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.changed, NULL);
+    struct writer *writer = writer_start(&db, &fake_hooks, 8);
+    assert_non_null(writer);
+    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &outcome), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(writer_submit(writer, succeed, NULL, record, &outcome), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    wait_for_calls(&outcome, 11);
+    assert_int_equal(writer_stats(writer)->operations, 11);
+    assert_int_equal(writer_stats(writer)->transactions, 3); /* 1, then 8, then 2 */
+    writer_stop(writer);
+    pthread_cond_destroy(&gate.changed);
+    pthread_mutex_destroy(&gate.lock);
+    outcome_destroy(&outcome);
+}
+
+static void stop_runs_what_was_queued(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 4);
+    assert_non_null(writer);
+    int ran = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(writer_submit(writer, succeed, &ran, record, &outcome), BUS_OK);
+    writer_stop(writer);
+    assert_int_equal(outcome.calls, 20);
+    assert_int_equal(ran, 20);
+    outcome_destroy(&outcome);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(done_comes_after_the_commit),
+        cmocka_unit_test(failed_commit_reports_busy),
+        cmocka_unit_test(failing_operation_is_undone_alone),
+        cmocka_unit_test(queued_writes_share_a_transaction),
+        cmocka_unit_test(stop_runs_what_was_queued),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
