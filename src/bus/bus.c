@@ -87,7 +87,8 @@ void bus_housekeeping(struct bus *bus, double now)
 
 enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats)
 {
-    enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now, stats);
+    enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now,
+                                                bus->settings.retention_seconds, stats);
     atomic_fetch_add(&bus->counters.cleanup_runs, 1);
     if (err != BUS_OK) {
         atomic_fetch_add(&bus->counters.cleanup_failures, 1);

@@ -21,7 +21,8 @@
 
 struct bus_settings {
     double lease_seconds;    /* claim_timeout */
-    double cleanup_interval; /* seconds between full cleanup passes */
+    double cleanup_interval;  /* seconds between full cleanup passes */
+    double retention_seconds; /* how long fulfilled and dead intents are kept */
 };
 
 /* Why an intent went to the dead-letter table. */

@@ -24,7 +24,7 @@
 #define DEFAULT_MAX_ATTEMPTS 3
 #define DEFAULT_BACKOFF_BASE 5.0
 #define DEFAULT_TTL_SECONDS 86400.0
-#define RETENTION_SECONDS (7.0 * 86400.0)
+#define RETENTION_SECONDS (7.0 * 86400.0) /* the spec's; BUS_RETENTION_SECONDS may change it */
 #define IDEMPOTENCY_RETENTION_SECONDS 86400.0
 /* A signed request's timestamp may be 300 s old or 300 s ahead, so a nonce
  * must be remembered for the whole 600 s in which it could be replayed. */

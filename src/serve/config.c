@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "auth/rate_limit.h"
+#include "bus/intent.h"
 #include "serve/access_log.h"
 
 void config_print_usage(void)
@@ -26,7 +27,7 @@ void config_print_usage(void)
             "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
             "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
             "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
-            "  BUS_TESTER_RATE_LIMIT, BUS_LOG_LEVEL (see README.md)\n");
+            "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL (see README.md)\n");
 }
 
 static int parse_number(const char *text, double min, double max, double *out)
@@ -70,6 +71,12 @@ static int load_environment(struct config *config)
         parse_number(value, CONFIG_CLEANUP_MIN, CONFIG_CLEANUP_MAX, &config->cleanup_interval)) {
         fprintf(stderr, "intent-bus: BUS_CLEANUP_INTERVAL_SECONDS must be %g to %g\n",
                 CONFIG_CLEANUP_MIN, CONFIG_CLEANUP_MAX);
+        return -1;
+    }
+    if ((value = getenv("BUS_RETENTION_SECONDS")) && value[0] &&
+        parse_number(value, CONFIG_RETENTION_MIN, RETENTION_SECONDS, &config->retention_seconds)) {
+        fprintf(stderr, "intent-bus: BUS_RETENTION_SECONDS must be %g to %g\n",
+                CONFIG_RETENTION_MIN, RETENTION_SECONDS);
         return -1;
     }
     if ((value = getenv("BUS_CLAIM_TIMEOUT_SECONDS")) && value[0] &&
@@ -160,6 +167,7 @@ int config_load(struct config *config, int argc, char **argv)
     config->threads = CONFIG_DEFAULT_THREADS;
     config->cleanup_interval = CONFIG_CLEANUP_DEFAULT;
     config->lease_seconds = CONFIG_LEASE_DEFAULT;
+    config->retention_seconds = RETENTION_SECONDS;
     config->tester_rate_limit = TESTER_REQUESTS_PER_MINUTE;
     if (load_environment(config) != 0)
         return -1;

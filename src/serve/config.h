@@ -13,6 +13,9 @@
 #define CONFIG_CLEANUP_DEFAULT 21600.0
 #define CONFIG_CLEANUP_MIN 300.0
 #define CONFIG_CLEANUP_MAX 86400.0
+/* Retention may be shortened (a busy bus on a small disk), never made longer
+ * than the spec's 7 days. */
+#define CONFIG_RETENTION_MIN 60.0
 #define CONFIG_LEASE_DEFAULT 60.0
 
 struct config {
@@ -24,6 +27,7 @@ struct config {
     char secret_path[PATH_MAX + 8]; /* where a generated key is kept, "" if none */
     double cleanup_interval;
     double lease_seconds;
+    double retention_seconds;
     char admin_token[512];        /* BUS_ADMIN_SECRET, "" = none */
     char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
     bool maintenance;             /* BUS_MAINTENANCE_MODE */

@@ -32,7 +32,8 @@ static int open_server(struct server *server)
     if (server->store == NULL)
         return -1;
     struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,
-                                    .cleanup_interval = server->config.cleanup_interval};
+                                    .cleanup_interval = server->config.cleanup_interval,
+                                    .retention_seconds = server->config.retention_seconds};
     bus_init(&server->bus, server->store, &settings, clock_now());
     auth_init(&server->auth, server->config.secret, server->store);
     admin_auth_init(&server->admin, server->config.admin_token, server->config.dashboard_password);

@@ -792,6 +792,7 @@ static enum bus_err delete_before(struct write_connection *conn, enum writer_sta
 
 struct cleanup_args {
     double now;
+    double retention_seconds;
     struct cleanup_stats *stats;
 };
 
@@ -805,13 +806,13 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     enum bus_err err = delete_before(conn, W_DELETE_EXPIRED_OPEN, now, &stats->expired_open_deleted);
     if (err == BUS_OK)
         err = settle_expired_leases(conn, now, stats);
+    double retained_since = now - args->retention_seconds;
     if (err == BUS_OK)
-        err = delete_before(conn, W_DELETE_FULFILLED, now - RETENTION_SECONDS,
-                            &stats->fulfilled_deleted);
+        err = delete_before(conn, W_DELETE_FULFILLED, retained_since, &stats->fulfilled_deleted);
     if (err == BUS_OK)
-        err = delete_before(conn, W_DELETE_DEAD, now - RETENTION_SECONDS, &stats->dead_deleted);
+        err = delete_before(conn, W_DELETE_DEAD, retained_since, &stats->dead_deleted);
     if (err == BUS_OK)
-        err = delete_before(conn, W_DELETE_DEAD_LETTERS, now - RETENTION_SECONDS,
+        err = delete_before(conn, W_DELETE_DEAD_LETTERS, retained_since,
                             &stats->dead_letters_deleted);
     if (err == BUS_OK)
         err = delete_before(conn, W_DELETE_KV, now, &stats->store_deleted);
@@ -824,10 +825,11 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     return err;
 }
 
-static enum bus_err sqlite_cleanup(void *backend, double now, struct cleanup_stats *stats)
+static enum bus_err sqlite_cleanup(void *backend, double now, double retention_seconds,
+                                   struct cleanup_stats *stats)
 {
     struct sqlite_backend *self = backend;
-    struct cleanup_args args = {now, stats};
+    struct cleanup_args args = {now, retention_seconds, stats};
     return writer_run(self->writer, cleanup_op, &args);
 }
 

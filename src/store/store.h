@@ -185,8 +185,10 @@ struct store_ops {
     /* Dead-letters claimed intents whose lease expired with no attempts
      * left: cheap enough to run every second. */
     enum bus_err (*sweep_dead_leases)(void *backend, double now, long *dead_count);
-    /* The full housekeeping pass of spec section 11. */
-    enum bus_err (*cleanup)(void *backend, double now, struct cleanup_stats *stats);
+    /* The full housekeeping pass of spec section 11; fulfilled and dead
+     * intents and dead letters older than retention_seconds go. */
+    enum bus_err (*cleanup)(void *backend, double now, double retention_seconds,
+                            struct cleanup_stats *stats);
 
     /* Records a signed request's nonce for principal. *fresh is false when
      * the same nonce was seen less than `keep` seconds ago (a replay). */

@@ -102,3 +102,18 @@ def test_sigterm_exits_cleanly(server_factory):
     c = srv.client()
     c.publish()
     assert srv.stop() == 0, srv.stderr()
+
+
+@pytest.mark.parametrize("value", ["59", "604801", "-1", "abc"])
+def test_retention_out_of_range_refused(server_factory, value):
+    srv = server_factory(env={"BUS_RETENTION_SECONDS": value}, start=False)
+    srv.spawn()
+    assert wait_exit(srv) != 0
+
+
+@pytest.mark.parametrize("value", ["60", "604800"])
+def test_retention_bounds_accepted(server_factory, value):
+    srv = server_factory(env={"BUS_RETENTION_SECONDS": value})
+    c = srv.client(ns=unique("ns"))
+    c.publish()
+    assert c.claim_ok()

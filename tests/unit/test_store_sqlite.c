@@ -241,12 +241,17 @@ static enum bus_err do_fail(struct fixture *f, struct lease_ref ref, const char 
     return (f->store->ops->fail)(f->store->backend, &ref, error_text, jitter, out);
 }
 
-static struct cleanup_stats run_cleanup(struct fixture *f, double now)
+static struct cleanup_stats run_cleanup_keeping(struct fixture *f, double now, double retention)
 {
     struct cleanup_stats stats;
     memset(&stats, 0xff, sizeof stats);
-    assert_int_equal(f->store->ops->cleanup(f->store->backend, now, &stats), BUS_OK);
+    assert_int_equal(f->store->ops->cleanup(f->store->backend, now, retention, &stats), BUS_OK);
     return stats;
+}
+
+static struct cleanup_stats run_cleanup(struct fixture *f, double now)
+{
+    return run_cleanup_keeping(f, now, RETENTION_SECONDS);
 }
 
 /* Claims the only intent as PUB at now; the caller clears *claimed. */
@@ -1026,6 +1031,21 @@ static void cleanup_deletes_fulfilled_after_seven_days(void **state)
     claimed_intent_clear(&c);
 }
 
+static void cleanup_keeps_fulfilled_for_the_retention_it_is_given(void **state)
+{
+    struct fixture *f = *state;
+    publish_simple(f, 1, "g", T0);
+    struct claimed_intent c;
+    claim_one(f, T0, &c);
+    double done = T0 + 10;
+    assert_int_equal(do_fulfill(f, lease_of(&c, PUB, done), "1", "json"), BUS_OK);
+    assert_stats(run_cleanup_keeping(f, done + 59, 60), (struct cleanup_stats){0});
+    assert_stats(run_cleanup_keeping(f, done + 61, 60),
+                 (struct cleanup_stats){.fulfilled_deleted = 1});
+    assert_false(intent_exists(f, 1));
+    claimed_intent_clear(&c);
+}
+
 static void cleanup_deletes_dead_and_dead_letters_after_seven_days(void **state)
 {
     struct fixture *f = *state;
@@ -1580,6 +1600,7 @@ int main(void)
         T(cleanup_requeues_expired_leases_with_attempts_left),
         T(cleanup_dead_letters_expired_leases_without_attempts),
         T(cleanup_deletes_fulfilled_after_seven_days),
+        T(cleanup_keeps_fulfilled_for_the_retention_it_is_given),
         T(cleanup_deletes_dead_and_dead_letters_after_seven_days),
         T(cleanup_counts_each_kind_in_one_pass),
         T(kv_value_reads_back_until_it_expires),
