@@ -2,7 +2,8 @@
  * (docs/PROTOCOL.md). One opaque client per thread holds one keep-alive HTTP
  * connection; every operation returns an enum ib_err, and the client keeps
  * the details of the last call (HTTP status, the server's error code and
- * message, Retry-After) until the next one.
+ * message, Retry-After) until the next one. Another thread may abort a
+ * client's calls (ib_client_abort()), to stop a long-poll at once.
  *
  * Ownership: whatever the library hands over is the caller's to free, with
  * ib_free() (strings) or ib_job_free() (jobs). Strings passed in are only
@@ -45,6 +46,7 @@ enum ib_err {
     IB_ERR_INVALID_ARGUMENT,     /* refused before sending: NULL where a value is needed,
                                     text that is not JSON or not UTF-8 */
     IB_ERR_CRYPTO,               /* OpenSSL failed to make a nonce or a signature */
+    IB_ERR_ABORTED,              /* ib_client_abort() was called: nothing more is read */
 };
 
 /* A short English description of err ("rate limited"); never NULL. */
@@ -70,13 +72,35 @@ struct ib_client;
 /* A client for one bus. It holds one curl handle whose connection is kept
  * alive and reused from call to call. A client is not thread-safe: use one
  * per thread (clients share nothing; libcurl's global init runs once, on
- * the first ib_client_new(), whatever the thread). The options' strings are
+ * the first ib_client_new(), whatever the thread); ib_client_abort() is the
+ * one function another thread may call. The options' strings are
  * copied. Returns NULL when options or options->base_url is NULL or empty,
  * or out of memory. */
 struct ib_client *ib_client_new(const struct ib_options *options);
 
 /* Closes the connection and frees the client; NULL is a no-op. */
 void ib_client_free(struct ib_client *client);
+
+/* Aborts the client's calls; callable from any thread, and from a signal
+ * handler (it only sets an atomic flag). The abort is a state of the
+ * client, not an event, so it cannot slip in between two calls:
+ * - the call under way, if any, returns IB_ERR_ABORTED within about a
+ *   second (libcurl checks the flag that often while a long-poll waits,
+ *   more often while data moves), and its connection is closed, never
+ *   reused: a server holding a long-poll claim sees the close and hands
+ *   its next job to another worker;
+ * - every later call returns IB_ERR_ABORTED at once, sending nothing,
+ *   until ib_client_reset_abort().
+ * A call whose whole response had arrived returns it as usual (a claimed
+ * job included). An abort after the request reached the server and before
+ * its response was read leaves what the server did unseen: a job claimed
+ * in that instant is delivered again when its lease runs out.
+ * The client must stay alive until this returns; NULL is a no-op. */
+void ib_client_abort(struct ib_client *client);
+
+/* Ends an abort: later calls are sent again. Call it from the thread that
+ * uses the client, between calls; NULL is a no-op. */
+void ib_client_reset_abort(struct ib_client *client);
 
 /* Details of the client's last call, valid until its next call. After a
  * server error: its error code ("invalid_priority") and message. After an

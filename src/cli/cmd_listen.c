@@ -2,8 +2,9 @@
  * for every job (listen_job.h says what the command's exit means). This
  * file reads the options and owns the signals: SIGINT and SIGTERM are
  * blocked in every thread and taken here with sigtimedwait(), so no code
- * runs in a signal handler. The first one stops claiming and lets running
- * jobs finish; a second one stops at once. */
+ * runs in a signal handler. The first one stops claiming, withdraws the
+ * claim waiting on the bus and lets running jobs finish; a second one stops
+ * at once. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,8 +48,9 @@ static void print_usage(void)
            "            in all) as the error; the bus retries it or dead-letters it\n"
            "The lease is extended while COMMAND runs. One line per job on stderr: time,\n"
            "id, goal, outcome (fulfilled, failed, lease lost), duration.\n"
-           "SIGINT/SIGTERM: stop claiming, let running jobs finish and report them, exit\n"
-           "0. A second signal stops at once (SIGTERM to the running commands, exit 1).\n"
+           "SIGINT/SIGTERM: stop claiming (a waiting claim is withdrawn), let running\n"
+           "jobs finish and report them, exit 0. A second signal stops at once (SIGTERM\n"
+           "to the running commands, exit 1).\n"
            "\n"
            "options:\n"
            "  -c, --command COMMAND    the shell command to run for each job (required)\n"
@@ -109,24 +111,22 @@ static void keep_standard_descriptors_open(void)
     }
 }
 
+/* Says what the stop waits for: only running jobs, as the waiting claim is
+ * withdrawn at once; they are what a second signal would cut short. */
 static void announce_stop(struct listener *listener, const struct cli_common *common,
-                          int signal_number, unsigned wait_seconds)
+                          int signal_number)
 {
     unsigned running = listener_running(listener);
-    char claim[128] = "";
-    if (listener_claiming(listener))
-        snprintf(claim, sizeof claim,
-                 ", and a claim waiting on the bus (at most %us; signal again to quit now)",
-                 wait_seconds);
-    cli_error(common, "%s: stopping; %u running job%s to finish%s",
+    cli_error(common, "%s: stopping; %u running job%s to finish%s%s",
               signal_number == SIGINT ? "SIGINT" : "SIGTERM", running, running == 1 ? "" : "s",
-              claim);
+              running > 0 ? " (signal again to quit now)" : "",
+              listener_claiming(listener) ? "; withdrawing the claim waiting on the bus" : "");
 }
 
 /* Waits for signals until the listener has finished; returns the exit
  * code. *forced: a second signal ended it with jobs still running. */
 static int supervise(struct listener *listener, const struct cli_common *common,
-                     const sigset_t *signals, unsigned wait_seconds, bool *forced)
+                     const sigset_t *signals, bool *forced)
 {
     *forced = false;
     unsigned received = 0;
@@ -136,7 +136,7 @@ static int supervise(struct listener *listener, const struct cli_common *common,
         if (signal_number <= 0)
             continue;
         if (++received == 1) {
-            announce_stop(listener, common, signal_number, wait_seconds);
+            announce_stop(listener, common, signal_number);
             listener_stop(listener);
             continue;
         }
@@ -167,7 +167,7 @@ static int listen_with(const struct listen_config *config, const struct cli_comm
     fprintf(stderr, "intent-bus: listen: waiting for '%s' jobs in namespace '%s' at %s\n",
             config->goal, config->namespace_ ? config->namespace_ : "default", credentials->url);
     bool forced = false;
-    int code = supervise(listener, common, &signals, config->wait_seconds, &forced);
+    int code = supervise(listener, common, &signals, &forced);
     if (!forced) {
         listener_free(listener);
         return code;

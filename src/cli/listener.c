@@ -205,6 +205,8 @@ static void *claimer_main(void *context)
         claim_returned(listener, slot, job);
         if (err == IB_OK) {
             failures = idle = 0;
+        } else if (err == IB_ERR_ABORTED) {
+            /* listener_stop() withdrew it: wait_for_slot() ends the loop. */
         } else if (err == IB_ERR_EMPTY) {
             failures = 0;
             pause_unless_stopped(listener, idle_pause(listener, asked_at, &idle, &seed));
@@ -288,6 +290,9 @@ void listener_stop(struct listener *listener)
     listener->stopping = true;
     pthread_cond_broadcast(&listener->changed);
     pthread_mutex_unlock(&listener->lock);
+    /* The abort lasts (it is never reset), so a claim the claimer is about
+     * to send, having seen no stop yet, is aborted before it leaves too. */
+    ib_client_abort(listener->claim_client);
 }
 
 bool listener_finished(struct listener *listener)

@@ -1,10 +1,10 @@
 /* The machinery of `intent-bus listen`: one claimer thread and
  * `concurrency` job slots, each slot a thread with its own clients (the
- * library's client is not thread-safe). The claimer claims only when a slot
- * is free, with long-poll claims, so an idle listener makes one request
- * per wait period; it backs off with jitter on errors and honours
- * Retry-After. The caller's thread handles signals and decides when to
- * stop (cmd_listen.c). */
+ * library's client is not thread-safe, save for ib_client_abort()). The
+ * claimer claims only when a slot is free, with long-poll claims, so an
+ * idle listener makes one request per wait period; it backs off with
+ * jitter on errors and honours Retry-After. The caller's thread handles
+ * signals and decides when to stop (cmd_listen.c). */
 #ifndef CLI_LISTENER_H
 #define CLI_LISTENER_H
 
@@ -21,18 +21,22 @@ struct listener;
 struct listener *listener_start(const struct listen_config *config, const struct cli_common *common,
                                 const struct cli_credentials *credentials);
 
-/* Stops claiming; running jobs go on to the end. */
+/* Stops claiming and withdraws the claim waiting on the bus, if any: it is
+ * aborted (ib_client_abort), which closes its connection, and the bus hands
+ * no job to a claim whose connection is closed. Running jobs go on to the
+ * end. */
 void listener_stop(struct listener *listener);
 
 /* Whether the listener is stopping (asked to, or after a fatal claim
- * error), no job is running and no claim is waiting on the bus: time to
- * exit. A waiting claim cannot be withdrawn (the bus would hand a job to
- * the abandoned request, and the job would wait for its lease to run
- * out), so a stop lasts until it returns, at most the claim's wait; a job
- * it brings is run like the others. */
+ * error), no job is running and no claim is on its way: time to exit. A
+ * stop withdraws the waiting claim, which returns within about a second
+ * (libintentbus looks for an abort that often), so an idle listener is
+ * soon finished. A claim that brought a job before the stop reached it
+ * hands that job to a slot, which runs it like the others: a stop never
+ * drops a job the listener holds. */
 bool listener_finished(struct listener *listener);
 
-/* Whether a claim is waiting on the bus. */
+/* Whether a claim is on its way or waiting on the bus. */
 bool listener_claiming(struct listener *listener);
 
 /* How many jobs are running. */

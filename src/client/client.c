@@ -68,6 +68,7 @@ struct ib_client *ib_client_new(const struct ib_options *options)
         copy_or_null(options->user_agent ? options->user_agent : DEFAULT_USER_AGENT, &failed);
     client->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
     client->sign = options->sign;
+    atomic_init(&client->aborted, false);
     client->curl = curl_easy_init();
     if (failed || client->base_url == NULL || client->curl == NULL) {
         ib_client_free(client);
@@ -98,6 +99,18 @@ void ib_client_free(struct ib_client *client)
     free_secret(client->admin_token);
     free(client->user_agent);
     free(client);
+}
+
+void ib_client_abort(struct ib_client *client)
+{
+    if (client != NULL)
+        atomic_store(&client->aborted, true);
+}
+
+void ib_client_reset_abort(struct ib_client *client)
+{
+    if (client != NULL)
+        atomic_store(&client->aborted, false);
 }
 
 void client_begin_call(struct ib_client *client)

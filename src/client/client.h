@@ -5,6 +5,7 @@
 #define CLIENT_CLIENT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include <curl/curl.h>
 
@@ -31,6 +32,9 @@ struct ib_client {
     bool sign;
     unsigned long connections; /* TCP connections opened so far */
     struct last_call last;
+    /* Set by ib_client_abort() from any thread, read by the transfer's
+     * progress callback: the one field shared between threads. */
+    atomic_bool aborted;
 };
 
 /* Forgets what the previous call left; every public operation starts here. */

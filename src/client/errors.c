@@ -29,6 +29,7 @@ static const char *const descriptions[] = {
     [IB_ERR_NO_MEMORY] = "out of memory",
     [IB_ERR_INVALID_ARGUMENT] = "invalid argument",
     [IB_ERR_CRYPTO] = "request signing failed",
+    [IB_ERR_ABORTED] = "aborted by ib_client_abort()",
 };
 
 const char *ib_strerror(enum ib_err err)

@@ -1,7 +1,8 @@
 /* HTTP with libcurl. One easy handle per client: curl keeps the connection
  * of the last request open and reuses it for the next one to the same host
  * (keep-alive), which saves a TCP handshake per call. curl_easy_reset()
- * before each request clears every option but keeps that connection. */
+ * before each request clears every option but keeps that connection. A
+ * progress callback lets another thread abort a transfer (ib_client_abort). */
 #include "client/transport.h"
 
 #include <stdio.h>
@@ -67,6 +68,19 @@ static size_t receive_header(char *line, size_t one, size_t count, void *context
         receiver->retry_after = (unsigned)seconds;
     }
     return length;
+}
+
+/* libcurl calls this between waits on the socket (about once a second
+ * while a long-poll is held, more often while data moves); non-zero stops
+ * the transfer with CURLE_ABORTED_BY_CALLBACK. curl counts a transfer
+ * aborted by a callback as premature and closes its connection rather than
+ * keep it: that close is what tells the server the claim is withdrawn. */
+static int check_abort(void *context, curl_off_t download_total, curl_off_t downloaded,
+                       curl_off_t upload_total, curl_off_t uploaded)
+{
+    (void)download_total, (void)downloaded, (void)upload_total, (void)uploaded;
+    struct ib_client *client = context;
+    return atomic_load(&client->aborted) ? 1 : 0;
 }
 
 /* A header value must not hold a line break or other control byte, or it
@@ -202,6 +216,9 @@ static enum ib_err set_options(struct ib_client *client, const struct http_reque
     ok = ok && curl_easy_setopt(curl, CURLOPT_WRITEDATA, receiver) == CURLE_OK;
     ok = ok && curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, receive_header) == CURLE_OK;
     ok = ok && curl_easy_setopt(curl, CURLOPT_HEADERDATA, receiver) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, check_abort) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_XFERINFODATA, client) == CURLE_OK;
     if (!ok || !set_method(curl, request))
         return client_fail(client, IB_ERR_NO_MEMORY, "curl refused an option (out of memory?)");
     return IB_OK;
@@ -219,6 +236,8 @@ static enum ib_err finish(struct ib_client *client, CURLcode code, struct receiv
     if (receiver->too_large)
         return client_fail(client, IB_ERR_PROTOCOL, "response larger than %zu bytes",
                            MAX_RESPONSE_BYTES);
+    if (code == CURLE_ABORTED_BY_CALLBACK)
+        return client_fail(client, IB_ERR_ABORTED, "aborted by ib_client_abort()");
     if (code != CURLE_OK)
         return client_fail(client, IB_ERR_TRANSPORT, "%s",
                            error_buffer[0] ? error_buffer : curl_easy_strerror(code));
@@ -247,6 +266,8 @@ enum ib_err transport_send(struct ib_client *client, const struct http_request *
                            struct http_response *response)
 {
     memset(response, 0, sizeof *response);
+    if (atomic_load(&client->aborted))
+        return client_fail(client, IB_ERR_ABORTED, "aborted by ib_client_abort()");
     enum ib_err err = check_request(client, request);
     if (err != IB_OK)
         return err;

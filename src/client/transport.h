@@ -28,7 +28,9 @@ struct http_response {
  * its status; client->last.status and .retry_after are then set. Otherwise
  * IB_ERR_TRANSPORT (curl's message in client->last), IB_ERR_INVALID_ARGUMENT
  * (a header value with a line break, a malformed method or path),
- * IB_ERR_NO_MEMORY or IB_ERR_CRYPTO, and *response is empty. */
+ * IB_ERR_NO_MEMORY, IB_ERR_CRYPTO, or IB_ERR_ABORTED (the client was
+ * aborted before or during the transfer; nothing is sent once it is), and
+ * *response is empty. */
 enum ib_err transport_send(struct ib_client *client, const struct http_request *request,
                            struct http_response *response);
 

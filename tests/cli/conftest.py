@@ -150,7 +150,7 @@ class Cli:
 
     def listen(self, goal, command, *extra, env=None, log=None):
         """Starts a listener; stop it with stop_listener(). Its claims wait
-        1 s unless extra says otherwise: a stop waits for the claim under way."""
+        1 s unless extra says otherwise."""
         if "--wait" not in extra:
             extra = (*extra, "--wait", "1")
         return subprocess.Popen([BIN, "listen", goal, "-c", command, *extra],

@@ -136,34 +136,31 @@ def test_sigterm_lets_the_running_job_finish(cli, server, ns, tmp_path, listener
     assert result["status"] == "fulfilled" and result["result"] == "finished"
 
 
-def test_sigterm_while_idle_waits_for_the_pending_claim(cli, server, ns, listeners):
-    proc = cli.listen("idle", "cat", "-n", ns, "--wait", "2")
+def test_sigterm_while_idle_withdraws_the_waiting_claim(cli, ns, listeners):
+    proc = cli.listen("idle", "cat", "-n", ns, "--wait", "30")
     listeners.append(proc)
-    time.sleep(0.5)
+    time.sleep(0.5)  # its claim is waiting on the bus
     started = time.monotonic()
     code, err = stop_listener(proc)
     assert code == 0, err
-    assert time.monotonic() - started < 3
-    assert ("SIGTERM: stopping; 0 running jobs to finish, and a claim waiting on the bus "
-            "(at most 2s; signal again to quit now)") in err
-    # Nothing of the stopped listener is left waiting on the bus: a new job
-    # goes to the next listener at once.
-    listeners.append(cli.listen("idle", "cat", "-n", ns, "--wait", "10"))
-    intent_id = cli.publish("idle", {"n": 1}, "-n", ns)
-    assert server.wait_for(intent_id, timeout=3)["result"] == {"n": 1}
+    assert time.monotonic() - started < 10  # not the 30 s of the wait
+    assert ("SIGTERM: stopping; 0 running jobs to finish; "
+            "withdrawing the claim waiting on the bus") in err
+    assert job_lines(err) == [] and "claim failed" not in err and "aborted" not in err
 
 
-def test_job_arriving_for_the_pending_claim_after_sigterm_is_run(cli, server, ns, listeners):
-    proc = cli.listen("late", "cat", "-n", ns, "--wait", "10")
+def test_job_published_right_after_the_stop_is_not_lost(cli, server, ns, listeners):
+    # The withdrawn claim's connection is closed, so the bus does not hand
+    # it the next job: the job stays open and the next claim gets it at once.
+    proc = cli.listen("late", "cat", "-n", ns, "--wait", "30")
     listeners.append(proc)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    code, err = stop_listener(proc)
+    assert code == 0, err
     intent_id = cli.publish("late", {"late": True}, "-n", ns)
-    _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert server.result(intent_id)["result"] == {"late": True}
-    assert len(job_lines(err)) == 1
+    assert server.result(intent_id)["status"] == "open"
+    job = cli.json("claim", "late", "-n", ns)  # no --wait: now or never
+    assert job["id"] == intent_id and job["payload"] == {"late": True}
 
 
 def test_concurrency_runs_jobs_in_parallel(cli, server, ns, tmp_path, listeners):
