@@ -1,11 +1,11 @@
-/* Bench connections; see bench_http.h. */
+/* Bench handles; see bench_http.h. */
 #include "cli/bench_http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/clock.h"
+#define API_KEY_HEADER_MAX 600
 
 static size_t keep_body(char *data, size_t size, size_t count, void *context)
 {
@@ -27,54 +27,85 @@ static size_t keep_body(char *data, size_t size, size_t count, void *context)
     return length;
 }
 
-int bench_conn_open(struct bench_conn *conn, const char *base_url, const char *api_key)
+struct curl_slist *bench_headers_new(const char *api_key)
 {
-    char key_header[600];
+    char key_header[API_KEY_HEADER_MAX];
+    static const char *const fixed[] = {"Content-Type: application/json", "Expect:"};
+    int length = snprintf(key_header, sizeof key_header, "X-API-KEY: %s", api_key);
+    if (length < 0 || (size_t)length >= sizeof key_header)
+        return NULL;
+    struct curl_slist *headers = curl_slist_append(NULL, key_header);
+    for (size_t i = 0; headers != NULL && i < sizeof fixed / sizeof fixed[0]; i++) {
+        struct curl_slist *longer = curl_slist_append(headers, fixed[i]);
+        if (longer == NULL) {
+            curl_slist_free_all(headers);
+            return NULL;
+        }
+        headers = longer;
+    }
+    return headers;
+}
+
+/* curl_easy_setopt is variadic: each call names its value's type. */
+static bool set_options(struct bench_conn *conn, struct curl_slist *headers, const char *url,
+                        bool post)
+{
+    CURL *curl = conn->curl;
+    return curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_body) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_WRITEDATA, conn) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_PRIVATE, conn) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+           curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 70000L) == CURLE_OK &&
+           /* The bus, never a proxy; and libcurl stops reading the proxy
+            * variables from the environment on every request. */
+           curl_easy_setopt(curl, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+           (post ? curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "")
+                 : curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L)) == CURLE_OK;
+}
+
+int bench_conn_open(struct bench_conn *conn, void *owner, struct curl_slist *headers,
+                    const char *url, bool post)
+{
     memset(conn, 0, sizeof *conn);
+    conn->owner = owner;
     conn->curl = curl_easy_init();
-    if (conn->curl == NULL)
-        return -1;
-    conn->base_url = base_url;
-    snprintf(key_header, sizeof key_header, "X-API-KEY: %s", api_key);
-    conn->headers = curl_slist_append(conn->headers, key_header);
-    conn->headers = curl_slist_append(conn->headers, "Content-Type: application/json");
-    conn->headers = curl_slist_append(conn->headers, "Expect:");
-    curl_easy_setopt(conn->curl, CURLOPT_HTTPHEADER, conn->headers);
-    curl_easy_setopt(conn->curl, CURLOPT_WRITEFUNCTION, keep_body);
-    curl_easy_setopt(conn->curl, CURLOPT_WRITEDATA, conn);
-    curl_easy_setopt(conn->curl, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(conn->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(conn->curl, CURLOPT_TIMEOUT_MS, 70000L);
-    return 0;
+    if (conn->curl != NULL && set_options(conn, headers, url, post))
+        return 0;
+    bench_conn_close(conn);
+    return -1;
 }
 
 void bench_conn_close(struct bench_conn *conn)
 {
     if (conn->curl != NULL)
         curl_easy_cleanup(conn->curl);
-    curl_slist_free_all(conn->headers);
     free(conn->body);
     memset(conn, 0, sizeof *conn);
 }
 
-long bench_conn_request(struct bench_conn *conn, const char *method, const char *path,
-                        const char *body, double *seconds)
+int bench_conn_prepare(struct bench_conn *conn, const char *url, const char *body, size_t length)
 {
-    char url[1024];
-    long status = -1;
-    snprintf(url, sizeof url, "%s%s", conn->base_url, path);
     conn->size = 0;
     if (conn->body != NULL)
         conn->body[0] = '\0';
-    curl_easy_setopt(conn->curl, CURLOPT_URL, url);
-    curl_easy_setopt(conn->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(conn->curl, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt(conn->curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-    if (strcmp(method, "GET") == 0)
-        curl_easy_setopt(conn->curl, CURLOPT_HTTPGET, 1L);
-    double started = clock_monotonic();
-    if (curl_easy_perform(conn->curl) == CURLE_OK)
-        curl_easy_getinfo(conn->curl, CURLINFO_RESPONSE_CODE, &status);
-    *seconds = clock_monotonic() - started;
+    if (url != NULL && curl_easy_setopt(conn->curl, CURLOPT_URL, url) != CURLE_OK)
+        return -1;
+    if (body == NULL)
+        return 0;
+    if (curl_easy_setopt(conn->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
+        curl_easy_setopt(conn->curl, CURLOPT_POSTFIELDSIZE, (long)length) != CURLE_OK)
+        return -1;
+    return 0;
+}
+
+long bench_conn_status(struct bench_conn *conn, CURLcode result)
+{
+    long status = -1;
+    if (result != CURLE_OK ||
+        curl_easy_getinfo(conn->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        return -1;
     return status;
 }

@@ -1,29 +1,46 @@
-/* One keep-alive HTTP connection of a bench thread (libcurl easy handle,
- * TCP_NODELAY), with the last response body kept for parsing. */
+/* One simulated client's HTTP handle (a libcurl easy handle, TCP_NODELAY),
+ * reused request after request so it stays on a keep-alive connection, with
+ * the last response body kept for parsing. The handle does not perform
+ * requests itself: an event loop (bench_loop.h) runs it. */
 #ifndef CLI_BENCH_HTTP_H
 #define CLI_BENCH_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
 
 struct bench_conn {
     CURL *curl;
-    struct curl_slist *headers;
-    const char *base_url;
-    char *body; /* the last response, NUL-terminated; owned */
+    void *owner;    /* the simulated client this handle belongs to */
+    double sent_at; /* clock_monotonic() when the request in flight went out */
+    bool in_flight; /* added to a loop's multi handle (bench_loop.c keeps it) */
+    char *body;     /* the last response, NUL-terminated; owned */
     size_t size;
     size_t capacity;
 };
 
-/* Returns 0, or -1 when libcurl cannot make a handle. */
-int bench_conn_open(struct bench_conn *conn, const char *base_url, const char *api_key);
+/* The headers every bench request sends (API key, JSON, no Expect:).
+ * Returns NULL when out of memory; free with curl_slist_free_all() after
+ * every handle using it is closed. libcurl only reads it, so one list
+ * serves every handle and every loop thread. */
+struct curl_slist *bench_headers_new(const char *api_key);
+
+/* Opens a handle for owner that sends headers to url; post chooses POST
+ * (with the body of each request) or GET. Returns 0, or -1 after closing
+ * what it opened when libcurl refuses. */
+int bench_conn_open(struct bench_conn *conn, void *owner, struct curl_slist *headers,
+                    const char *url, bool post);
 void bench_conn_close(struct bench_conn *conn);
 
-/* Sends method path (with query) and body (NULL: none). Returns the HTTP
- * status, or -1 when the request failed in transport; *seconds gets the
- * time it took. */
-long bench_conn_request(struct bench_conn *conn, const char *method, const char *path,
-                        const char *body, double *seconds);
+/* Prepares the next request: url NULL keeps the last one (libcurl copies
+ * and re-parses a URL on every set, so callers set it only when it
+ * changes); body (POST handles) is not copied and must stay put until the
+ * request completes. Returns 0, or -1 when libcurl refuses an option. */
+int bench_conn_prepare(struct bench_conn *conn, const char *url, const char *body, size_t length);
+
+/* The HTTP status of the request that completed with result, or -1 when it
+ * failed in transport. */
+long bench_conn_status(struct bench_conn *conn, CURLcode result);
 
 #endif

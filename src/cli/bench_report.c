@@ -6,12 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+void bench_results_record_status(struct bench_results *results, long status)
+{
+    if (status >= 0 && status < BENCH_STATUS_SLOTS)
+        results->statuses[status]++;
+    else
+        results->statuses[0]++; /* transport failures */
+}
+
 void bench_results_merge(struct bench_results *total, struct bench_results *mine)
 {
     latency_merge(&total->publish, &mine->publish);
     latency_merge(&total->claim, &mine->claim);
     latency_merge(&total->fulfil, &mine->fulfil);
     latency_merge(&total->end_to_end, &mine->end_to_end);
+    latency_merge(&total->health, &mine->health);
     for (int i = 0; i < BENCH_STATUS_SLOTS; i++)
         total->statuses[i] += mine->statuses[i];
     total->published += mine->published;
@@ -26,6 +35,7 @@ void bench_results_free(struct bench_results *results)
     latency_free(&results->claim);
     latency_free(&results->fulfil);
     latency_free(&results->end_to_end);
+    latency_free(&results->health);
 }
 
 /* Every request's latency together: the seed's single P99 column. */
@@ -78,7 +88,7 @@ static void print_table(const struct bench_summary *summary, struct bench_result
     printf("  204 (empty claims): %ld\n  errors:", results->empty_claims);
     bool any = false;
     for (int status = 0; status < BENCH_STATUS_SLOTS; status++) {
-        bool error = status == 0 || (status >= 400 && status != 204);
+        bool error = status == 0 || status >= 400;
         if (error && results->statuses[status] > 0) {
             printf(" %s%d x%ld", status == 0 ? "transport" : "", status, results->statuses[status]);
             any = true;

@@ -1,4 +1,4 @@
-/* What a bench run measured, merged across threads, and how it is printed:
+/* What a bench run measured, merged across loops, and how it is printed:
  * the seed's columns (success %, jobs/s, P99) and per-kind latencies, as a
  * table or as JSON. */
 #ifndef CLI_BENCH_REPORT_H
@@ -15,11 +15,15 @@ struct bench_results {
     struct latency claim;
     struct latency fulfil;
     struct latency end_to_end; /* publish sent -> fulfil acknowledged */
+    struct latency health;     /* GET /health answered 200 (--health runs) */
     long statuses[BENCH_STATUS_SLOTS];
     long published;
     long empty_claims;
     double last_fulfil;
 };
+
+/* Counts one answer: an HTTP status, or -1 for a transport failure. */
+void bench_results_record_status(struct bench_results *results, long status);
 
 /* Moves mine into total (mine is emptied). */
 void bench_results_merge(struct bench_results *total, struct bench_results *mine);

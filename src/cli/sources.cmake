@@ -2,6 +2,12 @@
 # subcommands), listed here so src/cli owns its own list.
 set(CLI_SOURCES
   src/cli/bench.c
+  src/cli/bench_options.c
+  src/cli/bench_engine.c
+  src/cli/bench_loop.c
+  src/cli/bench_agent.c
+  src/cli/bench_worker.c
+  src/cli/bench_json.c
   src/cli/bench_http.c
   src/cli/bench_report.c
   src/cli/bench_server.c

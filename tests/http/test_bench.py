@@ -4,6 +4,7 @@ a burst of concurrent publishes, committed in shared transactions, is all
 there after kill -9. Behaviour only: no timing is asserted."""
 
 import json
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,6 +34,37 @@ def test_bench_long_poll_and_custom_sizes():
     assert code == 0, err
     report = json.loads(out)
     assert report["long_poll"] is True and report["fulfilled"] == 30
+    # A long-poll 204 measures the wait, not the bus: only 200 claims are timed.
+    statuses = report["statuses"]
+    assert report["claim"]["count"] == statuses["200"] - 30
+    assert report["empty_claims"] == statuses.get("204", 0)
+
+
+def test_bench_counts_every_request_by_kind_and_status():
+    code, out, err = run_bench("--workers", "4", "--jobs", "40", "--publishers", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    statuses = report["statuses"]
+    assert report["publish"]["count"] == 40 and statuses["201"] == 40
+    assert report["fulfil"]["count"] == 40 and report["publish_to_fulfil"]["count"] == 40
+    # Polling: every claim is timed, the 200s (40 of the 200s are fulfils) and the 204s.
+    assert report["empty_claims"] == statuses.get("204", 0)
+    assert report["claim"]["count"] == statuses["200"] - 40 + report["empty_claims"]
+    assert report["publish_to_fulfil"]["p50_ms"] > 0
+
+
+def test_bench_spreads_clients_over_several_loops():
+    code, out, err = run_bench("--workers", "7", "--jobs", "70", "--publishers", "3",
+                               "--loops", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["fulfilled"] == 70 and report["statuses"]["201"] == 70
+    assert report["fulfil"]["count"] == 70
+    # More loops than clients: the extra loops are not started.
+    code, out, err = run_bench("--workers", "1", "--jobs", "5", "--publishers", "1",
+                               "--loops", "8", "--long-poll", "--json")
+    assert code == 0, err
+    assert json.loads(out)["fulfilled"] == 5
 
 
 def test_bench_against_a_running_bus(shared_server):
@@ -47,11 +79,29 @@ def test_bench_health_ceiling():
     assert code == 0, err
     report = json.loads(out)
     assert report["requests_per_second"] > 0 and report["failures"] == 0
+    assert report["connections"] == 2
+    code, out, err = run_bench("--health", "1", "--workers", "3", "--loops", "2")
+    assert code == 0, err
+    assert "GET /health: 3 connections" in out and "0 failures" in out
+
+
+def test_bench_health_counts_failures_when_the_bus_is_gone():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nobody listens there
+    code, out, err = run_bench("--health", "1", "--workers", "2", "--url",
+                               f"http://127.0.0.1:{port}", "--json")
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["failures"] > 0 and report["requests_per_second"] == 0
 
 
 def test_bench_rejects_bad_usage():
     assert run_bench("nosuchprofile")[0] == 2
     assert run_bench("--workers", "0")[0] == 2
+    assert run_bench("--loops", "0")[0] == 2
+    assert run_bench("--loops", "65")[0] == 2
+    assert run_bench("--loops")[0] == 2
 
 
 def test_concurrent_publishes_survive_kill_9(server_factory):

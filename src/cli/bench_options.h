@@ -1,0 +1,29 @@
+/* The command line of `intent-bus bench`: a profile (light, medium, heavy,
+ * extreme: the seed's sizes) and the options that adjust it. */
+#ifndef CLI_BENCH_OPTIONS_H
+#define CLI_BENCH_OPTIONS_H
+
+#include <stdbool.h>
+
+struct bench_options {
+    const char *profile;
+    int workers;
+    int jobs;
+    int publishers;
+    int loops;          /* event-loop threads driving the clients */
+    int health_seconds; /* > 0: measure GET /health instead */
+    const char *url;
+    const char *api_key;
+    const char *server_env;
+    bool long_poll;
+    bool json;
+    double timeout;
+};
+
+/* Parses argv after "bench" into options. Returns 0, or -1 on bad usage
+ * (then print bench_options_usage()). */
+int bench_options_parse(struct bench_options *options, int argc, char **argv);
+
+void bench_options_usage(void);
+
+#endif
