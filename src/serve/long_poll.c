@@ -237,15 +237,16 @@ static size_t count_waiters(const struct long_poll *poll, enum waiter_kind kind)
     return count;
 }
 
-static void queue_claimable(struct long_poll *poll, const struct bus_event *event)
+/* True when the event was queued for the dispatcher. */
+static bool queue_claimable(struct long_poll *poll, const struct bus_event *event)
 {
     bool due_now = event->due <= clock_now();
     /* Nobody waits and nothing is due later: nothing to remember. */
     if ((due_now && count_waiters(poll, WAIT_CLAIM) == 0) || poll->event_count >= MAX_PENDING_EVENTS)
-        return;
+        return false;
     struct pending_event *pending = calloc(1, sizeof *pending);
     if (pending == NULL)
-        return; /* the tick finds it */
+        return false; /* the tick finds it */
     pending->due = event->due;
     pending->known = event->namespace_ != NULL;
     if (pending->known) {
@@ -261,33 +262,37 @@ static void queue_claimable(struct long_poll *poll, const struct bus_event *even
     pending->next = poll->events;
     poll->events = pending;
     poll->event_count++;
+    return true;
 }
 
-static void queue_settled(struct long_poll *poll, const char *id)
+/* True when a waiter awaits the id and it was queued. */
+static bool queue_settled(struct long_poll *poll, const char *id)
 {
     bool awaited = false;
     for (const struct waiter *waiter = poll->waiters; waiter && !awaited; waiter = waiter->next)
         awaited = waiter->kind == WAIT_RESULT && strcmp(waiter->id, id) == 0;
     struct settled_id *settled = awaited ? calloc(1, sizeof *settled) : NULL;
     if (settled == NULL)
-        return;
+        return false;
     snprintf(settled->id, sizeof settled->id, "%s", id);
     settled->next = poll->settled;
     poll->settled = settled;
+    return true;
 }
 
 static void on_bus_event(void *context, const struct bus_event *event)
 {
     struct long_poll *poll = context;
     pthread_mutex_lock(&poll->lock);
-    poll->sequence++;
-    if (poll->stopping)
-        ; /* nobody is left to wake */
-    else if (event->kind == BUS_EVENT_SETTLED)
-        queue_settled(poll, event->id);
-    else
-        queue_claimable(poll, event);
-    pthread_cond_signal(&poll->wake);
+    poll->sequence++; /* a waiter parking right now tries again */
+    bool queued = false;
+    if (!poll->stopping)
+        queued = event->kind == BUS_EVENT_SETTLED ? queue_settled(poll, event->id)
+                                                  : queue_claimable(poll, event);
+    /* Waking the dispatcher for an event nobody waits on cost a context
+     * switch per publish and fulfil under load (perf). */
+    if (queued)
+        pthread_cond_signal(&poll->wake);
     pthread_mutex_unlock(&poll->lock);
 }
 
