@@ -22,6 +22,14 @@
 #define MAX_BATCH 256
 #define BUSY_TIMEOUT_MS 5000
 
+/* A CHECK of `status IN (four values)` makes SQLite build and drop a
+ * temporary b-tree for the list on every row written (lists of more than
+ * two constants are looked up, not compared); the same test as ORs costs
+ * four comparisons. Version 2 databases are upgraded in place. */
+#define STATUS_CHECK_V2 "status IN ('open','claimed','fulfilled','dead')"
+#define STATUS_CHECK                                                                            \
+    "status = 'open' OR status = 'claimed' OR status = 'fulfilled' OR status = 'dead'"
+
 /* The claim index is partial: only open and claimed rows are candidates, so
  * fulfilled and dead history never slows a claim, and its column order is
  * the selection order of spec 6.4, so the scan stops at the first eligible
@@ -40,7 +48,7 @@ static const char schema_sql[] =
     " payload TEXT NOT NULL,"
     " visibility TEXT NOT NULL CHECK (visibility IN ('private','public')),"
     " publisher TEXT NOT NULL, priority INTEGER NOT NULL,"
-    " status TEXT NOT NULL CHECK (status IN ('open','claimed','fulfilled','dead')),"
+    " status TEXT NOT NULL CHECK (" STATUS_CHECK "),"
     " claim_attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
     " backoff_base REAL NOT NULL, target_worker TEXT, required_capability TEXT,"
     " claim_token TEXT, claimed_by TEXT, claimed_at REAL, claim_expires_at REAL,"
@@ -994,6 +1002,52 @@ static int configure_connection(sqlite3 *db, bool sync_full)
                         NULL, NULL, NULL);
 }
 
+/* The stored schema gets a new schema_version after a hand edit, or other
+ * connections would go on with the old definition. */
+static int bump_schema_version(sqlite3 *db, char **message)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &stmt, NULL);
+    long long version = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        version = sqlite3_column_int64(stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK)
+        return rc;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA schema_version = %lld", version + 1);
+    return sqlite3_exec(db, sql, NULL, NULL, message);
+}
+
+/* Swaps the version 2 status CHECK for its equivalent in the table's
+ * stored definition, as SQLite's documentation allows for a constraint
+ * every row already meets: the file format does not change. */
+static int upgrade_status_check(sqlite3 *db, char **message)
+{
+    static const char rewrite[] = "UPDATE sqlite_schema SET sql = replace(sql, ?1, ?2)"
+                                  " WHERE type = 'table' AND name = 'intents' AND instr(sql, ?1) > 0";
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE; PRAGMA writable_schema = ON;", NULL, NULL, message);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, rewrite, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, STATUS_CHECK_V2, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, STATUS_CHECK, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    bool changed = rc == SQLITE_OK && sqlite3_changes(db) > 0;
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_OK && changed)
+        rc = bump_schema_version(db, message);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA writable_schema = RESET; COMMIT;", NULL, NULL, message);
+    if (rc != SQLITE_OK)
+        sqlite3_exec(db, "PRAGMA writable_schema = RESET; ROLLBACK;", NULL, NULL, NULL);
+    return rc;
+}
+
 static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -1001,7 +1055,8 @@ static int open_writer(struct write_connection *conn, const char *path, bool syn
     if (sqlite3_open_v2(path, &conn->db, flags, NULL) != SQLITE_OK ||
         configure_connection(conn->db, sync_full) != SQLITE_OK ||
         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL;", NULL, NULL, &message) != SQLITE_OK ||
-        sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK) {
+        sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK ||
+        upgrade_status_check(conn->db, &message) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
                 message ? message : sqlite3_errmsg(conn->db));
         sqlite3_free(message);

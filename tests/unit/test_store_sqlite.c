@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "bus/backoff.h"
 #include "bus/token.h"
@@ -1553,12 +1554,81 @@ static void many_submitted_publishes_share_commits(void **state)
     intent_record_clear(&r);
 }
 
+/* ---- schema upgrade ----------------------------------------------------- */
+
+/* The intents table and claim index as version 2 made them. */
+static const char version_2_schema[] =
+    "CREATE TABLE intents ("
+    " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " visibility TEXT NOT NULL CHECK (visibility IN ('private','public')),"
+    " publisher TEXT NOT NULL, priority INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('open','claimed','fulfilled','dead')),"
+    " claim_attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+    " backoff_base REAL NOT NULL, target_worker TEXT, required_capability TEXT,"
+    " claim_token TEXT, claimed_by TEXT, claimed_at REAL, claim_expires_at REAL,"
+    " run_at REAL NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,"
+    " last_error TEXT, result TEXT, result_type TEXT, completed_at REAL,"
+    " updated_at REAL NOT NULL);"
+    "CREATE INDEX intents_claim_order ON intents"
+    " (namespace, priority DESC, run_at, claim_attempts, created_at, id)"
+    " WHERE status IN ('open','claimed');"
+    "INSERT INTO intents (id, namespace, goal, payload, visibility, publisher, priority, status,"
+    " max_attempts, backoff_base, run_at, created_at, expires_at, updated_at) VALUES"
+    " ('00000000000000000000000000000007', 'default', 'old', '{}', 'private',"
+    "  'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 5, 'open', 3, 2,"
+    "  1700000000, 1700000000, 1800000000, 1700000000);"
+    "PRAGMA user_version = 2;";
+
+static long long count_rows(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    long long count = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return count;
+}
+
+static void version_2_database_is_upgraded_in_place(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    unlink(f->path);
+    unlink(wal);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, version_2_schema, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    f->store = store_sqlite_open(f->path, 2, false);
+    assert_non_null(f->store);
+    expect_claim_id(f, (struct claim_spec){0}, T0, 7); /* the old row, through the new index */
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                    " 'intents_claim_order'"), 0);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                    " 'intents_claim_scan'"), 1);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'intents'"
+                                    " AND instr(sql, 'status IN (') > 0"), 0);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM pragma_integrity_check"
+                                    " WHERE integrity_check = 'ok'"), 1);
+    /* The rewritten CHECK still refuses a status outside the four. */
+    assert_int_equal(sqlite3_exec(db, "UPDATE intents SET status = 'lost'", NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(published_intent_reads_back),
+        T(version_2_database_is_upgraded_in_place),
         T(intent_without_target_or_capability_reads_empty),
         T(unknown_intent_is_not_found),
         T(duplicate_id_is_refused),
