@@ -236,26 +236,9 @@ static enum bus_err lease_store_error(enum bus_err err, struct bus_error *error)
     return bus_error_set(error, err, NULL, "the lease operation could not be stored");
 }
 
-enum bus_err bus_extend(struct bus *bus, const struct principal *caller, const char *id,
-                        const json_t *body, struct bus_reply *reply, struct bus_error *error)
-{
-    struct lease_ref ref;
-    double seconds = 0;
-    double expires_at = 0;
-    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
-    if (err == BUS_OK)
-        err = validate_extend_seconds(body, &seconds, error);
-    if (err != BUS_OK)
-        return err;
-    err = bus->store->ops->extend(bus->store->backend, &ref, seconds, &expires_at);
-    if (err != BUS_OK)
-        return lease_store_error(err, error);
-    return set_reply(reply, 200, reply_extended(ref.id, expires_at), error);
-}
+/* ---- the hot writes as calls ------------------------------------------- */
 
-/* ---- publish, claim and fulfill as calls -------------------------------- */
-
-enum call_kind { CALL_PUBLISH, CALL_CLAIM, CALL_FULFILL };
+enum call_kind { CALL_PUBLISH, CALL_CLAIM, CALL_FULFILL, CALL_EXTEND, CALL_FAIL };
 
 struct publish_call {
     struct intent_new intent;
@@ -278,6 +261,19 @@ struct fulfill_call {
     struct store_fulfill_call store;
 };
 
+struct extend_call {
+    struct lease_ref ref;
+    double claim_expires_at;
+    struct store_extend_call store;
+};
+
+struct fail_call {
+    struct lease_ref ref;
+    char *error_text;
+    struct fail_outcome outcome;
+    struct store_fail_call store;
+};
+
 /* Everything of one operation that must outlive the caller's stack while
  * the writer commits it: the store reads its arguments from here and
  * writes its results here. */
@@ -293,6 +289,8 @@ struct bus_call {
         struct publish_call publish;
         struct claim_call claim;
         struct fulfill_call fulfill;
+        struct extend_call extend;
+        struct fail_call fail;
     };
 };
 
@@ -308,6 +306,29 @@ static struct bus_call *call_new(struct bus *bus, enum call_kind kind, struct bu
     return call;
 }
 
+static void call_clear(struct bus_call *call)
+{
+    switch (call->kind) {
+    case CALL_PUBLISH:
+        intent_new_clear(&call->publish.intent);
+        free(call->publish.response);
+        stored_response_clear(&call->publish.replay);
+        break;
+    case CALL_CLAIM:
+        claim_request_clear(&call->claim.request);
+        claimed_intent_clear(&call->claim.claimed);
+        break;
+    case CALL_FULFILL:
+        free(call->fulfill.result_json);
+        break;
+    case CALL_EXTEND:
+        break;
+    case CALL_FAIL:
+        free(call->fail.error_text);
+        break;
+    }
+}
+
 void bus_call_free(struct bus_call *call)
 {
     if (call == NULL)
@@ -318,17 +339,17 @@ void bus_call_free(struct bus_call *call)
         bus_call_finish(call, &unsent, &error);
         bus_reply_clear(&unsent);
     }
-    if (call->kind == CALL_PUBLISH) {
-        intent_new_clear(&call->publish.intent);
-        free(call->publish.response);
-        stored_response_clear(&call->publish.replay);
-    } else if (call->kind == CALL_CLAIM) {
-        claim_request_clear(&call->claim.request);
-        claimed_intent_clear(&call->claim.claimed);
-    } else {
-        free(call->fulfill.result_json);
-    }
+    call_clear(call);
     free(call);
+}
+
+/* A begin that failed: free the call (validation may have filled part of
+ * it) and pass the error on. */
+static enum bus_err abandon(struct bus_call **call, enum bus_err err)
+{
+    bus_call_free(*call);
+    *call = NULL;
+    return err;
 }
 
 enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
@@ -353,12 +374,8 @@ enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, 
         if (publish->response == NULL)
             err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
     }
-    if (err != BUS_OK) {
-        /* validate_publish may have filled part of the intent */
-        bus_call_free(*call);
-        *call = NULL;
-        return err;
-    }
+    if (err != BUS_OK)
+        return abandon(call, err);
     publish->store = (struct store_publish_call){
         .intent = &publish->intent,
         .open_limit = caller->is_tester ? TESTER_OPEN_INTENT_LIMIT : 0,
@@ -380,11 +397,8 @@ enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
     struct claim_call *claim = &(*call)->claim;
     enum bus_err err =
         fill_claim_request(caller, params, bus->settings.lease_seconds, &claim->request, error);
-    if (err != BUS_OK) {
-        bus_call_free(*call);
-        *call = NULL;
-        return err;
-    }
+    if (err != BUS_OK)
+        return abandon(call, err);
     claim->store = (struct store_claim_call){&claim->request, &claim->claimed};
     return BUS_OK;
 }
@@ -399,13 +413,44 @@ enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, 
     enum bus_err err = prepare_lease(caller, id, body, &fulfill->ref, error);
     if (err == BUS_OK)
         err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
-    if (err != BUS_OK) {
-        bus_call_free(*call);
-        *call = NULL;
-        return err;
-    }
+    if (err != BUS_OK)
+        return abandon(call, err);
     fulfill->store =
         (struct store_fulfill_call){&fulfill->ref, fulfill->result_json, fulfill->result_type};
+    return BUS_OK;
+}
+
+enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, const char *id,
+                              const json_t *body, struct bus_call **call, struct bus_error *error)
+{
+    *call = call_new(bus, CALL_EXTEND, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    struct extend_call *extend = &(*call)->extend;
+    double seconds = 0;
+    enum bus_err err = prepare_lease(caller, id, body, &extend->ref, error);
+    if (err == BUS_OK)
+        err = validate_extend_seconds(body, &seconds, error);
+    if (err != BUS_OK)
+        return abandon(call, err);
+    extend->store = (struct store_extend_call){&extend->ref, seconds, &extend->claim_expires_at};
+    return BUS_OK;
+}
+
+enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,
+                            const json_t *body, struct bus_call **call, struct bus_error *error)
+{
+    *call = call_new(bus, CALL_FAIL, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    struct fail_call *fail = &(*call)->fail;
+    enum bus_err err = prepare_lease(caller, id, body, &fail->ref, error);
+    if (err == BUS_OK)
+        err = validate_fail_error(body, &fail->error_text, error);
+    if (err != BUS_OK)
+        return abandon(call, err);
+    fail->store = (struct store_fail_call){&fail->ref, fail->error_text, backoff_random_jitter(),
+                                           &fail->outcome};
     return BUS_OK;
 }
 
@@ -421,35 +466,61 @@ static void call_over(void *context, enum bus_err result)
 
 void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context)
 {
-    const struct store *store = call->bus->store;
+    const struct store_ops *ops = call->bus->store->ops;
+    void *backend = call->bus->store->backend;
     call->done = done;
     call->done_context = context;
-    enum bus_err err;
-    if (call->kind == CALL_PUBLISH)
-        err = store->ops->publish_submit(store->backend, &call->publish.store, call_over, call);
-    else if (call->kind == CALL_CLAIM)
-        err = store->ops->claim_submit(store->backend, &call->claim.store, call_over, call);
-    else
-        err = store->ops->fulfill_submit(store->backend, &call->fulfill.store, call_over, call);
+    enum bus_err err = BUS_ERR_INTERNAL;
+    switch (call->kind) {
+    case CALL_PUBLISH:
+        err = ops->publish_submit(backend, &call->publish.store, call_over, call);
+        break;
+    case CALL_CLAIM:
+        err = ops->claim_submit(backend, &call->claim.store, call_over, call);
+        break;
+    case CALL_FULFILL:
+        err = ops->fulfill_submit(backend, &call->fulfill.store, call_over, call);
+        break;
+    case CALL_EXTEND:
+        err = ops->extend_submit(backend, &call->extend.store, call_over, call);
+        break;
+    case CALL_FAIL:
+        err = ops->fail_submit(backend, &call->fail.store, call_over, call);
+        break;
+    }
     if (err != BUS_OK)
         call_over(call, err);
 }
 
 void bus_call_run(struct bus_call *call)
 {
-    const struct store *store = call->bus->store;
+    const struct store_ops *ops = call->bus->store->ops;
+    void *backend = call->bus->store->backend;
     const struct store_publish_call *publish = &call->publish.store;
     const struct store_claim_call *claim = &call->claim.store;
     const struct store_fulfill_call *fulfill = &call->fulfill.store;
-    if (call->kind == CALL_PUBLISH)
+    const struct store_extend_call *extend = &call->extend.store;
+    const struct store_fail_call *fail = &call->fail.store;
+    switch (call->kind) {
+    case CALL_PUBLISH:
+        call->result = ops->publish(backend, publish->intent, publish->open_limit, publish->idem,
+                                    publish->response_status, publish->response_body,
+                                    publish->replay);
+        break;
+    case CALL_CLAIM:
+        call->result = ops->claim(backend, claim->request, claim->out);
+        break;
+    case CALL_FULFILL:
         call->result =
-            store->ops->publish(store->backend, publish->intent, publish->open_limit, publish->idem,
-                                publish->response_status, publish->response_body, publish->replay);
-    else if (call->kind == CALL_CLAIM)
-        call->result = store->ops->claim(store->backend, claim->request, claim->out);
-    else
-        call->result = store->ops->fulfill(store->backend, fulfill->ref, fulfill->result_json,
-                                           fulfill->result_type);
+            ops->fulfill(backend, fulfill->ref, fulfill->result_json, fulfill->result_type);
+        break;
+    case CALL_EXTEND:
+        call->result = ops->extend(backend, extend->ref, extend->seconds, extend->claim_expires_at);
+        break;
+    case CALL_FAIL:
+        call->result = ops->fail(backend, fail->ref, fail->error_text, fail->jitter, fail->out);
+        break;
+    }
     call->over = true;
 }
 
@@ -491,15 +562,46 @@ static enum bus_err finish_fulfill(struct bus *bus, struct fulfill_call *fulfill
     return set_reply(reply, 200, reply_fulfilled(fulfill->ref.id, fulfill->ref.now), error);
 }
 
+static enum bus_err finish_extend(struct extend_call *extend, enum bus_err err,
+                                  struct bus_reply *reply, struct bus_error *error)
+{
+    if (err != BUS_OK)
+        return lease_store_error(err, error);
+    return set_reply(reply, 200, reply_extended(extend->ref.id, extend->claim_expires_at), error);
+}
+
+static enum bus_err finish_fail(struct bus *bus, struct fail_call *fail, enum bus_err err,
+                                struct bus_reply *reply, struct bus_error *error)
+{
+    if (err != BUS_OK)
+        return lease_store_error(err, error);
+    bool dead = fail->outcome.status == INTENT_DEAD;
+    atomic_fetch_add(&bus->counters.failures, 1);
+    atomic_fetch_add(dead ? &bus->counters.dead_letters[DEAD_FAILED] : &bus->counters.retries, 1);
+    if (dead)
+        notify_settled(bus, fail->ref.id);
+    else
+        notify_some_claimable(bus, fail->ref.id, fail->outcome.run_at);
+    return set_reply(reply, 200, reply_failed(fail->ref.id, &fail->outcome), error);
+}
+
 enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
                              struct bus_error *error)
 {
     call->counted = true;
-    if (call->kind == CALL_PUBLISH)
+    switch (call->kind) {
+    case CALL_PUBLISH:
         return finish_publish(call->bus, &call->publish, call->result, reply, error);
-    if (call->kind == CALL_CLAIM)
+    case CALL_CLAIM:
         return finish_claim(call->bus, &call->claim, call->result, reply, error);
-    return finish_fulfill(call->bus, &call->fulfill, call->result, reply, error);
+    case CALL_FULFILL:
+        return finish_fulfill(call->bus, &call->fulfill, call->result, reply, error);
+    case CALL_EXTEND:
+        return finish_extend(&call->extend, call->result, reply, error);
+    case CALL_FAIL:
+        return finish_fail(call->bus, &call->fail, call->result, reply, error);
+    }
+    return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "unknown call");
 }
 
 /* A call from begin to free, on this thread. */
@@ -514,15 +616,6 @@ static enum bus_err run_call(enum bus_err begun, struct bus_call *call, struct b
     return err;
 }
 
-enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
-                         const char *idempotency_key, struct bus_reply *reply,
-                         struct bus_error *error)
-{
-    struct bus_call *call = NULL;
-    enum bus_err err = bus_publish_begin(bus, caller, body, idempotency_key, &call, error);
-    return run_call(err, call, reply, error);
-}
-
 enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
                        const struct claim_params *params, struct bus_reply *reply,
                        struct bus_error *error)
@@ -530,41 +623,6 @@ enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
     struct bus_call *call = NULL;
     enum bus_err err = bus_claim_begin(bus, caller, params, &call, error);
     return run_call(err, call, reply, error);
-}
-
-enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
-                         const json_t *body, struct bus_reply *reply, struct bus_error *error)
-{
-    struct bus_call *call = NULL;
-    enum bus_err err = bus_fulfill_begin(bus, caller, id, body, &call, error);
-    return run_call(err, call, reply, error);
-}
-
-enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const char *id,
-                      const json_t *body, struct bus_reply *reply, struct bus_error *error)
-{
-    struct lease_ref ref;
-    struct fail_outcome outcome;
-    char *error_text = NULL;
-    enum bus_err err = prepare_lease(caller, id, body, &ref, error);
-    if (err == BUS_OK)
-        err = validate_fail_error(body, &error_text, error);
-    if (err != BUS_OK)
-        return err;
-    err = bus->store->ops->fail(bus->store->backend, &ref, error_text, backoff_random_jitter(),
-                                &outcome);
-    free(error_text);
-    if (err != BUS_OK)
-        return lease_store_error(err, error);
-    atomic_fetch_add(&bus->counters.failures, 1);
-    atomic_fetch_add(outcome.status == INTENT_DEAD ? &bus->counters.dead_letters[DEAD_FAILED]
-                                                   : &bus->counters.retries,
-                     1);
-    if (outcome.status == INTENT_DEAD)
-        notify_settled(bus, ref.id);
-    else
-        notify_some_claimable(bus, ref.id, outcome.run_at);
-    return set_reply(reply, 200, reply_failed(ref.id, &outcome), error);
 }
 
 /* The publisher and the current claimer may read an intent. Anyone else is

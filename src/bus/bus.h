@@ -107,9 +107,10 @@ void bus_housekeeping(struct bus *bus, double now);
 /* Runs the full cleanup pass now and counts it (lazily or for an admin). */
 enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats);
 
-/* ---- publish, claim and fulfill without blocking ----------------------
- * The hot writes come in two halves so that no request thread waits for
- * the commit: bus_*_begin validates and prepares on the caller's thread;
+/* ---- the intent writes without blocking ------------------------------
+ * POST /intent, /claim, /fulfill/<id>, /extend_claim/<id> and /fail/<id>
+ * come in two halves so that no request thread waits for the commit:
+ * bus_*_begin validates and prepares on the caller's thread;
  * bus_call_submit queues the write; the writer thread reports the commit
  * through a callback; bus_call_finish, back on a request thread, counts,
  * tells the listener and builds the reply. One call is owned by its caller
@@ -120,8 +121,9 @@ struct bus_call;
  * the store's writer thread: it may only wake the call's owner. */
 typedef void (*bus_call_done_fn)(void *context);
 
-/* The first half of bus_publish, bus_claim and bus_fulfill: validation.
- * BUS_OK with *call set, or the error (in *error) and no call. */
+/* The first half of each: validation. BUS_OK with *call set, or the
+ * error (in *error) and no call. Replies: 201 for a publish, 200 for the
+ * others; a claim with nothing eligible finishes with BUS_ERR_EMPTY. */
 enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
                                const char *idempotency_key, struct bus_call **call,
                                struct bus_error *error);
@@ -130,6 +132,10 @@ enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
                              struct bus_error *error);
 enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
                                const json_t *body, struct bus_call **call, struct bus_error *error);
+enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, const char *id,
+                              const json_t *body, struct bus_call **call, struct bus_error *error);
+enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,
+                            const json_t *body, struct bus_call **call, struct bus_error *error);
 
 /* Queues the call's write and returns at once. done(context) is called
  * exactly once: after the commit, on the writer thread, or before this
@@ -140,7 +146,7 @@ void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context
 void bus_call_run(struct bus_call *call);
 
 /* Once the write is over: counts it, tells the listener, and answers as
- * bus_publish, bus_claim or bus_fulfill would. Call at most once. */
+ * the matching bus_* operation would. Call at most once. */
 enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
                              struct bus_error *error);
 
@@ -150,23 +156,11 @@ void bus_call_free(struct bus_call *call);
 
 /* ---- the operations, each returning when it is done ------------------- */
 
-/* POST /intent. idempotency_key may be NULL. Reply 201. */
-enum bus_err bus_publish(struct bus *bus, const struct principal *caller, const json_t *body,
-                         const char *idempotency_key, struct bus_reply *reply,
-                         struct bus_error *error);
-
-/* POST /claim. BUS_ERR_EMPTY when nothing is eligible. Reply 200. */
+/* POST /claim (the long-poll dispatcher's). BUS_ERR_EMPTY when nothing is
+ * eligible. Reply 200. The other writes exist only as calls, above. */
 enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
                        const struct claim_params *params, struct bus_reply *reply,
                        struct bus_error *error);
-
-/* POST /extend_claim/<id>, /fulfill/<id>, /fail/<id>. Reply 200. */
-enum bus_err bus_extend(struct bus *bus, const struct principal *caller, const char *id,
-                        const json_t *body, struct bus_reply *reply, struct bus_error *error);
-enum bus_err bus_fulfill(struct bus *bus, const struct principal *caller, const char *id,
-                         const json_t *body, struct bus_reply *reply, struct bus_error *error);
-enum bus_err bus_fail(struct bus *bus, const struct principal *caller, const char *id,
-                      const json_t *body, struct bus_reply *reply, struct bus_error *error);
 
 /* GET /result/<id> (with_result) and GET /status/<id>. Only the publisher
  * and the current claimer see an intent; others get BUS_ERR_NOT_FOUND.

@@ -6,9 +6,10 @@
 #include "serve/long_poll.h"
 #include "serve/server.h"
 
-/* Publish, claim and fulfill leave their write in response->writing: the
- * HTTP glue suspends the connection until it is committed, so no request
- * thread waits for the writer (docs/ARCHITECTURE.md). */
+/* Publish, claim, fulfill, extend and fail leave their write in
+ * response->writing: the HTTP glue suspends the connection until it is
+ * committed, so no request thread waits for the writer
+ * (docs/ARCHITECTURE.md). */
 static void leave_write(struct http_response *response, enum bus_err begun, struct bus_call *call,
                         const struct bus_error *error)
 {
@@ -99,34 +100,30 @@ void handle_claim(struct http_request *request, struct http_response *response)
         response_from_bus(response, err, &reply, &error);
 }
 
-typedef enum bus_err (*lease_operation)(struct bus *, const struct principal *, const char *,
-                                        const json_t *, struct bus_reply *, struct bus_error *);
+typedef enum bus_err (*lease_begin)(struct bus *, const struct principal *, const char *,
+                                    const json_t *, struct bus_call **, struct bus_error *);
 
 static void handle_lease(struct http_request *request, struct http_response *response,
-                         lease_operation operation)
+                         lease_begin begin)
 {
-    struct bus_reply reply = {0, NULL};
+    struct bus_call *call = NULL;
     struct bus_error error;
-    enum bus_err err = operation(&request->server->bus, &request->caller, request->param,
-                                 request->json, &reply, &error);
-    response_from_bus(response, err, &reply, &error);
+    enum bus_err err = begin(&request->server->bus, &request->caller, request->param,
+                             request->json, &call, &error);
+    leave_write(response, err, call, &error);
 }
 
 void handle_extend(struct http_request *request, struct http_response *response)
 {
-    handle_lease(request, response, bus_extend);
+    handle_lease(request, response, bus_extend_begin);
 }
 
 void handle_fulfill(struct http_request *request, struct http_response *response)
 {
-    struct bus_call *call = NULL;
-    struct bus_error error;
-    enum bus_err err = bus_fulfill_begin(&request->server->bus, &request->caller, request->param,
-                                         request->json, &call, &error);
-    leave_write(response, err, call, &error);
+    handle_lease(request, response, bus_fulfill_begin);
 }
 
 void handle_fail(struct http_request *request, struct http_response *response)
 {
-    handle_lease(request, response, bus_fail);
+    handle_lease(request, response, bus_fail_begin);
 }

@@ -524,16 +524,10 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
     return err;
 }
 
-struct extend_args {
-    const struct lease_ref *ref;
-    double seconds;
-    double *claim_expires_at;
-};
-
 static enum bus_err extend_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct extend_args *args = arg;
+    struct store_extend_call *args = arg;
     struct lease_row row;
     enum bus_err err = check_lease(conn, args->ref, &row);
     if (err != BUS_OK)
@@ -550,8 +544,15 @@ static enum bus_err sqlite_extend(void *backend, const struct lease_ref *ref, do
                                   double *claim_expires_at)
 {
     struct sqlite_backend *self = backend;
-    struct extend_args args = {ref, seconds, claim_expires_at};
+    struct store_extend_call args = {ref, seconds, claim_expires_at};
     return writer_run(self->writer, extend_op, &args);
+}
+
+static enum bus_err sqlite_extend_submit(void *backend, struct store_extend_call *call,
+                                         store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, extend_op, call, done, context);
 }
 
 static enum bus_err fulfill_op(void *connection, void *arg)
@@ -614,17 +615,10 @@ static enum bus_err requeue_intent(struct write_connection *conn, const char *id
     return run_statement(conn, stmt);
 }
 
-struct fail_args {
-    const struct lease_ref *ref;
-    const char *error_text;
-    double jitter;
-    struct fail_outcome *out;
-};
-
 static enum bus_err fail_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct fail_args *args = arg;
+    struct store_fail_call *args = arg;
     struct lease_row row;
     enum bus_err err = check_lease(conn, args->ref, &row);
     if (err != BUS_OK)
@@ -645,8 +639,15 @@ static enum bus_err sqlite_fail(void *backend, const struct lease_ref *ref, cons
                                 double jitter, struct fail_outcome *out)
 {
     struct sqlite_backend *self = backend;
-    struct fail_args args = {ref, error_text, jitter, out};
+    struct store_fail_call args = {ref, error_text, jitter, out};
     return writer_run(self->writer, fail_op, &args);
+}
+
+static enum bus_err sqlite_fail_submit(void *backend, struct store_fail_call *call,
+                                       store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, fail_op, call, done, context);
 }
 
 /* ---- nonces of signed requests ----------------------------------------- */
@@ -1143,6 +1144,8 @@ static const struct store_ops sqlite_ops = {
     .claim_submit = sqlite_claim_submit,
     .fulfill_submit = sqlite_fulfill_submit,
     .fail = sqlite_fail,
+    .extend_submit = sqlite_extend_submit,
+    .fail_submit = sqlite_fail_submit,
     .get_intent = sqlite_get_intent,
     .kv_set = sqlite_kv_set,
     .kv_get = sqlite_kv_get,

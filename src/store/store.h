@@ -111,7 +111,7 @@ struct store_write_stats {
     atomic_ulong failed_transactions;
 };
 
-/* The asynchronous publish, claim and fulfill: their arguments (with the
+/* The asynchronous publish, claim, fulfill, extend and fail: their arguments (with the
  * meaning of the synchronous operation's parameters below) and results, in
  * memory the caller keeps valid until done has been called. */
 struct store_publish_call {
@@ -132,6 +132,19 @@ struct store_fulfill_call {
     const struct lease_ref *ref;
     const char *result_json;
     const char *result_type;
+};
+
+struct store_extend_call {
+    const struct lease_ref *ref;
+    double seconds;
+    double *claim_expires_at; /* out */
+};
+
+struct store_fail_call {
+    const struct lease_ref *ref;
+    const char *error_text;
+    double jitter;
+    struct fail_outcome *out;
 };
 
 /* Called once the write is committed, with the operation's result (or
@@ -175,6 +188,11 @@ struct store_ops {
     /* jitter feeds backoff_delay(); the outcome says open or dead. */
     enum bus_err (*fail)(void *backend, const struct lease_ref *ref, const char *error_text,
                          double jitter, struct fail_outcome *out);
+    /* extend and fail without waiting, as publish_submit. */
+    enum bus_err (*extend_submit)(void *backend, struct store_extend_call *call,
+                                  store_done_fn done, void *context);
+    enum bus_err (*fail_submit)(void *backend, struct store_fail_call *call, store_done_fn done,
+                                void *context);
     enum bus_err (*get_intent)(void *backend, const char *id, struct intent_record *out);
     enum bus_err (*kv_set)(void *backend, const struct kv_write *write,
                            const struct idempotency *idem, unsigned response_status,
