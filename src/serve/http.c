@@ -38,6 +38,8 @@ struct request_state {
     /* A write being committed (owned; freed when the request completes),
      * and what its answer needs once the connection is resumed. */
     struct bus_call *write;
+    struct waiter *then_park; /* owned: a long-poll claim's, if it finds nothing */
+    unsigned long park_sequence;
     struct MHD_Connection *connection;
     double started;
     char who[sizeof((struct principal *)0)->label];
@@ -147,6 +149,22 @@ static void append_body(struct request_state *state, const char *data, size_t si
     state->size += size;
 }
 
+/* A long-poll claim whose first attempt found nothing: its connection is
+ * suspended again, now for the dispatcher, which answers it through
+ * answer_resumed. The request stays counted as parked. False while the
+ * server stops (the waiter is gone; answer 204 now). */
+static bool park_claim(struct server *server, struct request_state *state)
+{
+    struct waiter *waiter = state->then_park;
+    state->then_park = NULL;
+    if (!long_poll_park_claim(server->long_poll, waiter, state->park_sequence))
+        return false;
+    bus_call_free(state->write);
+    state->write = NULL;
+    state->waiter = waiter;
+    return true;
+}
+
 /* A committed (or failed) write: its answer, built and sent here, on a
  * libmicrohttpd thread, and counted with the request's original start. */
 static enum MHD_Result answer_written(struct server *server, struct MHD_Connection *connection,
@@ -157,6 +175,8 @@ static enum MHD_Result answer_written(struct server *server, struct MHD_Connecti
     struct bus_error error;
     struct http_response response = {0};
     enum bus_err err = bus_call_finish(state->write, &reply, &error);
+    if (err == BUS_ERR_EMPTY && state->then_park != NULL && park_claim(server, state))
+        return MHD_YES;
     response_from_bus(&response, err, &reply, &error);
     if (response.body == NULL && response.status != 204)
         response.status = 500; /* what send_response will send: out of memory */
@@ -187,6 +207,8 @@ static enum MHD_Result start_write(struct server *server, struct MHD_Connection 
                                    struct http_response *response)
 {
     state->write = response->writing;
+    state->then_park = response->then_park;
+    state->park_sequence = response->park_sequence;
     state->connection = connection;
     state->started = response->started;
     memcpy(state->who, response->who, sizeof state->who);
@@ -274,6 +296,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     struct request_state *state = *request_context;
     if (state != NULL) {
         waiter_free(state->waiter);
+        waiter_free(state->then_park);
         bus_call_free(state->write);
         if (state->parked)
             atomic_fetch_sub(&server->parked_requests, 1);

@@ -66,12 +66,11 @@ static bool read_claim_params(const struct http_request *request, struct claim_p
 
 /* With ?wait=S, a claim that finds nothing is parked until an intent it
  * may claim appears, or 204 at the deadline (docs/PROTOCOL-EXTENSIONS.md).
- * Such a claim is made here, synchronously, so that an empty answer can be
- * parked at once; a claim without wait is left to the glue to commit. */
+ * Its first attempt is a write like any claim's; the glue parks the waiter
+ * made here if that write finds nothing. */
 void handle_claim(struct http_request *request, struct http_response *response)
 {
     struct claim_params params = {0};
-    struct bus_reply reply = {0, NULL};
     struct bus_error error;
     double wait = 0;
     if (!read_claim_params(request, &params, &error)) {
@@ -84,20 +83,16 @@ void handle_claim(struct http_request *request, struct http_response *response)
         params.publisher != NULL &&
         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
                          request_header(request, "Authorization")) != ADMIN_NONE;
-    if (wait <= 0) {
-        struct bus_call *call = NULL;
-        enum bus_err err =
-            bus_claim_begin(&request->server->bus, &request->caller, &params, &call, &error);
-        leave_write(response, err, call, &error);
+    /* Read before the attempt, so a publish between it and parking is seen. */
+    unsigned long sequence = wait > 0 ? long_poll_sequence(request->server->long_poll) : 0;
+    struct bus_call *call = NULL;
+    enum bus_err err =
+        bus_claim_begin(&request->server->bus, &request->caller, &params, &call, &error);
+    leave_write(response, err, call, &error);
+    if (err != BUS_OK || wait <= 0)
         return;
-    }
-    struct long_poll *poll = request->server->long_poll;
-    unsigned long sequence = long_poll_sequence(poll);
-    enum bus_err err = bus_claim(&request->server->bus, &request->caller, &params, &reply, &error);
-    if (err == BUS_ERR_EMPTY)
-        long_poll_park_claim(poll, request, &params, wait, sequence, response);
-    else
-        response_from_bus(response, err, &reply, &error);
+    response->then_park = long_poll_claim_waiter(request, &params, wait);
+    response->park_sequence = sequence;
 }
 
 typedef enum bus_err (*lease_begin)(struct bus *, const struct principal *, const char *,

@@ -176,14 +176,12 @@ static struct waiter *new_waiter(enum waiter_kind kind, const struct http_reques
 
 /* Suspends the connection and hands the waiter to the dispatcher. While
  * the server stops, nothing is parked: false, and the caller answers now. */
-static bool park(struct long_poll *poll, struct waiter *waiter, unsigned long sequence,
-                 struct http_response *response)
+static bool park(struct long_poll *poll, struct waiter *waiter, unsigned long sequence)
 {
     pthread_mutex_lock(&poll->lock);
     bool parked = !poll->stopping;
     if (parked) {
         MHD_suspend_connection(waiter->connection);
-        response->suspended = waiter;
         waiter->recheck = poll->sequence != sequence;
         append_waiter(poll, waiter);
         pthread_cond_signal(&poll->wake);
@@ -194,23 +192,32 @@ static bool park(struct long_poll *poll, struct waiter *waiter, unsigned long se
     return parked;
 }
 
-void long_poll_park_claim(struct long_poll *poll, struct http_request *request,
-                          const struct claim_params *params, double wait, unsigned long sequence,
-                          struct http_response *response)
+struct waiter *long_poll_claim_waiter(const struct http_request *request,
+                                      const struct claim_params *params, double wait)
 {
     struct waiter *waiter = new_waiter(WAIT_CLAIM, request, wait);
-    if (waiter != NULL) {
-        waiter->namespace_ = copy_or_null(params->namespace_);
-        waiter->goal = copy_or_null(params->goal);
-        waiter->worker_id = copy_or_null(params->worker_id);
-        waiter->capabilities = copy_or_null(params->capabilities);
-        waiter->publisher = copy_or_null(params->publisher);
-        waiter->as_admin = params->as_admin;
+    if (waiter == NULL)
+        return NULL;
+    waiter->namespace_ = copy_or_null(params->namespace_);
+    waiter->goal = copy_or_null(params->goal);
+    waiter->worker_id = copy_or_null(params->worker_id);
+    waiter->capabilities = copy_or_null(params->capabilities);
+    waiter->publisher = copy_or_null(params->publisher);
+    waiter->as_admin = params->as_admin;
+    bool copied = (waiter->namespace_ || !params->namespace_) && (waiter->goal || !params->goal) &&
+                  (waiter->worker_id || !params->worker_id) &&
+                  (waiter->capabilities || !params->capabilities) &&
+                  (waiter->publisher || !params->publisher);
+    if (!copied) {
+        waiter_free(waiter);
+        return NULL;
     }
-    if (waiter == NULL || !park(poll, waiter, sequence, response)) {
-        response->status = 204; /* answer now, as without wait */
-        response->retry_after = 1;
-    }
+    return waiter;
+}
+
+bool long_poll_park_claim(struct long_poll *poll, struct waiter *waiter, unsigned long sequence)
+{
+    return park(poll, waiter, sequence);
 }
 
 void long_poll_park_result(struct long_poll *poll, struct http_request *request, double wait,
@@ -220,11 +227,11 @@ void long_poll_park_result(struct long_poll *poll, struct http_request *request,
     if (waiter == NULL)
         return; /* the caller's response (the current state) stands */
     snprintf(waiter->id, sizeof waiter->id, "%s", request->param);
-    char *current = response->body;
-    if (park(poll, waiter, sequence, response))
-        free(current); /* the answer will be read again when it settles */
-    else
-        response->body = current;
+    if (park(poll, waiter, sequence)) {
+        free(response->body); /* the answer will be read again when it settles */
+        response->body = NULL;
+        response->suspended = waiter;
+    }
 }
 
 /* ---- events (any thread, through the bus listener) ---------------------- */

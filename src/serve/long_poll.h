@@ -39,10 +39,17 @@ bool long_poll_read_wait(const struct http_request *request, double *wait,
  * so an event between the two is not missed. */
 unsigned long long_poll_sequence(struct long_poll *poll);
 
-/* Parks a claim that found nothing; response is marked suspended. */
-void long_poll_park_claim(struct long_poll *poll, struct http_request *request,
-                          const struct claim_params *params, double wait, unsigned long sequence,
-                          struct http_response *response);
+/* A claim with wait= comes in two steps. The handler makes its waiter
+ * (copies of the filters; the deadline runs from now) along with the
+ * claim's write; if the write finds nothing, the HTTP glue parks the
+ * waiter: its connection is suspended and the dispatcher answers it.
+ * NULL when out of memory. */
+struct waiter *long_poll_claim_waiter(const struct http_request *request,
+                                      const struct claim_params *params, double wait);
+
+/* Parks a claim's waiter. False while the server stops: the waiter is
+ * freed, and the caller answers 204 now. */
+bool long_poll_park_claim(struct long_poll *poll, struct waiter *waiter, unsigned long sequence);
 
 /* Parks a result read whose intent has not settled. */
 void long_poll_park_result(struct long_poll *poll, struct http_request *request, double wait,

@@ -40,6 +40,11 @@ struct http_response {
      * the call from then on. started and who are set with it (by the
      * router), for the metrics and log line of that later answer. */
     struct bus_call *writing;
+    /* A claim with wait=: the waiter to park if the write finds nothing
+     * (owned by the glue with the write), and the event count read before
+     * the write. */
+    struct waiter *then_park;
+    unsigned long park_sequence;
     double started;
     char who[sizeof((struct principal *)0)->label];
 };
