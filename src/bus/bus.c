@@ -274,12 +274,20 @@ struct fail_call {
     struct store_fail_call store;
 };
 
+/* A signed request's nonce, recorded just before the call's write. */
+struct call_nonce {
+    char principal[PRINCIPAL_LEN + 1];
+    char *nonce; /* owned; NULL when the request was not signed */
+    struct store_nonce_call store;
+};
+
 /* Everything of one operation that must outlive the caller's stack while
  * the writer commits it: the store reads its arguments from here and
  * writes its results here. */
 struct bus_call {
     struct bus *bus;
     enum call_kind kind;
+    struct call_nonce nonce;
     enum bus_err result; /* the store's, once `over` */
     bool over;           /* the write ran (or could not be queued) */
     bool counted;        /* counters and listener were told */
@@ -340,6 +348,7 @@ void bus_call_free(struct bus_call *call)
         bus_reply_clear(&unsent);
     }
     call_clear(call);
+    free(call->nonce.nonce);
     free(call);
 }
 
@@ -399,7 +408,7 @@ enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
         fill_claim_request(caller, params, bus->settings.lease_seconds, &claim->request, error);
     if (err != BUS_OK)
         return abandon(call, err);
-    claim->store = (struct store_claim_call){&claim->request, &claim->claimed};
+    claim->store = (struct store_claim_call){.request = &claim->request, .out = &claim->claimed};
     return BUS_OK;
 }
 
@@ -415,8 +424,9 @@ enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, 
         err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
     if (err != BUS_OK)
         return abandon(call, err);
-    fulfill->store =
-        (struct store_fulfill_call){&fulfill->ref, fulfill->result_json, fulfill->result_type};
+    fulfill->store = (struct store_fulfill_call){
+        .ref = &fulfill->ref, .result_json = fulfill->result_json,
+        .result_type = fulfill->result_type};
     return BUS_OK;
 }
 
@@ -433,7 +443,8 @@ enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, c
         err = validate_extend_seconds(body, &seconds, error);
     if (err != BUS_OK)
         return abandon(call, err);
-    extend->store = (struct store_extend_call){&extend->ref, seconds, &extend->claim_expires_at};
+    extend->store = (struct store_extend_call){
+        .ref = &extend->ref, .seconds = seconds, .claim_expires_at = &extend->claim_expires_at};
     return BUS_OK;
 }
 
@@ -449,8 +460,41 @@ enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, con
         err = validate_fail_error(body, &fail->error_text, error);
     if (err != BUS_OK)
         return abandon(call, err);
-    fail->store = (struct store_fail_call){&fail->ref, fail->error_text, backoff_random_jitter(),
-                                           &fail->outcome};
+    fail->store = (struct store_fail_call){.ref = &fail->ref,
+                                           .error_text = fail->error_text,
+                                           .jitter = backoff_random_jitter(),
+                                           .out = &fail->outcome};
+    return BUS_OK;
+}
+
+/* The store call's nonce field, whatever the kind. */
+static const struct store_nonce_call **nonce_slot(struct bus_call *call)
+{
+    switch (call->kind) {
+    case CALL_PUBLISH:
+        return &call->publish.store.nonce;
+    case CALL_CLAIM:
+        return &call->claim.store.nonce;
+    case CALL_FULFILL:
+        return &call->fulfill.store.nonce;
+    case CALL_EXTEND:
+        return &call->extend.store.nonce;
+    case CALL_FAIL:
+        return &call->fail.store.nonce;
+    }
+    return NULL;
+}
+
+enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal, const char *nonce,
+                                   double now)
+{
+    call->nonce.nonce = strdup(nonce);
+    if (call->nonce.nonce == NULL)
+        return BUS_ERR_INTERNAL;
+    snprintf(call->nonce.principal, sizeof call->nonce.principal, "%s", principal);
+    call->nonce.store = (struct store_nonce_call){
+        call->nonce.principal, call->nonce.nonce, now, NONCE_RETENTION_SECONDS};
+    *nonce_slot(call) = &call->nonce.store;
     return BUS_OK;
 }
 
@@ -501,6 +545,18 @@ void bus_call_run(struct bus_call *call)
     const struct store_fulfill_call *fulfill = &call->fulfill.store;
     const struct store_extend_call *extend = &call->extend.store;
     const struct store_fail_call *fail = &call->fail.store;
+    if (call->nonce.nonce != NULL) {
+        const struct store_nonce_call *nonce = &call->nonce.store;
+        bool fresh = false;
+        call->result = ops->nonce_use(backend, nonce->principal, nonce->nonce, nonce->now,
+                                      nonce->keep, &fresh);
+        if (call->result == BUS_OK && !fresh)
+            call->result = BUS_ERR_UNAUTHORIZED;
+        if (call->result != BUS_OK) {
+            call->over = true;
+            return;
+        }
+    }
     switch (call->kind) {
     case CALL_PUBLISH:
         call->result = ops->publish(backend, publish->intent, publish->open_limit, publish->idem,
@@ -589,6 +645,11 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
                              struct bus_error *error)
 {
     call->counted = true;
+    /* Only the nonce makes a write unauthorized: the key was checked before. */
+    if (call->result == BUS_ERR_UNAUTHORIZED)
+        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL,
+                             "X-Nonce was already used in the last %.0f seconds",
+                             NONCE_RETENTION_SECONDS);
     switch (call->kind) {
     case CALL_PUBLISH:
         return finish_publish(call->bus, &call->publish, call->result, reply, error);

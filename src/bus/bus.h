@@ -137,6 +137,14 @@ enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, c
 enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,
                             const json_t *body, struct bus_call **call, struct bus_error *error);
 
+/* For a signed request: records its nonce in the same transaction, just
+ * before the call's write (and kept whatever the write does). A nonce seen
+ * in the last NONCE_RETENTION_SECONDS makes it a replay: the write is not
+ * made and the call finishes with BUS_ERR_UNAUTHORIZED. Call before
+ * submitting; BUS_ERR_INTERNAL when out of memory. */
+enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal, const char *nonce,
+                                   double now);
+
 /* Queues the call's write and returns at once. done(context) is called
  * exactly once: after the commit, on the writer thread, or before this
  * returns when the write cannot be queued (finish then reports why). */

@@ -23,6 +23,11 @@ struct http_request {
     const char *param; /* the <id> or <key> path segment, NULL for fixed paths */
     json_t *json;      /* the parsed body; NULL when the body was empty */
     struct principal caller;
+    /* A signed request's nonce, verified but not yet recorded (ACCESS_WRITE
+     * routes: signing_record_nonce does it after the handler), and the time
+     * the signature was checked. */
+    const char *signed_nonce;
+    double signed_at;
 };
 
 struct http_response {

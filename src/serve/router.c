@@ -22,8 +22,11 @@
 
 typedef void (*handler_fn)(struct http_request *, struct http_response *);
 
-/* Who may call a route. */
-enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_ADMIN, ACCESS_METRICS };
+/* Who may call a route. ACCESS_WRITE is ACCESS_KEY for a route whose
+ * handler leaves its write to the glue (response->writing): a signed
+ * request's nonce is then recorded in the same transaction as that write,
+ * instead of in one of its own that the request thread waits for. */
+enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_ADMIN, ACCESS_METRICS };
 
 struct route {
     const char *method;
@@ -39,11 +42,11 @@ struct route {
  * prefix with. */
 static const struct route routes[] = {
     {"GET", "/health", NULL, false, false, ACCESS_OPEN, handle_health},
-    {"POST", "/intent", NULL, false, false, ACCESS_KEY, handle_publish},
-    {"POST", "/claim", NULL, false, false, ACCESS_KEY, handle_claim},
-    {"POST", "/extend_claim/", NULL, true, false, ACCESS_KEY, handle_extend},
-    {"POST", "/fulfill/", NULL, true, false, ACCESS_KEY, handle_fulfill},
-    {"POST", "/fail/", NULL, true, false, ACCESS_KEY, handle_fail},
+    {"POST", "/intent", NULL, false, false, ACCESS_WRITE, handle_publish},
+    {"POST", "/claim", NULL, false, false, ACCESS_WRITE, handle_claim},
+    {"POST", "/extend_claim/", NULL, true, false, ACCESS_WRITE, handle_extend},
+    {"POST", "/fulfill/", NULL, true, false, ACCESS_WRITE, handle_fulfill},
+    {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
     {"GET", "/result/", NULL, true, false, ACCESS_KEY, handle_result},
     {"GET", "/status/", NULL, true, false, ACCESS_KEY, handle_status},
     {"POST", "/set/", NULL, true, true, ACCESS_KEY, handle_kv_set},
@@ -275,13 +278,14 @@ static bool admit(struct http_request *request, const struct route *route, const
         fail_with(response, BUS_ERR_FORBIDDEN, "HTTPS is required");
         return false;
     }
-    if (request->server->config.maintenance && route->access == ACCESS_KEY) {
+    bool by_key = route->access == ACCESS_KEY || route->access == ACCESS_WRITE;
+    if (request->server->config.maintenance && by_key) {
         fail_with(response, BUS_ERR_MAINTENANCE, "the bus is in maintenance mode");
         response->retry_after = 60;
         return false;
     }
-    if (route->access == ACCESS_KEY &&
-        (!authenticate(request, response) || !signing_check(request, body, response)))
+    if (by_key && (!authenticate(request, response) ||
+                   !signing_check(request, body, route->access == ACCESS_WRITE, response)))
         return false;
     if (route->access == ACCESS_ADMIN && !authenticate_admin(request, response))
         return false;
@@ -338,6 +342,8 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
     if (admit(&request, route, allowed, body, response)) {
         bus_housekeeping(&server->bus, clock_now());
         route->handler(&request, response);
+        if (request.signed_nonce != NULL)
+            signing_record_nonce(&request, response);
         if (response->body == NULL && response->status != 204 && response->suspended == NULL &&
             response->writing == NULL)
             response->status = 500; /* what the glue will send: out of memory */

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "auth/signature.h"
+#include "serve/long_poll.h"
 #include "serve/server.h"
 #include "util/clock.h"
 
@@ -83,8 +84,26 @@ static const char *verify(const struct http_request *request, const struct reque
     return result == SIGNATURE_OK ? NULL : signature_problem(result);
 }
 
+/* Records the nonce now; false (and the 401 or 503 in response) when it
+ * is a replay or cannot be recorded. */
+static bool record_now(struct http_request *request, const char *nonce, double now,
+                       struct http_response *response)
+{
+    struct server *server = request->server;
+    bool fresh = false;
+    enum bus_err err = server->store->ops->nonce_use(server->store->backend, request->caller.id,
+                                                     nonce, now, NONCE_RETENTION_SECONDS, &fresh);
+    if (err != BUS_OK) {
+        struct bus_error error;
+        bus_error_set(&error, err, NULL, "the nonce could not be recorded");
+        response_error(response, &error);
+        return false;
+    }
+    return fresh ? true : refuse(response, "X-Nonce was already used in the last 600 seconds");
+}
+
 bool signing_check(struct http_request *request, const struct request_body *body,
-                   struct http_response *response)
+                   bool defer_nonce, struct http_response *response)
 {
     const char *signature = request_header(request, "X-Signature");
     bool signed_request = signature || request_header(request, "X-Timestamp") ||
@@ -98,15 +117,34 @@ bool signing_check(struct http_request *request, const struct request_body *body
         return refuse(response, problem);
     /* Only a valid signature's nonce is stored, so forgeries cannot fill
      * the table. */
-    bool fresh = false;
-    enum bus_err err = server->store->ops->nonce_use(server->store->backend, request->caller.id,
-                                                     request_header(request, "X-Nonce"), now,
-                                                     NONCE_RETENTION_SECONDS, &fresh);
-    if (err != BUS_OK) {
+    const char *nonce = request_header(request, "X-Nonce");
+    if (!defer_nonce)
+        return record_now(request, nonce, now, response);
+    request->signed_nonce = nonce;
+    request->signed_at = now;
+    return true;
+}
+
+void signing_record_nonce(struct http_request *request, struct http_response *response)
+{
+    if (response->writing != NULL) {
+        if (bus_call_record_nonce(response->writing, request->caller.id, request->signed_nonce,
+                                  request->signed_at) == BUS_OK)
+            return;
+        /* Out of memory: the write is not made unchecked. */
+        bus_call_free(response->writing);
+        response->writing = NULL;
+        waiter_free(response->then_park);
+        response->then_park = NULL;
         struct bus_error error;
-        bus_error_set(&error, err, NULL, "the nonce could not be recorded");
+        bus_error_set(&error, BUS_ERR_INTERNAL, NULL, "out of memory");
         response_error(response, &error);
-        return false;
+        return;
     }
-    return fresh ? true : refuse(response, "X-Nonce was already used in the last 600 seconds");
+    struct http_response refusal = {0};
+    if (record_now(request, request->signed_nonce, request->signed_at, &refusal))
+        return;
+    if (!response->body_is_static)
+        free(response->body);
+    *response = refusal;
 }

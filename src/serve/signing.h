@@ -12,8 +12,16 @@
 #include "serve/router.h"
 
 /* True when the request may go on; otherwise fills a 401 into response.
- * Call after the API key was authenticated (request->caller is set). */
+ * Call after the API key was authenticated (request->caller is set). The
+ * nonce of a valid signature is recorded now, or with defer_nonce only
+ * noted in request->signed_nonce for signing_record_nonce. */
 bool signing_check(struct http_request *request, const struct request_body *body,
-                   struct http_response *response);
+                   bool defer_nonce, struct http_response *response);
+
+/* After the handler of a request whose nonce was deferred: hands the nonce
+ * to the handler's write (response->writing), which records it in its own
+ * transaction and refuses a replay. A handler that answered without a
+ * write (a 400) has it recorded here; a replay's answer becomes the 401. */
+void signing_record_nonce(struct http_request *request, struct http_response *response);
 
 #endif

@@ -216,6 +216,26 @@ static enum bus_err run_statement(struct write_connection *conn, sqlite3_stmt *s
     return sql_map_error(conn->db, rc, "write");
 }
 
+struct nonce_args {
+    const char *principal;
+    const char *nonce;
+    double now;
+    double keep;
+    bool *fresh;
+};
+
+static enum bus_err nonce_op(void *connection, void *arg);
+
+/* A write's prelude: its request's nonce (see store_nonce_call). */
+static enum bus_err nonce_gate_op(void *connection, void *arg)
+{
+    const struct store_nonce_call *call = arg;
+    bool fresh = false;
+    struct nonce_args args = {call->principal, call->nonce, call->now, call->keep, &fresh};
+    enum bus_err err = nonce_op(connection, &args);
+    return err != BUS_OK ? err : fresh ? BUS_OK : BUS_ERR_UNAUTHORIZED;
+}
+
 void sql_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text == NULL || text[0] == '\0')
@@ -410,7 +430,8 @@ static enum bus_err sqlite_publish_submit(void *backend, struct store_publish_ca
                                           store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit(self->writer, publish_op, call, done, context);
+    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
+                                 (void *)call->nonce, publish_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -478,7 +499,7 @@ static enum bus_err sqlite_claim(void *backend, const struct claim_request *requ
                                  struct claimed_intent *out)
 {
     struct sqlite_backend *self = backend;
-    struct store_claim_call args = {request, out};
+    struct store_claim_call args = {NULL, request, out};
     return writer_run(self->writer, claim_op, &args);
 }
 
@@ -486,7 +507,8 @@ static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *
                                         store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit(self->writer, claim_op, call, done, context);
+    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
+                                 (void *)call->nonce, claim_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -544,7 +566,7 @@ static enum bus_err sqlite_extend(void *backend, const struct lease_ref *ref, do
                                   double *claim_expires_at)
 {
     struct sqlite_backend *self = backend;
-    struct store_extend_call args = {ref, seconds, claim_expires_at};
+    struct store_extend_call args = {NULL, ref, seconds, claim_expires_at};
     return writer_run(self->writer, extend_op, &args);
 }
 
@@ -552,7 +574,8 @@ static enum bus_err sqlite_extend_submit(void *backend, struct store_extend_call
                                          store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit(self->writer, extend_op, call, done, context);
+    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
+                                 (void *)call->nonce, extend_op, call, done, context);
 }
 
 static enum bus_err fulfill_op(void *connection, void *arg)
@@ -575,7 +598,7 @@ static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
                                    const char *result_json, const char *result_type)
 {
     struct sqlite_backend *self = backend;
-    struct store_fulfill_call args = {ref, result_json, result_type};
+    struct store_fulfill_call args = {NULL, ref, result_json, result_type};
     return writer_run(self->writer, fulfill_op, &args);
 }
 
@@ -583,7 +606,8 @@ static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_ca
                                           store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit(self->writer, fulfill_op, call, done, context);
+    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
+                                 (void *)call->nonce, fulfill_op, call, done, context);
 }
 
 /* Moves an intent to dead and copies it into the dead-letter table. */
@@ -639,7 +663,7 @@ static enum bus_err sqlite_fail(void *backend, const struct lease_ref *ref, cons
                                 double jitter, struct fail_outcome *out)
 {
     struct sqlite_backend *self = backend;
-    struct store_fail_call args = {ref, error_text, jitter, out};
+    struct store_fail_call args = {NULL, ref, error_text, jitter, out};
     return writer_run(self->writer, fail_op, &args);
 }
 
@@ -647,18 +671,11 @@ static enum bus_err sqlite_fail_submit(void *backend, struct store_fail_call *ca
                                        store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit(self->writer, fail_op, call, done, context);
+    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
+                                 (void *)call->nonce, fail_op, call, done, context);
 }
 
 /* ---- nonces of signed requests ----------------------------------------- */
-
-struct nonce_args {
-    const char *principal;
-    const char *nonce;
-    double now;
-    double keep;
-    bool *fresh;
-};
 
 /* Forgets the nonce if it is older than `keep`, then inserts it: the
  * insert changes a row only when the nonce is new within the window. */

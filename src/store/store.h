@@ -111,10 +111,22 @@ struct store_write_stats {
     atomic_ulong failed_transactions;
 };
 
+/* A signed request's nonce, recorded in the same transaction just before
+ * the request's own write (and kept whatever that write does): a nonce
+ * seen in the last `keep` seconds is a replay, and the write is not made;
+ * its result is then BUS_ERR_UNAUTHORIZED. */
+struct store_nonce_call {
+    const char *principal;
+    const char *nonce;
+    double now;
+    double keep;
+};
+
 /* The asynchronous publish, claim, fulfill, extend and fail: their arguments (with the
  * meaning of the synchronous operation's parameters below) and results, in
  * memory the caller keeps valid until done has been called. */
 struct store_publish_call {
+    const struct store_nonce_call *nonce; /* NULL, or recorded first (below) */
     const struct intent_new *intent;
     long open_limit;
     const struct idempotency *idem; /* NULL = none */
@@ -124,28 +136,33 @@ struct store_publish_call {
 };
 
 struct store_claim_call {
+    const struct store_nonce_call *nonce;
     const struct claim_request *request;
     struct claimed_intent *out;
 };
 
 struct store_fulfill_call {
+    const struct store_nonce_call *nonce;
     const struct lease_ref *ref;
     const char *result_json;
     const char *result_type;
 };
 
 struct store_extend_call {
+    const struct store_nonce_call *nonce;
     const struct lease_ref *ref;
     double seconds;
     double *claim_expires_at; /* out */
 };
 
 struct store_fail_call {
+    const struct store_nonce_call *nonce;
     const struct lease_ref *ref;
     const char *error_text;
     double jitter;
     struct fail_outcome *out;
 };
+
 
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on

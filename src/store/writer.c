@@ -19,6 +19,8 @@ struct writer_job {
     void *arg;
     writer_done_fn done;
     void *done_context;
+    writer_op_fn prelude; /* NULL, or run first; op only if it succeeds */
+    void *prelude_arg;
     enum bus_err result;
     struct writer_job *next;
 };
@@ -50,14 +52,23 @@ static struct writer_job *take_batch(struct writer *writer)
     return batch;
 }
 
+/* Runs op in a savepoint of its own, undone if op fails. */
+static enum bus_err run_in_savepoint(struct writer *writer, writer_op_fn op, void *arg)
+{
+    if (writer->hooks->savepoint(writer->connection) != 0)
+        return BUS_ERR_DATABASE_BUSY;
+    enum bus_err result = op(writer->connection, arg);
+    writer->hooks->release(writer->connection, result != BUS_OK);
+    return result;
+}
+
 static void run_job(struct writer *writer, struct writer_job *job)
 {
-    if (writer->hooks->savepoint(writer->connection) != 0) {
-        job->result = BUS_ERR_DATABASE_BUSY;
-        return;
-    }
-    job->result = job->op(writer->connection, job->arg);
-    writer->hooks->release(writer->connection, job->result != BUS_OK);
+    job->result = BUS_OK;
+    if (job->prelude != NULL)
+        job->result = run_in_savepoint(writer, job->prelude, job->prelude_arg);
+    if (job->result == BUS_OK)
+        job->result = run_in_savepoint(writer, job->op, job->arg);
 }
 
 static void run_batch(struct writer *writer, struct writer_job *batch)
@@ -134,13 +145,19 @@ struct writer *writer_start(void *connection, const struct writer_hooks *hooks, 
     return writer;
 }
 
-enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, writer_done_fn done,
-                           void *done_context)
+enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, void *prelude_arg,
+                                   writer_op_fn op, void *arg, writer_done_fn done,
+                                   void *done_context)
 {
     struct writer_job *job = malloc(sizeof *job);
     if (job == NULL)
         return BUS_ERR_INTERNAL;
-    *job = (struct writer_job){.op = op, .arg = arg, .done = done, .done_context = done_context};
+    *job = (struct writer_job){.prelude = prelude,
+                               .prelude_arg = prelude_arg,
+                               .op = op,
+                               .arg = arg,
+                               .done = done,
+                               .done_context = done_context};
     pthread_mutex_lock(&writer->lock);
     if (writer->tail)
         writer->tail->next = job;
@@ -150,6 +167,12 @@ enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, wr
     pthread_cond_signal(&writer->work_ready);
     pthread_mutex_unlock(&writer->lock);
     return BUS_OK;
+}
+
+enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, writer_done_fn done,
+                           void *done_context)
+{
+    return writer_submit_prelude(writer, NULL, NULL, op, arg, done, done_context);
 }
 
 /* A blocked writer_run caller, on its stack until done has been called. */

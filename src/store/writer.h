@@ -44,6 +44,16 @@ typedef void (*writer_done_fn)(void *context, enum bus_err result);
 enum bus_err writer_submit(struct writer *writer, writer_op_fn op, void *arg, writer_done_fn done,
                            void *done_context);
 
+/* writer_submit with a prelude: prelude(connection, prelude_arg) runs
+ * first, in a savepoint of its own that stays even if op fails, and op
+ * runs only if the prelude returned BUS_OK (else the prelude's result is
+ * the operation's). A signed request's nonce is recorded so: once, before
+ * its write, replays refused, and kept whatever the write does. A NULL
+ * prelude is plain writer_submit. */
+enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, void *prelude_arg,
+                                   writer_op_fn op, void *arg, writer_done_fn done,
+                                   void *done_context);
+
 /* writer_submit, then waits for done: returns op's result, or
  * BUS_ERR_DATABASE_BUSY when the transaction could not be committed. */
 enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg);

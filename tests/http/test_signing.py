@@ -458,6 +458,46 @@ def test_nonce_reuse_refused(sc):
     assert send_signed(sc, "POST", "/intent", body).status == 201
 
 
+def replay(sc, method, target, body=b""):
+    """Sends a signed request, then exactly the same bytes again; returns both."""
+    h = signing_headers(sc.key, method, target, body)
+    return send(sc, method, target, body, h), send(sc, method, target, body, h)
+
+
+def test_replayed_write_is_refused_and_changes_nothing(sc):
+    ns = unique("sig")
+    first, again = replay(sc, "POST", "/intent", publish_body(ns))
+    assert first.status == 201, first.raw
+    assert_unauthorized(again)
+    # one intent was made, not two
+    assert send_signed(sc, "POST", f"/claim?namespace={ns}").status == 200
+    assert send_signed(sc, "POST", f"/claim?namespace={ns}").status == 204
+
+
+def test_nonce_of_a_write_that_did_nothing_is_still_used(sc):
+    """The nonce is recorded with the write, and kept when the write finds
+    nothing or fails: else a captured claim that got 204 could be replayed
+    later to take a job."""
+    ns = unique("sig")
+    first, again = replay(sc, "POST", f"/claim?namespace={ns}")
+    assert first.status == 204 and again.status == 401, (first.raw, again.raw)
+    first, again = replay(sc, "POST", f"/claim?namespace={ns}&wait=0.2")
+    assert first.status == 204 and again.status == 401, (first.raw, again.raw)
+    body = jbytes({"claim_token": "0" * 64})
+    first, again = replay(sc, "POST", "/fulfill/" + "0" * 32, body)
+    assert first.status == 404 and again.status == 401, (first.raw, again.raw)
+    # a write refused by validation, before any SQL
+    first, again = replay(sc, "POST", "/intent", jbytes({"payload": {}}))
+    assert first.status == 400 and again.status == 401, (first.raw, again.raw)
+    # and the replay of a claim is refused even once there is a job to take
+    target = f"/claim?namespace={ns}&goal=job"
+    h = signing_headers(sc.key, "POST", target)
+    assert send(sc, "POST", target, b"", h).status == 204
+    assert send_signed(sc, "POST", "/intent", publish_body(ns)).status == 201
+    assert_unauthorized(send(sc, "POST", target, b"", h))
+    assert send_signed(sc, "POST", target).status == 200
+
+
 def test_forged_request_does_not_use_up_nonce(sc):
     body = publish_body(unique("sig"))
     nonce = secrets.token_hex(16)

@@ -1482,7 +1482,7 @@ static void submitted_publish_claim_and_fulfill_are_committed(void **state)
     struct intent_new intent;
     new_intent(&intent, 1, "g", T0);
     struct stored_response replay = {0, NULL};
-    struct store_publish_call publish = {&intent, 0, NULL, 201, "{}", &replay};
+    struct store_publish_call publish = {NULL, &intent, 0, NULL, 201, "{}", &replay};
     completion_init(&done);
     assert_int_equal(ops->publish_submit(f->store->backend, &publish, completion_done, &done),
                      BUS_OK);
@@ -1497,7 +1497,7 @@ static void submitted_publish_claim_and_fulfill_are_committed(void **state)
     request.lease_seconds = LEASE;
     request.now = T0;
     struct claimed_intent claimed = {0};
-    struct store_claim_call claim = {&request, &claimed};
+    struct store_claim_call claim = {NULL, &request, &claimed};
     completion_init(&done);
     assert_int_equal(ops->claim_submit(f->store->backend, &claim, completion_done, &done), BUS_OK);
     assert_int_equal(completion_wait(&done), BUS_OK);
@@ -1505,7 +1505,7 @@ static void submitted_publish_claim_and_fulfill_are_committed(void **state)
     strcpy(claimed.token, request.token);
 
     struct lease_ref ref = lease_of(&claimed, PUB, T0 + 3);
-    struct store_fulfill_call fulfill = {&ref, "\"ok\"", "text"};
+    struct store_fulfill_call fulfill = {NULL, &ref, "\"ok\"", "text"};
     completion_init(&done);
     assert_int_equal(ops->fulfill_submit(f->store->backend, &fulfill, completion_done, &done),
                      BUS_OK);
@@ -1539,7 +1539,7 @@ static void many_submitted_publishes_share_commits(void **state)
     for (int i = 0; i < N; i++) {
         new_intent(&intents[i], (unsigned)i + 1, "g", T0);
         replays[i] = (struct stored_response){0, NULL};
-        calls[i] = (struct store_publish_call){&intents[i], 0, NULL, 201, "{}", &replays[i]};
+        calls[i] = (struct store_publish_call){NULL, &intents[i], 0, NULL, 201, "{}", &replays[i]};
         completion_init(&done[i]);
         assert_int_equal(
             f->store->ops->publish_submit(f->store->backend, &calls[i], completion_done, &done[i]),

@@ -167,6 +167,36 @@ static void failing_operation_is_undone_alone(void **state)
     assert_int_equal(db.commits, 2);
 }
 
+/* A prelude runs in a savepoint of its own, kept when the operation after
+ * it fails; a failing prelude stops the operation and is its result. */
+static void prelude_is_kept_and_can_stop_the_operation(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    int preludes = 0;
+    assert_int_equal(
+        writer_submit_prelude(writer, succeed, &preludes, not_found, NULL, record, &outcome),
+        BUS_OK);
+    wait_for_calls(&outcome, 1);
+    assert_int_equal(outcome.result, BUS_ERR_NOT_FOUND);
+    assert_int_equal(preludes, 1);
+    assert_int_equal(db.savepoints, 2);
+    assert_int_equal(db.undone, 1); /* the operation's, not the prelude's */
+
+    int ran = 0;
+    assert_int_equal(writer_submit_prelude(writer, not_found, NULL, succeed, &ran, record, &outcome),
+                     BUS_OK);
+    wait_for_calls(&outcome, 2);
+    assert_int_equal(outcome.result, BUS_ERR_NOT_FOUND);
+    assert_int_equal(ran, 0);
+    writer_stop(writer);
+    outcome_destroy(&outcome);
+}
+
 /* Holds the writer thread inside its first operation. */
 struct gate {
     pthread_mutex_t lock;
@@ -244,6 +274,7 @@ int main(void)
         cmocka_unit_test(done_comes_after_the_commit),
         cmocka_unit_test(failed_commit_reports_busy),
         cmocka_unit_test(failing_operation_is_undone_alone),
+        cmocka_unit_test(prelude_is_kept_and_can_stop_the_operation),
         cmocka_unit_test(queued_writes_share_a_transaction),
         cmocka_unit_test(stop_runs_what_was_queued),
     };
