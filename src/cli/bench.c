@@ -66,6 +66,7 @@ static int run_jobs(const struct bench_options *options, const char *url, const 
 {
     struct bench_run run;
     init_run(&run, options->jobs, options->long_poll);
+    run.sign_key = options->sign ? api_key : NULL;
     struct bench_cast cast = {
         .publishers = options->publishers, .workers = options->workers, .loops = options->loops};
     struct bench_engine engine;
@@ -83,6 +84,7 @@ static int run_jobs(const struct bench_options *options, const char *url, const 
         .jobs = options->jobs,
         .fulfilled = atomic_load(&run.fulfilled),
         .long_poll = options->long_poll,
+        .signed_requests = options->sign,
         .seconds = results.last_fulfil > 0 ? results.last_fulfil - started : 0};
     bench_report_print(&summary, &results, options->json);
     bench_results_free(&results);

@@ -38,7 +38,9 @@ int bench_agent_open(struct bench_agent *agent, enum bench_role role, struct ben
         fprintf(stderr, "intent-bus bench: the URL is too long\n");
         return -1;
     }
-    if (bench_conn_open(&agent->conn, agent, headers, agent->url, role != BENCH_HEALTH) != 0) {
+    bool post = role != BENCH_HEALTH;
+    if (bench_conn_open(&agent->conn, agent, headers, agent->url, post,
+                        post ? run->sign_key : NULL) != 0) {
         fprintf(stderr, "intent-bus bench: libcurl cannot make a handle\n");
         return -1;
     }

@@ -21,6 +21,7 @@
 struct bench_run {
     int jobs;
     bool long_poll;
+    const char *sign_key; /* sign every request with it; NULL = do not */
     double health_until; /* health probes stop at this clock_now() */
     char namespace_[40];
     atomic_int next_job;

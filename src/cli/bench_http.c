@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/signing.h"
+
 #define API_KEY_HEADER_MAX 600
 
 static size_t keep_body(char *data, size_t size, size_t count, void *context)
@@ -67,10 +69,13 @@ static bool set_options(struct bench_conn *conn, struct curl_slist *headers, con
 }
 
 int bench_conn_open(struct bench_conn *conn, void *owner, struct curl_slist *headers,
-                    const char *url, bool post)
+                    const char *url, bool post, const char *sign_key)
 {
     memset(conn, 0, sizeof *conn);
     conn->owner = owner;
+    conn->sign_key = sign_key;
+    conn->headers = headers;
+    conn->url = url;
     conn->curl = curl_easy_init();
     if (conn->curl != NULL && set_options(conn, headers, url, post))
         return 0;
@@ -82,8 +87,40 @@ void bench_conn_close(struct bench_conn *conn)
 {
     if (conn->curl != NULL)
         curl_easy_cleanup(conn->curl);
+    curl_slist_free_all(conn->signed_headers);
     free(conn->body);
     memset(conn, 0, sizeof *conn);
+}
+
+/* The request-target of an absolute URL: "/claim?..." of "http://h:p/claim?...". */
+static const char *path_of(const char *url)
+{
+    const char *host = strstr(url, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    return path ? path : "/";
+}
+
+/* This request's headers: the shared ones and a fresh signature. */
+static int sign(struct bench_conn *conn, const char *body, size_t length)
+{
+    struct curl_slist *headers = NULL;
+    for (const struct curl_slist *item = conn->headers; item; item = item->next) {
+        struct curl_slist *longer = curl_slist_append(headers, item->data);
+        if (longer == NULL) {
+            curl_slist_free_all(headers);
+            return -1;
+        }
+        headers = longer;
+    }
+    if (signing_append_headers(conn->sign_key, "POST", path_of(conn->url), body ? body : "",
+                               body ? length : 0, &headers) != IB_OK ||
+        curl_easy_setopt(conn->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK) {
+        curl_slist_free_all(headers);
+        return -1;
+    }
+    curl_slist_free_all(conn->signed_headers); /* libcurl now holds the new list */
+    conn->signed_headers = headers;
+    return 0;
 }
 
 int bench_conn_prepare(struct bench_conn *conn, const char *url, const char *body, size_t length)
@@ -91,7 +128,12 @@ int bench_conn_prepare(struct bench_conn *conn, const char *url, const char *bod
     conn->size = 0;
     if (conn->body != NULL)
         conn->body[0] = '\0';
-    if (url != NULL && curl_easy_setopt(conn->curl, CURLOPT_URL, url) != CURLE_OK)
+    if (url != NULL) {
+        if (curl_easy_setopt(conn->curl, CURLOPT_URL, url) != CURLE_OK)
+            return -1;
+        conn->url = url;
+    }
+    if (conn->sign_key != NULL && sign(conn, body, length) != 0)
         return -1;
     if (body == NULL)
         return 0;

@@ -13,6 +13,12 @@
 struct bench_conn {
     CURL *curl;
     void *owner;    /* the simulated client this handle belongs to */
+    /* Signing (--sign): the key, the shared headers, and this request's
+     * copy of them with its X-Timestamp, X-Nonce and X-Signature (owned). */
+    const char *sign_key;
+    struct curl_slist *headers;
+    struct curl_slist *signed_headers;
+    const char *url; /* the last URL set: its path is signed */
     double sent_at; /* clock_monotonic() when the request in flight went out */
     bool in_flight; /* added to a loop's multi handle (bench_loop.c keeps it) */
     char *body;     /* the last response, NUL-terminated; owned */
@@ -27,16 +33,18 @@ struct bench_conn {
 struct curl_slist *bench_headers_new(const char *api_key);
 
 /* Opens a handle for owner that sends headers to url; post chooses POST
- * (with the body of each request) or GET. Returns 0, or -1 after closing
- * what it opened when libcurl refuses. */
+ * (with the body of each request) or GET. With sign_key, every request is
+ * signed (docs/SIGNING.md) as the CLI signs it. Returns 0, or -1 after
+ * closing what it opened when libcurl refuses. */
 int bench_conn_open(struct bench_conn *conn, void *owner, struct curl_slist *headers,
-                    const char *url, bool post);
+                    const char *url, bool post, const char *sign_key);
 void bench_conn_close(struct bench_conn *conn);
 
 /* Prepares the next request: url NULL keeps the last one (libcurl copies
  * and re-parses a URL on every set, so callers set it only when it
- * changes); body (POST handles) is not copied and must stay put until the
- * request completes. Returns 0, or -1 when libcurl refuses an option. */
+ * changes; it must stay put while it is the handle's); body (POST handles)
+ * is not copied and must stay put until the request completes. Returns 0,
+ * or -1 when libcurl refuses an option or the request cannot be signed. */
 int bench_conn_prepare(struct bench_conn *conn, const char *url, const char *body, size_t length);
 
 /* The HTTP status of the request that completed with result, or -1 when it

@@ -32,6 +32,7 @@ void bench_options_usage(void)
         "  --jobs N          intents to publish and fulfil (profile's, or 1000)\n"
         "  --publishers N    publishers, each posting one intent after another (default 4)\n"
         "  --long-poll       claim with wait= instead of polling (10 ms pause after a 204)\n"
+        "  --sign            sign every request (HMAC, docs/SIGNING.md), as the CLI does\n"
         "  --loops N         event-loop threads driving all of them (default %d, at most %d)\n"
         "  --url URL         a running bus (default: start one on a temporary database;\n"
         "                    then --server-env NAME=value is passed to it, e.g. BUS_SYNC=full)\n"
@@ -86,6 +87,9 @@ static int parse_flag(struct bench_options *options, int flag, const char *value
     case 'l':
         options->long_poll = true;
         return 0;
+    case 's':
+        options->sign = true;
+        return 0;
     case 'J':
         options->json = true;
         return 0;
@@ -105,7 +109,7 @@ static void set_defaults(struct bench_options *options, const struct profile *pr
                                       .workers = 10,
                                       .jobs = 1000,
                                       .publishers = 4,
-                                      .loops = 1,
+                                      .loops = DEFAULT_LOOPS,
                                       .timeout = 300,
                                       .api_key = getenv("INTENT_API_KEY")};
     if (profile != NULL) {
@@ -126,6 +130,7 @@ int bench_options_parse(struct bench_options *options, int argc, char **argv)
                                           {"api-key", required_argument, NULL, 'k'},
                                           {"server-env", required_argument, NULL, 'e'},
                                           {"long-poll", no_argument, NULL, 'l'},
+                                          {"sign", no_argument, NULL, 's'},
                                           {"json", no_argument, NULL, 'J'},
                                           {"timeout", required_argument, NULL, 't'},
                                           {"help", no_argument, NULL, 'h'},

@@ -16,6 +16,7 @@ struct bench_options {
     const char *api_key;
     const char *server_env;
     bool long_poll;
+    bool sign;
     bool json;
     double timeout;
 };

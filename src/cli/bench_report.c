@@ -75,9 +75,10 @@ static void print_row(const char *kind, const struct latency *latency)
 static void print_table(const struct bench_summary *summary, struct bench_results *results,
                         double p99)
 {
-    printf("profile %s: %d workers, %d publishers, %d jobs, %s, %s\n", summary->profile,
+    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %s\n", summary->profile,
            summary->workers, summary->publishers, summary->jobs,
-           summary->long_poll ? "long-poll" : "polling", summary->url);
+           summary->long_poll ? "long-poll" : "polling", summary->signed_requests ? ", signed" : "",
+           summary->url);
     printf("  success %.2f %%   %.1f jobs/s   P99 %.2f ms   (%.2f s)\n",
            success_percent(summary), jobs_per_second(summary), 1000 * p99, summary->seconds);
     printf("  %-16s %8s %9s %9s %9s\n", "request", "count", "p50 ms", "p99 ms", "max ms");
@@ -117,10 +118,12 @@ static void print_json(const struct bench_summary *summary, struct bench_results
                                 json_integer(results->statuses[status]));
     }
     json_t *report = json_pack(
-        "{s:s, s:s, s:i, s:i, s:i, s:I, s:b, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o}",
+        "{s:s, s:s, s:i, s:i, s:i, s:I, s:b, s:b, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, "
+        "s:o}",
         "profile", summary->profile, "url", summary->url, "workers", summary->workers,
         "publishers", summary->publishers, "jobs", summary->jobs, "fulfilled",
-        (json_int_t)summary->fulfilled, "long_poll", summary->long_poll, "seconds",
+        (json_int_t)summary->fulfilled, "long_poll", summary->long_poll, "signed",
+        summary->signed_requests, "seconds",
         summary->seconds, "success_percent", success_percent(summary), "jobs_per_second",
         jobs_per_second(summary), "p99_ms", 1000 * p99, "publish",
         latency_json(&results->publish), "claim", latency_json(&results->claim), "fulfil",

@@ -36,6 +36,7 @@ struct bench_summary {
     int jobs;
     long fulfilled;
     bool long_poll;
+    bool signed_requests;
     double seconds; /* first publish -> last fulfil */
 };
 

@@ -38,18 +38,18 @@ static bool append_header(struct curl_slist **headers, const char *name, const c
     return true;
 }
 
-enum ib_err signing_add_headers(struct ib_client *client, const char *method,
-                                const char *path_and_query, const char *body, size_t body_len,
-                                struct curl_slist **headers)
+enum ib_err signing_append_headers(const char *api_key, const char *method,
+                                   const char *path_and_query, const char *body, size_t body_len,
+                                   struct curl_slist **headers)
 {
     char timestamp[32];
     char nonce[2 * NONCE_BYTES + 1];
     snprintf(timestamp, sizeof timestamp, "%lld", (long long)time(NULL));
     if (!make_nonce(nonce))
-        return client_fail(client, IB_ERR_CRYPTO, "RAND_bytes failed to make a nonce");
+        return IB_ERR_CRYPTO;
     char *canonical_path = signature_canonical_path_from_url(path_and_query);
     if (canonical_path == NULL)
-        return client_fail(client, IB_ERR_NO_MEMORY, "out of memory signing the request");
+        return IB_ERR_NO_MEMORY;
     struct signature_request request = {
         .method = method,
         .canonical_path = canonical_path,
@@ -59,14 +59,26 @@ enum ib_err signing_add_headers(struct ib_client *client, const char *method,
         .body_len = body_len,
     };
     char signature[SIGNATURE_HEX_LEN + 1];
-    bool signed_ok =
-        signature_compute_hex(client->api_key, strlen(client->api_key), &request, signature);
+    bool signed_ok = signature_compute_hex(api_key, strlen(api_key), &request, signature);
     free(canonical_path);
     if (!signed_ok)
-        return client_fail(client, IB_ERR_CRYPTO, "HMAC-SHA256 of the request failed");
+        return IB_ERR_CRYPTO;
     if (!append_header(headers, "X-Timestamp", timestamp) ||
         !append_header(headers, "X-Nonce", nonce) ||
         !append_header(headers, "X-Signature", signature))
-        return client_fail(client, IB_ERR_NO_MEMORY, "out of memory adding signature headers");
+        return IB_ERR_NO_MEMORY;
+    return IB_OK;
+}
+
+enum ib_err signing_add_headers(struct ib_client *client, const char *method,
+                                const char *path_and_query, const char *body, size_t body_len,
+                                struct curl_slist **headers)
+{
+    enum ib_err err =
+        signing_append_headers(client->api_key, method, path_and_query, body, body_len, headers);
+    if (err == IB_ERR_CRYPTO)
+        return client_fail(client, IB_ERR_CRYPTO, "the CSPRNG or HMAC-SHA256 failed signing");
+    if (err == IB_ERR_NO_MEMORY)
+        return client_fail(client, IB_ERR_NO_MEMORY, "out of memory signing the request");
     return IB_OK;
 }

@@ -18,4 +18,10 @@ enum ib_err signing_add_headers(struct ib_client *client, const char *method,
                                 const char *path_and_query, const char *body, size_t body_len,
                                 struct curl_slist **headers);
 
+/* The same for any holder of a key (the bench signs without a client):
+ * IB_OK, IB_ERR_CRYPTO or IB_ERR_NO_MEMORY, with no message kept. */
+enum ib_err signing_append_headers(const char *api_key, const char *method,
+                                   const char *path_and_query, const char *body, size_t body_len,
+                                   struct curl_slist **headers);
+
 #endif

@@ -67,6 +67,22 @@ def test_bench_spreads_clients_over_several_loops():
     assert json.loads(out)["fulfilled"] == 5
 
 
+def test_bench_signs_every_request_when_asked():
+    # The bus it starts refuses unsigned requests, so every job proves a signature.
+    code, out, err = run_bench("--workers", "3", "--jobs", "30", "--publishers", "2", "--sign",
+                               "--server-env", "BUS_REQUIRE_SIGNATURES=true", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["signed"] is True and report["fulfilled"] == 30
+    assert "401" not in report["statuses"]
+    # and without --sign that bus refuses the bench
+    code, out, err = run_bench("--workers", "2", "--jobs", "4", "--publishers", "1",
+                               "--server-env", "BUS_REQUIRE_SIGNATURES=true", "--timeout", "3",
+                               "--json")
+    assert code == 1
+    assert json.loads(out)["statuses"].get("401", 0) > 0
+
+
 def test_bench_against_a_running_bus(shared_server):
     code, out, err = run_bench("--url", f"http://127.0.0.1:{shared_server.port}", "--api-key",
                                shared_server.key, "--jobs", "20", "--workers", "2")
