@@ -124,9 +124,14 @@ while [ "$STOP" = 0 ]; do
     # curl runs in the background so that a signal can interrupt `wait`.
     sign POST "$CLAIM_PATH" "$TMP/empty.json"
     : >"$TMP/claim.json"
+    # bash runs a trap only between commands: a signal that came while
+    # `sign` ran openssl found no claim to abort, so look again now, and
+    # once more after the claim has a pid to kill.
+    [ "$STOP" = 1 ] && break
     curl -s -o "$TMP/claim.json" -w '%{http_code}' --max-time $((CLAIM_WAIT + 15)) \
         "${SIGNED[@]}" >"$TMP/claim.status" &
     CURL_PID=$!
+    [ "$STOP" = 1 ] && kill "$CURL_PID" 2>/dev/null
     wait "$CURL_PID"
     CURL_PID=
     [ "$STOP" = 1 ] && break
