@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libcurl4-openssl-dev
+  libmicrohttpd-dev libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
   libcmocka-dev python3 python3-pytest curl openssl
   prometheus             # promtool, which checks /metrics in the tests
   chromium chromium-driver  # the dashboard's browser test

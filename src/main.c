@@ -1,88 +1,46 @@
-/* intent-bus: one executable, subcommands like git. */
+/* intent-bus: one command, subcommands like git. This executable is the
+ * server and the front door; every client command (and bench) runs in
+ * intent-bus-client beside it, exec'd in place, so `intent-bus serve` never
+ * maps libcurl and what it links (about 2 MB resident, docs/BENCHMARKS.md),
+ * as git keeps libcurl out of git by running git-remote-https. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cli/bench.h"
-#include "cli/commands.h"
+#include "cli/usage.h"
 #include "serve/server.h"
+#include "util/sibling.h"
 #include "version.h"
 
-struct command {
-    const char *name;
-    int (*main)(int argc, char **argv);
-};
-
-/* The client subcommands (docs/CLI.md); serve, bench and version apart. */
-static const struct command client_commands[] = {
-    {"publish", cli_publish_main}, {"listen", cli_listen_main}, {"claim", cli_claim_main},
-    {"fulfill", cli_fulfill_main}, {"fail", cli_fail_main},     {"extend", cli_extend_main},
-    {"result", cli_result_main},   {"status", cli_status_main}, {"set", cli_set_main},
-    {"get", cli_get_main},         {"admin", cli_admin_main},
-};
-
-static void print_usage(FILE *out)
+/* Replaces this process with intent-bus-client and the same arguments; the
+ * pid, signals and exit code are then the client's own. Returns only when
+ * that fails. */
+static int run_client_command(char **argv)
 {
-    fprintf(out,
-            "usage: intent-bus <command> [options]   (intent-bus <command> --help)\n"
-            "\n"
-            "the bus:\n"
-            "  serve      run the bus (intent-bus serve --help)\n"
-            "  bench      load-test a bus (intent-bus bench --help)\n"
-            "  version    print the version\n"
-            "\n"
-            "jobs:\n"
-            "  publish GOAL JSON         publish a job and print its id (--wait: its result)\n"
-            "  listen GOAL -c COMMAND    run COMMAND for every job, as a worker\n"
-            "  result ID [--wait S]      print a job with its result\n"
-            "  status ID                 print a job's state\n"
-            "\n"
-            "a worker's calls, for scripts:\n"
-            "  claim [GOAL]              claim a job and print it with its claim_token\n"
-            "  fulfill ID TOKEN [RESULT] mark a claimed job done\n"
-            "  fail ID TOKEN [ERROR]     mark a claimed job failed (retried or dead-lettered)\n"
-            "  extend ID TOKEN [SECONDS] extend a claimed job's lease\n"
-            "\n"
-            "the KV store:\n"
-            "  set KEY JSON [--ttl S]    store a value\n"
-            "  get KEY                   print a value\n"
-            "\n"
-            "  admin <command>           the admin API (intent-bus admin --help)\n"
-            "\n"
-            "credentials: --api-key, else $INTENT_API_KEY, else ~/.apikey (mode 0600);\n"
-            "the bus: --url, else $INTENT_BUS_URL, else http://127.0.0.1:8080; admin\n"
-            "token: --admin-token, else $INTENT_ADMIN_TOKEN. Requests are HMAC-signed\n"
-            "unless --no-sign.\n"
-            "\n"
-            "exit codes of the client commands:\n"
-            "  0  success\n"
-            "  1  the bus refused the request, or the job is dead\n"
-            "  2  bad usage\n"
-            "  3  no usable credentials, or 401/403 (wrong key, bad signature)\n"
-            "  4  not found: no such intent or key, or the lease is lost\n"
-            "  5  the bus could not be reached, or answered 5xx\n"
-            "  6  nothing yet: nothing to claim, or a --wait ran out first\n");
+    char path[PATH_MAX];
+    if (!sibling_path(INTENT_BUS_CLIENT_EXECUTABLE, path, sizeof path)) {
+        fprintf(stderr, "intent-bus: cannot find where this executable is\n");
+        return 2;
+    }
+    argv[0] = (char *)INTENT_BUS_EXECUTABLE; /* messages and ps name the command typed */
+    execv(path, argv);
+    fprintf(stderr, "intent-bus: cannot run %s: %s (it is installed beside intent-bus)\n", path,
+            strerror(errno));
+    return 2;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        print_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
+    int exit_code;
+    if (cli_usage_requested(argc, argv, &exit_code))
+        return exit_code;
     if (strcmp(argv[1], "serve") == 0)
         return server_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "bench") == 0)
-        return bench_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("intent-bus %s (Intent Protocol %s)\n", INTENT_BUS_VERSION, INTENT_PROTOCOL_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof client_commands / sizeof client_commands[0]; i++) {
-        if (strcmp(argv[1], client_commands[i].name) == 0)
-            return client_commands[i].main(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "intent-bus: unknown command '%s'\n", argv[1]);
-    print_usage(stderr);
-    return 2;
+    return run_client_command(argv);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 
 #include "bus/token.h"
 
@@ -41,14 +41,15 @@ static bool basic_matches(const char *authorization, const char *password_hash)
     size_t length = strlen(encoded);
     if (length == 0 || length > BASIC_MAX_ENCODED || length % 4 != 0)
         return false;
-    unsigned char decoded[BASIC_MAX_ENCODED];
-    int size = EVP_DecodeBlock(decoded, (const unsigned char *)encoded, (int)length);
-    if (size < 0)
+    struct base64_decode_ctx base64;
+    unsigned char decoded[BASE64_DECODE_LENGTH(BASIC_MAX_ENCODED) + 1];
+    size_t size = sizeof decoded - 1;
+    base64_decode_init(&base64);
+    if (!base64_decode_update(&base64, &size, decoded, length, encoded) ||
+        !base64_decode_final(&base64))
         return false;
-    for (size_t pad = length; pad > 0 && encoded[pad - 1] == '='; pad--)
-        size--; /* EVP_DecodeBlock counts padding as zero bytes */
     decoded[size] = '\0';
-    if ((size_t)size != strlen((char *)decoded) || strncmp((char *)decoded, "admin:", 6) != 0)
+    if (size != strlen((char *)decoded) || strncmp((char *)decoded, "admin:", 6) != 0)
         return false;
     return secret_matches((char *)decoded + 6, password_hash);
 }

@@ -5,8 +5,6 @@
 #ifndef AUTH_API_KEY_H
 #define AUTH_API_KEY_H
 
-#include <openssl/types.h>
-
 #include "bus/errors.h"
 #include "bus/intent.h"
 #include "store/store.h"
@@ -17,12 +15,9 @@
 struct auth {
     char main_key_hash[PRINCIPAL_LEN + 1]; /* SHA-256 of BUS_SECRET */
     struct store *store;                   /* borrowed: where tester keys live */
-    EVP_MD *sha256;                        /* owned; fetched once for every request */
 };
 
-/* -1 when OpenSSL has no SHA-256 to give. */
-int auth_init(struct auth *auth, const char *main_key, struct store *store);
-void auth_destroy(struct auth *auth);
+void auth_init(struct auth *auth, const char *main_key, struct store *store);
 
 /* Fills *caller from the X-API-KEY value (NULL when absent). Digests are
  * compared in constant time, so the check leaks neither the key's length

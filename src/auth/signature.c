@@ -3,14 +3,12 @@
  * rules a client follows are written out in docs/SIGNING.md. */
 #include "auth/signature.h"
 
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 
 /* Longer timestamps are refused: 15 integer digits are exact in a double and
  * far beyond any real clock, and the rest leaves room for a fraction. */
@@ -340,28 +338,21 @@ char *signature_string_to_sign(const struct signature_request *request, size_t *
     return out;
 }
 
-bool signature_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
+void signature_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
                         char out[SIGNATURE_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
-    static const unsigned char no_key = 0;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
+    struct hmac_sha256_ctx context;
+    unsigned char digest[SHA256_DIGEST_SIZE];
 
-    out[0] = '\0';
-    if (key_len > INT_MAX)
-        return false;
-    /* OpenSSL takes a NULL key as "no key given"; an empty key is a key. */
-    if (HMAC(EVP_sha256(), key_len > 0 ? key : &no_key, (int)key_len, data, len, digest,
-             &digest_len) == NULL ||
-        digest_len != SIGNATURE_HEX_LEN / 2)
-        return false;
-    for (unsigned int i = 0; i < digest_len; i++) {
+    hmac_sha256_set_key(&context, key_len, key);
+    hmac_sha256_update(&context, len, data);
+    hmac_sha256_digest(&context, sizeof digest, digest);
+    for (size_t i = 0; i < sizeof digest; i++) {
         out[2 * i] = digits[digest[i] >> 4];
         out[2 * i + 1] = digits[digest[i] & 0x0f];
     }
     out[SIGNATURE_HEX_LEN] = '\0';
-    return true;
 }
 
 /* Builds the string rather than feeding the HMAC piece by piece: one short
@@ -374,9 +365,9 @@ bool signature_compute_hex(const char *key, size_t key_len, const struct signatu
     out[0] = '\0';
     if (text == NULL)
         return false;
-    bool ok = signature_hmac_hex(key, key_len, text, len, out);
+    signature_hmac_hex(key, key_len, text, len, out);
     free(text);
-    return ok;
+    return true;
 }
 
 /* The checks of signature_verify(). */
@@ -438,7 +429,7 @@ enum signature_result signature_verify(const char *key, const struct signature_r
     char expected[SIGNATURE_HEX_LEN + 1];
     if (!signature_compute_hex(key, strlen(key), request, expected))
         return SIGNATURE_INTERNAL_ERROR;
-    if (CRYPTO_memcmp(expected, presented_hex, SIGNATURE_HEX_LEN) != 0)
+    if (!memeql_sec(expected, presented_hex, SIGNATURE_HEX_LEN))
         return SIGNATURE_MISMATCH;
     return SIGNATURE_OK;
 }

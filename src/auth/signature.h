@@ -90,14 +90,14 @@ char *signature_canonical_path_from_url(const char *path_and_query);
 char *signature_string_to_sign(const struct signature_request *request, size_t *len);
 
 /* Writes the lowercase hex HMAC-SHA256 of len bytes of data under key_len
- * bytes of key, and a NUL, into out. Returns false (out is then "") only if
- * OpenSSL fails. signature_compute_hex() is this over the string to sign. */
-bool signature_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
+ * bytes of key, and a NUL, into out. signature_compute_hex() is this over
+ * the string to sign. */
+void signature_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
                         char out[SIGNATURE_HEX_LEN + 1]);
 
 /* Writes the lowercase hex HMAC-SHA256 of the string to sign, keyed with
  * key_len bytes of key, and a NUL into out. timestamp and nonce must not be
- * NULL. Returns false (out is then "") when out of memory or OpenSSL fails. */
+ * NULL. Returns false (out is then "") when out of memory. */
 bool signature_compute_hex(const char *key, size_t key_len, const struct signature_request *request,
                            char out[SIGNATURE_HEX_LEN + 1]);
 

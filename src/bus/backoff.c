@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include <openssl/rand.h>
+#include "util/random.h"
 
 double backoff_delay(double backoff_base, int claim_attempts, double jitter)
 {
@@ -20,7 +20,7 @@ double backoff_delay(double backoff_base, int claim_attempts, double jitter)
 double backoff_random_jitter(void)
 {
     uint32_t bits = 0;
-    if (RAND_bytes((unsigned char *)&bits, sizeof bits) != 1)
+    if (!random_fill(&bits, sizeof bits))
         return 0.0; /* no entropy: no jitter is still a correct delay */
     return BACKOFF_JITTER_MAX * ((double)bits / 4294967296.0);
 }

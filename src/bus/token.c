@@ -1,15 +1,18 @@
 /* Claim tokens, intent ids and key fingerprints. The random bytes come
- * from the kernel's CSPRNG (getrandom), hashing and the constant-time
- * compare from OpenSSL: none of it is ours to get wrong. getrandom took
- * 0.55 us for 16 bytes where RAND_bytes took 1.35; it showed in perf. */
+ * from the kernel's CSPRNG (util/random), hashing and the constant-time
+ * compare from Nettle: none of it is ours to get wrong. Nettle rather than
+ * OpenSSL because it is already in the process (GnuTLS, which
+ * libmicrohttpd links, is built on it) and needs no initialisation;
+ * OpenSSL 3's providers cost 2 MB of resident memory before the first
+ * digest (docs/BENCHMARKS.md, idle RSS). */
 #include "bus/token.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
+
+#include "util/random.h"
 
 static void to_hex(const unsigned char *bytes, size_t count, char *out)
 {
@@ -21,23 +24,10 @@ static void to_hex(const unsigned char *bytes, size_t count, char *out)
     out[2 * count] = '\0';
 }
 
-/* Fills bytes from the kernel's CSPRNG; false only if it cannot be read. */
-static bool random_bytes(unsigned char *bytes, size_t count)
-{
-    size_t filled = 0;
-    while (filled < count) {
-        ssize_t got = getrandom(bytes + filled, count - filled, 0);
-        if (got < 0 && errno != EINTR)
-            return false;
-        filled += got > 0 ? (size_t)got : 0;
-    }
-    return true;
-}
-
 bool token_random_hex(char *out, size_t byte_count)
 {
     unsigned char bytes[64];
-    if (byte_count > sizeof bytes || !random_bytes(bytes, byte_count)) {
+    if (byte_count > sizeof bytes || !random_fill(bytes, byte_count)) {
         out[0] = '\0';
         return false;
     }
@@ -49,7 +39,7 @@ bool token_time_ordered_hex(char *out, size_t byte_count, double now)
 {
     unsigned char bytes[64];
     if (byte_count < TOKEN_TIME_BYTES || byte_count > sizeof bytes ||
-        !random_bytes(bytes + TOKEN_TIME_BYTES, byte_count - TOKEN_TIME_BYTES)) {
+        !random_fill(bytes + TOKEN_TIME_BYTES, byte_count - TOKEN_TIME_BYTES)) {
         out[0] = '\0';
         return false;
     }
@@ -65,7 +55,7 @@ bool token_equal(const char *a, const char *b)
     size_t len = strlen(a);
     if (len != strlen(b))
         return false;
-    return CRYPTO_memcmp(a, b, len) == 0;
+    return memeql_sec(a, b, len) != 0;
 }
 
 bool token_is_hex(const char *s, size_t len)
@@ -80,15 +70,12 @@ bool token_is_hex(const char *s, size_t len)
     return true;
 }
 
-void token_sha256_hex_using(const EVP_MD *sha256, const void *data, size_t size, char out[65])
-{
-    unsigned char digest[32];
-    unsigned int digest_len = 0;
-    EVP_Digest(data, size, digest, &digest_len, sha256, NULL);
-    to_hex(digest, 32, out);
-}
-
 void token_sha256_hex(const void *data, size_t size, char out[65])
 {
-    token_sha256_hex_using(EVP_sha256(), data, size, out);
+    struct sha256_ctx context;
+    unsigned char digest[SHA256_DIGEST_SIZE];
+    sha256_init(&context);
+    sha256_update(&context, size, data);
+    sha256_digest(&context, sizeof digest, digest);
+    to_hex(digest, sizeof digest, out);
 }

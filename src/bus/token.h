@@ -5,8 +5,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <openssl/types.h>
-
 /* Writes 2*byte_count lowercase hex characters of CSPRNG output and a NUL
  * into out (size >= 2*byte_count+1). Returns false if the CSPRNG failed. */
 bool token_random_hex(char *out, size_t byte_count);
@@ -29,10 +27,5 @@ bool token_is_hex(const char *s, size_t len);
 
 /* Writes the lowercase hex SHA-256 of data (65 bytes with the NUL). */
 void token_sha256_hex(const void *data, size_t size, char out[65]);
-
-/* The same with a SHA-256 the caller fetched once (EVP_MD_fetch): OpenSSL
- * 3 otherwise looks the algorithm up again, under a lock, on every call,
- * which showed in perf on the per-request key digest. */
-void token_sha256_hex_using(const EVP_MD *sha256, const void *data, size_t size, char out[65]);
 
 #endif

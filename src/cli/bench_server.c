@@ -2,6 +2,7 @@
 #include "cli/bench_server.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <curl/curl.h>
 
 #include "bus/token.h"
+#include "util/sibling.h"
+#include "version.h"
 
 /* A port nobody listens on right now (the kernel's choice for port 0). */
 static int free_port(void)
@@ -65,9 +68,11 @@ static void exec_server(const struct bench_server *server, int port, const char 
     setenv("BUS_LOG_LEVEL", "off", 1);
     if (extra_env != NULL)
         putenv((char *)extra_env);
-    execl("/proc/self/exe", "intent-bus", "serve", "--bind", "127.0.0.1", "--port", port_text,
-          "--db", db, (char *)NULL);
-    perror("intent-bus bench: cannot start the server");
+    char server_path[PATH_MAX];
+    if (sibling_path(INTENT_BUS_EXECUTABLE, server_path, sizeof server_path))
+        execl(server_path, INTENT_BUS_EXECUTABLE, "serve", "--bind", "127.0.0.1", "--port",
+              port_text, "--db", db, (char *)NULL);
+    perror("intent-bus bench: cannot start the server (intent-bus, beside intent-bus-client)");
     _exit(127);
 }
 

@@ -1,5 +1,5 @@
-# Sources of the intent-bus executable's client side (bench and the client
-# subcommands), listed here so src/cli owns its own list.
+# Sources of intent-bus-client, the client side (bench and the client
+# subcommands) beside main.c and usage.c, listed here so src/cli owns its own list.
 set(CLI_SOURCES
   src/cli/bench.c
   src/cli/bench_options.c

@@ -1,6 +1,6 @@
 /* Request signing on the client side: a fresh timestamp and nonce, then the
  * HMAC over the canonical string of the bytes that will be sent. The nonce
- * comes from OpenSSL's CSPRNG: a predictable nonce would not stop a replay
+ * comes from the kernel's CSPRNG: a predictable nonce would not stop a replay
  * any less, but a repeated one gets a genuine request refused. */
 #include "client/signing.h"
 
@@ -9,9 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
 #include "auth/signature.h"
+#include "util/random.h"
 
 #define NONCE_BYTES 16
 
@@ -19,7 +18,7 @@
 static bool make_nonce(char out[2 * NONCE_BYTES + 1])
 {
     unsigned char bytes[NONCE_BYTES];
-    if (RAND_bytes(bytes, sizeof bytes) != 1)
+    if (!random_fill(bytes, sizeof bytes))
         return false;
     for (size_t i = 0; i < sizeof bytes; i++)
         snprintf(out + 2 * i, 3, "%02x", bytes[i]);

@@ -1,6 +1,8 @@
 """--help everywhere, usage errors, and the exit-code table."""
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,22 @@ def test_version_is_unchanged():
     done = run("version")
     assert done.returncode == 0
     assert done.stdout.startswith("intent-bus ")
+
+
+def test_client_commands_run_in_the_partner_executable():
+    """intent-bus hands every client command to intent-bus-client beside it."""
+    partner = Path(BIN).resolve().parent / "intent-bus-client"
+    assert partner.is_file()
+    direct = subprocess.run([str(partner), "status", "--help"], capture_output=True, text=True,
+                            timeout=10)
+    assert direct.returncode == 0, direct.stderr
+    assert direct.stdout == run("status", "--help").stdout
+
+
+def test_a_missing_partner_is_named(tmp_path):
+    lone = tmp_path / "intent-bus"
+    shutil.copy(Path(BIN).resolve(), lone)
+    done = subprocess.run([str(lone), "status", "x"], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 2
+    assert "intent-bus-client" in done.stderr
+    assert subprocess.run([str(lone), "version"], capture_output=True, timeout=10).returncode == 0

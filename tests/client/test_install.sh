@@ -27,6 +27,12 @@ fail() {
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" ||
     { cat "$work/install.log" >&2; fail "cmake --install failed"; }
 
+# The two executables land side by side and find each other there.
+bindir=$(dirname "$(find "$prefix" -name intent-bus -type f -print -quit)")
+[[ -x $bindir/intent-bus-client ]] || fail "intent-bus-client is not installed beside intent-bus"
+"$bindir/intent-bus" status --help >/dev/null ||
+    fail "the installed intent-bus cannot run a client command"
+
 pc=$(find "$prefix" -name intentbus.pc -print -quit)
 [[ -n $pc ]] || fail "no intentbus.pc under $prefix"
 export PKG_CONFIG_PATH=$(dirname "$pc")
@@ -57,8 +63,8 @@ linked=$(ldd "$work/consumer_shared")
 # Static: the archive, then the libraries it needs. `pkg-config --static
 # --libs intentbus` would also list what libcurl itself links, which only
 # matters with a static libcurl (and needs its -dev packages); libcurl,
-# jansson and libcrypto stay shared here.
-static_libs="$libdir/libintentbus.a $(pkg-config --libs libcurl jansson libcrypto) -pthread"
+# jansson and nettle stay shared here.
+static_libs="$libdir/libintentbus.a $(pkg-config --libs libcurl jansson nettle) -pthread"
 "$cc" "${strict[@]}" "${extra[@]}" -o "$work/consumer_static" "$source" \
     $(pkg-config --cflags intentbus) $static_libs
 if [[ $(ldd "$work/consumer_static") == *libintentbus* ]]; then

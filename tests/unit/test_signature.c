@@ -72,7 +72,7 @@ static void hmac_matches_rfc4231_case_2(void **state)
     (void)state;
     static const char data[] = "what do ya want for nothing?";
     char out[SIGNATURE_HEX_LEN + 1];
-    assert_true(signature_hmac_hex("Jefe", 4, data, sizeof data - 1, out));
+    signature_hmac_hex("Jefe", 4, data, sizeof data - 1, out);
     assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
@@ -83,7 +83,7 @@ static void hmac_matches_rfc4231_case_6_with_a_key_longer_than_a_block(void **st
     unsigned char key[131];
     memset(key, 0xaa, sizeof key);
     char out[SIGNATURE_HEX_LEN + 1];
-    assert_true(signature_hmac_hex(key, sizeof key, data, sizeof data - 1, out));
+    signature_hmac_hex(key, sizeof key, data, sizeof data - 1, out);
     assert_string_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
