@@ -10,6 +10,8 @@
 #include <nettle/hmac.h>
 #include <nettle/memops.h>
 
+#include "util/hex.h"
+
 /* Longer timestamps are refused: 15 integer digits are exact in a double and
  * far beyond any real clock, and the rest leaves room for a fraction. */
 #define TIMESTAMP_MAX_LEN 32
@@ -341,18 +343,13 @@ char *signature_string_to_sign(const struct signature_request *request, size_t *
 void signature_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
                         char out[SIGNATURE_HEX_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
     struct hmac_sha256_ctx context;
     unsigned char digest[SHA256_DIGEST_SIZE];
 
     hmac_sha256_set_key(&context, key_len, key);
     hmac_sha256_update(&context, len, data);
     hmac_sha256_digest(&context, sizeof digest, digest);
-    for (size_t i = 0; i < sizeof digest; i++) {
-        out[2 * i] = digits[digest[i] >> 4];
-        out[2 * i + 1] = digits[digest[i] & 0x0f];
-    }
-    out[SIGNATURE_HEX_LEN] = '\0';
+    hex_encode(digest, sizeof digest, out);
 }
 
 /* Builds the string rather than feeding the HMAC piece by piece: one short

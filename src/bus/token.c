@@ -12,17 +12,8 @@
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
 
+#include "util/hex.h"
 #include "util/random.h"
-
-static void to_hex(const unsigned char *bytes, size_t count, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < count; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    out[2 * count] = '\0';
-}
 
 bool token_random_hex(char *out, size_t byte_count)
 {
@@ -31,7 +22,7 @@ bool token_random_hex(char *out, size_t byte_count)
         out[0] = '\0';
         return false;
     }
-    to_hex(bytes, byte_count, out);
+    hex_encode(bytes, byte_count, out);
     return true;
 }
 
@@ -46,7 +37,7 @@ bool token_time_ordered_hex(char *out, size_t byte_count, double now)
     unsigned long long millis = now > 0 ? (unsigned long long)(now * 1000.0) : 0;
     for (int i = TOKEN_TIME_BYTES - 1; i >= 0; i--, millis >>= 8)
         bytes[i] = (unsigned char)(millis & 0xff);
-    to_hex(bytes, byte_count, out);
+    hex_encode(bytes, byte_count, out);
     return true;
 }
 
@@ -77,5 +68,5 @@ void token_sha256_hex(const void *data, size_t size, char out[65])
     sha256_init(&context);
     sha256_update(&context, size, data);
     sha256_digest(&context, sizeof digest, digest);
-    to_hex(digest, sizeof digest, out);
+    hex_encode(digest, sizeof digest, out);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth/signature.h"
+#include "util/hex.h"
 #include "util/random.h"
 
 #define NONCE_BYTES 16
@@ -20,8 +21,7 @@ static bool make_nonce(char out[2 * NONCE_BYTES + 1])
     unsigned char bytes[NONCE_BYTES];
     if (!random_fill(bytes, sizeof bytes))
         return false;
-    for (size_t i = 0; i < sizeof bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+    hex_encode(bytes, sizeof bytes, out);
     return true;
 }
 
