@@ -236,6 +236,15 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
     return err != BUS_OK ? err : fresh ? BUS_OK : BUS_ERR_UNAUTHORIZED;
 }
 
+/* Queues a write; a signed request's nonce (non-NULL) is recorded first,
+ * in the same transaction, and a replay stops the write. */
+static enum bus_err submit_gated(struct sqlite_backend *self, const struct store_nonce_call *nonce,
+                                 writer_op_fn op, void *call, store_done_fn done, void *context)
+{
+    return writer_submit_prelude(self->writer, nonce != NULL ? nonce_gate_op : NULL,
+                                 (void *)nonce, op, call, done, context);
+}
+
 void sql_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text == NULL || text[0] == '\0')
@@ -430,8 +439,7 @@ static enum bus_err sqlite_publish_submit(void *backend, struct store_publish_ca
                                           store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
-                                 (void *)call->nonce, publish_op, call, done, context);
+    return submit_gated(self, call->nonce, publish_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -507,8 +515,7 @@ static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *
                                         store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
-                                 (void *)call->nonce, claim_op, call, done, context);
+    return submit_gated(self, call->nonce, claim_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -574,8 +581,7 @@ static enum bus_err sqlite_extend_submit(void *backend, struct store_extend_call
                                          store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
-                                 (void *)call->nonce, extend_op, call, done, context);
+    return submit_gated(self, call->nonce, extend_op, call, done, context);
 }
 
 static enum bus_err fulfill_op(void *connection, void *arg)
@@ -606,8 +612,7 @@ static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_ca
                                           store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
-                                 (void *)call->nonce, fulfill_op, call, done, context);
+    return submit_gated(self, call->nonce, fulfill_op, call, done, context);
 }
 
 /* Moves an intent to dead and copies it into the dead-letter table. */
@@ -671,8 +676,7 @@ static enum bus_err sqlite_fail_submit(void *backend, struct store_fail_call *ca
                                        store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return writer_submit_prelude(self->writer, call->nonce ? nonce_gate_op : NULL,
-                                 (void *)call->nonce, fail_op, call, done, context);
+    return submit_gated(self, call->nonce, fail_op, call, done, context);
 }
 
 /* ---- nonces of signed requests ----------------------------------------- */

@@ -122,9 +122,10 @@ struct store_nonce_call {
     double keep;
 };
 
-/* The asynchronous publish, claim, fulfill, extend and fail: their arguments (with the
- * meaning of the synchronous operation's parameters below) and results, in
- * memory the caller keeps valid until done has been called. */
+/* The asynchronous publish, claim, fulfill, extend and fail: their
+ * arguments (with the meaning of the synchronous operation's parameters
+ * below) and results, in memory the caller keeps valid until done has been
+ * called. */
 struct store_publish_call {
     const struct store_nonce_call *nonce; /* NULL, or recorded first (below) */
     const struct intent_new *intent;
@@ -162,7 +163,6 @@ struct store_fail_call {
     double jitter;
     struct fail_outcome *out;
 };
-
 
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
