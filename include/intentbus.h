@@ -26,7 +26,8 @@ extern "C" {
 enum ib_err {
     IB_OK = 0,
     IB_ERR_EMPTY,                /* 204 on /claim: nothing to claim now */
-    IB_ERR_UNAUTHORIZED,         /* 401 unauthorized (wrong key, bad or missing signature) */
+    IB_ERR_UNAUTHORIZED,         /* 401 unauthorized (wrong key), or 403 invalid_signature
+                                    (bad, stale, replayed or missing signature) */
     IB_ERR_FORBIDDEN,            /* 403 forbidden */
     IB_ERR_NOT_FOUND,            /* 404 not_found; on extend/fulfill/fail: the lease is lost */
     IB_ERR_METHOD_NOT_ALLOWED,   /* 405 method_not_allowed */

@@ -19,7 +19,7 @@ static enum bus_err check_tester_key(const struct auth *auth, const char *digest
     char owner[OWNER_MAX_BYTES + 1];
     enum bus_err err = auth->store->ops->key_lookup(auth->store->backend, digest, owner);
     if (err == BUS_ERR_NOT_FOUND)
-        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "invalid API key");
+        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "Invalid API key.");
     if (err != BUS_OK)
         return bus_error_set(error, err, NULL, "the API key could not be checked");
     snprintf(caller->label, sizeof caller->label, "%.64s", owner); /* logs only */
@@ -30,14 +30,15 @@ enum bus_err auth_authenticate(const struct auth *auth, const char *api_key,
                                struct principal *caller, struct bus_error *error)
 {
     if (api_key == NULL || api_key[0] == '\0')
-        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "X-API-KEY header is required");
+        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "Missing API key.");
     char digest[PRINCIPAL_LEN + 1];
     token_sha256_hex(api_key, strlen(api_key), digest);
     caller->is_tester = false;
-    strcpy(caller->label, "main");
-    if (!token_equal(digest, auth->main_key_hash)) {
+    if (token_equal(digest, auth->main_key_hash)) {
+        strcpy(caller->label, "main"); /* logs only, and only once the key matched */
+    } else {
         if (strncmp(api_key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) != 0)
-            return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "invalid API key");
+            return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL, "Invalid API key.");
         enum bus_err err = check_tester_key(auth, digest, caller, error);
         if (err != BUS_OK)
             return err;

@@ -103,6 +103,8 @@ static size_t percent_decode(const char *text, size_t len, bool plus_is_space, c
 struct encoded_pair {
     char *key;
     char *value;
+    const struct signature_param *decoded; /* what the pair was encoded from */
+    size_t position;                       /* among the parameters, for a stable sort */
 };
 
 /* "&&" gives libmicrohttpd an empty key without a value; a client-side parse
@@ -132,7 +134,9 @@ static struct encoded_pair *encode_pairs(const struct signature_param *params, s
     for (size_t i = 0; i < count; i++) {
         if (is_empty_part(&params[i]))
             continue;
-        struct encoded_pair *pair = &pairs[(*kept)++];
+        struct encoded_pair *pair = &pairs[*kept];
+        pair->decoded = &params[i];
+        pair->position = (*kept)++;
         pair->key = signature_percent_encode(params[i].key, params[i].key_len);
         pair->value = params[i].value == NULL
                           ? signature_percent_encode("", 0)
@@ -145,14 +149,23 @@ static struct encoded_pair *encode_pairs(const struct signature_param *params, s
     return pairs;
 }
 
-/* Key, then value: a total order, so the result does not depend on the
- * order the parameters came in, and qsort's instability cannot show. */
+/* By decoded key, bytewise (UTF-8 byte order is code point order, the
+ * order the original server's Python sort gives), then by position: the
+ * original sorts stably, so a repeated key keeps the order it was sent in
+ * and clients written for it sign `tag=z&tag=a` as sent. */
 static int compare_pairs(const void *a, const void *b)
 {
     const struct encoded_pair *left = a;
     const struct encoded_pair *right = b;
-    int by_key = strcmp(left->key, right->key);
-    return by_key != 0 ? by_key : strcmp(left->value, right->value);
+    size_t left_len = left->decoded->key_len;
+    size_t right_len = right->decoded->key_len;
+    size_t common = left_len < right_len ? left_len : right_len;
+    int by_key = common > 0 ? memcmp(left->decoded->key, right->decoded->key, common) : 0;
+    if (by_key == 0 && left_len != right_len)
+        by_key = left_len < right_len ? -1 : 1;
+    if (by_key != 0)
+        return by_key;
+    return left->position < right->position ? -1 : left->position > right->position;
 }
 
 static char *join_pairs(const struct encoded_pair *pairs, size_t count)
@@ -414,9 +427,10 @@ enum signature_result signature_verify(const char *key, const struct signature_r
         return SIGNATURE_MISSING_HEADERS;
 
     double timestamp;
-    if (!signature_parse_timestamp(request->timestamp, &timestamp) ||
-        timestamp < now - SIGNATURE_WINDOW_SECONDS || timestamp > now + SIGNATURE_WINDOW_SECONDS)
+    if (!signature_parse_timestamp(request->timestamp, &timestamp))
         return SIGNATURE_BAD_TIMESTAMP;
+    if (timestamp < now - SIGNATURE_WINDOW_SECONDS || timestamp > now + SIGNATURE_WINDOW_SECONDS)
+        return SIGNATURE_STALE_TIMESTAMP;
     if (!signature_nonce_is_valid(request->nonce))
         return SIGNATURE_BAD_NONCE;
 

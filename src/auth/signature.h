@@ -43,7 +43,8 @@ struct signature_request {
 enum signature_result {
     SIGNATURE_OK,
     SIGNATURE_MISSING_HEADERS, /* not all of X-Timestamp, X-Nonce, X-Signature given */
-    SIGNATURE_BAD_TIMESTAMP,   /* not a number, or more than the window away from now */
+    SIGNATURE_BAD_TIMESTAMP,   /* not a Unix time */
+    SIGNATURE_STALE_TIMESTAMP, /* more than the window away from now */
     SIGNATURE_BAD_NONCE,       /* empty, too long, or not visible ASCII */
     SIGNATURE_MISMATCH,        /* the presented signature is not the HMAC */
     SIGNATURE_INTERNAL_ERROR,  /* OpenSSL failed (out of memory): not the client's fault */
@@ -55,7 +56,9 @@ enum signature_result {
 char *signature_percent_encode(const char *text, size_t len);
 
 /* The canonical query: each key and value percent-encoded, pairs sorted by
- * encoded key then encoded value (bytewise), joined as k=v with "&". A NULL
+ * decoded key (bytewise) and, for a repeated key, left in the order they
+ * came (a stable sort, as the original server and SDK sort), joined as k=v
+ * with "&". A NULL
  * value signs as "k="; a pair with an empty key and a NULL value (what "&&"
  * yields) is not a parameter and is left out. Returns a malloc'd string
  * ("" for no parameters), or NULL when out of memory. */

@@ -142,7 +142,7 @@ static enum bus_err finish_idempotent(enum bus_err err, struct stored_response *
     if (err == BUS_ERR_IDEMPOTENCY_CONFLICT) {
         free(body);
         return bus_error_set(error, err, NULL,
-                             "Idempotency-Key was already used with a different request");
+                             "Key reused with different payload.");
     }
     if (err == BUS_ERR_LIMIT_EXCEEDED) {
         free(body);
@@ -214,6 +214,8 @@ static enum bus_err prepare_lease(const struct principal *caller, const char *id
                                   const json_t *body, struct lease_ref *ref,
                                   struct bus_error *error)
 {
+    if (body == NULL) /* no body at all: what the original server says */
+        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "Missing claim_token.");
     if (!json_is_object(body))
         return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL,
                              "body must be a JSON object with claim_token");
@@ -551,7 +553,7 @@ void bus_call_run(struct bus_call *call)
         call->result = ops->nonce_use(backend, nonce->principal, nonce->nonce, nonce->now,
                                       nonce->keep, &fresh);
         if (call->result == BUS_OK && !fresh)
-            call->result = BUS_ERR_UNAUTHORIZED;
+            call->result = BUS_ERR_INVALID_SIGNATURE;
         if (call->result != BUS_OK) {
             call->over = true;
             return;
@@ -623,7 +625,9 @@ static enum bus_err finish_extend(struct extend_call *extend, enum bus_err err,
 {
     if (err != BUS_OK)
         return lease_store_error(err, error);
-    return set_reply(reply, 200, reply_extended(extend->ref.id, extend->claim_expires_at), error);
+    return set_reply(reply, 200,
+                     reply_extended(extend->ref.id, extend->store.seconds, extend->claim_expires_at),
+                     error);
 }
 
 static enum bus_err finish_fail(struct bus *bus, struct fail_call *fail, enum bus_err err,
@@ -645,11 +649,10 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
                              struct bus_error *error)
 {
     call->counted = true;
-    /* Only the nonce makes a write unauthorized: the key was checked before. */
-    if (call->result == BUS_ERR_UNAUTHORIZED)
-        return bus_error_set(error, BUS_ERR_UNAUTHORIZED, NULL,
-                             "X-Nonce was already used in the last %.0f seconds",
-                             NONCE_RETENTION_SECONDS);
+    /* Only a replayed nonce refuses a write here: the key and the
+     * signature were checked before. */
+    if (call->result == BUS_ERR_INVALID_SIGNATURE)
+        return bus_error_set(error, BUS_ERR_INVALID_SIGNATURE, NULL, "%s", NONCE_REPLAY_MESSAGE);
     switch (call->kind) {
     case CALL_PUBLISH:
         return finish_publish(call->bus, &call->publish, call->result, reply, error);

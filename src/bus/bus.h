@@ -140,7 +140,7 @@ enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, con
 /* For a signed request: records its nonce in the same transaction, just
  * before the call's write (and kept whatever the write does). A nonce seen
  * in the last NONCE_RETENTION_SECONDS makes it a replay: the write is not
- * made and the call finishes with BUS_ERR_UNAUTHORIZED. Call before
+ * made and the call finishes with BUS_ERR_INVALID_SIGNATURE. Call before
  * submitting; BUS_ERR_INTERNAL when out of memory. */
 enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal, const char *nonce,
                                    double now);

@@ -14,6 +14,7 @@ static const struct err_row err_table[] = {
     [BUS_ERR_EMPTY] = {"empty", 204},
     [BUS_ERR_UNAUTHORIZED] = {"unauthorized", 401},
     [BUS_ERR_FORBIDDEN] = {"forbidden", 403},
+    [BUS_ERR_INVALID_SIGNATURE] = {"invalid_signature", 403},
     [BUS_ERR_NOT_FOUND] = {"not_found", 404},
     [BUS_ERR_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405},
     [BUS_ERR_INVALID_REQUEST] = {"invalid_request", 400},

@@ -9,6 +9,7 @@ enum bus_err {
     BUS_ERR_EMPTY,               /* nothing to claim: 204, not an error body */
     BUS_ERR_UNAUTHORIZED,        /* 401 */
     BUS_ERR_FORBIDDEN,           /* 403 */
+    BUS_ERR_INVALID_SIGNATURE,   /* 403: a valid key, but the request's signature or nonce is not */
     BUS_ERR_NOT_FOUND,           /* 404 */
     BUS_ERR_METHOD_NOT_ALLOWED,  /* 405 */
     BUS_ERR_INVALID_REQUEST,     /* 400 missing field / wrong shape */

@@ -29,6 +29,8 @@
 /* A signed request's timestamp may be 300 s old or 300 s ahead, so a nonce
  * must be remembered for the whole 600 s in which it could be replayed. */
 #define NONCE_RETENTION_SECONDS 600.0
+/* The message of a replayed nonce's 403, the original server's words. */
+#define NONCE_REPLAY_MESSAGE "Replay detected"
 
 enum intent_status { INTENT_OPEN, INTENT_CLAIMED, INTENT_FULFILLED, INTENT_DEAD };
 

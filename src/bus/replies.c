@@ -52,21 +52,24 @@ char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
         "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at", claimed->claim_expires_at));
 }
 
-char *reply_extended(const char *id, double claim_expires_at)
+/* "ok" and "id" (and extend's "extended_by") are the original server's
+ * fields, which its clients read; the rest are ours. */
+char *reply_extended(const char *id, double seconds, double claim_expires_at)
 {
-    return finish(json_pack("{s:s, s:s, s:f}", "id", id, "status", "claimed", "claim_expires_at",
+    return finish(json_pack("{s:b, s:s, s:I, s:s, s:f}", "ok", 1, "id", id, "extended_by",
+                            (json_int_t)seconds, "status", "claimed", "claim_expires_at",
                             claim_expires_at));
 }
 
 char *reply_fulfilled(const char *id, double completed_at)
 {
-    return finish(json_pack("{s:s, s:s, s:f}", "id", id, "status", "fulfilled", "completed_at",
-                            completed_at));
+    return finish(json_pack("{s:b, s:s, s:s, s:f}", "ok", 1, "id", id, "status", "fulfilled",
+                            "completed_at", completed_at));
 }
 
 char *reply_failed(const char *id, const struct fail_outcome *outcome)
 {
-    return finish(json_pack("{s:s, s:s, s:i, s:o}", "id", id, "status",
+    return finish(json_pack("{s:b, s:s, s:s, s:i, s:o}", "ok", 1, "id", id, "status",
                             intent_status_name(outcome->status), "claim_attempts",
                             outcome->claim_attempts, "run_at", time_or_null(outcome->run_at)));
 }

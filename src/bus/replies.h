@@ -9,7 +9,7 @@
 /* Each returns a malloc'd JSON text, or NULL when out of memory. */
 char *reply_published(const char *id, const char *namespace_);
 char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout);
-char *reply_extended(const char *id, double claim_expires_at);
+char *reply_extended(const char *id, double seconds, double claim_expires_at);
 char *reply_fulfilled(const char *id, double completed_at);
 char *reply_failed(const char *id, const struct fail_outcome *outcome);
 char *reply_intent(const struct intent_record *record, bool with_result);

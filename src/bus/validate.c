@@ -50,10 +50,19 @@ const char *validate_plain_string(const json_t *value)
     return text;
 }
 
+/* True when text holds something besides ASCII whitespace. */
+static bool has_visible_char(const char *text)
+{
+    return text[strspn(text, " \t\n\r\f\v")] != '\0';
+}
+
+/* A goal of only whitespace is refused, as the original server (which
+ * strips goals) refuses it. */
 bool validate_goal(const char *goal)
 {
     size_t chars = utf8_char_count(goal);
-    return chars >= 1 && chars <= GOAL_MAX_CHARS && strlen(goal) <= GOAL_MAX_BYTES && is_utf8(goal);
+    return chars >= 1 && chars <= GOAL_MAX_CHARS && strlen(goal) <= GOAL_MAX_BYTES &&
+           is_utf8(goal) && has_visible_char(goal);
 }
 
 bool validate_namespace(const char *namespace_)
@@ -284,7 +293,7 @@ enum bus_err validate_claim_token(const json_t *body, char out[CLAIM_TOKEN_LEN +
     const json_t *token = json_object_get(body, "claim_token");
     out[0] = '\0';
     if (!json_is_string(token))
-        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "claim_token is required");
+        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "Missing claim_token.");
     const char *text = validate_plain_string(token);
     if (text == NULL || !token_is_hex(text, CLAIM_TOKEN_LEN))
         return bus_error_set(error, BUS_ERR_NOT_FOUND, NULL,

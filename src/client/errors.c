@@ -46,6 +46,7 @@ struct code_row {
 
 static const struct code_row codes[] = {
     {"unauthorized", IB_ERR_UNAUTHORIZED},
+    {"invalid_signature", IB_ERR_UNAUTHORIZED}, /* 403: the key is good, the signature not */
     {"forbidden", IB_ERR_FORBIDDEN},
     {"not_found", IB_ERR_NOT_FOUND},
     {"method_not_allowed", IB_ERR_METHOD_NOT_ALLOWED},

@@ -28,6 +28,14 @@ void handle_publish(struct http_request *request, struct http_response *response
     leave_write(response, err, call, &error);
 }
 
+/* A blank header or query value means "not given", as in the original
+ * server: its clients send "?worker_id=&capabilities=" for a worker with
+ * neither. (The blank values are still part of the signed path.) */
+static const char *given(const char *value)
+{
+    return value != NULL && value[0] != '\0' ? value : NULL;
+}
+
 /* Reads one claim parameter: the header first (where the spec names one),
  * then the query string, then a field of a JSON body. A body field that is
  * not a string is refused rather than ignored, so {"namespace": 5} cannot
@@ -35,9 +43,9 @@ void handle_publish(struct http_request *request, struct http_response *response
 static bool claim_param(const struct http_request *request, const char *header, const char *name,
                         const char **out, struct bus_error *error)
 {
-    *out = header ? request_header(request, header) : NULL;
+    *out = header ? given(request_header(request, header)) : NULL;
     if (*out == NULL)
-        *out = request_query(request, name);
+        *out = given(request_query(request, name));
     const json_t *field = json_object_get(request->json, name);
     if (*out != NULL || field == NULL || json_is_null(field))
         return true;
@@ -56,12 +64,18 @@ static bool read_claim_params(const struct http_request *request, struct claim_p
         bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "a claim body must be a JSON object");
         return false;
     }
-    return claim_param(request, NULL, "namespace", &params->namespace_, error) &&
-           claim_param(request, NULL, "goal", &params->goal, error) &&
-           claim_param(request, "X-Worker-ID", "worker_id", &params->worker_id, error) &&
-           claim_param(request, "X-Worker-Capabilities", "capabilities", &params->capabilities,
-                       error) &&
-           claim_param(request, NULL, "publisher", &params->publisher, error);
+    if (!claim_param(request, NULL, "namespace", &params->namespace_, error) ||
+        !claim_param(request, NULL, "goal", &params->goal, error) ||
+        !claim_param(request, "X-Worker-ID", "worker_id", &params->worker_id, error) ||
+        !claim_param(request, "X-Worker-Capabilities", "capabilities", &params->capabilities,
+                     error) ||
+        !claim_param(request, NULL, "publisher", &params->publisher, error))
+        return false;
+    /* The singular spellings the original server also reads. */
+    if (params->capabilities == NULL &&
+        !claim_param(request, "X-Worker-Capability", "capability", &params->capabilities, error))
+        return false;
+    return true;
 }
 
 /* With ?wait=S, a claim that finds nothing is parked until an intent it
@@ -79,10 +93,13 @@ void handle_claim(struct http_request *request, struct http_response *response)
     }
     if (!long_poll_read_wait(request, &wait, response))
         return;
+    /* The main key has the admin role here, as in the original server: its
+     * SDK's claim(publisher=...) has no way to send admin credentials. */
     params.as_admin =
         params.publisher != NULL &&
-        admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
-                         request_header(request, "Authorization")) != ADMIN_NONE;
+        (!request->caller.is_tester ||
+         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
+                          request_header(request, "Authorization")) != ADMIN_NONE);
     /* Read before the attempt, so a publish between it and parking is seen. */
     unsigned long sequence = wait > 0 ? long_poll_sequence(request->server->long_poll) : 0;
     struct bus_call *call = NULL;

@@ -157,7 +157,7 @@ static bool authenticate(struct http_request *request, struct http_response *res
     if (request->caller.is_tester &&
         !rate_limit_take(&request->server->rate_limits, request->caller.id, clock_now(),
                          &retry_after)) {
-        bus_error_set(&error, BUS_ERR_RATE_LIMITED, NULL, "more than %d requests a minute",
+        bus_error_set(&error, BUS_ERR_RATE_LIMITED, NULL, "Too many requests: more than %d a minute",
                       request->server->rate_limits.limit);
         response_error(response, &error);
         response->retry_after = (unsigned)ceil(retry_after);

@@ -34,25 +34,31 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* A valid key with a request that is not signed as it must be: 403
+ * invalid_signature, as the original server answers, not the 401 of a
+ * missing or unknown key. */
 static bool refuse(struct http_response *response, const char *message)
 {
     struct bus_error error;
-    bus_error_set(&error, BUS_ERR_UNAUTHORIZED, NULL, "%s", message);
+    bus_error_set(&error, BUS_ERR_INVALID_SIGNATURE, NULL, "%s", message);
     response_error(response, &error);
     return false;
 }
 
+/* The original server's messages, which its clients and tests look for. */
 static const char *signature_problem(enum signature_result result)
 {
     switch (result) {
     case SIGNATURE_MISSING_HEADERS:
-        return "signed requests need X-Timestamp, X-Nonce and X-Signature";
+        return "Missing required signature headers.";
     case SIGNATURE_BAD_TIMESTAMP:
-        return "X-Timestamp is not a Unix time within 300 seconds of the server's";
+        return "Invalid timestamp";
+    case SIGNATURE_STALE_TIMESTAMP:
+        return "Stale timestamp";
     case SIGNATURE_BAD_NONCE:
-        return "X-Nonce must be 1 to 128 visible ASCII characters";
+        return "Invalid nonce: 1 to 128 visible ASCII characters";
     case SIGNATURE_MISMATCH:
-        return "X-Signature does not match the request";
+        return "Bad signature";
     default:
         return "the signature could not be checked";
     }
@@ -66,7 +72,7 @@ static const char *verify(const struct http_request *request, const struct reque
     MHD_get_connection_values_n(request->connection, MHD_GET_ARGUMENT_KIND, collect_param,
                                 &params);
     if (params.overflow)
-        return "too many query parameters to sign";
+        return "Bad signature: too many query parameters to sign";
     char *canonical_path = signature_canonical_path(request->path, params.items, params.count);
     if (canonical_path == NULL)
         return "the signature could not be checked";
@@ -84,7 +90,7 @@ static const char *verify(const struct http_request *request, const struct reque
     return result == SIGNATURE_OK ? NULL : signature_problem(result);
 }
 
-/* Records the nonce now; false (and the 401 or 503 in response) when it
+/* Records the nonce now; false (and the 403 or 503 in response) when it
  * is a replay or cannot be recorded. */
 static bool record_now(struct http_request *request, const char *nonce, double now,
                        struct http_response *response)
@@ -99,7 +105,7 @@ static bool record_now(struct http_request *request, const char *nonce, double n
         response_error(response, &error);
         return false;
     }
-    return fresh ? true : refuse(response, "X-Nonce was already used in the last 600 seconds");
+    return fresh ? true : refuse(response, NONCE_REPLAY_MESSAGE);
 }
 
 bool signing_check(struct http_request *request, const struct request_body *body,

@@ -233,7 +233,7 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
     bool fresh = false;
     struct nonce_args args = {call->principal, call->nonce, call->now, call->keep, &fresh};
     enum bus_err err = nonce_op(connection, &args);
-    return err != BUS_OK ? err : fresh ? BUS_OK : BUS_ERR_UNAUTHORIZED;
+    return err != BUS_OK ? err : fresh ? BUS_OK : BUS_ERR_INVALID_SIGNATURE;
 }
 
 /* Queues a write; a signed request's nonce (non-NULL) is recorded first,

@@ -114,7 +114,7 @@ struct store_write_stats {
 /* A signed request's nonce, recorded in the same transaction just before
  * the request's own write (and kept whatever that write does): a nonce
  * seen in the last `keep` seconds is a replay, and the write is not made;
- * its result is then BUS_ERR_UNAUTHORIZED. */
+ * its result is then BUS_ERR_INVALID_SIGNATURE. */
 struct store_nonce_call {
     const char *principal;
     const char *nonce;

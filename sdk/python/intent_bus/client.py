@@ -394,14 +394,14 @@ class IntentClient:
 
     def _target(self, path: str, query: Optional[Sequence[Tuple[str, Optional[str]]]] = None) -> str:
         """The request-target: the URL prefix, the (already encoded) path and the
-        query with every key and value RFC 3986 encoded and sorted, which is
-        its own canonical form for signing."""
+        query with every key and value RFC 3986 encoded and sorted by key,
+        which is its own canonical form for signing."""
         target = self._prefix + path
         params = sorted(
-            (encode_component(k), encode_component(v)) for k, v in (query or ()) if v is not None
+            ((k, v) for k, v in (query or ()) if v is not None), key=lambda kv: kv[0].encode("utf-8")
         )
         if params:
-            target += "?" + "&".join(f"{k}={v}" for k, v in params)
+            target += "?" + "&".join(f"{encode_component(k)}={encode_component(v)}" for k, v in params)
         return target
 
     def _backoff(self, attempt: int) -> float:

@@ -10,6 +10,7 @@ code and the message.
 class                          status  code(s)
 =============================  ======  ===========================================
 IntentBusAuthError             401     ``unauthorized`` (also: no usable API key)
+                               403     ``invalid_signature``
 IntentBusForbiddenError        403     ``forbidden``
 IntentBusNotFoundError         404     ``not_found``
 IntentBusLeaseLostError        404     ``not_found`` on extend / fulfill / fail
@@ -99,7 +100,8 @@ class IntentBusConnectionError(IntentBusError):
 
 
 class IntentBusAuthError(IntentBusError):
-    """401 ``unauthorized``: missing or wrong API key, or a refused signature.
+    """401 ``unauthorized``: missing or wrong API key; or 403
+    ``invalid_signature``: a refused signature (bad, stale, replayed, missing).
 
     Also raised locally (``status`` is ``None``) when no API key can be found or
     ``~/.apikey`` is readable by other users.
@@ -178,6 +180,7 @@ class IntentBusServerError(IntentBusError):
 
 _BY_CODE: Dict[str, Type[IntentBusError]] = {
     "unauthorized": IntentBusAuthError,
+    "invalid_signature": IntentBusAuthError,
     "forbidden": IntentBusForbiddenError,
     "not_found": IntentBusNotFoundError,
     "invalid_request": IntentBusValidationError,

@@ -9,7 +9,8 @@ request-target the way the server decodes it: the path percent-decoded and
 re-encoded byte by byte (RFC 3986 unreserved ``A-Z a-z 0-9 - . _ ~`` kept,
 ``/`` kept, everything else ``%XX`` uppercase); query parameters split on
 ``&`` and the first ``=``, decoded (``+`` is a space), re-encoded, sorted by
-encoded key then encoded value, joined with ``&``; no ``?`` when there are no
+decoded key (a stable sort: a repeated key keeps the order it was sent in,
+as the original server has it), joined with ``&``; no ``?`` when there are no
 parameters. The signature is the lowercase hex HMAC-SHA256 keyed with the API
 key.
 """
@@ -57,15 +58,16 @@ def canonical_path(target: str) -> str:
     target = target.split("#", 1)[0]
     path, _, query = target.partition("?")
     out = encode_component(urllib.parse.unquote_to_bytes(path), keep="/")
-    params: List[Tuple[str, str]] = []
+    params: List[Tuple[bytes, str, str]] = []
     for part in query.split("&"):
         if part == "":
             continue  # '&&', a trailing '&', or no query at all
         key, _, value = part.partition("=")  # no '=' means a blank value
-        params.append((encode_component(_query_unquote(key)), encode_component(_query_unquote(value))))
-    params.sort()  # encoded strings are ASCII: str order is byte order
+        decoded_key = _query_unquote(key)
+        params.append((decoded_key, encode_component(decoded_key), encode_component(_query_unquote(value))))
+    params.sort(key=lambda param: param[0])  # stable: repeated keys keep their order
     if params:
-        out += "?" + "&".join(f"{k}={v}" for k, v in params)
+        out += "?" + "&".join(f"{k}={v}" for _, k, v in params)
     return out
 
 
