@@ -24,7 +24,7 @@ run: build
 	$(BUILD)/intent-bus serve
 
 # The black-box suites, each against the binary of the build under test.
-PY_SUITES  = tests/http tests/browser tests/cli sdk/python/tests tests/examples tests/cross
+PY_SUITES  = tests/http tests/compat tests/browser tests/cli sdk/python/tests tests/examples tests/cross
 SANITIZERS = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 
 test: build

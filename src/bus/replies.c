@@ -56,9 +56,11 @@ char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
  * fields, which its clients read; the rest are ours. */
 char *reply_extended(const char *id, double seconds, double claim_expires_at)
 {
-    return finish(json_pack("{s:b, s:s, s:I, s:s, s:f}", "ok", 1, "id", id, "extended_by",
-                            (json_int_t)seconds, "status", "claimed", "claim_expires_at",
-                            claim_expires_at));
+    /* Whole seconds as an integer, as the original (which takes only those)
+     * writes them; 600.5 stays 600.5. */
+    json_t *by = seconds == floor(seconds) ? json_integer((json_int_t)seconds) : json_real(seconds);
+    return finish(json_pack("{s:b, s:s, s:o, s:s, s:f}", "ok", 1, "id", id, "extended_by", by,
+                            "status", "claimed", "claim_expires_at", claim_expires_at));
 }
 
 char *reply_fulfilled(const char *id, double completed_at)
@@ -93,6 +95,10 @@ char *reply_intent(const struct intent_record *record, bool with_result)
     }
     if (object && record->last_error)
         json_object_set_new(object, "error", json_string(record->last_error));
+    /* The original server's name for it, always present (null when none):
+     * its clients read either. */
+    if (object)
+        json_object_set_new(object, "last_error", string_or_null(record->last_error));
     return finish(object);
 }
 

@@ -333,6 +333,28 @@ static void log_job(const struct ib_job *job, const struct outcome *outcome, dou
     fprintf(stderr, "%s %s %s %s %.2fs\n", when, job->id, job->goal, outcome->text, seconds);
 }
 
+/* The last lines of a failed command's stderr, indented under the job's
+ * log line, so whoever watches the worker sees why without asking the bus
+ * (which has them too, in the fail error). */
+#define SHOWN_STDERR_LINES 10
+
+static void show_stderr_tail(const struct runner_output *output)
+{
+    size_t length = trim_trailing_space(output->err, output->err_length);
+    size_t start = length;
+    for (int lines = 0; start > 0; start--) {
+        if (output->err[start - 1] == '\n' && ++lines == SHOWN_STDERR_LINES)
+            break;
+    }
+    while (start < length) {
+        size_t end = start;
+        while (end < length && output->err[end] != '\n')
+            end++;
+        fprintf(stderr, "  | %.*s\n", (int)(end - start), output->err + start);
+        start = end + 1;
+    }
+}
+
 /* ------------------------------------------------------------------- run */
 
 /* The payload and a newline, so `read` in a shell script sees a line. */
@@ -392,6 +414,9 @@ void listen_job_run(const struct listen_config *config, struct ib_client *client
         fail_job(client, job, error, why, &outcome);
         free(error);
     }
-    runner_output_free(&output);
     log_job(job, &outcome, clock_monotonic() - started);
+    if (!lost && start_error == 0 &&
+        !(WIFEXITED(output.wait_status) && WEXITSTATUS(output.wait_status) == 0))
+        show_stderr_tail(&output);
+    runner_output_free(&output);
 }

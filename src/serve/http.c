@@ -5,6 +5,8 @@
 #include "serve/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -369,6 +372,29 @@ static int load_tls(struct server *server)
     return server->tls_cert_pem && server->tls_key_pem ? 0 : -1;
 }
 
+/* Why the daemon could not listen: libmicrohttpd returns NULL without a
+ * reason, so the bind is tried again here to tell "address already in use"
+ * (another server on the port: without SO_REUSEPORT a second `serve` must
+ * fail, not share the port and split the clients between two buses) from
+ * the rest. */
+static const char *listen_problem(const struct sockaddr_in *address, const char *otherwise)
+{
+    static _Thread_local char reason[128];
+    int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return otherwise;
+    int yes = 1;
+    setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes); /* as libmicrohttpd binds */
+    int failed = bind(probe, (const struct sockaddr *)address, sizeof *address);
+    int bind_errno = errno;
+    close(probe);
+    if (failed == 0)
+        return otherwise;
+    snprintf(reason, sizeof reason, "%s", strerror(bind_errno));
+    reason[0] = (char)tolower((unsigned char)reason[0]); /* "address already in use" */
+    return reason;
+}
+
 int http_start(struct server *server)
 {
     struct sockaddr_in address = {.sin_family = AF_INET,
@@ -389,7 +415,6 @@ int http_start(struct server *server)
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_TIMEOUT, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
@@ -403,8 +428,10 @@ int http_start(struct server *server)
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server,
                                       MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (server->daemon == NULL) {
-        fprintf(stderr, "intent-bus: cannot listen on %s:%d%s\n", server->config.bind,
-                server->config.port, tls ? " (or the TLS certificate or key is unusable)" : "");
+        fprintf(stderr, "intent-bus: cannot listen on %s:%d: %s\n", server->config.bind,
+                server->config.port,
+                listen_problem(&address, tls ? "the TLS certificate or key is unusable"
+                                             : "the HTTP server could not start"));
         return -1;
     }
     return 0;

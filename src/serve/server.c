@@ -83,6 +83,10 @@ int server_main(int argc, char **argv)
             INTENT_BUS_VERSION, server.config.tls_cert[0] ? "https" : "http",
             server.config.bind, http_bound_port(&server),
             server.config.db_path, INTENT_PROTOCOL_VERSION);
+    if (!server.config.admin_token[0] && !server.config.dashboard_password[0])
+        fprintf(stderr, "intent-bus: the admin API and dashboard are off; set BUS_ADMIN_SECRET "
+                        "(sent as X-Admin-Token) or DASHBOARD_PASSWORD (Basic auth, user admin) "
+                        "to turn them on\n");
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     fprintf(stderr, "intent-bus: %s received, shutting down\n",

@@ -111,6 +111,21 @@ def test_long_stderr_is_cut_to_its_last_2000_bytes(cli, server, ns, listeners):
     assert error.startswith("exit status 2: ") and error.endswith("line 3000")
 
 
+def test_a_failed_commands_last_stderr_lines_show_in_the_workers_terminal(cli, server, ns,
+                                                                         listeners):
+    command = "for i in $(seq 1 15); do echo \"problem $i\" >&2; done; echo done; exit 4"
+    listeners.append(cli.listen("noisy", command, "-n", ns))
+    intent_id = cli.publish("noisy", {}, "-n", ns, "--max-attempts", "1")
+    assert server.wait_for(intent_id)["status"] == "dead"
+    code, err = stop_listener(listeners[0])
+    lines = err.splitlines()
+    job = next(i for i, line in enumerate(lines) if LOG_LINE.match(line))
+    assert f" {intent_id} noisy " in lines[job]
+    # the last ten lines of its stderr, indented under the job's line; stdout is not shown
+    assert lines[job + 1:job + 11] == [f"  | problem {i}" for i in range(6, 16)]
+    assert "problem 5" not in err and "  | done" not in err
+
+
 def test_output_that_is_not_utf8_fails_the_job(cli, server, ns, listeners):
     listeners.append(cli.listen("binary", "printf '\\377\\376'", "-n", ns))
     intent_id = cli.publish("binary", {}, "-n", ns, "--max-attempts", "1")

@@ -108,7 +108,7 @@ def test_open_claimed_fulfilled(bus):
     r = bus.fulfill(iid, c["claim_token"])
     after = time.time()
     assert r.status == 200, r.raw
-    assert set(r.json) == {"id", "status", "completed_at"}
+    assert set(r.json) == {"ok", "id", "status", "completed_at"} and r.json["ok"] is True
     assert r.json["id"] == iid and r.json["status"] == "fulfilled"
     assert before - 1 <= r.json["completed_at"] <= after + 1
     st = bus.status(iid)
@@ -136,7 +136,8 @@ def test_extend_shape_and_default(bus):
     r = bus.extend(iid, c["claim_token"])
     after = time.time()
     assert r.status == 200, r.raw
-    assert set(r.json) == {"id", "status", "claim_expires_at"}
+    assert set(r.json) == {"ok", "id", "extended_by", "status", "claim_expires_at"}
+    assert r.json["ok"] is True and r.json["extended_by"] == 60
     assert r.json["id"] == iid and r.json["status"] == "claimed"
     assert before + 60 - 1 <= r.json["claim_expires_at"] <= after + 60 + 1
     assert abs(bus.status(iid)["claim_expires_at"] - r.json["claim_expires_at"]) < 0.01
@@ -151,6 +152,7 @@ def test_extend_seconds_in_bounds(bus, seconds):
     after = time.time()
     assert r.status == 200, r.raw
     assert before + seconds - 1 <= r.json["claim_expires_at"] <= after + seconds + 1
+    assert r.json["extended_by"] == seconds
 
 
 @pytest.mark.parametrize("seconds", [9, 9.99, 3601, 3600.5, 0, -60, "60", True, [60]])
@@ -258,7 +260,7 @@ def test_fail_requeues_with_backoff(bus):
     r = bus.fail(iid, c["claim_token"], error="Connection timed out")
     after = time.time()
     assert r.status == 200, r.raw
-    assert set(r.json) == {"id", "status", "claim_attempts", "run_at"}
+    assert set(r.json) == {"ok", "id", "status", "claim_attempts", "run_at"} and r.json["ok"] is True
     assert r.json["id"] == iid and r.json["status"] == "open" and r.json["claim_attempts"] == 1
     # run_at = now + backoff_base * 2^claim_attempts + jitter[0,2) = now + 2 + [0,2)
     assert before + 2 - 0.05 <= r.json["run_at"] < after + 4 + 0.05

@@ -25,7 +25,7 @@ def test_fulfill_json_result(bus):
     r = bus.fulfill(iid, token, result={"status": "sent", "n": [1, 2.5, None]}, result_type="json")
     after = time.time()
     assert r.status == 200, r.raw
-    assert r.json == {"id": iid, "status": "fulfilled", "completed_at": r.json["completed_at"]}
+    assert r.json == {"ok": True, "id": iid, "status": "fulfilled", "completed_at": r.json["completed_at"]}
     res = bus.result(iid)
     assert RESULT_KEYS <= set(res), sorted(RESULT_KEYS - set(res))
     assert res["id"] == iid and res["goal"] == "send_notification" and res["namespace"] == bus.ns

@@ -47,10 +47,10 @@ def canonical_path(target):
         if part == "":
             continue  # '&&', trailing '&', or no query at all
         k, _, v = part.partition("=")  # no '=' -> blank value
-        params.append((_enc(_query_unquote(k)), _enc(_query_unquote(v))))
-    params.sort()  # encoded key, then encoded value; ASCII so str order == byte order
+        params.append((_query_unquote(k), _enc(_query_unquote(k)), _enc(_query_unquote(v))))
+    params.sort(key=lambda p: p[0])  # decoded key; stable, so repeated keys stay as sent
     if params:
-        out += "?" + "&".join(f"{k}={v}" for k, v in params)
+        out += "?" + "&".join(f"{k}={v}" for _, k, v in params)
     return out
 
 
@@ -91,8 +91,10 @@ def send_signed(client, method, target, body=b"", key=None, timestamp=None, nonc
                 signing_headers(key, method, target, body, timestamp, nonce), key=key)
 
 
-def assert_unauthorized(resp):
-    assert_error(resp, 401, "unauthorized")
+def assert_signature_refused(resp):
+    """A valid key with a bad, stale, replayed or missing signature: 403
+    invalid_signature, as the original server answers (401 is for keys)."""
+    assert_error(resp, 403, "invalid_signature")
 
 
 def wait_second_start(max_fraction=0.3):
@@ -277,7 +279,7 @@ def test_signed_path_decoding(sc):
     sent = f"/get/{base}%2Fy"
     ts, nonce = now_ts(), secrets.token_hex(16)
     raw = hmac.new(sc.key.encode(), f"GET\n{sent}\n{ts}\n{nonce}\n".encode(), hashlib.sha256).hexdigest()
-    assert_unauthorized(send(sc, "GET", sent, b"", {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": raw}))
+    assert_signature_refused(send(sc, "GET", sent, b"", {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": raw}))
 
 
 def test_signed_requests_accepted_main_key(sc):
@@ -304,22 +306,22 @@ def test_signed_nonce_limits_accepted(sc):
 
 
 # ---------------------------------------------------------------------------
-# Refusals: 401 unauthorized
+# Refusals: 403 invalid_signature
 
 def test_wrong_signature(sc):
     body = publish_body(unique("sig"))
     h = signing_headers(sc.key, "POST", "/intent", body)
     h["X-Signature"] = secrets.token_hex(32)
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
     # one flipped hex digit
     good = signing_headers(sc.key, "POST", "/intent", body)
     last = good["X-Signature"][-1]
     good["X-Signature"] = good["X-Signature"][:-1] + ("0" if last != "0" else "1")
-    assert_unauthorized(send(sc, "POST", "/intent", body, good))
+    assert_signature_refused(send(sc, "POST", "/intent", body, good))
     # truncated
     h = signing_headers(sc.key, "POST", "/intent", body)
     h["X-Signature"] = h["X-Signature"][:-1]
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
     # control: the same request, properly signed
     assert send_signed(sc, "POST", "/intent", body).status == 201
 
@@ -328,10 +330,10 @@ def test_signature_by_another_key(sc, tester_key):
     body = publish_body(unique("sig"))
     # main key in X-API-KEY, signed with the tester key
     h = signing_headers(tester_key, "POST", "/intent", body)
-    assert_unauthorized(send(sc, "POST", "/intent", body, h, key=sc.key))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h, key=sc.key))
     # tester key in X-API-KEY, signed with the main key
     h = signing_headers(sc.key, "POST", "/intent", body)
-    assert_unauthorized(send(sc, "POST", "/intent", body, h, key=tester_key))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h, key=tester_key))
     assert send_signed(sc, "POST", "/intent", body, key=tester_key).status == 201
 
 
@@ -342,7 +344,7 @@ def test_uppercase_hex_refused(sc):
         if h["X-Signature"] != h["X-Signature"].upper():
             break
     h["X-Signature"] = h["X-Signature"].upper()
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
     # the same nonce with the correct lowercase digest still works (the refused
     # request did not record it)
     h["X-Signature"] = h["X-Signature"].lower()
@@ -354,11 +356,11 @@ def test_tampered_body(sc):
     h = signing_headers(sc.key, "POST", "/intent", body)
     tampered = body.replace(b'"n":1', b'"n":2')
     assert tampered != body and len(tampered) == len(body)
-    assert_unauthorized(send(sc, "POST", "/intent", tampered, h))
+    assert_signature_refused(send(sc, "POST", "/intent", tampered, h))
     # a trailing byte added / removed
-    assert_unauthorized(send(sc, "POST", "/intent", body + b" ", signing_headers(sc.key, "POST", "/intent", body)))
+    assert_signature_refused(send(sc, "POST", "/intent", body + b" ", signing_headers(sc.key, "POST", "/intent", body)))
     h = signing_headers(sc.key, "POST", "/intent", body + b"\n")
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
     assert send(sc, "POST", "/intent", body, signing_headers(sc.key, "POST", "/intent", body)).status == 201
 
 
@@ -374,7 +376,7 @@ def test_tampered_query(sc):
         f"/claim?namespace={ns}&goal",                       # value blanked
     ):
         h = signing_headers(sc.key, "POST", signed_target)
-        assert_unauthorized(send(sc, "POST", sent_target, b"", h))
+        assert_signature_refused(send(sc, "POST", sent_target, b"", h))
     # control: the signed target, and the same parameters in another order, pass
     r = send(sc, "POST", signed_target, b"", signing_headers(sc.key, "POST", signed_target))
     assert r.status == 204, r.raw
@@ -389,20 +391,20 @@ def test_tampered_method_and_path(sc):
     iid = r.json["id"]
     # signed as POST /status/<id>, sent as GET /status/<id>
     h = signing_headers(sc.key, "POST", f"/status/{iid}")
-    assert_unauthorized(send(sc, "GET", f"/status/{iid}", b"", h))
+    assert_signature_refused(send(sc, "GET", f"/status/{iid}", b"", h))
     # signed for GET /status/<id>, sent to GET /result/<id>
     h = signing_headers(sc.key, "GET", f"/status/{iid}")
-    assert_unauthorized(send(sc, "GET", f"/result/{iid}", b"", h))
+    assert_signature_refused(send(sc, "GET", f"/result/{iid}", b"", h))
     # signed for /set/a, sent to /set/b
     body = jbytes({"value": 1})
     h = signing_headers(sc.key, "POST", "/set/" + unique("a"), body)
-    assert_unauthorized(send(sc, "POST", "/set/" + unique("b"), body, h))
+    assert_signature_refused(send(sc, "POST", "/set/" + unique("b"), body, h))
     # signed with a lowercase method
     ts, nonce = now_ts(), secrets.token_hex(16)
     h = {"X-Timestamp": ts, "X-Nonce": nonce,
          "X-Signature": hmac.new(sc.key.encode(), b"get\n/status/" + iid.encode() + b"\n" + ts.encode()
                                  + b"\n" + nonce.encode() + b"\n", hashlib.sha256).hexdigest()}
-    assert_unauthorized(send(sc, "GET", f"/status/{iid}", b"", h))
+    assert_signature_refused(send(sc, "GET", f"/status/{iid}", b"", h))
     assert send_signed(sc, "GET", f"/status/{iid}").status == 200
 
 
@@ -412,7 +414,7 @@ def test_timestamp_window(sc):
     now = int(time.time())
     for offset in (-301, 301, -100000):
         r = send_signed(sc, "POST", "/intent", body, timestamp=str(now + offset))
-        assert_unauthorized(r)
+        assert_signature_refused(r)
     for offset in (-299, 299, 0):
         r = send_signed(sc, "POST", "/intent", body, timestamp=str(now + offset))
         assert r.status == 201, (offset, r.raw)
@@ -425,7 +427,7 @@ def test_timestamp_window(sc):
 def test_garbage_timestamp(sc, timestamp):
     ts = timestamp.format(now=int(time.time()))
     body = publish_body(unique("sig"))
-    assert_unauthorized(send_signed(sc, "POST", "/intent", body, timestamp=ts))
+    assert_signature_refused(send_signed(sc, "POST", "/intent", body, timestamp=ts))
 
 
 @pytest.mark.parametrize("nonce", ["", "n" * 129, "a b", "tab\there", "caf\u00e9"])
@@ -438,7 +440,7 @@ def test_bad_nonce(sc, nonce):
         h["X-Signature"] = hmac.new(
             sc.key.encode(), b"\n".join([b"POST", b"/intent", h["X-Timestamp"].encode(), h["X-Nonce"], body]),
             hashlib.sha256).hexdigest()
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
 
 
 def test_nonce_reuse_refused(sc):
@@ -449,12 +451,12 @@ def test_nonce_reuse_refused(sc):
     assert r.status == 201, r.raw
     # the exact same request again
     r = send(sc, "POST", "/intent", body, signing_headers(sc.key, "POST", "/intent", body, str(ts), nonce))
-    assert_unauthorized(r)
+    assert_signature_refused(r)
     # fresh timestamp, valid signature, other endpoint: still the same nonce
     r = send_signed(sc, "POST", "/intent", body, timestamp=str(ts + 1), nonce=nonce)
-    assert_unauthorized(r)
+    assert_signature_refused(r)
     r = send_signed(sc, "GET", "/get/" + unique("k"), timestamp=str(ts + 2), nonce=nonce)
-    assert_unauthorized(r)
+    assert_signature_refused(r)
     assert send_signed(sc, "POST", "/intent", body).status == 201
 
 
@@ -468,7 +470,7 @@ def test_replayed_write_is_refused_and_changes_nothing(sc):
     ns = unique("sig")
     first, again = replay(sc, "POST", "/intent", publish_body(ns))
     assert first.status == 201, first.raw
-    assert_unauthorized(again)
+    assert_signature_refused(again)
     # one intent was made, not two
     assert send_signed(sc, "POST", f"/claim?namespace={ns}").status == 200
     assert send_signed(sc, "POST", f"/claim?namespace={ns}").status == 204
@@ -480,21 +482,21 @@ def test_nonce_of_a_write_that_did_nothing_is_still_used(sc):
     later to take a job."""
     ns = unique("sig")
     first, again = replay(sc, "POST", f"/claim?namespace={ns}")
-    assert first.status == 204 and again.status == 401, (first.raw, again.raw)
+    assert first.status == 204 and again.status == 403, (first.raw, again.raw)
     first, again = replay(sc, "POST", f"/claim?namespace={ns}&wait=0.2")
-    assert first.status == 204 and again.status == 401, (first.raw, again.raw)
+    assert first.status == 204 and again.status == 403, (first.raw, again.raw)
     body = jbytes({"claim_token": "0" * 64})
     first, again = replay(sc, "POST", "/fulfill/" + "0" * 32, body)
-    assert first.status == 404 and again.status == 401, (first.raw, again.raw)
+    assert first.status == 404 and again.status == 403, (first.raw, again.raw)
     # a write refused by validation, before any SQL
     first, again = replay(sc, "POST", "/intent", jbytes({"payload": {}}))
-    assert first.status == 400 and again.status == 401, (first.raw, again.raw)
+    assert first.status == 400 and again.status == 403, (first.raw, again.raw)
     # and the replay of a claim is refused even once there is a job to take
     target = f"/claim?namespace={ns}&goal=job"
     h = signing_headers(sc.key, "POST", target)
     assert send(sc, "POST", target, b"", h).status == 204
     assert send_signed(sc, "POST", "/intent", publish_body(ns)).status == 201
-    assert_unauthorized(send(sc, "POST", target, b"", h))
+    assert_signature_refused(send(sc, "POST", target, b"", h))
     assert send_signed(sc, "POST", target).status == 200
 
 
@@ -502,9 +504,9 @@ def test_forged_request_does_not_use_up_nonce(sc):
     body = publish_body(unique("sig"))
     nonce = secrets.token_hex(16)
     h = signing_headers(sc.key, "POST", "/intent", body, nonce=nonce)
-    assert_unauthorized(send(sc, "POST", "/intent", body + b" ", h))
+    assert_signature_refused(send(sc, "POST", "/intent", body + b" ", h))
     assert send(sc, "POST", "/intent", body, h).status == 201
-    assert_unauthorized(send(sc, "POST", "/intent", body, h))
+    assert_signature_refused(send(sc, "POST", "/intent", body, h))
 
 
 def test_nonce_is_per_key(sc, tester_key):
@@ -515,8 +517,8 @@ def test_nonce_is_per_key(sc, tester_key):
     r = send_signed(sc, "POST", "/intent", body, key=tester_key, nonce=nonce)
     assert r.status == 201, r.raw
     # and each key still refuses its own replay
-    assert_unauthorized(send_signed(sc, "POST", "/intent", body, nonce=nonce))
-    assert_unauthorized(send_signed(sc, "POST", "/intent", body, key=tester_key, nonce=nonce))
+    assert_signature_refused(send_signed(sc, "POST", "/intent", body, nonce=nonce))
+    assert_signature_refused(send_signed(sc, "POST", "/intent", body, key=tester_key, nonce=nonce))
 
 
 @pytest.mark.parametrize("present", [
@@ -526,7 +528,7 @@ def test_nonce_is_per_key(sc, tester_key):
 def test_partial_signing_headers(sc, present):
     body = publish_body(unique("sig"))
     h = signing_headers(sc.key, "POST", "/intent", body)
-    assert_unauthorized(send(sc, "POST", "/intent", body, {k: h[k] for k in present}))
+    assert_signature_refused(send(sc, "POST", "/intent", body, {k: h[k] for k in present}))
     # the full set with the same values is fine
     assert send(sc, "POST", "/intent", body, h).status == 201
 
@@ -557,11 +559,11 @@ def test_require_signatures_false_is_optional(server_factory):
 # BUS_REQUIRE_SIGNATURES=true
 
 def _strict_flow(c, key):
-    """Every client endpoint: unsigned -> 401, then the same signed -> success."""
+    """Every client endpoint: unsigned -> 403, then the same signed -> success."""
     ns = unique("strict")
 
     def both(method, target, body=b"", expect=200):
-        assert_unauthorized(send(c, method, target, body, key=key))
+        assert_signature_refused(send(c, method, target, body, key=key))
         r = send_signed(c, method, target, body, key=key)
         assert r.status == expect, (method, target, r.status, r.raw)
         return r
@@ -582,15 +584,15 @@ def _strict_flow(c, key):
     # a bad signature is still refused
     h = signing_headers(key, "GET", f"/get/{k}")
     h["X-Signature"] = h["X-Signature"][::-1]
-    assert_unauthorized(send(c, "GET", f"/get/{k}", b"", h, key=key))
+    assert_signature_refused(send(c, "GET", f"/get/{k}", b"", h, key=key))
 
 
 def test_require_signatures_main_key(strict_server):
     c = strict_server.client()
     _strict_flow(c, c.key)
     # the conftest shortcuts (unsigned) are refused too
-    assert_unauthorized(c.publish_raw())
-    assert_unauthorized(c.claim())
+    assert_signature_refused(c.publish_raw())
+    assert_signature_refused(c.claim())
 
 
 def test_require_signatures_tester_key(strict_server):
@@ -611,7 +613,7 @@ def test_require_signatures_health_and_admin_unsigned(strict_server):
     r = c.request("POST", "/admin/generate_key", body={"owner": "strict"}, key=None, headers=admin)
     assert r.status == 201, r.raw
     # and an unsigned request with a valid key and no signature is refused
-    assert_unauthorized(c.request("GET", "/status/" + "0" * 32, key=strict_server.key))
+    assert_signature_refused(c.request("GET", "/status/" + "0" * 32, key=strict_server.key))
 
 
 # ---------------------------------------------------------------------------
@@ -626,6 +628,6 @@ def test_nonce_survives_restart(server_factory):
     assert r.status == 201, r.raw
     srv.restart()
     c = srv.client()
-    assert_unauthorized(send(c, "POST", "/intent", body, h))
+    assert_signature_refused(send(c, "POST", "/intent", body, h))
     # a fresh nonce works after the restart
     assert send_signed(c, "POST", "/intent", body).status == 201
