@@ -206,9 +206,9 @@ char *signature_canonical_query(const struct signature_param *params, size_t cou
 
 /* The canonical path. */
 
-/* path_len bytes of decoded path, encoded but for "/", then "?" and the
- * canonical query when there is one. */
-static char *build_canonical_path(const char *path, size_t path_len,
+/* path_len bytes of decoded path, encoded but for "/" (or as they are when
+ * !encode_path), then "?" and the canonical query when there is one. */
+static char *build_canonical_path(const char *path, size_t path_len, bool encode_path,
                                   const struct signature_param *params, size_t count)
 {
     char *query = signature_canonical_query(params, count);
@@ -219,7 +219,13 @@ static char *build_canonical_path(const char *path, size_t path_len,
     if (path_len <= SIZE_MAX / 4 - query_len - 2)
         out = malloc(3 * path_len + query_len + 2);
     if (out != NULL) {
-        char *end = encode_into(out, path, path_len, true);
+        char *end = out;
+        if (encode_path) {
+            end = encode_into(out, path, path_len, true);
+        } else {
+            memcpy(out, path, path_len);
+            end += path_len;
+        }
         if (query_len > 0) {
             *end++ = '?';
             memcpy(end, query, query_len);
@@ -233,7 +239,20 @@ static char *build_canonical_path(const char *path, size_t path_len,
 
 char *signature_canonical_path(const char *path, const struct signature_param *params, size_t count)
 {
-    return build_canonical_path(path, strlen(path), params, count);
+    return build_canonical_path(path, strlen(path), true, params, count);
+}
+
+char *signature_original_path(const char *path, const struct signature_param *params, size_t count)
+{
+    return build_canonical_path(path, strlen(path), false, params, count);
+}
+
+bool signature_path_needs_encoding(const char *path)
+{
+    for (size_t i = 0; path[i] != '\0'; i++)
+        if (path[i] != '/' && !is_unreserved((unsigned char)path[i]))
+            return true;
+    return false;
 }
 
 /* Parsing a raw query. */
@@ -306,7 +325,7 @@ char *signature_canonical_path_from_url(const char *path_and_query)
     size_t raw_len = has_query ? end - path_end - 1 : 0;
     char *out = NULL;
     if (signature_query_parse(raw_query, raw_len, &query)) {
-        out = build_canonical_path(path, path_len, query.params, query.count);
+        out = build_canonical_path(path, path_len, true, query.params, query.count);
         signature_query_free(&query);
     }
     free(path);

@@ -71,6 +71,16 @@ char *signature_canonical_query(const struct signature_param *params, size_t cou
 char *signature_canonical_path(const char *path, const struct signature_param *params,
                                size_t count);
 
+/* The same with the decoded path as it is, not encoded: the form the
+ * original server and SDK sign ("/set/a b"). A server accepts either, so
+ * clients of both keep working; they differ only when
+ * signature_path_needs_encoding(path). */
+char *signature_original_path(const char *path, const struct signature_param *params,
+                              size_t count);
+
+/* True when some byte of path other than "/" is not unreserved. */
+bool signature_path_needs_encoding(const char *path);
+
 /* Splits a raw query string (what follows "?", len bytes) on "&" and the first
  * "=" of each part, and percent-decodes keys and values; "+" decodes to a
  * space, as HTML forms and the server's HTTP library have it. Malformed

@@ -206,7 +206,7 @@ static enum bus_err fill_claim_request(const struct principal *caller,
 static enum bus_err lease_lost(struct bus_error *error)
 {
     return bus_error_set(error, BUS_ERR_NOT_FOUND, NULL,
-                         "intent not found, not claimed by you, or claim_token invalid or expired");
+                         "Intent not found, not owned by you, or invalid claim_token.");
 }
 
 /* The common prologue of extend, fulfill and fail. */
@@ -689,13 +689,14 @@ enum bus_err bus_claim(struct bus *bus, const struct principal *caller,
     return run_call(err, call, reply, error);
 }
 
-/* The publisher, the current claimer and the main key (the admin role, as
- * in the original server) may read an intent. A tester key reading another
- * key's intent is told it does not exist, so ids reveal nothing. */
+/* The publisher, the claimer and the main key (the admin role, as in the
+ * original server) may read an intent (spec 7.4). The claimer stays the
+ * claimer once it has fulfilled or failed the intent for good, as in the
+ * original, so a worker can read back what it did; a requeue clears it. */
 static bool may_read(const struct intent_record *record, const struct principal *caller)
 {
     return !caller->is_tester || token_equal(record->publisher, caller->id) ||
-           (record->status == INTENT_CLAIMED && token_equal(record->claimed_by, caller->id));
+           (record->claimed_by[0] != '\0' && token_equal(record->claimed_by, caller->id));
 }
 
 enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, const char *id,
@@ -706,14 +707,18 @@ enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, co
     enum bus_err err = BUS_ERR_NOT_FOUND;
     if (token_is_hex(id, INTENT_ID_LEN))
         err = bus->store->ops->get_intent(bus->store->backend, id, &record);
+    /* Another key's intent is 403, as the spec's table ("valid key but
+     * insufficient permission") and the original server have it. */
     if (err == BUS_OK && !may_read(&record, caller))
-        err = BUS_ERR_NOT_FOUND;
+        err = BUS_ERR_FORBIDDEN;
     if (err == BUS_OK && status != NULL)
         *status = record.status;
     if (err == BUS_OK)
         err = set_reply(reply, 200, reply_intent(&record, with_result), error);
     else if (err == BUS_ERR_NOT_FOUND)
-        bus_error_set(error, err, NULL, "intent not found");
+        bus_error_set(error, err, NULL, "Intent not found.");
+    else if (err == BUS_ERR_FORBIDDEN)
+        bus_error_set(error, err, NULL, "Access denied.");
     else
         bus_error_set(error, err, NULL, "the intent could not be read");
     intent_record_clear(&record);
@@ -765,7 +770,7 @@ enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const c
     enum bus_err err = bus->store->ops->kv_get(bus->store->backend, caller->id, key, clock_now(),
                                                &value_json);
     if (err == BUS_ERR_NOT_FOUND)
-        return bus_error_set(error, err, NULL, "key not found or expired");
+        return bus_error_set(error, err, NULL, "Key not found.");
     if (err != BUS_OK)
         return bus_error_set(error, err, NULL, "the key could not be read");
     err = set_reply(reply, 200, reply_kv_value(value_json), error);

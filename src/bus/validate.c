@@ -297,7 +297,7 @@ enum bus_err validate_claim_token(const json_t *body, char out[CLAIM_TOKEN_LEN +
     const char *text = validate_plain_string(token);
     if (text == NULL || !token_is_hex(text, CLAIM_TOKEN_LEN))
         return bus_error_set(error, BUS_ERR_NOT_FOUND, NULL,
-                             "intent not found or claim_token invalid or expired");
+                             "Intent not found, not owned by you, or invalid claim_token.");
     strcpy(out, text);
     return BUS_OK;
 }

@@ -7,6 +7,7 @@
 
 /* serve/health.c */
 void handle_health(struct http_request *request, struct http_response *response);
+void handle_root(struct http_request *request, struct http_response *response);
 
 /* serve/intents.c */
 void handle_publish(struct http_request *request, struct http_response *response);

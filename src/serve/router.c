@@ -42,6 +42,7 @@ struct route {
  * prefix with. */
 static const struct route routes[] = {
     {"GET", "/health", NULL, false, false, ACCESS_OPEN, handle_health},
+    {"GET", "/", NULL, false, false, ACCESS_OPEN, handle_root},
     {"POST", "/intent", NULL, false, false, ACCESS_WRITE, handle_publish},
     {"POST", "/claim", NULL, false, false, ACCESS_WRITE, handle_claim},
     {"POST", "/extend_claim/", NULL, true, false, ACCESS_WRITE, handle_extend},

@@ -64,18 +64,17 @@ static const char *signature_problem(enum signature_result result)
     }
 }
 
-/* Verifies the HMAC; NULL on success, else what is wrong. */
-static const char *verify(const struct http_request *request, const struct request_body *body,
-                          const char *signature, double now)
+typedef char *canonical_path_fn(const char *, const struct signature_param *, size_t);
+
+static enum signature_result verify_with(const struct http_request *request,
+                                         const struct request_body *body,
+                                         const struct param_list *params,
+                                         canonical_path_fn *canonical, const char *signature,
+                                         double now)
 {
-    struct param_list params = {.count = 0};
-    MHD_get_connection_values_n(request->connection, MHD_GET_ARGUMENT_KIND, collect_param,
-                                &params);
-    if (params.overflow)
-        return "Bad signature: too many query parameters to sign";
-    char *canonical_path = signature_canonical_path(request->path, params.items, params.count);
+    char *canonical_path = canonical(request->path, params->items, params->count);
     if (canonical_path == NULL)
-        return "the signature could not be checked";
+        return SIGNATURE_INTERNAL_ERROR;
     struct signature_request signed_request = {
         .method = request->method,
         .canonical_path = canonical_path,
@@ -87,6 +86,26 @@ static const char *verify(const struct http_request *request, const struct reque
     enum signature_result result =
         signature_verify(request_header(request, "X-API-KEY"), &signed_request, signature, now);
     free(canonical_path);
+    return result;
+}
+
+/* Verifies the HMAC; NULL on success, else what is wrong. The path is
+ * signed percent-encoded (docs/SIGNING.md) or, as the original server and
+ * SDK sign it, decoded: "/set/a b". Both name the same request, so either
+ * is accepted; the second HMAC is computed only for a path where they
+ * differ. */
+static const char *verify(const struct http_request *request, const struct request_body *body,
+                          const char *signature, double now)
+{
+    struct param_list params = {.count = 0};
+    MHD_get_connection_values_n(request->connection, MHD_GET_ARGUMENT_KIND, collect_param,
+                                &params);
+    if (params.overflow)
+        return "Bad signature: too many query parameters to sign";
+    enum signature_result result =
+        verify_with(request, body, &params, signature_canonical_path, signature, now);
+    if (result == SIGNATURE_MISMATCH && signature_path_needs_encoding(request->path))
+        result = verify_with(request, body, &params, signature_original_path, signature, now);
     return result == SIGNATURE_OK ? NULL : signature_problem(result);
 }
 

@@ -10,7 +10,8 @@ users do. Written from the SDK's documented behaviour, not copied from it:
   is signed as sent; a request without arguments has an empty body;
 * the query is built by the client: parameters sorted by key, keys and
   values percent-encoded with nothing left unescaped but A-Z a-z 0-9 _ . - ~,
-  and that path is what is signed;
+  and that path is what is signed; the path itself is signed as written
+  (`/set/a b`), and its HTTP library percent-encodes it only when sending;
 * 401 and 403 raise AuthError; 404 on /fulfill, /fail or /extend_claim
   raises LeaseLostError (the lease is gone: never retried); 429 raises
   RateLimitError; another 4xx or 5xx raises ClientError; 204 on /claim is
@@ -84,6 +85,9 @@ class OriginalClient:
     def send(self, method, path, body=b"", headers=None):
         """One raw request; returns an Answer (no error mapping)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        # what `requests` does to a URL before sending it: escape what may
+        # not appear in a request line, leave existing escapes alone
+        path = urllib.parse.quote(path, safe="!#$%&'()*+,/:;=?@[]~")
         try:
             conn.request(method, path, body=body or None, headers=headers or {})
             resp = conn.getresponse()

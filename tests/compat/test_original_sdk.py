@@ -86,6 +86,10 @@ def test_kv_set_and_get_with_ttl(setup):
     with pytest.raises(ClientError) as missing:
         other.get(key)  # private to the key that set it
     assert missing.value.status == 404
+    # keys the SDK signs unencoded ("/set/a b") while sending them encoded
+    for odd in ("a b " + key, "caf\u00e9-" + key, "x+y-" + key):
+        assert sdk.set(odd, [odd])["ok"] is True
+        assert sdk.get(odd) == [odd]
     time.sleep(2.2)
     with pytest.raises(ClientError) as expired:
         sdk.get(key)

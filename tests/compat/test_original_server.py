@@ -33,6 +33,28 @@ def test_health_reports_the_originals_version(bus):
     assert r.status == 200 and r.json["ok"] is True and r.json["version"] == "7.61"
 
 
+def test_the_root_names_the_bus(bus):
+    r = bus.client().get("/", key=None)
+    assert r.status == 200 and r.json["name"] == "Intent Bus V7.61"
+
+
+def test_another_keys_intent_is_403_access_denied_and_the_claimer_keeps_reading(bus):
+    owner = bus.client(key=generate_tester_key(bus, "owner"))
+    worker = bus.client(key=generate_tester_key(bus, "worker"))
+    stranger = bus.client(key=generate_tester_key(bus, "stranger"))
+    iid = owner.post("/intent", {"goal": "pub", "payload": {}, "visibility": "public"}).json["id"]
+    for path in (f"/status/{iid}", f"/result/{iid}"):
+        r = stranger.get(path)
+        assert_error(r, 403, "forbidden")
+        assert r.json["error"]["message"] == "Access denied."
+    job = worker.post("/claim?goal=pub").json
+    assert worker.post(f"/fulfill/{iid}", {"claim_token": job["claim_token"],
+                                           "result": "done", "result_type": "text"}).status == 200
+    assert worker.get(f"/result/{iid}").json["result"] == "done"  # after fulfilling, too
+    assert_error(stranger.get(f"/status/{iid}"), 403, "forbidden")
+    assert_error(stranger.get("/status/" + "0" * 32), 404, "not_found")
+
+
 def test_a_missing_key_is_401_missing_api_key(bus):
     r = bus.client().post("/intent", {"goal": "test", "payload": {}}, key=None)
     assert_error(r, 401, "unauthorized")

@@ -133,7 +133,7 @@ def test_huge_number_does_not_crash(bus):
 
 # ---- paths and methods ----------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/intents", "/intent/extra", "/claim/x", "/status",
+@pytest.mark.parametrize("path", ["/nope", "/intents", "/intent/extra", "/claim/x", "/status",
                                   "/status/", "/result", "/result/", "/fulfill", "/fulfill/",
                                   "/HEALTH", "/health/", "/set", "/get", "/v1/intent",
                                   "/extend_claim", "/fail"])
@@ -141,6 +141,11 @@ def test_unknown_path_404(bus, path):
     for key in (None, "wrong", bus.key):
         for method in ("GET", "POST"):
             assert_error(bus.request(method, path, key=key), 404, "not_found")
+
+
+def test_root_names_the_bus_and_takes_only_get(bus):
+    assert bus.get("/", key=None).json["version"] == "7.61"
+    assert_error(bus.request("POST", "/", key=None), 405, "method_not_allowed")
 
 
 WRONG_METHODS = [

@@ -263,8 +263,9 @@ def test_private_intents_isolated(trio):
     iid = a.publish(payload={"secret": 1})
     b.claim_none()
     m.claim_none()
-    assert_error(b.get(f"/result/{iid}"), 404, "not_found")
-    assert_error(b.get(f"/status/{iid}"), 404, "not_found")
+    # another tester key: 403, as the spec's table and the original server say
+    assert_error(b.get(f"/result/{iid}"), 403, "forbidden")
+    assert_error(b.get(f"/status/{iid}"), 403, "forbidden")
     # the main key has the admin role, as in the original server: it reads
     # any intent (spec 7.4: "the publisher, the current claimer, or an admin")
     assert m.result(iid)["status"] == "open" and m.status(iid)["id"] == iid
@@ -275,8 +276,8 @@ def test_private_intents_isolated(trio):
     assert claim["id"] == iid and claim["payload"] == {"secret": 1}
     a.claim_none()
     for who, other_id in ((a, mid), (a, bid), (b, mid)):
-        assert_error(who.get(f"/status/{other_id}"), 404, "not_found")
-        assert_error(who.get(f"/result/{other_id}"), 404, "not_found")
+        assert_error(who.get(f"/status/{other_id}"), 403, "forbidden")
+        assert_error(who.get(f"/result/{other_id}"), 403, "forbidden")
     assert b.claim_ok()["id"] == bid
     assert m.claim_ok()["id"] == mid
 

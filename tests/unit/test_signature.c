@@ -302,6 +302,21 @@ static void url_is_canonicalized(void **state)
     assert_path_from_url("/x?q=hello%20world&q=a+b&r=%2f%7e", "/x?q=hello%20world&q=a%20b&r=%2F~");
 }
 
+/* The original server signs the decoded path as it is, the query as usual. */
+static void original_path_leaves_the_path_unencoded(void **state)
+{
+    (void)state;
+    struct signature_param params[] = {param("b", "x y"), param("a", "1")};
+    char *path = signature_original_path("/set/caf\xc3\xa9 a+b", params, 2);
+    assert_non_null(path);
+    assert_string_equal(path, "/set/caf\xc3\xa9 a+b?a=1&b=x%20y");
+    free(path);
+    assert_true(signature_path_needs_encoding("/set/a b"));
+    assert_true(signature_path_needs_encoding("/set/x+y"));
+    assert_false(signature_path_needs_encoding("/claim"));
+    assert_false(signature_path_needs_encoding("/set/a-b_c.d~e/f"));
+}
+
 static void url_path_is_decoded_then_encoded(void **state)
 {
     (void)state;
@@ -618,6 +633,7 @@ int main(void)
         cmocka_unit_test(parse_skips_empty_parts_and_splits_on_the_first_equals),
         cmocka_unit_test(parse_keeps_malformed_escapes_and_decoded_nuls),
         cmocka_unit_test(url_is_canonicalized),
+        cmocka_unit_test(original_path_leaves_the_path_unencoded),
         cmocka_unit_test(url_path_is_decoded_then_encoded),
         cmocka_unit_test(string_to_sign_joins_the_five_fields),
         cmocka_unit_test(string_to_sign_keeps_body_bytes_after_a_nul),
