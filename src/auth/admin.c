@@ -57,8 +57,10 @@ static bool basic_matches(const char *authorization, const char *password_hash)
 enum admin_proof admin_auth_check(const struct admin_auth *admin, const char *admin_token,
                                   const char *authorization)
 {
-    if (admin->has_token && admin_token != NULL && secret_matches(admin_token, admin->token_hash))
-        return ADMIN_BY_TOKEN;
+    /* Spec 5.3's order of precedence: a presented token decides, so a
+     * wrong one is never rescued by a right password. */
+    if (admin->has_token && admin_token != NULL)
+        return secret_matches(admin_token, admin->token_hash) ? ADMIN_BY_TOKEN : ADMIN_NONE;
     if (admin->has_password && authorization != NULL &&
         basic_matches(authorization, admin->password_hash))
         return ADMIN_BY_PASSWORD;

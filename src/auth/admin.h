@@ -20,7 +20,8 @@ void admin_auth_init(struct admin_auth *admin, const char *token, const char *pa
 enum admin_proof { ADMIN_NONE, ADMIN_BY_TOKEN, ADMIN_BY_PASSWORD };
 
 /* Which valid admin credentials the request's X-Admin-Token or
- * Authorization header (either may be NULL) carries. A browser re-sends a
+ * Authorization header (either may be NULL) carries. With BUS_ADMIN_SECRET
+ * set, a request that presents X-Admin-Token is judged by it alone. A browser re-sends a
  * Basic password by itself, so callers treat ADMIN_BY_PASSWORD on a
  * state-changing request from another site as forged. */
 enum admin_proof admin_auth_check(const struct admin_auth *admin, const char *admin_token,

@@ -45,8 +45,8 @@ static void add_count(void *context, const char *namespace_, const char *status,
     json_t *namespaces = context;
     json_t *counts = json_object_get(namespaces, namespace_);
     if (counts == NULL) {
-        counts = json_pack("{s:i, s:i, s:i, s:i}", "open", 0, "claimed", 0, "fulfilled", 0,
-                           "dead", 0);
+        counts = json_pack("{s:i, s:i, s:i, s:i, s:i}", "open", 0, "claimed", 0, "expired", 0,
+                           "fulfilled", 0, "dead", 0);
         json_object_set_new(namespaces, namespace_, counts);
     }
     json_object_set_new(counts, status, json_integer(count));
@@ -56,8 +56,8 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
 {
     json_t *namespaces = json_object();
     struct queue_totals totals;
-    enum bus_err err = bus->store->ops->queue_counts(bus->store->backend, add_count, namespaces,
-                                                     &totals);
+    enum bus_err err = bus->store->ops->queue_counts(bus->store->backend, clock_now(), add_count,
+                                                     namespaces, &totals);
     if (err != BUS_OK) {
         json_decref(namespaces);
         return store_failure(err, error);
@@ -69,18 +69,31 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
                       error);
 }
 
+/* A claimed intent's lease: who holds it, until when, and whether that
+ * time has passed (a stuck job the claim path has not yet taken back). */
+static void add_lease(json_t *item, const struct intent_record *record, double now)
+{
+    bool claimed = record->status == INTENT_CLAIMED;
+    json_object_set_new(item, "claimed_by", claimed ? text_or_null(record->claimed_by) : json_null());
+    json_object_set_new(item, "claim_expires_at",
+                        claimed ? time_or_null(record->claim_expires_at) : json_null());
+    json_object_set_new(item, "lease_expired",
+                        json_boolean(claimed && record->claim_expires_at <= now));
+}
+
 static void add_intent_summary(void *context, const struct intent_record *record)
 {
-    json_array_append_new(
-        context,
-        json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
+    json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
                   "namespace", record->namespace_, "goal", record->goal, "status",
                   intent_status_name(record->status), "priority", record->priority, "visibility",
                   record->is_public ? "public" : "private", "claim_attempts",
                   record->claim_attempts, "max_attempts", record->max_attempts, "created_at",
                   time_or_null(record->created_at), "run_at", time_or_null(record->run_at),
                   "completed_at", time_or_null(record->completed_at), "error",
-                  text_or_null(record->last_error)));
+                  text_or_null(record->last_error));
+    if (item != NULL)
+        add_lease(item, record, clock_now());
+    json_array_append_new(context, item);
 }
 
 static enum bus_err read_filter(const char *limit, const char *status, const char *namespace_,
@@ -149,7 +162,7 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
     if (detail != NULL) {
         json_object_set_new(detail, "payload", stored_json(record.payload_json));
         json_object_set_new(detail, "publisher", json_string(record.publisher));
-        json_object_set_new(detail, "claimed_by", text_or_null(record.claimed_by));
+        add_lease(detail, &record, clock_now());
         json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
         json_object_set_new(detail, "claimed_at", time_or_null(record.claimed_at));
         json_object_set_new(detail, "error", text_or_null(record.last_error));
@@ -169,7 +182,8 @@ static enum bus_err admin_action(struct bus *bus, const char *id, intent_action 
                            : BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
         return store_failure(err, error);
-    return reply_json(reply, 200, json_pack("{s:s, s:s}", "id", id, "status", new_status), error);
+    return reply_json(reply, 200,
+                      json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", new_status), error);
 }
 
 enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -195,14 +209,29 @@ enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *
     return err;
 }
 
+/* The failure in words, as the original server puts it in "reason": the
+ * worker's own error, or what the bus did. The store keeps a short code,
+ * which stays readable as "reason_code". */
+static const char *dead_reason_text(const struct dead_letter *letter)
+{
+    if (strcmp(letter->reason, "cancelled") == 0)
+        return "Cancelled by admin";
+    if (strcmp(letter->reason, "lease_expired") == 0)
+        return "Max retries exceeded";
+    return letter->last_error && letter->last_error[0] ? letter->last_error : "unknown";
+}
+
+/* The original's fields (intent_id, namespace, goal, attempts, reason,
+ * created_at = when it died) and ours beside them. */
 static json_t *dead_letter_json(const struct dead_letter *letter, bool with_payload)
 {
-    json_t *item = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:s, s:o}", "intent_id",
-                             letter->intent_id, "namespace", letter->namespace_, "goal",
-                             letter->goal, "claim_attempts", letter->claim_attempts,
-                             "max_attempts", letter->max_attempts, "error",
-                             text_or_null(letter->last_error), "reason", letter->reason, "died_at",
-                             time_or_null(letter->died_at));
+    json_t *item = json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:o, s:i, s:i, s:o, s:s, s:o}", "intent_id", letter->intent_id,
+        "namespace", letter->namespace_, "goal", letter->goal, "attempts", letter->claim_attempts,
+        "reason", dead_reason_text(letter), "created_at", time_or_null(letter->died_at),
+        "claim_attempts", letter->claim_attempts, "max_attempts", letter->max_attempts, "error",
+        text_or_null(letter->last_error), "reason_code", letter->reason, "died_at",
+        time_or_null(letter->died_at));
     if (item != NULL && with_payload) {
         json_object_set_new(item, "payload", stored_json(letter->payload_json));
         json_object_set_new(item, "publisher", json_string(letter->publisher));
@@ -224,7 +253,7 @@ enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply, struc
         json_decref(letters);
         return store_failure(err, error);
     }
-    return reply_json(reply, 200, json_pack("{s:o}", "dead_letters", letters), error);
+    return reply_json(reply, 200, letters, error); /* a bare list, as the original answers */
 }
 
 enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -282,8 +311,9 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
     if (err != BUS_OK)
         return store_failure(err, error);
     return reply_json(reply, 200,
-                      json_pack("{s:I, s:I}", "intents_deleted", (json_int_t)stats.intents_deleted,
-                                "dead_letters_deleted", (json_int_t)stats.dead_letters_deleted),
+                      json_pack("{s:b, s:I, s:I}", "ok", 1, "intents_deleted",
+                                (json_int_t)stats.intents_deleted, "dead_letters_deleted",
+                                (json_int_t)stats.dead_letters_deleted),
                       error);
 }
 

@@ -140,7 +140,8 @@ void handle_admin_revoke_key(struct http_request *request, struct http_response 
         response_error(response, &error);
     } else {
         rate_limit_forget(&request->server->rate_limits, principal);
-        reply_with(response, 200, json_pack("{s:b, s:s}", "revoked", 1, "owner", owner));
+        reply_with(response, 200, json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1,
+                                                     "owner", owner));
     }
 }
 

@@ -10,6 +10,7 @@
 #include "serve/handlers.h"
 #include "serve/router.h"
 #include "serve/server.h"
+#include "util/clock.h"
 
 static const unsigned status_codes[METRICS_STATUS_SLOTS] = {
     200, 201, 204, 400, 401, 403, 404, 405, 413, 422, 429, 500, 503, 0 /* other */};
@@ -146,7 +147,8 @@ static int write_queue(FILE *out, struct store *store)
     fputs("# HELP intent_bus_intents_total Total intents by status and namespace\n"
           "# TYPE intent_bus_intents_total gauge\n",
           out);
-    if (store->ops->queue_counts(store->backend, write_intent_count, out, &totals) != BUS_OK)
+    if (store->ops->queue_counts(store->backend, clock_now(), write_intent_count, out,
+                                 &totals) != BUS_OK)
         return -1;
     fprintf(out,
             "# HELP intent_bus_dead_letters_total Total dead-letter intents\n"

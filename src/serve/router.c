@@ -227,7 +227,8 @@ static bool authenticate_admin(struct http_request *request, struct http_respons
         strcpy(request->caller.label, "admin");
         return true;
     }
-    fail_with(response, BUS_ERR_UNAUTHORIZED, "admin credentials required");
+    /* The original server's words, which its clients may look for. */
+    fail_with(response, BUS_ERR_UNAUTHORIZED, "Authentication required.");
     response->ask_for_password = true;
     return false;
 }

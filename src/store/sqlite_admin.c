@@ -177,15 +177,17 @@ static void single_count(sqlite3_stmt *stmt, void *context)
     *(long *)context = (long)sqlite3_column_int64(stmt, 0);
 }
 
-enum bus_err sql_queue_counts(void *backend, store_each_count each, void *context,
+enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, void *context,
                               struct queue_totals *totals)
 {
     struct count_rows rows = {each, context};
     memset(totals, 0, sizeof *totals);
-    enum bus_err err = for_each_row(backend,
-                                    "SELECT namespace, status, COUNT(*) FROM intents"
-                                    " GROUP BY namespace, status ORDER BY namespace, status",
-                                    NULL, 0, count_row, &rows);
+    enum bus_err err = for_each_row(
+        backend,
+        "SELECT namespace, CASE WHEN status = 'claimed' AND claim_expires_at <= ?2"
+        " THEN 'expired' ELSE status END AS state, COUNT(*) FROM intents"
+        " GROUP BY namespace, state ORDER BY namespace, state",
+        NULL, now, count_row, &rows);
     if (err == BUS_OK)
         err = for_each_row(backend, "SELECT COUNT(*) FROM dead_letters", NULL, 0, single_count,
                            &totals->dead_letters);
@@ -252,7 +254,7 @@ static enum bus_err cancel_op(void *connection, void *arg)
         return BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
         return err;
-    return sql_kill_intent(conn, args->id, "cancelled by admin", "cancelled", args->now);
+    return sql_kill_intent(conn, args->id, "Cancelled by admin", "cancelled", args->now);
 }
 
 enum bus_err sql_intent_cancel(void *backend, const char *id, double now)

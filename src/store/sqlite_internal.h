@@ -111,7 +111,7 @@ enum bus_err sql_key_create(void *backend, const char *key_hash, const char *own
 enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
                             char owner[OWNER_MAX_BYTES + 1]);
 enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
-enum bus_err sql_queue_counts(void *backend, store_each_count each, void *context,
+enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, void *context,
                               struct queue_totals *totals);
 enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context);

@@ -242,7 +242,9 @@ struct store_ops {
     enum bus_err (*key_list)(void *backend, store_each_key each, void *context);
 
     /* Admin views and actions (spec section 8). */
-    enum bus_err (*queue_counts)(void *backend, store_each_count each, void *context,
+    /* Per namespace and status; a claimed intent whose lease ended by now
+     * is counted as status "expired". */
+    enum bus_err (*queue_counts)(void *backend, double now, store_each_count each, void *context,
                                  struct queue_totals *totals);
     enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
                                 store_each_intent each, void *context);

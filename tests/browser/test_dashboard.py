@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 DASHBOARD_DIR = REPO / "src" / "serve" / "dashboard"
 SCREENSHOT_DOC = REPO / "docs" / "dashboard.png"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STATUSES = ("open", "claimed", "fulfilled", "dead")
+STATUSES = ("open", "claimed", "expired", "fulfilled", "dead")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -87,7 +87,7 @@ for (const td of document.querySelectorAll('#stats-body td[data-status]')) {
   (out.namespaces[ns] = out.namespaces[ns] || {})[st] = td.textContent;
   if (td.id !== 'stat-' + ns + '-' + st) out.badIds = (out.badIds || []).concat([td.id]);
 }
-for (const st of ['open', 'claimed', 'fulfilled', 'dead', 'all'])
+for (const st of ['open', 'claimed', 'expired', 'fulfilled', 'dead', 'all'])
   out.totals[st] = (document.getElementById('total-' + st) || {}).textContent;
 out.deadCount = (document.getElementById('dead-count') || {}).textContent;
 out.keyCount = (document.getElementById('key-count') || {}).textContent;
@@ -421,7 +421,7 @@ def test_cancel_from_recent_intents(dashboard):
                    "button[data-action=cancel]")
     wait_until(lambda: srv.admin("GET", f"/admin/intents/{seed.billing_open}")["status"] == "dead",
                timeout=10, message="the API to show the cancelled intent dead")
-    assert srv.admin("GET", f"/admin/dead/{seed.billing_open}")["reason"] == "cancelled"
+    assert srv.admin("GET", f"/admin/dead/{seed.billing_open}")["reason"] == "Cancelled by admin"
 
     def page_caught_up():
         shown = page_matches_api(browser, srv)

@@ -21,7 +21,7 @@ def test_generate_and_revoke_a_tester_key(cli, admin):
     assert made["owner"] == owner and made["api_key"].startswith("tk_")
     assert cli.run("publish", "g", "{}", "--api-key", made["api_key"]).returncode == 0
     assert any(key["owner"] == owner for key in admin("keys")["keys"])
-    assert admin("revoke-key", made["api_key"]) == {"revoked": True, "owner": owner}
+    assert admin("revoke-key", made["api_key"]) == {"ok": True, "revoked": True, "owner": owner}
     done = cli.run("publish", "g", "{}", "--api-key", made["api_key"])
     assert done.returncode == 3
     assert "401 unauthorized" in done.stderr
@@ -31,14 +31,14 @@ def test_dead_retry_cancel(cli, server, admin, ns):
     intent_id = cli.publish("g", {"p": 1}, "-n", ns, "--max-attempts", "1")
     token = cli.json("claim", "g", "-n", ns)["claim_token"]
     cli.ok("fail", intent_id, token, "broken")
-    letters = admin("dead")["dead_letters"]
+    letters = admin("dead")
     assert any(letter["intent_id"] == intent_id for letter in letters)
     letter = admin("dead", intent_id)
-    assert letter["error"] == "broken" and letter["payload"] == {"p": 1}
-    assert admin("retry", intent_id) == {"id": intent_id, "status": "open"}
+    assert letter["error"] == "broken" and letter["reason"] == "broken" and letter["payload"] == {"p": 1}
+    assert admin("retry", intent_id) == {"ok": True, "id": intent_id, "status": "open"}
     assert server.result(intent_id)["status"] == "open"
     assert admin("intent", intent_id)["claim_attempts"] == 0
-    assert admin("cancel", intent_id) == {"id": intent_id, "status": "dead"}
+    assert admin("cancel", intent_id) == {"ok": True, "id": intent_id, "status": "dead"}
     assert server.result(intent_id)["status"] == "dead"
 
 
@@ -55,7 +55,7 @@ def test_purge_needs_yes(cli, server, admin, ns):
     cli.publish("g", {}, "-n", ns)
     done = cli.run("admin", "purge", "--namespace", ns, "--admin-token", server.admin)
     assert done.returncode == 2 and "--yes" in done.stderr
-    assert admin("purge", "--namespace", ns, "--yes") == {"intents_deleted": 1,
+    assert admin("purge", "--namespace", ns, "--yes") == {"ok": True, "intents_deleted": 1,
                                                             "dead_letters_deleted": 0}
     assert ns not in admin("stats")["namespaces"]
 

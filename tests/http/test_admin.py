@@ -57,6 +57,7 @@ def dashboard_password(srv):
 def assert_admin_refused(resp, what):
     assert resp.status == 401, f"{what}: expected 401, got {resp.status} {resp.raw[:200]!r}"
     assert resp.json["error"]["code"] == "unauthorized", f"{what}: {resp.json!r}"
+    assert resp.json["error"]["message"] == "Authentication required.", f"{what}: {resp.json!r}"
     www = resp.headers.get("www-authenticate", "")
     assert www.startswith('Basic realm="Intent Bus admin"'), f"{what}: WWW-Authenticate {www!r}"
 
@@ -184,7 +185,7 @@ def check_accepted(client):
     r = client.post("/admin/generate_key", {"owner": "ok"})
     assert r.status == 201, r.raw
     r = client.post("/admin/revoke_key", {"api_key": r.json["api_key"]})
-    assert r.status == 200 and r.json == {"revoked": True, "owner": "ok"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "revoked": True, "owner": "ok"}, r.raw
 
 
 def test_admin_accepts_admin_token(admin_server):
@@ -373,9 +374,12 @@ DETAIL_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", 
                  "result_type", "error", "publisher", "claimed_by", "claim_expires_at", "expires_at",
                  "target_worker", "required_capability"}
 LIST_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", "claim_attempts",
-               "max_attempts", "created_at", "run_at", "completed_at", "error"}
-DEAD_FIELDS = {"intent_id", "namespace", "goal", "claim_attempts", "max_attempts", "error", "reason",
-               "died_at"}
+               "max_attempts", "created_at", "run_at", "completed_at", "error", "claimed_by",
+               "claim_expires_at", "lease_expired"}
+# The original server's dead-letter fields (intent_id .. created_at), then ours.
+ORIGINAL_DEAD_FIELDS = {"intent_id", "namespace", "goal", "attempts", "reason", "created_at"}
+DEAD_FIELDS = ORIGINAL_DEAD_FIELDS | {"claim_attempts", "max_attempts", "error", "reason_code",
+                                      "died_at"}
 
 
 def test_admin_intent_detail(admin_server, admin):
@@ -513,8 +517,8 @@ def test_dead_letter_of_live_intent_404(admin_server, admin):
 
 def dead_letters(admin):
     r = admin.get("/admin/dead")
-    assert r.status == 200 and set(r.json) == {"dead_letters"}, r.raw
-    return r.json["dead_letters"]
+    assert r.status == 200 and isinstance(r.json, list), r.raw
+    return r.json
 
 
 def check_cancelled(admin, c, iid, payload):
@@ -523,11 +527,12 @@ def check_cancelled(admin, c, iid, payload):
     rows = [x for x in dead_letters(admin) if x["intent_id"] == iid]
     assert len(rows) == 1, rows
     assert set(rows[0]) == DEAD_FIELDS, rows[0]
-    assert rows[0]["reason"] == "cancelled" and rows[0]["namespace"] == c.ns
+    assert rows[0]["reason"] == "Cancelled by admin" and rows[0]["reason_code"] == "cancelled"
+    assert rows[0]["namespace"] == c.ns and rows[0]["created_at"] == rows[0]["died_at"]
     one = admin.get(f"/admin/dead/{iid}")
     assert one.status == 200, one.raw
     assert DEAD_FIELDS | {"payload"} <= set(one.json), one.json
-    assert one.json["payload"] == payload and one.json["reason"] == "cancelled"
+    assert one.json["payload"] == payload and one.json["reason"] == "Cancelled by admin"
     assert c.status(iid)["status"] == "dead"
 
 
@@ -536,7 +541,7 @@ def test_cancel_open(admin_server, admin):
     payload = {"job": [1, 2, 3]}
     iid = c.publish(payload=payload)
     r = admin.post(f"/admin/intents/{iid}/cancel")
-    assert r.status == 200 and r.json == {"id": iid, "status": "dead"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "dead"}, r.raw
     check_cancelled(admin, c, iid, payload)
     c.claim_none()
 
@@ -546,7 +551,7 @@ def test_cancel_claimed_token_then_404(admin_server, admin):
     iid = c.publish(payload="p")
     tok = c.claim_ok()["claim_token"]
     r = admin.post(f"/admin/intents/{iid}/cancel")
-    assert r.status == 200 and r.json == {"id": iid, "status": "dead"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "dead"}, r.raw
     check_cancelled(admin, c, iid, "p")
     assert_error(c.extend(iid, tok, seconds=30), 404, "not_found")
     assert_error(c.fulfill(iid, tok, result=1), 404, "not_found")
@@ -560,7 +565,7 @@ def test_cancel_fulfilled(admin_server, admin):
     tok = c.claim_ok()["claim_token"]
     assert c.fulfill(iid, tok, result={"r": 1}).status == 200
     r = admin.post(f"/admin/intents/{iid}/cancel")
-    assert r.status == 200 and r.json == {"id": iid, "status": "dead"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "dead"}, r.raw
     check_cancelled(admin, c, iid, None)
 
 
@@ -570,7 +575,7 @@ def test_cancel_dead_keeps_one_dead_letter(admin_server, admin):
     tok = c.claim_ok()["claim_token"]
     assert c.fail(iid, tok, error="boom").json["status"] == "dead"
     r = admin.post(f"/admin/intents/{iid}/cancel")
-    assert r.status == 200 and r.json == {"id": iid, "status": "dead"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "dead"}, r.raw
     rows = [x for x in dead_letters(admin) if x["intent_id"] == iid]
     assert len(rows) == 1, rows
     assert admin.intent(iid)["status"] == "dead"
@@ -603,7 +608,7 @@ def test_dead_letter_from_failures(admin_server, admin):
     row = row[0]
     assert row["goal"] == "flaky" and row["namespace"] == c.ns and row["error"] == "disk full"
     assert row["claim_attempts"] == 1 and row["max_attempts"] == 1
-    assert isinstance(row["reason"], str) and row["reason"] and row["reason"] != "cancelled"
+    assert row["reason"] == "disk full" and row["reason_code"] == "failed" and row["attempts"] == 1
     one = admin.get(f"/admin/dead/{iid}").json
     assert one["payload"] == {"x": "y"} and one["intent_id"] == iid and one["error"] == "disk full"
 
@@ -635,7 +640,7 @@ def test_retry_dead(admin_server, admin):
     assert admin.get(f"/admin/dead/{iid}").status == 200
     t0 = time.time()
     r = admin.post(f"/admin/intents/{iid}/retry")
-    assert r.status == 200 and r.json == {"id": iid, "status": "open"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "open"}, r.raw
     check_retried(admin, c, iid, t0)
     claim = c.claim_ok()
     assert claim["id"] == iid and claim["claim_attempts"] == 1 and claim["payload"] == {"again": True}
@@ -650,7 +655,7 @@ def test_retry_after_exhausted_failures(admin_server, admin):
     assert "error" in c.status(iid)
     t0 = time.time()
     r = admin.post(f"/admin/intents/{iid}/retry")
-    assert r.status == 200 and r.json == {"id": iid, "status": "open"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": iid, "status": "open"}, r.raw
     check_retried(admin, c, iid, t0)
     assert "error" not in c.status(iid) or c.status(iid)["error"] is None
     claim = c.claim_ok()
@@ -663,7 +668,7 @@ def test_retry_fulfilled_clears_result(admin_server, admin):
     tok = c.claim_ok()["claim_token"]
     assert c.fulfill(iid, tok, result={"old": 1}).status == 200
     t0 = time.time()
-    assert admin.post(f"/admin/intents/{iid}/retry").json == {"id": iid, "status": "open"}
+    assert admin.post(f"/admin/intents/{iid}/retry").json == {"ok": True, "id": iid, "status": "open"}
     check_retried(admin, c, iid, t0)
     res = c.result(iid)
     assert res["result"] is None and res["status"] == "open"
@@ -675,7 +680,7 @@ def test_retry_claimed_old_token_404(admin_server, admin):
     iid = c.publish()
     tok = c.claim_ok()["claim_token"]
     t0 = time.time()
-    assert admin.post(f"/admin/intents/{iid}/retry").json == {"id": iid, "status": "open"}
+    assert admin.post(f"/admin/intents/{iid}/retry").json == {"ok": True, "id": iid, "status": "open"}
     check_retried(admin, c, iid, t0)
     assert_error(c.fulfill(iid, tok), 404, "not_found")
     assert_error(c.extend(iid, tok), 404, "not_found")
@@ -741,7 +746,7 @@ def test_purge_namespace(admin_server, admin):
     assert c1.post(f"/set/{kv}", {"value": "stay"}).status == 200
     r = admin.post("/admin/purge", {"confirm": True, "namespace": c1.ns})
     assert r.status == 200, r.raw
-    assert r.json == {"intents_deleted": 4, "dead_letters_deleted": 1}
+    assert r.json == {"ok": True, "intents_deleted": 4, "dead_letters_deleted": 1}
     for iid in ids1:
         assert_error(admin.get(f"/admin/intents/{iid}"), 404, "not_found")
         assert_error(c1.get(f"/status/{iid}"), 404, "not_found")
@@ -754,10 +759,10 @@ def test_purge_namespace(admin_server, admin):
     stats = admin.stats()
     assert stats["namespaces"].get(c1.ns, {"open": 0, "claimed": 0, "fulfilled": 0, "dead": 0}) == \
         {"open": 0, "claimed": 0, "fulfilled": 0, "dead": 0}
-    assert stats["namespaces"][c2.ns] == {"open": 2, "claimed": 0, "fulfilled": 1, "dead": 1}
+    assert stats["namespaces"][c2.ns] == {"open": 2, "claimed": 0, "expired": 0, "fulfilled": 1, "dead": 1}
     # purging it again deletes nothing
     assert admin.post("/admin/purge", {"confirm": True, "namespace": c1.ns}).json == \
-        {"intents_deleted": 0, "dead_letters_deleted": 0}
+        {"ok": True, "intents_deleted": 0, "dead_letters_deleted": 0}
 
 
 def test_purge_everything(server_factory):
@@ -776,14 +781,14 @@ def test_purge_everything(server_factory):
     assert first.status == 201
     r = admin.post("/admin/purge", {"confirm": True})
     assert r.status == 200, r.raw
-    assert r.json == {"intents_deleted": 10, "dead_letters_deleted": 2}
+    assert r.json == {"ok": True, "intents_deleted": 10, "dead_letters_deleted": 2}
     for iid in ids:
         assert_error(admin.get(f"/admin/intents/{iid}"), 404, "not_found")
         assert_error(admin.get(f"/admin/dead/{iid}"), 404, "not_found")
     assert admin.get("/admin/intents").json == {"intents": []}
-    assert admin.get("/admin/dead").json == {"dead_letters": []}
+    assert admin.get("/admin/dead").json == []
     stats = admin.stats()
-    assert all(v == {"open": 0, "claimed": 0, "fulfilled": 0, "dead": 0} for v in stats["namespaces"].values()), stats
+    assert all(v == {"open": 0, "claimed": 0, "expired": 0, "fulfilled": 0, "dead": 0} for v in stats["namespaces"].values()), stats
     assert stats["dead_letters"] == 0
     assert_error(c1.get("/get/a"), 404, "not_found")
     assert_error(t.get("/get/a"), 404, "not_found")
@@ -865,8 +870,8 @@ def test_stats_match(server_factory):
     n2.publish(delay=3600)             # open (delayed)
     s = admin.stats()
     assert s["namespaces"] == {
-        n1.ns: {"open": 2, "claimed": 1, "fulfilled": 1, "dead": 1},
-        n2.ns: {"open": 1, "claimed": 0, "fulfilled": 0, "dead": 1},
+        n1.ns: {"open": 2, "claimed": 1, "expired": 0, "fulfilled": 1, "dead": 1},
+        n2.ns: {"open": 1, "claimed": 0, "expired": 0, "fulfilled": 0, "dead": 1},
     }, s
     assert s["dead_letters"] == 2 and s["tester_keys"] == 2
     for v in (s["dead_letters"], s["tester_keys"]):

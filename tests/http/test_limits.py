@@ -207,7 +207,7 @@ def test_open_intent_cap(server_factory):
 
     # admin routes are exempt from the cap: retrying the parked intent makes 2001 open
     r = admin.post(f"/admin/intents/{parked}/retry")
-    assert r.status == 200 and r.json == {"id": parked, "status": "open"}, r.raw
+    assert r.status == 200 and r.json == {"ok": True, "id": parked, "status": "open"}, r.raw
     assert open_intents(admin, tk) == CAP + 1
     t.claim_ok(namespace=ns1)
     assert open_intents(admin, tk) == CAP

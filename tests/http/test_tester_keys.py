@@ -133,7 +133,7 @@ def test_revoke_key(admin_server, admin):
     tok = c.claim_ok()["claim_token"]  # a live claim: its token is refused too
     r = admin.revoke_key(tk)
     assert r.status == 200, r.raw
-    assert r.json == {"revoked": True, "owner": "bob"}
+    assert r.json == {"ok": True, "revoked": True, "owner": "bob"}
     for method, path, body in every_endpoint_requests(iid2, tok):
         assert_error(c.request(method, path, body), 401, "unauthorized")
     # twice: still 401, and revoking again is 404

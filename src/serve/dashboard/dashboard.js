@@ -18,7 +18,8 @@
   var FETCH_TIMEOUT_MS = 8000;
   var NOTICE_MS = 4000;
   var ACTION_ERROR_MS = 15000;
-  var STATUSES = ['open', 'claimed', 'fulfilled', 'dead'];
+  /* "expired": claimed, lease ended, not yet taken back (a stuck job). */
+  var STATUSES = ['open', 'claimed', 'expired', 'fulfilled', 'dead'];
   var SOURCES = [
     {name: 'stats', path: '/admin/stats', render: renderStats},
     {name: 'dead', path: '/admin/dead', render: renderDead},
@@ -135,6 +136,15 @@
                        text: status === null || status === undefined ? '?' : String(status)});
   }
 
+  /* Who holds a claimed intent and until when, for the status cell. */
+  function leaseTitle(i) {
+    if (i.status !== 'claimed') return '';
+    var until = typeof i.claim_expires_at === 'number'
+      ? new Date(i.claim_expires_at * 1000).toISOString() : '?';
+    return (i.lease_expired ? 'lease expired at ' : 'lease until ') + until +
+      ' by ' + String(i.claimed_by || '?');
+  }
+
   function actionButton(action, id, label, kind) {
     return el('button', {type: 'button', className: 'btn btn-small ' + kind,
                          'data-action': action, 'data-intent-id': id, text: label,
@@ -146,7 +156,7 @@
   function renderStats(stats) {
     var namespaces = (stats && typeof stats.namespaces === 'object' && stats.namespaces) || {};
     var names = Object.keys(namespaces).sort();
-    var totals = {open: 0, claimed: 0, fulfilled: 0, dead: 0};
+    var totals = {open: 0, claimed: 0, expired: 0, fulfilled: 0, dead: 0};
     var rows = names.map(function (ns) {
       var counts = namespaces[ns] || {};
       var rowTotal = 0;
@@ -166,7 +176,7 @@
                                text: String(rowTotal)}));
       return tr;
     });
-    if (rows.length === 0) rows.push(emptyRow(6, 'No intents yet.'));
+    if (rows.length === 0) rows.push(emptyRow(STATUSES.length + 2, 'No intents yet.'));
     replaceRows(byId('stats-body'), rows);
 
     var all = 0;
@@ -183,7 +193,7 @@
   }
 
   function renderDead(data) {
-    var letters = (data && Array.isArray(data.dead_letters)) ? data.dead_letters : [];
+    var letters = Array.isArray(data) ? data : [];
     var rows = letters.map(function (d) {
       var id = String(d.intent_id);
       return el('tr', {'data-intent-id': id, className: 'row-dead'}, [
@@ -193,7 +203,7 @@
         numCell('Attempts', attemptsText(d.claim_attempts, d.max_attempts)),
         textCell('Error', d.error, 'error clamp'),
         el('td', {'data-label': 'Reason'},
-           [el('span', {className: 'reason' + (d.reason === 'cancelled' ? ' reason-cancelled' : ''),
+           [el('span', {className: 'reason' + (d.reason_code === 'cancelled' ? ' reason-cancelled' : ''),
                         text: d.reason === null || d.reason === undefined ? '—' : String(d.reason)})]),
         timeCell('Died', d.died_at),
         el('td', {'data-label': 'Actions', className: 'actions'}, [
@@ -211,12 +221,13 @@
     var rows = intents.map(function (i) {
       var id = String(i.id);
       var cancellable = i.status === 'open' || i.status === 'claimed';
+      var shown = i.status === 'claimed' && i.lease_expired === true ? 'expired' : i.status;
       return el('tr', {'data-intent-id': id, 'data-status': i.status,
                        className: 'row-' + (STATUSES.indexOf(i.status) >= 0 ? i.status : 'other')}, [
         idCell('Intent', id),
         textCell('Namespace', i.namespace, 'ns'),
         textCell('Goal', i.goal, 'goal clamp'),
-        el('td', {'data-label': 'Status'}, [statusBadge(i.status)]),
+        el('td', {'data-label': 'Status', title: leaseTitle(i)}, [statusBadge(shown)]),
         numCell('Priority', i.priority),
         numCell('Attempts', attemptsText(i.claim_attempts, i.max_attempts)),
         timeCell('Created', i.created_at),
