@@ -328,6 +328,8 @@ def test_an_expired_lease_is_not_counted_as_claimed(server_factory):
     assert counts.get("expired", 0) + counts["open"] == 1
     listed = c.get(f"/admin/intents?namespace={ns}", key=None, headers=admin).json["intents"]
     stuck = next(item for item in listed if item["id"] == iid)
-    assert stuck["status"] != "claimed"
+    assert stuck["lease_expired"] is True and stuck["claim_expires_at"] < time.time()
+    assert stuck["claimed_by"]  # who held it, to spot the stuck worker's key
     live = next(item for item in listed if item["id"] == held)
+    assert live["lease_expired"] is False
     assert live["claim_expires_at"] > time.time() and live["claimed_by"]
