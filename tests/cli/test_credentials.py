@@ -59,7 +59,7 @@ def test_no_key_anywhere(cli):
 def test_wrong_key_exits_3_with_the_servers_reason(cli):
     done = cli.run("publish", "g", "{}", "--api-key", "wrong")
     assert done.returncode == 3
-    assert done.stderr == "intent-bus: publish: 401 unauthorized: invalid API key\n"
+    assert done.stderr == "intent-bus: publish: 401 unauthorized: Invalid API key.\n"
     assert done.stdout == ""
 
 
@@ -67,7 +67,7 @@ def test_unknown_id_exits_4(cli):
     for command in (["status", "f" * 32], ["result", "f" * 32]):
         done = cli.run(*command)
         assert done.returncode == 4, done
-        assert done.stderr == f"intent-bus: {command[0]}: 404 not_found: intent not found\n"
+        assert done.stderr == f"intent-bus: {command[0]}: 404 not_found: Intent not found.\n"
 
 
 def test_url_flag_wins_over_the_environment(cli, server):

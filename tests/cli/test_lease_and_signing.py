@@ -62,7 +62,7 @@ def test_unsigned_requests_are_refused_with_exit_3(signing_server, tmp_path):
     cli = Cli(signing_server, tmp_path / "home")
     done = cli.run("publish", "g", "{}", "--no-sign")
     assert done.returncode == 3
-    assert done.stderr.startswith("intent-bus: publish: 401 unauthorized")
+    assert done.stderr.startswith("intent-bus: publish: 403 invalid_signature")
     assert done.stderr.count("\n") == 1
 
 

@@ -197,7 +197,7 @@ def test_fatal_claim_error_stops_the_listener(cli, ns):
     proc = cli.listen("g", "cat", "-n", ns, "--api-key", "wrong")
     _, err = proc.communicate(timeout=10)  # no signal: it stops by itself
     assert proc.returncode == 3
-    assert "intent-bus: listen: 401 unauthorized: invalid API key" in err
+    assert "intent-bus: listen: 401 unauthorized: Invalid API key." in err
 
 
 def claim_requests(server):

@@ -104,7 +104,7 @@ def test_unsigned_requests_refused_when_required(servers):
     with srv.client(sign=False) as c:
         with pytest.raises(IntentBusAuthError) as info:
             c.get("anything")
-        assert info.value.status == 401 and info.value.code == "unauthorized"
+        assert info.value.status == 403 and info.value.code == "invalid_signature"
         with pytest.raises(IntentBusAuthError):
             c.publish("g", {})
     # a wrong key signs with the wrong key: refused too
