@@ -193,7 +193,7 @@ static enum bus_err fill_claim_request(const struct principal *caller,
         token_sha256_hex(params->publisher, strlen(params->publisher), wanted);
         if (!params->as_admin && !token_equal(wanted, caller->id))
             return bus_error_set(error, BUS_ERR_FORBIDDEN, NULL,
-                                 "the publisher filter may only name your own key");
+                                 "publisher filtering is restricted: a tester key may only name itself");
         strcpy(request->publisher, wanted);
     }
     request->lease_seconds = lease_seconds;

@@ -380,7 +380,7 @@ enum bus_err validate_kv_set(const json_t *body, char **value_json, double *ttl,
         return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "body must be a JSON object");
     const json_t *value = json_object_get(body, "value");
     if (value == NULL)
-        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "value is required");
+        return bus_error_set(error, BUS_ERR_INVALID_REQUEST, NULL, "Missing value.");
     enum bus_err err = name_field(optional_number(body, "ttl", 1.0, KV_TTL_MAX, KV_TTL_DEFAULT,
                                                   ttl, error),
                                   "ttl", error);
