@@ -234,3 +234,15 @@ check_purged() {
     [[ ! -e $defaults && ! -e $unit && ! -e /usr/bin/intent-bus ]] || fail "purge left files"
     [[ -s $state/infrastructure.db ]] || fail "purge deleted the data (it must stay unless asked)"
 }
+
+# The container's runtime stage installs the libraries by hand: every one the
+# package depends on (dpkg-shlibdeps' list) must be there.
+check_dockerfile_libraries() {
+    local depends package
+    depends=$(dpkg-query -W -f='${Depends}' intent-bus)
+    for package in $(tr ',' '\n' <<<"$depends" | awk '{print $1}'); do
+        [[ $package == adduser || $package == libc6 ]] && continue
+        grep -qw -- "$package" "$repo/deploy/Dockerfile" ||
+            fail "deploy/Dockerfile's runtime stage lacks $package (the package depends on it)"
+    done
+}

@@ -55,6 +55,7 @@ dpkg -i "$debs"/intent-bus_*.deb "$debs"/libintentbus1_*.deb "$debs"/libintentbu
 
 step "files"
 check_files
+check_dockerfile_libraries
 step "user and state directory"
 check_user present
 step "systemd unit"
