@@ -12,7 +12,7 @@ port=${INTENT_BUS_PORT:-8080}
 
 health() {
     # bash's /dev/tcp: the runtime image needs no curl for its health check.
-    exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+    { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
     printf 'GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
     local reply
     reply=$(timeout 5 cat <&3) || return 1
