@@ -20,7 +20,7 @@ test_packages=(
   prometheus                # promtool, which checks /metrics in the tests
   chromium chromium-driver  # the dashboard's browser test
   postgresql                # the PostgreSQL test cluster
-  dpkg-dev fakeroot file lintian help2man systemd man-db bash-completion zsh sqlite3
+  dpkg-dev file lintian systemd man-db bash-completion zsh adduser
                             # `make deb` and the package's test
 )
 
