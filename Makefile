@@ -12,7 +12,7 @@ JOBS       ?= $(shell nproc)
 
 DEB_BUILD  ?= build-deb
 
-.PHONY: all deps test-deps build run test unit http asan bench install deb package-test clean
+.PHONY: all deps test-deps build run test unit http asan bench install deb package-test systemd-test clean
 
 all: build
 
@@ -84,6 +84,11 @@ deb: test-deps
 # purged again (tests/package/; root, or sudo without a password).
 package-test: deb
 	tests/package/run.sh $(DEB_BUILD)
+
+# The package under a real systemd, booted in systemd-nspawn (root; the first
+# run debootstraps a minimal Debian 12; not part of `make test`).
+systemd-test: deb
+	tests/package/systemd_test.sh $(DEB_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD)

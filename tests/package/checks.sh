@@ -171,8 +171,7 @@ start_packaged_server() {
         { cat "$1/server.log" >&2; fail "not serving its database under $state"; }
     [[ $(stat -c %U:%a "$state/infrastructure.db.secret") == intent-bus:600 ]] ||
         fail "the generated key is not intent-bus's alone"
-    [[ $(ps -o user= -p "$(pgrep -P "$server_pid" -x intent-bus || echo "$server_pid")") == intent-bus ]] ||
-        fail "the server does not run as intent-bus"
+    [[ $(stat -c %U "/proc/$server_pid") == intent-bus ]] || fail "the server does not run as intent-bus"
 }
 
 stop_packaged_server() {
