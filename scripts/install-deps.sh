@@ -22,6 +22,7 @@ test_packages=(
   postgresql                # the PostgreSQL test cluster
   dpkg-dev file lintian systemd man-db bash-completion zsh adduser
                             # `make deb` and the package's test
+  debootstrap systemd-container  # `make systemd-test`
 )
 
 case "${1:-}" in

@@ -10,7 +10,8 @@
 # `make test`: the first run debootstraps the root filesystem (minutes, from
 # the Debian mirror), kept in $INTENT_BUS_NSPAWN_ROOT for the next runs.
 #
-#   systemd_test.sh DEB_DIR       (as root; needs debootstrap, systemd-container)
+#   systemd_test.sh DEB_DIR       (as root; debootstrap and systemd-container come
+#                                 from scripts/install-deps.sh --test)
 set -euo pipefail
 (($# == 1)) || { echo "usage: $0 DEB_DIR" >&2; exit 2; }
 debs=$(cd "$1" && pwd)
