@@ -77,11 +77,31 @@ def test_bash_completion_of_commands_and_flags():
     assert complete("intent-bus", "bench", "he") == ["heavy"]
 
 
+def zsh_candidates(*words):
+    """What the zsh completion offers for words, with compadd and _files
+    stubbed to print their candidates (compadd itself filters by prefix)."""
+    script = f"""
+compadd() {{ [[ $1 == -a ]] && {{ print -l -- ${{(P)2}}; return }}; [[ $1 == -- ]] && shift; print -l -- "$@" }}
+_files() {{ print _files }}
+words=({" ".join(f"'{w}'" for w in words)}); CURRENT={len(words)}
+source {PACKAGING / "completion" / "_intent-bus"}
+"""
+    done = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{Path(BIN).parent}:/usr/bin:/bin"})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout.split()
+
+
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh not installed")
-def test_zsh_completion_parses():
+def test_zsh_completion_of_commands_and_flags():
     done = subprocess.run(["zsh", "-n", PACKAGING / "completion" / "_intent-bus"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+    assert {"serve", "backup", "publish", "admin", "--help"} <= set(zsh_candidates("intent-bus", ""))
+    assert "revoke-key" in zsh_candidates("intent-bus", "admin", "")
+    assert {"--port", "--db", "--tls-cert"} <= set(zsh_candidates("intent-bus", "serve", "--"))
+    assert zsh_candidates("intent-bus", "backup", "x") == ["_files"]
+    assert zsh_candidates("intent-bus", "bench", "") == ["light", "medium", "heavy", "extreme"]
 
 
 def test_one_version_everywhere():
