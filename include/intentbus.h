@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define IB_VERSION "0.1.0"
+#define IB_VERSION "1.0.0"
 #define IB_ID_MAX 64 /* longest intent id accepted (this server's are 32 hex) */
 
 /* Every outcome of a call. The server's errors map one-to-one onto its error
@@ -59,7 +59,7 @@ struct ib_options {
     const char *base_url;    /* "http://127.0.0.1:8080" (a trailing "/" is ignored); required */
     const char *api_key;     /* X-API-KEY; NULL sends none (only /health and admin calls work) */
     const char *admin_token; /* X-Admin-Token on every request when not NULL (BUS_ADMIN_SECRET) */
-    const char *user_agent;  /* NULL: "libintentbus/0.1.0" */
+    const char *user_agent;  /* NULL: "libintentbus/1.0.0" */
     long timeout_ms;         /* whole request, on top of any long-poll wait; 0: 30000 */
     bool sign;               /* HMAC-sign every request (docs/SIGNING.md); default true */
 };

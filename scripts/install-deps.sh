@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
-# Installs the build and test dependencies of Intent Bus on Debian 12 or
-# Ubuntu 22.04+ (apt-get, non-interactive). Skips apt entirely when every
-# package is already there, so `make` stays fast after the first run.
+# Installs what Intent Bus needs on Debian 12 or Ubuntu 22.04+ (apt-get,
+# non-interactive). Skips apt entirely when every package is already there,
+# so `make` stays fast after the first run.
+#
+#   install-deps.sh          what building and running the bus needs
+#   install-deps.sh --test   that, plus the test tools (`make test` runs this)
+#
+# A fresh cloud VM often runs unattended-upgrades on first boot: apt waits for
+# the dpkg lock (up to INSTALL_DEPS_LOCK_TIMEOUT seconds) instead of failing.
 set -euo pipefail
 
-packages=(
+build_packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
-  libcmocka-dev python3 python3-pytest curl openssl
-  prometheus             # promtool, which checks /metrics in the tests
-  chromium chromium-driver  # the dashboard's browser test
+  curl openssl
 )
+test_packages=(
+  libcmocka-dev python3 python3-pytest
+  prometheus                # promtool, which checks /metrics in the tests
+  chromium chromium-driver  # the dashboard's browser test
+  postgresql                # the PostgreSQL test cluster
+  dpkg-dev file lintian systemd man-db bash-completion zsh adduser
+                            # `make deb` and the package's test
+  debootstrap systemd-container  # `make systemd-test`
+)
+
+case "${1:-}" in
+  "") packages=("${build_packages[@]}") ;;
+  --test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do
@@ -25,6 +44,17 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 echo "install-deps: installing ${missing[*]}" >&2
+lock=(-o "DPkg::Lock::Timeout=${INSTALL_DEPS_LOCK_TIMEOUT:-600}")
+# Services the test tools bring (the Prometheus server on :9090, a PostgreSQL
+# cluster) are not started: the tests run their own on free ports.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo apt-get "${lock[@]}" update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive \
+  apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/usage.h"
+#include "serve/backup_command.h"
 #include "serve/server.h"
 #include "util/sibling.h"
 #include "version.h"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
         return exit_code;
     if (strcmp(argv[1], "serve") == 0)
         return server_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0)
+        return backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("intent-bus %s (Intent Protocol %s)\n", INTENT_BUS_VERSION, INTENT_PROTOCOL_VERSION);
         return 0;

@@ -6,7 +6,7 @@
 /* The server API version /health reports: the reference server's, whose
  * protocol this one implements. */
 #define INTENT_BUS_API_VERSION "7.61"
-#define INTENT_BUS_VERSION "0.1.0"
+#define INTENT_BUS_VERSION "1.0.0"
 
 /* The two executables, installed side by side: the server (and the front
  * door every command goes through) and the client side it runs for every

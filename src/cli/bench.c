@@ -132,9 +132,10 @@ static int run_health(const struct bench_options *options, const char *url)
 int bench_main(int argc, char **argv)
 {
     struct bench_options options;
-    if (bench_options_parse(&options, argc, argv) != 0) {
-        bench_options_usage();
-        return 2;
+    int parsed = bench_options_parse(&options, argc, argv);
+    if (parsed != 0) {
+        bench_options_usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
     }
     if (options.url != NULL && options.api_key == NULL && options.health_seconds == 0) {
         fprintf(stderr, "intent-bus bench: --url needs --api-key or INTENT_API_KEY\n");

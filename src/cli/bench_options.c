@@ -23,10 +23,10 @@ struct profile {
 static const struct profile profiles[] = {
     {"light", 5, 50}, {"medium", 15, 500}, {"heavy", 40, 2000}, {"extreme", 100, 5000}};
 
-void bench_options_usage(void)
+void bench_options_usage(FILE *out)
 {
     fprintf(
-        stderr,
+        out,
         "usage: intent-bus bench [light|medium|heavy|extreme] [options]\n"
         "  --workers N       workers looping claim -> fulfil (profile's, or 10)\n"
         "  --jobs N          intents to publish and fulfil (profile's, or 1000)\n"
@@ -147,7 +147,9 @@ int bench_options_parse(struct bench_options *options, int argc, char **argv)
     optind = 1;
     int flag;
     while ((flag = getopt_long(argc, argv, "", flags, NULL)) != -1) {
-        if (flag == 'h' || flag == '?' || parse_flag(options, flag, optarg) != 0)
+        if (flag == 'h')
+            return 1;
+        if (flag == '?' || parse_flag(options, flag, optarg) != 0)
             return -1;
     }
     return optind == argc ? 0 : -1;

@@ -4,6 +4,7 @@
 #define CLI_BENCH_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 struct bench_options {
     const char *profile;
@@ -21,10 +22,11 @@ struct bench_options {
     double timeout;
 };
 
-/* Parses argv after "bench" into options. Returns 0, or -1 on bad usage
- * (then print bench_options_usage()). */
+/* Parses argv after "bench" into options. Returns 0, 1 when --help was
+ * asked for, or -1 on bad usage (then print bench_options_usage()). */
 int bench_options_parse(struct bench_options *options, int argc, char **argv);
 
-void bench_options_usage(void);
+/* On stdout for --help, on stderr after a usage error. */
+void bench_options_usage(FILE *out);
 
 #endif

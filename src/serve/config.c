@@ -14,20 +14,59 @@
 #include "bus/intent.h"
 #include "serve/access_log.h"
 
-void config_print_usage(void)
+void config_print_usage(FILE *out)
 {
-    fprintf(stderr,
-            "usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH] [--threads N]\n"
-            "                        [--tls-cert PEM --tls-key PEM]\n"
-            "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
-            "  --port N       TCP port (default 8080; 0 picks a free one)\n"
-            "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
-            "  --threads N    HTTP worker threads (default 4)\n"
-            "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
-            "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
-            "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
-            "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
-            "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL (see README.md)\n");
+    /* The man page intent-bus-serve(8) is generated from this text. */
+    fputs("usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH] [--threads N]\n"
+          "                        [--tls-cert PEM --tls-key PEM]\n"
+          "\n"
+          "Runs the bus until SIGTERM or SIGINT, which drain it: no new requests,\n"
+          "every acknowledged write committed, then exit 0. Flags win over the\n"
+          "environment.\n"
+          "\n"
+          "options:\n"
+          "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
+          "  --port N       TCP port (default 8080; 0 picks a free one)\n"
+          "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
+          "  --threads N    HTTP worker threads and read connections (default 4)\n"
+          "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
+          "  --help         this help\n"
+          "\n"
+          "environment:\n"
+          "  BUS_SECRET     the API key; unset, a random one is made on first start and\n"
+          "                 kept in PATH.secret (mode 0600)\n"
+          "  BUS_DB_PATH    the database file, as --db\n"
+          "  BUS_CLEANUP_INTERVAL_SECONDS\n"
+          "                 seconds between cleanup passes, 300-86400 (default 21600)\n"
+          "  BUS_RETENTION_SECONDS\n"
+          "                 how long fulfilled and dead intents and dead letters are\n"
+          "                 kept, 60-604800 (default 604800, 7 days)\n"
+          "  BUS_CLAIM_TIMEOUT_SECONDS\n"
+          "                 lease given by /claim, 1-3600 (default 60)\n"
+          "  BUS_ADMIN_SECRET\n"
+          "                 admin token (X-Admin-Token); unset, with no\n"
+          "                 DASHBOARD_PASSWORD, the admin API refuses everyone\n"
+          "  DASHBOARD_PASSWORD\n"
+          "                 admin password for HTTP Basic (user admin)\n"
+          "  BUS_METRICS_TOKEN\n"
+          "                 bearer token for GET /metrics\n"
+          "  BUS_MAINTENANCE_MODE\n"
+          "                 true: client endpoints answer 503 maintenance\n"
+          "  BUS_TESTER_RATE_LIMIT\n"
+          "                 requests per minute per tester key (default 60)\n"
+          "  BUS_REQUIRE_SIGNATURES\n"
+          "                 true: every client request must be HMAC-signed\n"
+          "  BUS_ENFORCE_HTTPS\n"
+          "                 true: requests over plain HTTP get 403 (not /health)\n"
+          "  BUS_TRUST_PROXY\n"
+          "                 true: believe X-Forwarded-Proto and X-Forwarded-For\n"
+          "                 (only behind your own reverse proxy)\n"
+          "  BUS_SYNC       normal (default): a commit survives a killed process;\n"
+          "                 full: it also survives power loss (slower)\n"
+          "  BUS_LOG_LEVEL  debug, info (default; a line per request), warn, error, off\n"
+          "\n"
+          "Admin secrets must differ from the API key.\n",
+          out);
 }
 
 static int parse_number(const char *text, double min, double max, double *out)
@@ -175,11 +214,11 @@ int config_load(struct config *config, int argc, char **argv)
     int option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (option == 'h') {
-            config_print_usage();
+            config_print_usage(stdout);
             return 1;
         }
         if (option == '?' || apply_flag(config, option, optarg) != 0) {
-            config_print_usage();
+            config_print_usage(stderr);
             return -1;
         }
     }

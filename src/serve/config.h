@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #define CONFIG_DEFAULT_PORT 8080
 #define CONFIG_DEFAULT_THREADS 4
@@ -46,6 +47,7 @@ struct config {
  * was printed, or -1 after printing what is wrong on stderr. */
 int config_load(struct config *config, int argc, char **argv);
 
-void config_print_usage(void);
+/* --help prints it on stdout, a usage error on stderr. */
+void config_print_usage(FILE *out);
 
 #endif

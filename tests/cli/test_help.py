@@ -35,10 +35,28 @@ def test_help_on_every_admin_subcommand(command):
     assert "--admin-token" in done.stdout
 
 
+@pytest.mark.parametrize("command", ["serve", "bench", "backup"])
+def test_help_of_the_bus_commands_is_on_stdout(command):
+    """Server-side commands too: --help is an answer, not an error."""
+    done = run(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: intent-bus {command}")
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["serve", "--bogus"], ["bench", "--bogus"],
+                                  ["backup", "--bogus"]])
+def test_usage_errors_of_the_bus_commands_stay_on_stderr(args):
+    done = run(*args)
+    assert done.returncode == 2
+    assert "usage: intent-bus" in done.stderr
+    assert done.stdout == ""
+
+
 def test_top_level_help_lists_commands_and_exit_codes():
     done = run("--help")
     assert done.returncode == 0
-    for command in COMMANDS + ["serve", "bench", "version"]:
+    for command in COMMANDS + ["serve", "bench", "backup", "version"]:
         assert command in done.stdout
     for code in range(7):
         assert f"\n  {code}  " in done.stdout

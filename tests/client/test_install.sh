@@ -37,16 +37,19 @@ pc=$(find "$prefix" -name intentbus.pc -print -quit)
 [[ -n $pc ]] || fail "no intentbus.pc under $prefix"
 export PKG_CONFIG_PATH=$(dirname "$pc")
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
-[[ $(pkg-config --modversion intentbus) == 0.1.0 ]] || fail "pkg-config version is not 0.1.0"
+# The project's one version (src/version.h), as the installed binary states it.
+version=$("$bindir/intent-bus" version | awk '{print $2}')
+major=${version%%.*}
+[[ $(pkg-config --modversion intentbus) == "$version" ]] || fail "pkg-config version is not $version"
 libdir=$(pkg-config --variable=libdir intentbus)
 includedir=$(pkg-config --variable=includedir intentbus)
 [[ $libdir == "$prefix"/* ]] || fail "libdir $libdir is not under the prefix $prefix"
 [[ -f $includedir/intentbus.h ]] || fail "no $includedir/intentbus.h"
 [[ -f $libdir/libintentbus.a ]] || fail "no $libdir/libintentbus.a"
-[[ -f $libdir/libintentbus.so.0.1.0 && -L $libdir/libintentbus.so.0 && -L $libdir/libintentbus.so ]] ||
-    fail "libintentbus.so, .so.0 and .so.0.1.0 are not all installed"
-soname=$(objdump -p "$libdir/libintentbus.so.0.1.0" | awk '$1 == "SONAME" {print $2}')
-[[ $soname == libintentbus.so.0 ]] || fail "SONAME is '$soname', not libintentbus.so.0"
+[[ -f $libdir/libintentbus.so.$version && -L $libdir/libintentbus.so.$major && -L $libdir/libintentbus.so ]] ||
+    fail "libintentbus.so, .so.$major and .so.$version are not all installed"
+soname=$(objdump -p "$libdir/libintentbus.so.$version" | awk '$1 == "SONAME" {print $2}')
+[[ $soname == libintentbus.so.$major ]] || fail "SONAME is '$soname', not libintentbus.so.$major"
 echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
 
 strict=(-std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pedantic)
@@ -56,8 +59,8 @@ strict=(-std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pedantic)
 # ldd's output is kept first: `ldd | grep -q` under pipefail fails at
 # random when grep exits early and ldd dies of SIGPIPE.
 linked=$(ldd "$work/consumer_shared")
-[[ $linked == *"$libdir/libintentbus.so.0"* ]] ||
-    fail "consumer_shared does not load $libdir/libintentbus.so.0"
+[[ $linked == *"$libdir/libintentbus.so.$major"* ]] ||
+    fail "consumer_shared does not load $libdir/libintentbus.so.$major"
 "$work/consumer_shared"
 
 # Static: the archive, then the libraries it needs. `pkg-config --static

@@ -12,7 +12,7 @@
 Standard library only; requests are HMAC-signed by default.
 """
 
-__version__ = "1.3.0"
+__version__ = "1.0.0"
 
 import logging as _logging
 

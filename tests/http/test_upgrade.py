@@ -1,0 +1,76 @@
+"""Upgrades keep data: a database made by the first release (0.1.0, schema
+version 1; tests/fixtures/README.md) opens in this build, which serves its
+intents, results and KV values."""
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+from conftest import assert_error
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "first-release.db"
+SECRET = "fixture-secret-of-the-first-release-0123456789"
+FULFILLED_ID = "06c7a12f7a078ff30a5ebcb3613b4632"
+# Every time column of schema version 1.
+TIME_COLUMNS = {
+    "intents": ["claimed_at", "claim_expires_at", "run_at", "created_at", "expires_at",
+                "completed_at", "updated_at"],
+    "dead_letters": ["died_at"],
+    "kv": ["expires_at", "updated_at"],
+    "idempotency": ["created_at"],
+}
+
+
+def shift_to_now(db):
+    """Moves the fixture's clock to now, as if the old build had just
+    stopped: its intents expire a day after they were made, and the test
+    must not depend on when it runs. Only times change."""
+    conn = sqlite3.connect(db)
+    (made,) = conn.execute("SELECT max(updated_at) FROM intents").fetchone()
+    delta = time.time() - made
+    for table, columns in TIME_COLUMNS.items():
+        sets = ", ".join(f"{c} = {c} + ?" for c in columns)
+        conn.execute(f"UPDATE {table} SET {sets}", [delta] * len(columns))
+    conn.commit()
+    conn.close()
+
+
+def test_first_release_database_is_served(server_factory, tmp_path):
+    db = tmp_path / "old.db"
+    shutil.copy(FIXTURE, db)
+    shift_to_now(db)
+    srv = server_factory(secret=SECRET, db=db)
+    bus = srv.client(ns="default")
+
+    done = bus.result(FULFILLED_ID)
+    assert done["status"] == "fulfilled"
+    assert done["result"] == "done in 0.1.0"
+
+    payloads = []
+    for _ in range(3):
+        claimed = bus.claim_ok(goal="fixture_pending")
+        payloads.append(claimed["payload"]["n"])
+        assert bus.fulfill(claimed["id"], claimed["claim_token"],
+                           result="upgraded").status == 200
+    assert sorted(payloads) == [1, 2, 3]
+    bus.claim_none(goal="fixture_pending")
+
+    value = bus.get("/get/fixture_key")
+    assert value.status == 200 and value.json["value"] == "kept"
+
+    # New writes land beside the old rows, and survive a restart.
+    fresh = bus.publish(goal="after_upgrade", payload={"ok": True})
+    srv.restart()
+    bus = srv.client(ns="default")
+    assert bus.status(fresh)["goal"] == "after_upgrade"
+    assert bus.result(FULFILLED_ID)["result"] == "done in 0.1.0"
+    assert_error(bus.get("/get/never_set"), 404, "not_found")
+
+
+def test_fixture_is_the_old_schema():
+    """The fixture still is what it claims to be (nobody rewrote it with a
+    newer build)."""
+    conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
