@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, generate_tester_key, original_env, sdk_client, harness
+from compat_support import ADMIN_TOKEN, generate_tester_key, original_env, sdk_client, harness
 from original_client import AuthError, ClientError, LeaseLostError, OriginalClient, build_path
 
 unique = harness.unique

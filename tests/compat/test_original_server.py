@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 
-from conftest import (ADMIN_TOKEN, DASHBOARD_PASSWORD, METRICS_TOKEN, generate_tester_key,
+from compat_support import (ADMIN_TOKEN, DASHBOARD_PASSWORD, METRICS_TOKEN, generate_tester_key,
                       harness, original_env)
 
 assert_error = harness.assert_error
