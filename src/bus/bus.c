@@ -772,3 +772,8 @@ enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const c
     free(value_json);
     return err;
 }
+
+void bus_notify_published(struct bus *bus, const struct intent_new *intent)
+{
+    notify_published(bus, intent);
+}

@@ -40,6 +40,8 @@ struct bus_counters {
     atomic_ulong dead_letters[DEAD_REASON_COUNT];
     atomic_ulong cleanup_runs;
     atomic_ulong cleanup_failures;
+    atomic_ulong schedule_fires; /* occurrences published by schedules */
+    atomic_ulong schedule_skips; /* occurrences not published: overlap, cap, missed */
 };
 
 /* What the bus tells a listener (long-poll) after a change is committed. */
@@ -99,6 +101,8 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
 /* Tells the listener about an event (no-op without one). */
 void bus_notify(struct bus *bus, const struct bus_event *event);
 void bus_destroy(struct bus *bus);
+/* Tells the listener a newly published intent is claimable (at run_at). */
+void bus_notify_published(struct bus *bus, const struct intent_new *intent);
 
 /* Runs the sweep and cleanup duties that are due; called once per request.
  * Failures are logged and retried later, never reported to the caller. */
