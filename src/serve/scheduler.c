@@ -3,6 +3,7 @@
 #include "serve/scheduler.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,7 +13,8 @@
 #include "bus/schedules.h"
 #include "util/clock.h"
 
-#define TICK_SECONDS 1
+#define TICK_SECONDS 1.0
+#define TICK_OFFSET 0.005
 #define FAILURE_LOG_INTERVAL 60.0
 
 struct scheduler {
@@ -24,12 +26,18 @@ struct scheduler {
     bool stopping;
 };
 
-/* Waits a tick; false once asked to stop. */
+/* Waits until just after the next whole second (occurrences fall on whole
+ * seconds, so they are published within milliseconds); false once asked
+ * to stop. */
 static bool wait_tick(struct scheduler *scheduler)
 {
+    double now = clock_now();
+    double delay = TICK_SECONDS - (now - floor(now)) + TICK_OFFSET;
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += TICK_SECONDS;
+    long nanoseconds = until.tv_nsec + (long)(delay * 1e9);
+    until.tv_sec += nanoseconds / 1000000000L;
+    until.tv_nsec = nanoseconds % 1000000000L;
     pthread_mutex_lock(&scheduler->lock);
     while (!scheduler->stopping &&
            pthread_cond_timedwait(&scheduler->wake, &scheduler->lock, &until) != ETIMEDOUT)
