@@ -85,6 +85,11 @@ struct bus_reply {
 
 void bus_reply_clear(struct bus_reply *reply);
 
+/* Serializes value (taken) into reply with status; BUS_ERR_INTERNAL in
+ * *error when out of memory. */
+enum bus_err bus_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
+                            struct bus_error *error);
+
 /* What a worker sends to /claim, as raw strings (NULL = not given). */
 struct claim_params {
     const char *namespace_;

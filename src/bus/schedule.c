@@ -18,6 +18,8 @@ const char *schedule_outcome_name(enum schedule_outcome outcome)
         return "skipped_overlap";
     case SCHEDULE_SKIPPED_LIMIT:
         return "skipped_limit";
+    case SCHEDULE_SKIPPED_REVOKED:
+        return "skipped_revoked";
     case SCHEDULE_ALREADY_HANDLED:
         break;
     }

@@ -47,6 +47,7 @@ enum schedule_outcome {
     SCHEDULE_FIRED,            /* its intent was published */
     SCHEDULE_SKIPPED_OVERLAP,  /* overlap "skip" and the previous intent still open or claimed */
     SCHEDULE_SKIPPED_LIMIT,    /* the owner is at its open-intent cap */
+    SCHEDULE_SKIPPED_REVOKED,  /* the owner is a tester key that was revoked */
     SCHEDULE_ALREADY_HANDLED,  /* another node or an earlier tick took it, or the schedule changed */
 };
 

@@ -186,17 +186,6 @@ static json_t *schedule_json(const struct schedule *s)
                      "created_at", s->created_at, "updated_at", s->updated_at);
 }
 
-static enum bus_err reply_json(struct bus_reply *reply, unsigned status, json_t *value,
-                               struct bus_error *error)
-{
-    reply->status = status;
-    reply->body = value ? json_dumps(value, JSON_COMPACT) : NULL;
-    json_decref(value);
-    if (reply->body == NULL)
-        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
-    return BUS_OK;
-}
-
 static enum bus_err store_failure(enum bus_err err, const char *name, struct bus_error *error)
 {
     if (err == BUS_ERR_NOT_FOUND)
@@ -227,7 +216,7 @@ static enum bus_err reply_schedule(struct bus *bus, const char *name, const char
     enum bus_err err = bus->store->ops->schedule_get(bus->store->backend, name, owner, &schedule);
     if (err != BUS_OK)
         return store_failure(err, name, error);
-    err = reply_json(reply, status, schedule_json(&schedule), error);
+    err = bus_reply_json(reply, status, schedule_json(&schedule), error);
     schedule_clear(&schedule);
     return err;
 }
@@ -275,7 +264,7 @@ enum bus_err bus_schedule_list(struct bus *bus, const struct principal *caller, 
         json_decref(list);
         return store_failure(err, "", error);
     }
-    return reply_json(reply, 200, json_pack("{s:o}", "schedules", list), error);
+    return bus_reply_json(reply, 200, json_pack("{s:o}", "schedules", list), error);
 }
 
 static void append_fire(void *context, const struct schedule_fire_record *fire)
@@ -310,7 +299,7 @@ enum bus_err bus_schedule_show(struct bus *bus, const struct principal *caller, 
         json_object_set_new(value, "recent_fires", fires);
     else
         json_decref(fires);
-    return reply_json(reply, 200, value, error);
+    return bus_reply_json(reply, 200, value, error);
 }
 
 enum bus_err bus_schedule_pause(struct bus *bus, const struct principal *caller, bool all,
@@ -341,7 +330,7 @@ enum bus_err bus_schedule_delete(struct bus *bus, const struct principal *caller
         bus->store->ops->schedule_delete(bus->store->backend, name, all ? NULL : caller->id);
     if (err != BUS_OK)
         return store_failure(err, name, error);
-    return reply_json(reply, 200, json_pack("{s:s, s:s}", "name", name, "status", "deleted"),
+    return bus_reply_json(reply, 200, json_pack("{s:s, s:s}", "name", name, "status", "deleted"),
                       error);
 }
 
@@ -397,8 +386,8 @@ static bool run_step(struct bus *bus, const struct schedule *schedule, double *e
     struct store_schedule_step step = {
         .name = schedule->name, .revision = schedule->revision, .expected_next_at = *expected,
         .fire_at = fire_at, .intent = isnan(fire_at) ? NULL : &intent,
-        .open_limit = schedule->open_limit, .missed = missed, .next_at = next_at, .now = now,
-        .outcome = schedule->overlap_skip ? SCHEDULE_SKIPPED_OVERLAP : SCHEDULE_FIRED};
+        .overlap_skip = schedule->overlap_skip, .open_limit = schedule->open_limit,
+        .missed = missed, .next_at = next_at, .now = now};
     *err = bus->store->ops->schedule_step(bus->store->backend, &step);
     if (*err == BUS_OK)
         count_outcome(bus, &step, &intent);

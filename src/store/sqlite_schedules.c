@@ -292,7 +292,7 @@ static enum bus_err put_op(void *connection, void *arg)
                       : "UPDATE schedules SET cron = ?4, every = ?5, timezone = ?6, intent = ?7,"
                         " overlap = ?8, catch_up = ?9, next_at = ?10, updated_at = ?11,"
                         " open_limit = ?12, revision = revision + 1"
-                        " WHERE name = ?2 AND owner = ?3 AND ?1 = ?1");
+                        " WHERE name = ?2 AND owner = ?3");
     if (stmt != NULL)
         bind_definition(stmt, args->schedule);
     return finish(conn->db, stmt, NULL);
@@ -431,15 +431,39 @@ static enum bus_err previous_still_running(sqlite3 *db, const char *id, bool *ru
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? BUS_OK : sql_map_error(db, rc, "overlap check");
 }
 
+/* A tester key's schedule (open_limit > 0) stops publishing once the key
+ * is revoked; the main key is not in api_keys. */
+static enum bus_err owner_revoked(sqlite3 *db, const struct store_schedule_step *step,
+                                  bool *revoked)
+{
+    *revoked = false;
+    if (step->open_limit <= 0)
+        return BUS_OK;
+    sqlite3_stmt *stmt = prepare(db, sql_key_owner_query);
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    char owner[OWNER_MAX_BYTES + 1];
+    enum bus_err err = sql_key_owner(db, stmt, step->intent->publisher, owner);
+    sqlite3_finalize(stmt);
+    *revoked = err == BUS_ERR_NOT_FOUND;
+    return *revoked ? BUS_OK : err;
+}
+
 static enum bus_err decide(struct write_connection *conn, const char *id,
                            struct store_schedule_step *step)
 {
-    bool running = false;
-    enum bus_err err = BUS_OK;
-    if (step->outcome == SCHEDULE_SKIPPED_OVERLAP)
-        err = previous_still_running(conn->db, id, &running);
-    if (err != BUS_OK || running)
+    bool running = false, revoked = false;
+    enum bus_err err = owner_revoked(conn->db, step, &revoked);
+    if (err != BUS_OK || revoked) {
+        step->outcome = SCHEDULE_SKIPPED_REVOKED;
         return err;
+    }
+    if (step->overlap_skip)
+        err = previous_still_running(conn->db, id, &running);
+    if (err != BUS_OK || running) {
+        step->outcome = SCHEDULE_SKIPPED_OVERLAP;
+        return err;
+    }
     err = sql_check_open_limit(conn, step->intent->publisher, step->open_limit);
     if (err == BUS_ERR_LIMIT_EXCEEDED) {
         step->outcome = SCHEDULE_SKIPPED_LIMIT;
@@ -467,15 +491,16 @@ static enum bus_err record_outcome(sqlite3 *db, const char *id, const struct sto
     enum bus_err err = finish(db, stmt, NULL);
     if (err != BUS_OK)
         return err;
-    stmt = prepare(db, fired ? "UPDATE schedules SET fires = fires + 1, last_fire_at = ?2,"
-                               " last_intent_id = ?3 WHERE id = ?1"
-                             : "UPDATE schedules SET skips = skips + 1 WHERE id = ?1 AND ?2 = ?2"
-                               " AND ?3 IS ?3");
+    /* A skip leaves last_fire_at and last_intent_id as they were. */
+    stmt = prepare(db, "UPDATE schedules SET fires = fires + ?2, skips = skips + 1 - ?2,"
+                       " last_fire_at = coalesce(?3, last_fire_at),"
+                       " last_intent_id = coalesce(?4, last_intent_id) WHERE id = ?1");
     if (stmt == NULL)
         return BUS_ERR_INTERNAL;
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_double(stmt, 2, step->fire_at);
-    sql_bind_text(stmt, 3, fired ? step->intent->id : NULL);
+    sqlite3_bind_int(stmt, 2, fired);
+    bind_time(stmt, 3, fired ? step->fire_at : NAN);
+    sql_bind_text(stmt, 4, fired ? step->intent->id : NULL);
     err = finish(db, stmt, NULL);
     if (err != BUS_OK)
         return err;
@@ -487,8 +512,6 @@ static enum bus_err record_outcome(sqlite3 *db, const char *id, const struct sto
     return finish(db, stmt, NULL);
 }
 
-/* step->outcome comes in as SCHEDULE_SKIPPED_OVERLAP for an overlap "skip"
- * schedule (a request to check) and SCHEDULE_FIRED otherwise. */
 static enum bus_err step_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
@@ -504,8 +527,6 @@ static enum bus_err step_op(void *connection, void *arg)
     if (err != BUS_OK || isnan(step->fire_at))
         return err;
     err = decide(conn, id, step);
-    if (err == BUS_OK && step->outcome != SCHEDULE_FIRED && step->outcome != SCHEDULE_SKIPPED_LIMIT)
-        step->outcome = SCHEDULE_SKIPPED_OVERLAP;
     if (err == BUS_OK)
         err = record_outcome(conn->db, id, step);
     return err;

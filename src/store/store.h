@@ -190,7 +190,11 @@ struct store_schedule_step {
     double expected_next_at;
     double fire_at;
     const struct intent_new *intent; /* NULL when fire_at is NAN */
-    long open_limit;                 /* > 0: skip (SCHEDULE_SKIPPED_LIMIT) at the owner's cap */
+    bool overlap_skip;               /* skip (SCHEDULE_SKIPPED_OVERLAP) while the schedule's
+                                      * last published intent is open or claimed */
+    long open_limit;                 /* > 0: the owner is a tester key: skip at its cap
+                                      * (SCHEDULE_SKIPPED_LIMIT), and once it is revoked
+                                      * (SCHEDULE_SKIPPED_REVOKED) */
     long missed;
     double next_at;                  /* NAN: the schedule never fires again */
     double now;

@@ -299,6 +299,22 @@ def test_a_tester_schedule_publishes_as_its_key(admin_server):
     tester.request("DELETE", f"/schedules/{name}")
 
 
+def test_a_revoked_keys_schedule_stops_publishing(admin_server):
+    admin = admin_client(admin_server)
+    key = admin.generate_key("leaving")
+    tester = admin_server.client(key=key)
+    name = create(tester)["name"]
+    wait_until(lambda: show(tester, name)["fires"] >= 1, timeout=5, message="a fire")
+    assert admin.revoke_key(key).status == 200
+    main = admin_server.client()
+    wait_until(lambda: any(f["outcome"] == "skipped_revoked" for f in show(main, name)["recent_fires"]),
+               timeout=5, message="a skip after the revocation")
+    fires = show(main, name)["fires"]
+    time.sleep(1.5)
+    assert show(main, name)["fires"] == fires
+    main.request("DELETE", f"/schedules/{name}")
+
+
 def test_metrics_count_fires_and_skips(admin_server):
     admin = admin_client(admin_server)
     c = admin_server.client()
