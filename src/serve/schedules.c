@@ -51,8 +51,10 @@ static void set_paused(struct http_request *request, struct http_response *respo
     snprintf(name, sizeof name, "%.*s", (int)length, request->param);
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_schedule_pause(&request->server->bus, &request->caller,
-                                          sees_all(request), name, paused, &reply, &error);
+    enum bus_err err = length > SCHEDULE_NAME_MAX /* no such name: never truncate to one */
+                           ? bus_error_set(&error, BUS_ERR_NOT_FOUND, NULL, "no such schedule")
+                           : bus_schedule_pause(&request->server->bus, &request->caller,
+                                                sees_all(request), name, paused, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
 

@@ -225,6 +225,16 @@ def test_pause_and_resume(bus):
     assert r.json["next_at"] > time.time() - 1  # nothing of the pause is caught up
     wait_until(lambda: show(bus, name)["fires"] > fires, timeout=5, message="a fire after resume")
     assert_error(bus.post("/schedules/nope-nothing/pause"), 404, "not_found")
+
+    bus.request("DELETE", f"/schedules/{name}")
+
+
+def test_a_longer_name_never_reaches_a_shorter_one(bus):
+    name = (unique("long") + "x" * 128)[:128]
+    create(bus, name=name, every=3600)
+    assert_error(bus.post(f"/schedules/{name}y/pause"), 404, "not_found")
+    assert_error(bus.get(f"/schedules/{name}y"), 404, "not_found")
+    assert show(bus, name)["paused"] is False
     bus.request("DELETE", f"/schedules/{name}")
 
 
