@@ -26,8 +26,8 @@ struct field {
     const char *const *names; /* names[i] is value min + i; NULL = numbers only */
 };
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const weekday_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct field fields[5] = {
@@ -145,7 +145,8 @@ static bool split_fields(char *text, char *parts[5], char *why, size_t size)
 {
     int count = 0;
     char *saveptr = NULL;
-    for (char *part = strtok_r(text, " \t", &saveptr); part; part = strtok_r(NULL, " \t", &saveptr)) {
+    for (char *part = strtok_r(text, " \t", &saveptr); part;
+         part = strtok_r(NULL, " \t", &saveptr)) {
         if (count == 5)
             return fail(why, size, "a cron expression has 5 fields, this has more");
         parts[count++] = part;
@@ -184,7 +185,10 @@ bool cron_parse(const char *expression, struct cron_spec *out, char *why, size_t
 
 /* ---- calendar arithmetic (proleptic Gregorian, days since 1970-01-01) ---- */
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
 
 static int64_t days_from_civil(int64_t year, int month, int day)
 {
@@ -210,7 +214,10 @@ static void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
     *year = year_of_era + era * 400 + (*month <= 2);
 }
 
-static int weekday_of(int64_t days) { return (int)(((days % 7) + 11) % 7); } /* 1970-01-01: Thu */
+static int weekday_of(int64_t days)
+{
+    return (int)(((days % 7) + 11) % 7);
+} /* 1970-01-01: Thu */
 
 static bool day_matches(const struct cron_spec *spec, int64_t days, int day)
 {
@@ -234,7 +241,8 @@ static bool next_wall_match(const struct cron_spec *spec, int64_t wall, int64_t 
         civil_from_days(days, &year, &month, &day);
         int hour = (int)(second_of_day / 3600), minute = (int)(second_of_day % 3600 / 60);
         if (!(spec->months >> month & 1))
-            wall = days_from_civil(month == 12 ? year + 1 : year, month % 12 + 1, 1) * SECONDS_PER_DAY;
+            wall =
+                days_from_civil(month == 12 ? year + 1 : year, month % 12 + 1, 1) * SECONDS_PER_DAY;
         else if (!day_matches(spec, days, day))
             wall = (days + 1) * SECONDS_PER_DAY;
         else if (!(spec->hours >> hour & 1))

@@ -99,8 +99,8 @@ static enum bus_err read_choice(const json_t *body, const char *field, const cha
             *index = i;
             return BUS_OK;
         }
-    return bus_error_set(error, BUS_ERR_INVALID_FIELD, field[0] == 'o' ? "invalid_overlap"
-                                                                       : "invalid_catch_up",
+    return bus_error_set(error, BUS_ERR_INVALID_FIELD,
+                         field[0] == 'o' ? "invalid_overlap" : "invalid_catch_up",
                          "%s must be \"%s\" or \"%s\"", field, choices[0], choices[1]);
 }
 
@@ -170,20 +170,18 @@ static json_t *time_or_null(double seconds)
 static json_t *schedule_json(const struct schedule *s)
 {
     json_t *template = json_loads(s->intent_json ? s->intent_json : "null", JSON_DECODE_ANY, NULL);
-    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:b, s:o, s:o, s:I, s:I, s:o, s:o,"
-                     " s:f, s:f}",
-                     "name", s->name, "owner", s->owner,
-                     "cron", s->cron[0] ? json_string(s->cron) : json_null(),
-                     "every", s->every > 0 ? json_integer((json_int_t)s->every) : json_null(),
-                     "timezone", s->timezone, "intent", template ? template : json_null(),
-                     "overlap", s->overlap_skip ? "skip" : "allow",
-                     "catch_up", s->catch_up_one ? "one" : "none", "paused", s->paused,
-                     "next_at", s->paused ? json_null() : time_or_null(s->next_at),
-                     "next_runs", next_runs(s), "fires", (json_int_t)s->fires,
-                     "skips", (json_int_t)s->skips, "last_fire_at", time_or_null(s->last_fire_at),
-                     "last_intent_id", s->last_intent_id[0] ? json_string(s->last_intent_id)
-                                                            : json_null(),
-                     "created_at", s->created_at, "updated_at", s->updated_at);
+    return json_pack(
+        "{s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:b, s:o, s:o, s:I, s:I, s:o, s:o,"
+        " s:f, s:f}",
+        "name", s->name, "owner", s->owner, "cron", s->cron[0] ? json_string(s->cron) : json_null(),
+        "every", s->every > 0 ? json_integer((json_int_t)s->every) : json_null(), "timezone",
+        s->timezone, "intent", template ? template : json_null(), "overlap",
+        s->overlap_skip ? "skip" : "allow", "catch_up", s->catch_up_one ? "one" : "none", "paused",
+        s->paused, "next_at", s->paused ? json_null() : time_or_null(s->next_at), "next_runs",
+        next_runs(s), "fires", (json_int_t)s->fires, "skips", (json_int_t)s->skips, "last_fire_at",
+        time_or_null(s->last_fire_at), "last_intent_id",
+        s->last_intent_id[0] ? json_string(s->last_intent_id) : json_null(), "created_at",
+        s->created_at, "updated_at", s->updated_at);
 }
 
 static enum bus_err store_failure(enum bus_err err, const char *name, struct bus_error *error)
@@ -280,8 +278,8 @@ enum bus_err bus_schedule_show(struct bus *bus, const struct principal *caller, 
                                const char *name, struct bus_reply *reply, struct bus_error *error)
 {
     struct schedule schedule;
-    enum bus_err err =
-        bus->store->ops->schedule_get(bus->store->backend, name, all ? NULL : caller->id, &schedule);
+    enum bus_err err = bus->store->ops->schedule_get(bus->store->backend, name,
+                                                     all ? NULL : caller->id, &schedule);
     if (err != BUS_OK)
         return store_failure(err, name, error);
     json_t *fires = json_array();
@@ -323,15 +321,14 @@ enum bus_err bus_schedule_pause(struct bus *bus, const struct principal *caller,
 }
 
 enum bus_err bus_schedule_delete(struct bus *bus, const struct principal *caller, bool all,
-                                 const char *name, struct bus_reply *reply,
-                                 struct bus_error *error)
+                                 const char *name, struct bus_reply *reply, struct bus_error *error)
 {
     enum bus_err err =
         bus->store->ops->schedule_delete(bus->store->backend, name, all ? NULL : caller->id);
     if (err != BUS_OK)
         return store_failure(err, name, error);
     return bus_reply_json(reply, 200, json_pack("{s:s, s:s}", "name", name, "status", "deleted"),
-                      error);
+                          error);
 }
 
 /* ---- the tick ------------------------------------------------------------- */
@@ -383,11 +380,16 @@ static bool run_step(struct bus *bus, const struct schedule *schedule, double *e
         *err = BUS_ERR_INTERNAL;
         return false;
     }
-    struct store_schedule_step step = {
-        .name = schedule->name, .revision = schedule->revision, .expected_next_at = *expected,
-        .fire_at = fire_at, .intent = isnan(fire_at) ? NULL : &intent,
-        .overlap_skip = schedule->overlap_skip, .open_limit = schedule->open_limit,
-        .missed = missed, .next_at = next_at, .now = now};
+    struct store_schedule_step step = {.name = schedule->name,
+                                       .revision = schedule->revision,
+                                       .expected_next_at = *expected,
+                                       .fire_at = fire_at,
+                                       .intent = isnan(fire_at) ? NULL : &intent,
+                                       .overlap_skip = schedule->overlap_skip,
+                                       .open_limit = schedule->open_limit,
+                                       .missed = missed,
+                                       .next_at = next_at,
+                                       .now = now};
     *err = bus->store->ops->schedule_step(bus->store->backend, &step);
     if (*err == BUS_OK)
         count_outcome(bus, &step, &intent);
@@ -433,10 +435,11 @@ static void step_schedule(struct tick *tick, const struct schedule *schedule)
     enum bus_err err = BUS_OK;
     bool going = true;
     if (expected < tick->watching_since)
-        going = settle_missed(tick->bus, schedule, &expected, tick->watching_since, tick->now, &err);
+        going =
+            settle_missed(tick->bus, schedule, &expected, tick->watching_since, tick->now, &err);
     for (int i = 0; going && i < STEPS_PER_TICK && !isnan(expected) && expected <= tick->now; i++)
-        going = run_step(tick->bus, schedule, &expected, expected,
-                         0, next_occurrence(schedule, expected), tick->now, &err);
+        going = run_step(tick->bus, schedule, &expected, expected, 0,
+                         next_occurrence(schedule, expected), tick->now, &err);
     if (err != BUS_OK && tick->err == BUS_OK)
         tick->err = err;
 }

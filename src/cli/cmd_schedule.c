@@ -47,21 +47,20 @@ static const struct option plain_options[] = {
 
 static void print_schedule_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: intent-bus schedule <command> [options]\n"
-            "\n"
-            "Recurring schedules: publish a job on a cron expression or every N seconds.\n"
-            "A schedule belongs to your API key (the main key sees every schedule).\n"
-            "\n"
-            "commands:\n"
-            "  add NAME GOAL JSON (--cron EXPR | --every S)   create or replace a schedule\n"
-            "  ls                        list your schedules, each with its next 5 runs\n"
-            "  show NAME                 one schedule with its recent fires\n"
-            "  pause NAME                stop publishing (nothing is caught up on resume)\n"
-            "  resume NAME               publish again from the next occurrence\n"
-            "  rm NAME                   delete a schedule\n"
-            "\n"
-            "See intent-bus schedule add --help for the options of add.\n");
+    fprintf(out, "usage: intent-bus schedule <command> [options]\n"
+                 "\n"
+                 "Recurring schedules: publish a job on a cron expression or every N seconds.\n"
+                 "A schedule belongs to your API key (the main key sees every schedule).\n"
+                 "\n"
+                 "commands:\n"
+                 "  add NAME GOAL JSON (--cron EXPR | --every S)   create or replace a schedule\n"
+                 "  ls                        list your schedules, each with its next 5 runs\n"
+                 "  show NAME                 one schedule with its recent fires\n"
+                 "  pause NAME                stop publishing (nothing is caught up on resume)\n"
+                 "  resume NAME               publish again from the next occurrence\n"
+                 "  rm NAME                   delete a schedule\n"
+                 "\n"
+                 "See intent-bus schedule add --help for the options of add.\n");
 }
 
 static void add_usage(void)
@@ -95,7 +94,10 @@ static void add_usage(void)
            CLI_COMMON_USAGE);
 }
 
-static void plain_usage(void) { print_schedule_usage(stdout); }
+static void plain_usage(void)
+{
+    print_schedule_usage(stdout);
+}
 
 /* The definition being built from add's options; body owns it. */
 struct add_request {
@@ -193,10 +195,10 @@ static int run_call(const struct cli_common *common, struct ib_client *client, c
     else
         err = ib_schedule_pause(client, call->name, strcmp(call->action, "pause") == 0, &response);
     int code = err != IB_OK ? cli_report(common, client, url, err)
-               : response   ? cli_print_line(response)
-                            : cli_print_json_take(json_pack("{s:s, s:s}", "name", call->name,
-                                                            "status", "deleted"),
-                                                  false);
+               : response
+                   ? cli_print_line(response)
+                   : cli_print_json_take(
+                         json_pack("{s:s, s:s}", "name", call->name, "status", "deleted"), false);
     ib_free(response);
     return code;
 }

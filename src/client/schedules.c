@@ -58,8 +58,7 @@ static enum ib_err named_call(struct ib_client *client, const char *method, cons
     return err;
 }
 
-enum ib_err ib_schedule_put(struct ib_client *client, const char *definition_json,
-                            char **response)
+enum ib_err ib_schedule_put(struct ib_client *client, const char *definition_json, char **response)
 {
     if (client == NULL)
         return IB_ERR_INVALID_ARGUMENT;

@@ -28,8 +28,8 @@ void handle_schedule_list(struct http_request *request, struct http_response *re
 {
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_schedule_list(&request->server->bus, &request->caller,
-                                         sees_all(request), &reply, &error);
+    enum bus_err err = bus_schedule_list(&request->server->bus, &request->caller, sees_all(request),
+                                         &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
 
@@ -37,8 +37,8 @@ void handle_schedule_show(struct http_request *request, struct http_response *re
 {
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_schedule_show(&request->server->bus, &request->caller,
-                                         sees_all(request), request->param, &reply, &error);
+    enum bus_err err = bus_schedule_show(&request->server->bus, &request->caller, sees_all(request),
+                                         request->param, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
 

@@ -29,8 +29,8 @@ static const char schedules_schema_sql[] =
     " PRIMARY KEY (schedule_id, fire_at)) WITHOUT ROWID;"
     "PRAGMA user_version = 4;";
 
-#define SCHEDULE_COLUMNS                                                                       \
-    "id, name, owner, cron, every, timezone, intent, overlap, catch_up, paused, revision,"   \
+#define SCHEDULE_COLUMNS                                                                           \
+    "id, name, owner, cron, every, timezone, intent, overlap, catch_up, paused, revision,"         \
     " next_at, created_at, updated_at, fires, skips, last_fire_at, last_intent_id, open_limit"
 
 int sql_schedules_schema(sqlite3 *db, char **message)
@@ -155,7 +155,7 @@ static void keep_schedule(void *context, const struct schedule *schedule)
 }
 
 enum bus_err sql_schedule_get(void *backend, const char *name, const char *owner,
-                                        struct schedule *out)
+                              struct schedule *out)
 {
     struct name_owner key = {name, owner};
     struct schedule_rows rows = {keep_schedule, out, false};
@@ -170,8 +170,8 @@ enum bus_err sql_schedule_get(void *backend, const char *name, const char *owner
     return err;
 }
 
-enum bus_err sql_schedule_list(void *backend, const char *owner,
-                                         store_each_schedule each, void *context)
+enum bus_err sql_schedule_list(void *backend, const char *owner, store_each_schedule each,
+                               void *context)
 {
     struct name_owner key = {NULL, owner};
     struct schedule_rows rows = {each, context, false};
@@ -186,8 +186,7 @@ static void bind_now(sqlite3_stmt *stmt, const void *args)
     sqlite3_bind_double(stmt, 1, *(const double *)args);
 }
 
-enum bus_err sql_schedule_due(void *backend, double now, store_each_schedule each,
-                                        void *context)
+enum bus_err sql_schedule_due(void *backend, double now, store_each_schedule each, void *context)
 {
     struct schedule_rows rows = {each, context, false};
     return read_rows(backend,
@@ -225,7 +224,7 @@ static void fire_row(sqlite3_stmt *stmt, void *context)
 }
 
 enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limit,
-                                          store_each_fire each, void *context)
+                                store_each_fire each, void *context)
 {
     struct fire_query query = {schedule_id, limit};
     struct fire_rows rows = {each, context};
@@ -298,8 +297,7 @@ static enum bus_err put_op(void *connection, void *arg)
     return finish(conn->db, stmt, NULL);
 }
 
-enum bus_err sql_schedule_put(void *backend, const struct schedule *schedule,
-                                        bool *created)
+enum bus_err sql_schedule_put(void *backend, const struct schedule *schedule, bool *created)
 {
     struct sqlite_backend *self = backend;
     struct put_args args = {schedule, created};
@@ -356,7 +354,7 @@ static enum bus_err state_op(void *connection, void *arg)
 }
 
 enum bus_err sql_schedule_set_paused(void *backend, const char *name, const char *owner,
-                                               bool paused, double next_at, double now)
+                                     bool paused, double next_at, double now)
 {
     struct sqlite_backend *self = backend;
     struct state_args args = {name, owner, paused, next_at, now, false};
@@ -401,7 +399,8 @@ static enum bus_err advance(sqlite3 *db, const struct store_schedule_step *step,
 }
 
 /* Takes the occurrence's unique row; BUS_ERR_EMPTY when it is taken. */
-static enum bus_err take_occurrence(sqlite3 *db, const char *id, const struct store_schedule_step *step)
+static enum bus_err take_occurrence(sqlite3 *db, const char *id,
+                                    const struct store_schedule_step *step)
 {
     sqlite3_stmt *stmt = prepare(db, "INSERT INTO schedule_fires"
                                      " (schedule_id, fire_at, outcome, recorded_at)"
@@ -477,7 +476,8 @@ static enum bus_err decide(struct write_connection *conn, const char *id,
 }
 
 /* Writes what became of the occurrence into its row and the counters. */
-static enum bus_err record_outcome(sqlite3 *db, const char *id, const struct store_schedule_step *step)
+static enum bus_err record_outcome(sqlite3 *db, const char *id,
+                                   const struct store_schedule_step *step)
 {
     bool fired = step->outcome == SCHEDULE_FIRED;
     sqlite3_stmt *stmt = prepare(db, "UPDATE schedule_fires SET outcome = ?3, intent_id = ?4"

@@ -42,14 +42,14 @@ bool zone_valid(const char *name)
         return true;
     const char *directory = getenv("TZDIR");
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", directory && directory[0] ? directory : "/usr/share/zoneinfo",
-             name);
+    snprintf(path, sizeof path, "%s/%s",
+             directory && directory[0] ? directory : "/usr/share/zoneinfo", name);
     FILE *file = fopen(path, "rb");
     if (file == NULL)
         return false;
     char magic[4] = {0};
-    bool is_tzif = fread(magic, 1, sizeof magic, file) == sizeof magic &&
-                   memcmp(magic, "TZif", 4) == 0;
+    bool is_tzif =
+        fread(magic, 1, sizeof magic, file) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
     fclose(file);
     return is_tzif;
 }

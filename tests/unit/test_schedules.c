@@ -174,9 +174,13 @@ static void an_occurrence_is_one_row(void **state)
     intent.run_at = intent.created_at = T0 + 10;
     intent.expires_at = T0 + 1000;
     /* next_at left where it was: only the unique row can stop a second publish */
-    struct store_schedule_step step = {.name = "once", .revision = s.revision,
-                                       .expected_next_at = T0 + 10, .fire_at = T0 + 10,
-                                       .intent = &intent, .next_at = T0 + 10, .now = T0 + 10,
+    struct store_schedule_step step = {.name = "once",
+                                       .revision = s.revision,
+                                       .expected_next_at = T0 + 10,
+                                       .fire_at = T0 + 10,
+                                       .intent = &intent,
+                                       .next_at = T0 + 10,
+                                       .now = T0 + 10,
                                        .outcome = SCHEDULE_FIRED};
     strcpy(intent.id, "00000000000000000000000000000001");
     assert_int_equal(f->store->ops->schedule_step(f->store->backend, &step), BUS_OK);
@@ -244,9 +248,9 @@ static void paused_schedules_are_not_due(void **state)
 {
     struct fixture *f = *state;
     put_every_ten(f, "paused", T0 + 10, false, false);
-    assert_int_equal(f->store->ops->schedule_set_paused(f->store->backend, "paused", OWNER, true,
-                                                        NAN, T0),
-                     BUS_OK);
+    assert_int_equal(
+        f->store->ops->schedule_set_paused(f->store->backend, "paused", OWNER, true, NAN, T0),
+        BUS_OK);
     assert_int_equal(bus_schedules_tick(&f->bus, T0 + 100, T0), BUS_OK);
     assert_int_equal(get(f, "paused").fires, 0);
     assert_int_equal(f->store->ops->schedule_set_paused(f->store->backend, "paused", OWNER, false,
@@ -256,14 +260,18 @@ static void paused_schedules_are_not_due(void **state)
     struct schedule s = get(f, "paused");
     assert_int_equal(s.fires, 1);
     assert_true(s.last_fire_at == T0 + 110);
-    assert_int_equal(f->store->ops->schedule_delete(f->store->backend, "paused", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"), BUS_ERR_NOT_FOUND);
+    assert_int_equal(f->store->ops->schedule_delete(
+                         f->store->backend, "paused",
+                         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+                     BUS_ERR_NOT_FOUND);
 }
 
 int main(void)
 {
     zone_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(on_time_occurrences_are_published_once_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(on_time_occurrences_are_published_once_each, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(an_occurrence_is_one_row, setup, teardown),
         cmocka_unit_test_setup_teardown(catch_up_one_publishes_the_latest_missed, setup, teardown),
         cmocka_unit_test_setup_teardown(catch_up_none_skips_the_missed, setup, teardown),
