@@ -398,25 +398,25 @@ static bool run_step(struct bus *bus, const struct schedule *schedule, double *e
     return *err == BUS_OK && step.outcome != SCHEDULE_ALREADY_HANDLED;
 }
 
-/* Occurrences that fell due before watching_since were missed: catch_up
+/* Occurrences that fell due before missed_before were missed: catch_up
  * "one" publishes the latest of them, "none" only counts them. */
 static bool settle_missed(struct bus *bus, const struct schedule *schedule, double *expected,
-                          double watching_since, double now, enum bus_err *err)
+                          double missed_before, double now, enum bus_err *err)
 {
     double latest = *expected, at = *expected;
     long count = 0;
     if (schedule->every > 0) { /* occurrences are whole multiples of every */
-        count = (long)ceil((watching_since - at) / schedule->every);
+        count = (long)ceil((missed_before - at) / schedule->every);
         latest = at + (double)(count - 1) * schedule->every;
         at += (double)count * schedule->every;
     }
-    while (!isnan(at) && at < watching_since && count < MISSED_COUNT_MAX) {
+    while (!isnan(at) && at < missed_before && count < MISSED_COUNT_MAX) {
         latest = at;
         count++;
         at = next_occurrence(schedule, at);
     }
-    if (!isnan(at) && at < watching_since) /* more than MISSED_COUNT_MAX: count that many */
-        at = next_occurrence(schedule, watching_since - 1);
+    if (!isnan(at) && at < missed_before) /* more than MISSED_COUNT_MAX: count that many */
+        at = next_occurrence(schedule, missed_before - 1);
     if (schedule->catch_up_one)
         return run_step(bus, schedule, expected, latest, count - 1, at, now, err);
     return run_step(bus, schedule, expected, NAN, count, at, now, err);
@@ -425,8 +425,8 @@ static bool settle_missed(struct bus *bus, const struct schedule *schedule, doub
 struct tick {
     struct bus *bus;
     double now;
-    double watching_since;
-    enum bus_err err; /* the first store error */
+    double missed_before; /* occurrences earlier than this were missed */
+    enum bus_err err;     /* the first store error */
 };
 
 static void step_schedule(struct tick *tick, const struct schedule *schedule)
@@ -434,9 +434,8 @@ static void step_schedule(struct tick *tick, const struct schedule *schedule)
     double expected = schedule->next_at;
     enum bus_err err = BUS_OK;
     bool going = true;
-    if (expected < tick->watching_since)
-        going =
-            settle_missed(tick->bus, schedule, &expected, tick->watching_since, tick->now, &err);
+    if (expected < tick->missed_before)
+        going = settle_missed(tick->bus, schedule, &expected, tick->missed_before, tick->now, &err);
     for (int i = 0; going && i < STEPS_PER_TICK && !isnan(expected) && expected <= tick->now; i++)
         going = run_step(tick->bus, schedule, &expected, expected, 0,
                          next_occurrence(schedule, expected), tick->now, &err);
@@ -474,7 +473,7 @@ enum bus_err bus_schedules_tick(struct bus *bus, double now, double watching_sin
 {
     struct due_list due = {NULL, 0, 0};
     enum bus_err err = bus->store->ops->schedule_due(bus->store->backend, now, collect_due, &due);
-    struct tick tick = {bus, now, watching_since, BUS_OK};
+    struct tick tick = {bus, now, watching_since - SCHEDULE_MISSED_GRACE, BUS_OK};
     for (size_t i = 0; i < due.count; i++) {
         if (err == BUS_OK)
             step_schedule(&tick, &due.items[i]);

@@ -6,7 +6,7 @@
  * Occurrences: each one that falls due while a bus is running is
  * published (or skipped by overlap "skip" or the owner's open-intent cap)
  * exactly once. Occurrences that fell due before this bus started watching
- * (it was down) are "missed": catch_up "one" publishes the latest of them
+ * (it was down), by more than SCHEDULE_MISSED_GRACE, are "missed": catch_up "one" publishes the latest of them
  * once, "none" skips them all. A paused schedule's occurrences are not
  * published, and resuming does not catch them up. */
 #ifndef BUS_SCHEDULES_H
@@ -40,9 +40,15 @@ enum bus_err bus_schedule_delete(struct bus *bus, const struct principal *caller
                                  const char *name, struct bus_reply *reply,
                                  struct bus_error *error);
 
+/* Occurrences less than this many seconds older than watching_since are
+ * still on time: another node that was running already had them in hand
+ * (it ticks every second), and a bus restarted within that is not "down". */
+#define SCHEDULE_MISSED_GRACE 2.0
+
 /* Publishes every due occurrence at `now`; watching_since is when this bus
- * started watching schedules (what fell due earlier is missed). Returns
- * BUS_OK, or the first store error (the rest is tried at the next tick). */
+ * started watching schedules (what fell due more than SCHEDULE_MISSED_GRACE
+ * earlier is missed). Returns BUS_OK, or the first store error (the rest is
+ * tried at the next tick). */
 enum bus_err bus_schedules_tick(struct bus *bus, double now, double watching_since);
 
 #endif

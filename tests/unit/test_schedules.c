@@ -229,6 +229,20 @@ static void catch_up_none_skips_the_missed(void **state)
     assert_int_equal(atomic_load(&f->bus.counters.schedule_skips), 9);
 }
 
+/* A bus restarted within SCHEDULE_MISSED_GRACE (or one joining a running
+ * node) publishes what fell due just before it started watching. */
+static void an_occurrence_just_before_the_start_is_on_time(void **state)
+{
+    struct fixture *f = *state;
+    put_every_ten(f, "grace", T0 + 100, false, false);
+    assert_int_equal(bus_schedules_tick(&f->bus, T0 + 102, T0 + 100 + SCHEDULE_MISSED_GRACE - 0.5),
+                     BUS_OK);
+    struct schedule s = get(f, "grace");
+    assert_int_equal(s.fires, 1);
+    assert_int_equal(s.skips, 0);
+    assert_true(s.last_fire_at == T0 + 100);
+}
+
 static void overlap_skip_waits_for_the_open_intent(void **state)
 {
     struct fixture *f = *state;
@@ -275,6 +289,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_occurrence_is_one_row, setup, teardown),
         cmocka_unit_test_setup_teardown(catch_up_one_publishes_the_latest_missed, setup, teardown),
         cmocka_unit_test_setup_teardown(catch_up_none_skips_the_missed, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_occurrence_just_before_the_start_is_on_time, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(overlap_skip_waits_for_the_open_intent, setup, teardown),
         cmocka_unit_test_setup_teardown(paused_schedules_are_not_due, setup, teardown),
     };
