@@ -45,8 +45,11 @@ static int open_server(struct server *server)
         token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),
                          server->metrics_token_hash);
     server->long_poll = long_poll_start(server);
-    server->scheduler = server->long_poll ? scheduler_start(&server->bus) : NULL;
-    if (server->scheduler == NULL || http_start(server) != 0) {
+    /* In maintenance mode nothing is published, by clients or schedules. */
+    bool scheduling = !server->config.maintenance;
+    server->scheduler = server->long_poll && scheduling ? scheduler_start(&server->bus) : NULL;
+    if (server->long_poll == NULL || (scheduling && server->scheduler == NULL) ||
+        http_start(server) != 0) {
         scheduler_stop(server->scheduler);
         long_poll_stop(server->long_poll);
         http_stop(server);

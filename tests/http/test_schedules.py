@@ -269,6 +269,22 @@ def test_catch_up_after_a_stopped_server(server_factory):
     assert show(c, none)["skips"] == show(c, one)["skips"] + 1
 
 
+def test_a_bus_in_maintenance_publishes_no_occurrence(server_factory):
+    first = server_factory()
+    c = first.client()
+    name = create(c)["name"]
+    wait_until(lambda: show(c, name)["fires"] >= 1, timeout=5, message="a fire")
+    first.stop()
+    maintenance = server_factory(env=admin_env(BUS_MAINTENANCE_MODE="true"), db=first.db)
+    admin = admin_client(maintenance)
+    fires = admin.get(f"/schedules/{name}").json["fires"]
+    time.sleep(2.5)
+    record = admin.get(f"/schedules/{name}").json
+    assert record["fires"] == fires and record["last_fire_at"] < time.time() - 2.5
+    r = maintenance.client().get("/schedules", check=False)
+    assert r.status == 503 and r.json["error"]["code"] == "maintenance"
+
+
 # ---------------------------------------------------------------------------
 # ownership
 
