@@ -263,6 +263,27 @@ enum ib_err ib_get(struct ib_client *client, const char *key, char **value);
 enum ib_err ib_request(struct ib_client *client, const char *method, const char *path_and_query,
                        const char *body, long *status, char **response);
 
+/* Recurring schedules (docs/PROTOCOL-EXTENSIONS.md, "Recurring
+ * schedules"). Each gives the server's JSON answer in *response (free with
+ * ib_free; response may be NULL when not wanted). A refused definition is
+ * IB_ERR_INVALID_FIELD with its code (invalid_cron, invalid_timezone...)
+ * in ib_last_error_code(); another key's schedule is IB_ERR_NOT_FOUND. */
+
+/* POST /schedules with definition_json, the JSON object {"name", "cron" or
+ * "every", "timezone", "intent", "overlap", "catch_up"}: creates the
+ * schedule, or replaces the caller's schedule of that name. */
+enum ib_err ib_schedule_put(struct ib_client *client, const char *definition_json,
+                            char **response);
+/* GET /schedules: {"schedules": [...]}, each with next_runs. */
+enum ib_err ib_schedule_list(struct ib_client *client, char **response);
+/* GET /schedules/<name>: the schedule with its recent_fires. */
+enum ib_err ib_schedule_get(struct ib_client *client, const char *name, char **response);
+/* POST /schedules/<name>/pause (paused true) or /resume (false). */
+enum ib_err ib_schedule_pause(struct ib_client *client, const char *name, bool paused,
+                              char **response);
+/* DELETE /schedules/<name>. */
+enum ib_err ib_schedule_delete(struct ib_client *client, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@ build_packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
   curl openssl
+  tzdata                    # the zones of schedules (src/util/zone.c); minimal images lack it
 )
 test_packages=(
   libcmocka-dev python3 python3-pytest

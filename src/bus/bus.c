@@ -777,3 +777,16 @@ enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const c
     free(value_json);
     return err;
 }
+
+void bus_notify_published(struct bus *bus, const struct intent_new *intent)
+{
+    notify_published(bus, intent);
+}
+
+enum bus_err bus_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
+                            struct bus_error *error)
+{
+    char *body = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    return set_reply(reply, status, body, error);
+}

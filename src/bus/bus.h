@@ -40,6 +40,8 @@ struct bus_counters {
     atomic_ulong dead_letters[DEAD_REASON_COUNT];
     atomic_ulong cleanup_runs;
     atomic_ulong cleanup_failures;
+    atomic_ulong schedule_fires; /* occurrences published by schedules */
+    atomic_ulong schedule_skips; /* occurrences not published: overlap, cap, missed */
 };
 
 /* What the bus tells a listener (long-poll) after a change is committed. */
@@ -83,6 +85,11 @@ struct bus_reply {
 
 void bus_reply_clear(struct bus_reply *reply);
 
+/* Serializes value (taken) into reply with status; BUS_ERR_INTERNAL in
+ * *error when out of memory. */
+enum bus_err bus_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
+                            struct bus_error *error);
+
 /* What a worker sends to /claim, as raw strings (NULL = not given). */
 struct claim_params {
     const char *namespace_;
@@ -99,6 +106,8 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
 /* Tells the listener about an event (no-op without one). */
 void bus_notify(struct bus *bus, const struct bus_event *event);
 void bus_destroy(struct bus *bus);
+/* Tells the listener a newly published intent is claimable (at run_at). */
+void bus_notify_published(struct bus *bus, const struct intent_new *intent);
 
 /* Runs the sweep and cleanup duties that are due; called once per request.
  * Failures are logged and retried later, never reported to the caller. */

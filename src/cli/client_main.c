@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"fulfill", cli_fulfill_main}, {"fail", cli_fail_main},     {"extend", cli_extend_main},
     {"result", cli_result_main},   {"status", cli_status_main}, {"set", cli_set_main},
     {"get", cli_get_main},         {"admin", cli_admin_main},   {"bench", bench_main},
+    {"schedule", cli_schedule_main},
 };
 
 int main(int argc, char **argv)

@@ -27,4 +27,7 @@ int cli_get_main(int argc, char **argv);
 /* cmd_admin.c: argv[0] is "admin", argv[1] the admin subcommand */
 int cli_admin_main(int argc, char **argv);
 
+/* cmd_schedule.c: argv[0] is "schedule", argv[1] its subcommand */
+int cli_schedule_main(int argc, char **argv);
+
 #endif

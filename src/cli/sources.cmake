@@ -20,6 +20,7 @@ set(CLI_SOURCES
   src/cli/cmd_result.c
   src/cli/cmd_kv.c
   src/cli/cmd_admin.c
+  src/cli/cmd_schedule.c
   src/cli/runner.c
   src/cli/lease_keeper.c
   src/cli/listen_job.c

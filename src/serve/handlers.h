@@ -43,4 +43,12 @@ void handle_dashboard_page(struct http_request *request, struct http_response *r
 void handle_dashboard_script(struct http_request *request, struct http_response *response);
 void handle_dashboard_style(struct http_request *request, struct http_response *response);
 
+/* serve/schedules.c */
+void handle_schedule_put(struct http_request *request, struct http_response *response);
+void handle_schedule_list(struct http_request *request, struct http_response *response);
+void handle_schedule_show(struct http_request *request, struct http_response *response);
+void handle_schedule_pause(struct http_request *request, struct http_response *response);
+void handle_schedule_resume(struct http_request *request, struct http_response *response);
+void handle_schedule_delete(struct http_request *request, struct http_response *response);
+
 #endif

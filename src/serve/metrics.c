@@ -117,6 +117,11 @@ static void write_bus(FILE *out, struct bus_counters *counters)
                   atomic_load(&counters->cleanup_runs));
     write_counter(out, "intent_bus_cleanup_failures_total", "Cleanup passes that failed",
                   atomic_load(&counters->cleanup_failures));
+    write_counter(out, "intent_bus_schedule_fires_total", "Schedule occurrences published",
+                  atomic_load(&counters->schedule_fires));
+    write_counter(out, "intent_bus_schedule_skips_total",
+                  "Schedule occurrences not published (overlap, open-intent cap, missed)",
+                  atomic_load(&counters->schedule_skips));
 }
 
 static void write_database(FILE *out, const struct store_write_stats *stats)

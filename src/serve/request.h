@@ -23,6 +23,7 @@ struct http_request {
     const char *param; /* the <id> or <key> path segment, NULL for fixed paths */
     json_t *json;      /* the parsed body; NULL when the body was empty */
     struct principal caller;
+    bool by_admin;     /* a key-or-admin route called with admin credentials, no key */
     /* A signed request's nonce, verified but not yet recorded (ACCESS_WRITE
      * routes: signing_record_nonce does it after the handler), and the time
      * the signature was checked. */

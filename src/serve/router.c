@@ -26,7 +26,8 @@ typedef void (*handler_fn)(struct http_request *, struct http_response *);
  * handler leaves its write to the glue (response->writing): a signed
  * request's nonce is then recorded in the same transaction as that write,
  * instead of in one of its own that the request thread waits for. */
-enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_ADMIN, ACCESS_METRICS };
+enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_ADMIN, ACCESS_METRICS,
+              ACCESS_KEY_OR_ADMIN /* an API key; or, sent without one, admin credentials */ };
 
 struct route {
     const char *method;
@@ -68,6 +69,12 @@ static const struct route routes[] = {
     {"POST", "/admin/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_purge},
     {"POST", "/admin/cleanup", NULL, false, false, ACCESS_ADMIN, handle_admin_cleanup},
     {"GET", "/metrics", NULL, false, false, ACCESS_METRICS, handle_metrics},
+    {"POST", "/schedules", NULL, false, false, ACCESS_KEY_OR_ADMIN, handle_schedule_put},
+    {"GET", "/schedules", NULL, false, false, ACCESS_KEY_OR_ADMIN, handle_schedule_list},
+    {"POST", "/schedules/", "/pause", true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_pause},
+    {"POST", "/schedules/", "/resume", true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_resume},
+    {"GET", "/schedules/", NULL, true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_show},
+    {"DELETE", "/schedules/", NULL, true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_delete},
 };
 
 #define ROUTE_COUNT ((int)(sizeof routes / sizeof routes[0]))
@@ -280,16 +287,22 @@ static bool admit(struct http_request *request, const struct route *route, const
         fail_with(response, BUS_ERR_FORBIDDEN, "HTTPS is required");
         return false;
     }
-    bool by_key = route->access == ACCESS_KEY || route->access == ACCESS_WRITE;
+    enum access access = route->access;
+    if (access == ACCESS_KEY_OR_ADMIN) {
+        request->by_admin = request_header(request, "X-API-KEY") == NULL &&
+                            proof_of_admin(request) != ADMIN_NONE;
+        access = request->by_admin ? ACCESS_ADMIN : ACCESS_KEY;
+    }
+    bool by_key = access == ACCESS_KEY || access == ACCESS_WRITE;
     if (request->server->config.maintenance && by_key) {
         fail_with(response, BUS_ERR_MAINTENANCE, "the bus is in maintenance mode");
         response->retry_after = 60;
         return false;
     }
     if (by_key && (!authenticate(request, response) ||
-                   !signing_check(request, body, route->access == ACCESS_WRITE, response)))
+                   !signing_check(request, body, access == ACCESS_WRITE, response)))
         return false;
-    if (route->access == ACCESS_ADMIN && !authenticate_admin(request, response))
+    if (access == ACCESS_ADMIN && !authenticate_admin(request, response))
         return false;
     if (route->access == ACCESS_METRICS && !authenticate_metrics(request, response))
         return false;

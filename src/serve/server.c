@@ -10,8 +10,10 @@
 #include "bus/token.h"
 #include "serve/http.h"
 #include "serve/long_poll.h"
+#include "serve/scheduler.h"
 #include "serve/secret_file.h"
 #include "util/clock.h"
+#include "util/zone.h"
 #include "version.h"
 
 /* Blocks SIGINT and SIGTERM in every thread (threads inherit the mask), so
@@ -43,7 +45,12 @@ static int open_server(struct server *server)
         token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),
                          server->metrics_token_hash);
     server->long_poll = long_poll_start(server);
-    if (server->long_poll == NULL || http_start(server) != 0) {
+    /* In maintenance mode nothing is published, by clients or schedules. */
+    bool scheduling = !server->config.maintenance;
+    server->scheduler = server->long_poll && scheduling ? scheduler_start(&server->bus) : NULL;
+    if (server->long_poll == NULL || (scheduling && server->scheduler == NULL) ||
+        http_start(server) != 0) {
+        scheduler_stop(server->scheduler);
         long_poll_stop(server->long_poll);
         http_stop(server);
         long_poll_free(server->long_poll);
@@ -57,6 +64,7 @@ static int open_server(struct server *server)
 
 static void close_server(struct server *server)
 {
+    scheduler_stop(server->scheduler);
     long_poll_stop(server->long_poll); /* parked requests answered first */
     http_drain_parked(server, 5.0);
     http_stop(server);
@@ -77,6 +85,7 @@ int server_main(int argc, char **argv)
         return 2;
     sigset_t signals;
     block_shutdown_signals(&signals);
+    zone_init(); /* before any thread: schedules switch TZ later */
     if (open_server(&server) != 0)
         return 1;
     fprintf(stderr, "intent-bus %s listening on %s://%s:%u (database %s, protocol %s)\n",

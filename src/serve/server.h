@@ -15,6 +15,7 @@
 
 struct MHD_Daemon;
 struct long_poll;
+struct scheduler;
 
 struct server {
     struct config config;
@@ -27,6 +28,7 @@ struct server {
     char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
     struct MHD_Daemon *daemon;
     struct long_poll *long_poll;
+    struct scheduler *scheduler; /* publishes due schedules */
     atomic_int parked_requests; /* long-polls and writes suspended or resumed, not completed */
     atomic_bool draining;       /* shutting down: writes no longer suspend their connection */
     char *tls_cert_pem; /* owned while the daemon serves HTTPS */

@@ -404,6 +404,17 @@ static enum bus_err check_open_limit(struct write_connection *conn, const char *
     return open_count >= open_limit ? BUS_ERR_LIMIT_EXCEEDED : BUS_OK;
 }
 
+enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent)
+{
+    return insert_intent(conn, intent);
+}
+
+enum bus_err sql_check_open_limit(struct write_connection *conn, const char *publisher,
+                                  long open_limit)
+{
+    return check_open_limit(conn, publisher, open_limit);
+}
+
 static enum bus_err publish_op(void *connection, void *arg)
 {
     struct store_publish_call *args = arg;
@@ -1085,7 +1096,8 @@ static int open_writer(struct write_connection *conn, const char *path, bool syn
         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL; " WAL_AUTOCHECKPOINT, NULL, NULL,
                      &message) != SQLITE_OK ||
         sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK ||
-        upgrade_status_check(conn->db, &message) != SQLITE_OK) {
+        upgrade_status_check(conn->db, &message) != SQLITE_OK ||
+        sql_schedules_schema(conn->db, &message) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
                 message ? message : sqlite3_errmsg(conn->db));
         sqlite3_free(message);
@@ -1184,6 +1196,14 @@ static const struct store_ops sqlite_ops = {
     .dead_list = sql_dead_list,
     .dead_get = sql_dead_get,
     .purge = sql_purge,
+    .schedule_put = sql_schedule_put,
+    .schedule_get = sql_schedule_get,
+    .schedule_list = sql_schedule_list,
+    .schedule_set_paused = sql_schedule_set_paused,
+    .schedule_delete = sql_schedule_delete,
+    .schedule_due = sql_schedule_due,
+    .schedule_step = sql_schedule_step,
+    .schedule_fires = sql_schedule_fires,
 };
 
 static int open_readers(struct sqlite_backend *self, const char *path, int count)

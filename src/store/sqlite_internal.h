@@ -121,4 +121,24 @@ enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each
 enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out);
 enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
 
+/* Used by the schedules' step (sqlite_schedules.c), in its transaction. */
+enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent);
+enum bus_err sql_check_open_limit(struct write_connection *conn, const char *publisher,
+                                  long open_limit);
+
+/* The schedules' tables (schema version 4) and operations, in sqlite_schedules.c. */
+int sql_schedules_schema(sqlite3 *db, char **message);
+enum bus_err sql_schedule_put(void *backend, const struct schedule *schedule, bool *created);
+enum bus_err sql_schedule_get(void *backend, const char *name, const char *owner,
+                              struct schedule *out);
+enum bus_err sql_schedule_list(void *backend, const char *owner, store_each_schedule each,
+                               void *context);
+enum bus_err sql_schedule_set_paused(void *backend, const char *name, const char *owner,
+                                     bool paused, double next_at, double now);
+enum bus_err sql_schedule_delete(void *backend, const char *name, const char *owner);
+enum bus_err sql_schedule_due(void *backend, double now, store_each_schedule each, void *context);
+enum bus_err sql_schedule_step(void *backend, struct store_schedule_step *step);
+enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limit,
+                                store_each_fire each, void *context);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include "bus/errors.h"
 #include "bus/intent.h"
+#include "bus/schedule.h"
 #include "util/histogram.h"
 
 /* An idempotent request: who, under which key, with which fingerprint
@@ -170,6 +171,36 @@ struct store_fail_call {
  * its owner, since every other write waits meanwhile. */
 typedef void (*store_done_fn)(void *context, enum bus_err result);
 
+
+/* ---- schedules ----------------------------------------------------------- */
+
+typedef void (*store_each_schedule)(void *context, const struct schedule *schedule);
+typedef void (*store_each_fire)(void *context, const struct schedule_fire_record *fire);
+
+/* One step of a schedule, computed by the bus from a schedule it read
+ * (name, revision, expected_next_at): publish `intent` for the occurrence
+ * at fire_at (NAN: publish nothing), count `missed` occurrences as skipped,
+ * and move next_at on. Atomic, and exactly once per occurrence even with
+ * several nodes: the step applies only while the schedule still has that
+ * revision and next_at, and the occurrence is a unique (schedule, fire_at)
+ * row taken in the same transaction as the publish. */
+struct store_schedule_step {
+    const char *name;
+    long revision;
+    double expected_next_at;
+    double fire_at;
+    const struct intent_new *intent; /* NULL when fire_at is NAN */
+    bool overlap_skip;               /* skip (SCHEDULE_SKIPPED_OVERLAP) while the schedule's
+                                      * last published intent is open or claimed */
+    long open_limit;                 /* > 0: the owner is a tester key: skip at its cap
+                                      * (SCHEDULE_SKIPPED_LIMIT), and once it is revoked
+                                      * (SCHEDULE_SKIPPED_REVOKED) */
+    long missed;
+    double next_at;                  /* NAN: the schedule never fires again */
+    double now;
+    enum schedule_outcome outcome;   /* out */
+};
+
 struct store_ops {
     void (*close)(void *backend);
     const struct store_write_stats *(*write_stats)(void *backend);
@@ -255,6 +286,31 @@ struct store_ops {
     enum bus_err (*dead_get)(void *backend, const char *id, struct dead_letter *out);
     /* namespace_ NULL: everything (intents, dead letters, KV, idempotency). */
     enum bus_err (*purge)(void *backend, const char *namespace_, struct purge_stats *stats);
+
+    /* Schedules (names are unique across keys). Creates the schedule, or
+     * replaces the definition of the caller's schedule of that name
+     * (*created false; counters, pause state and id stay);
+     * BUS_ERR_FORBIDDEN when the name belongs to another owner. */
+    enum bus_err (*schedule_put)(void *backend, const struct schedule *schedule, bool *created);
+    /* BUS_ERR_NOT_FOUND when absent, or owner != NULL and not its owner. */
+    enum bus_err (*schedule_get)(void *backend, const char *name, const char *owner,
+                                 struct schedule *out);
+    /* owner NULL: every schedule. By name. */
+    enum bus_err (*schedule_list)(void *backend, const char *owner, store_each_schedule each,
+                                  void *context);
+    /* Pauses, or resumes with next_at as the next occurrence; revision+1.
+     * BUS_ERR_NOT_FOUND as schedule_get. */
+    enum bus_err (*schedule_set_paused)(void *backend, const char *name, const char *owner,
+                                        bool paused, double next_at, double now);
+    /* Deletes a schedule and its fire records. BUS_ERR_NOT_FOUND as schedule_get. */
+    enum bus_err (*schedule_delete)(void *backend, const char *name, const char *owner);
+    /* The unpaused schedules whose next_at <= now. */
+    enum bus_err (*schedule_due)(void *backend, double now, store_each_schedule each,
+                                 void *context);
+    enum bus_err (*schedule_step)(void *backend, struct store_schedule_step *step);
+    /* A schedule's most recent fire records, newest first. */
+    enum bus_err (*schedule_fires)(void *backend, const char *schedule_id, int limit,
+                                   store_each_fire each, void *context);
 };
 
 struct store {

@@ -9,7 +9,7 @@ import pytest
 from conftest import BIN
 
 COMMANDS = ["publish", "listen", "claim", "fulfill", "fail", "extend", "result", "status",
-            "set", "get", "admin"]
+            "set", "get", "admin", "schedule"]
 ADMIN_COMMANDS = ["generate-key", "revoke-key", "dead", "retry", "cancel", "purge", "cleanup",
                   "stats", "keys", "intents", "intent"]
 

@@ -781,6 +781,95 @@ class IntentClient:
         data = self._json(resp)
         return data.get("value", default) if isinstance(data, dict) else default
 
+    # -------------------------------------------------------------- schedules
+
+    def add_schedule(
+        self,
+        name: str,
+        goal: str,
+        payload: Any,
+        *,
+        cron: Optional[str] = None,
+        every: Optional[int] = None,
+        timezone: str = "UTC",
+        overlap: str = "allow",
+        catch_up: str = "none",
+        namespace: str = "default",
+        visibility: str = "private",
+        priority: int = 100,
+        max_attempts: int = 3,
+        backoff_base: float = 5.0,
+        target_worker: Optional[str] = None,
+        required_capability: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Create the recurring schedule ``name`` (``POST /schedules``), or
+        replace this key's schedule of that name: the job ``goal`` with
+        ``payload`` is published on the 5-field ``cron`` expression (in the
+        IANA ``timezone``) or ``every`` N seconds. ``overlap="skip"``
+        publishes nothing while the previous job is still open or claimed;
+        ``catch_up="one"`` publishes the latest occurrence missed while the
+        bus was down. Returns the schedule, with ``next_runs`` (Unix
+        seconds). A refused definition raises the bus's ``invalid_<field>``
+        error. Retried when safe: posting the same definition again changes
+        nothing."""
+        intent: Dict[str, Any] = {
+            "goal": goal,
+            "payload": payload,
+            "namespace": namespace,
+            "visibility": visibility,
+            "priority": priority,
+            "max_attempts": max_attempts,
+            "backoff_base": backoff_base,
+        }
+        if target_worker is not None:
+            intent["target_worker"] = target_worker
+        if required_capability is not None:
+            intent["required_capability"] = required_capability
+        definition: Dict[str, Any] = {
+            "name": name,
+            "timezone": timezone,
+            "overlap": overlap,
+            "catch_up": catch_up,
+            "intent": intent,
+        }
+        if cron is not None:
+            definition["cron"] = cron
+        if every is not None:
+            definition["every"] = every
+        resp = self._request(
+            "POST", "/schedules", body=_dumps(definition, "the schedule"), policy=_ALWAYS
+        )
+        return self._json(resp)
+
+    def schedules(self) -> List[Dict[str, Any]]:
+        """This key's schedules (every schedule for the main key), by name,
+        each with its next 5 fire times (``GET /schedules``)."""
+        data = self._json(self._request("GET", "/schedules", policy=_ALWAYS))
+        return list(data.get("schedules", [])) if isinstance(data, dict) else []
+
+    def get_schedule(self, name: str) -> Dict[str, Any]:
+        """One schedule with its ``recent_fires`` (``GET /schedules/<name>``);
+        raises :class:`IntentBusNotFoundError` for an unknown name or another
+        key's schedule."""
+        path = "/schedules/" + self._segment(name, "name")
+        return self._json(self._request("GET", path, policy=_ALWAYS))
+
+    def pause_schedule(self, name: str) -> Dict[str, Any]:
+        """Stop publishing (``POST /schedules/<name>/pause``). Occurrences
+        while paused are not caught up on resume."""
+        path = "/schedules/" + self._segment(name, "name") + "/pause"
+        return self._json(self._request("POST", path, policy=_ALWAYS))
+
+    def resume_schedule(self, name: str) -> Dict[str, Any]:
+        """Publish again from the next occurrence (``POST /schedules/<name>/resume``)."""
+        path = "/schedules/" + self._segment(name, "name") + "/resume"
+        return self._json(self._request("POST", path, policy=_ALWAYS))
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule and its history (``DELETE /schedules/<name>``)."""
+        path = "/schedules/" + self._segment(name, "name")
+        self._request("DELETE", path, policy=_REFUSED_ONLY)
+
     # ----------------------------------------------------------------- health
 
     def health(self) -> Dict[str, Any]:
