@@ -13,6 +13,7 @@
 #include "auth/rate_limit.h"
 #include "bus/intent.h"
 #include "serve/access_log.h"
+#include "serve/edge.h"
 
 void config_print_usage(void)
 {
@@ -27,7 +28,8 @@ void config_print_usage(void)
             "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
             "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
             "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
-            "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL (see README.md)\n");
+            "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL,\n"
+            "  BUS_MAX_CONNECTIONS_PER_IP (see README.md, docs/SECURITY.md)\n");
 }
 
 static int parse_number(const char *text, double min, double max, double *out)
@@ -56,6 +58,19 @@ static bool env_is_true(const char *name)
     const char *value = getenv(name);
     return value && (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
                      strcasecmp(value, "yes") == 0);
+}
+
+/* The HTTP edge's limits (serve/edge.h). */
+static int load_edge_limits(struct config *config)
+{
+    const char *value = getenv("BUS_MAX_CONNECTIONS_PER_IP");
+    double cap = EDGE_DEFAULT_CONNECTIONS_PER_IP;
+    if (value && value[0] && (parse_number(value, 1, 4096, &cap) != 0 || cap != floor(cap))) {
+        fprintf(stderr, "intent-bus: BUS_MAX_CONNECTIONS_PER_IP must be a whole number, 1 to 4096\n");
+        return -1;
+    }
+    config->max_connections_per_ip = (int)cap;
+    return 0;
 }
 
 static int load_environment(struct config *config)
@@ -122,7 +137,7 @@ static int load_environment(struct config *config)
         }
         config->tester_rate_limit = (int)rate;
     }
-    return 0;
+    return load_edge_limits(config);
 }
 
 static int apply_flag(struct config *config, int option, const char *value)
