@@ -29,7 +29,8 @@ void config_print_usage(void)
             "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
             "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
             "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL,\n"
-            "  BUS_MAX_CONNECTIONS_PER_IP (see README.md, docs/SECURITY.md)\n");
+            "  BUS_MAX_CONNECTIONS_PER_IP, BUS_HEAD_TIMEOUT_SECONDS, BUS_BODY_TIMEOUT_SECONDS\n"
+            "  (see README.md, docs/SECURITY.md)\n");
 }
 
 static int parse_number(const char *text, double min, double max, double *out)
@@ -60,15 +61,28 @@ static bool env_is_true(const char *name)
                      strcasecmp(value, "yes") == 0);
 }
 
-/* The HTTP edge's limits (serve/edge.h). */
+/* One of the HTTP edge's limits (serve/edge.h): whole seconds or a count,
+ * 1 to max; 0, or -1 after saying what is wrong. */
+static int load_edge_limit(const char *name, double max, double *out)
+{
+    const char *value = getenv(name);
+    if (!value || !value[0])
+        return 0;
+    if (parse_number(value, 1, max, out) == 0 && *out == floor(*out))
+        return 0;
+    fprintf(stderr, "intent-bus: %s must be a whole number, 1 to %g\n", name, max);
+    return -1;
+}
+
 static int load_edge_limits(struct config *config)
 {
-    const char *value = getenv("BUS_MAX_CONNECTIONS_PER_IP");
     double cap = EDGE_DEFAULT_CONNECTIONS_PER_IP;
-    if (value && value[0] && (parse_number(value, 1, 4096, &cap) != 0 || cap != floor(cap))) {
-        fprintf(stderr, "intent-bus: BUS_MAX_CONNECTIONS_PER_IP must be a whole number, 1 to 4096\n");
+    config->head_timeout = EDGE_DEFAULT_HEAD_SECONDS;
+    config->body_timeout = EDGE_DEFAULT_BODY_SECONDS;
+    if (load_edge_limit("BUS_MAX_CONNECTIONS_PER_IP", 4096, &cap) != 0 ||
+        load_edge_limit("BUS_HEAD_TIMEOUT_SECONDS", 300, &config->head_timeout) != 0 ||
+        load_edge_limit("BUS_BODY_TIMEOUT_SECONDS", 3600, &config->body_timeout) != 0)
         return -1;
-    }
     config->max_connections_per_ip = (int)cap;
     return 0;
 }

@@ -36,19 +36,20 @@ struct edge {
     pthread_cond_t wake;
     pthread_t watcher;
     bool stopping;
+    double head_seconds, body_seconds;
     struct edge_connection *connections;
     struct address_count *addresses[ADDRESS_BUCKETS];
 };
 
-static double phase_deadline(enum edge_phase phase, double now)
+static double phase_deadline(const struct edge *edge, enum edge_phase phase, double now)
 {
     switch (phase) {
     case EDGE_IDLE:
         return now + EDGE_IDLE_SECONDS;
     case EDGE_HEAD:
-        return now + EDGE_HEAD_SECONDS;
+        return now + edge->head_seconds;
     case EDGE_BODY:
-        return now + EDGE_BODY_SECONDS;
+        return now + edge->body_seconds;
     case EDGE_BUSY:
         break;
     }
@@ -83,12 +84,14 @@ static void *watch(void *context)
     return NULL;
 }
 
-struct edge *edge_start(void)
+struct edge *edge_start(double head_seconds, double body_seconds)
 {
     struct edge *edge = calloc(1, sizeof *edge);
     pthread_condattr_t attributes;
     if (edge == NULL)
         return NULL;
+    edge->head_seconds = head_seconds;
+    edge->body_seconds = body_seconds;
     pthread_mutex_init(&edge->lock, NULL);
     pthread_condattr_init(&attributes);
     pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
@@ -136,7 +139,7 @@ struct edge_connection *edge_track(struct edge *edge, int fd)
         return NULL;
     connection->fd = fd;
     connection->phase = EDGE_IDLE;
-    connection->deadline = phase_deadline(EDGE_IDLE, clock_monotonic());
+    connection->deadline = phase_deadline(edge, EDGE_IDLE, clock_monotonic());
     pthread_mutex_lock(&edge->lock);
     connection->next = edge->connections;
     if (edge->connections != NULL)
@@ -165,7 +168,7 @@ void edge_enter(struct edge *edge, struct edge_connection *connection, enum edge
 {
     if (connection == NULL)
         return;
-    double deadline = phase_deadline(phase, clock_monotonic());
+    double deadline = phase_deadline(edge, phase, clock_monotonic());
     pthread_mutex_lock(&edge->lock);
     connection->phase = phase;
     connection->deadline = deadline;

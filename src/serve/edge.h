@@ -18,10 +18,12 @@
 #define EDGE_HEAD_MAX 8192
 
 /* Deadlines, in seconds, counted from the start of each phase and never
- * restarted by a trickle of bytes. */
-#define EDGE_IDLE_SECONDS 60 /* connected or kept alive, no request line yet */
-#define EDGE_HEAD_SECONDS 10 /* request line seen, head not complete */
-#define EDGE_BODY_SECONDS 30 /* head complete, body not complete */
+ * restarted by a trickle of bytes: connected or kept alive with no request
+ * line yet; request line seen, head not complete (BUS_HEAD_TIMEOUT_SECONDS);
+ * head complete, body not complete (BUS_BODY_TIMEOUT_SECONDS). */
+#define EDGE_IDLE_SECONDS 60
+#define EDGE_DEFAULT_HEAD_SECONDS 10
+#define EDGE_DEFAULT_BODY_SECONDS 30
 
 #define EDGE_DEFAULT_CONNECTIONS_PER_IP 64
 
@@ -35,8 +37,9 @@ enum edge_uri_verdict { EDGE_URI_OK, EDGE_URI_TOO_LONG, EDGE_URI_TOO_MANY_PARAMS
 struct edge;
 struct edge_connection;
 
-/* Starts the deadline watcher; NULL when out of memory or threads. */
-struct edge *edge_start(void);
+/* Starts the deadline watcher with the head and body deadlines in seconds;
+ * NULL when out of memory or threads. */
+struct edge *edge_start(double head_seconds, double body_seconds);
 
 /* Stops the watcher and frees what is left (after the daemon stopped). */
 void edge_stop(struct edge *edge);

@@ -509,7 +509,8 @@ int http_start(struct server *server)
     };
     if (tls)
         flags |= MHD_USE_TLS;
-    if ((server->edge = edge_start()) == NULL)
+    if ((server->edge = edge_start(server->config.head_timeout,
+                                   server->config.body_timeout)) == NULL)
         return -1;
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server,
                                       MHD_OPTION_ARRAY, options, MHD_OPTION_END);
