@@ -25,7 +25,9 @@
 #define EDGE_DEFAULT_HEAD_SECONDS 10
 #define EDGE_DEFAULT_BODY_SECONDS 30
 
-#define EDGE_DEFAULT_CONNECTIONS_PER_IP 64
+/* 256, not fewer: a host running a fleet of workers (or `intent-bus bench
+ * extreme`, about 110 connections) is one address too. */
+#define EDGE_DEFAULT_CONNECTIONS_PER_IP 256
 
 /* Where a connection's current request is; only the first three have a
  * deadline (a request being answered, or parked, has none). */
