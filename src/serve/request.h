@@ -60,6 +60,10 @@ const char *request_header(const struct http_request *request, const char *name)
 /* A query parameter's value, or NULL. */
 const char *request_query(const struct http_request *request, const char *name);
 
+/* Retry-After of the answers to a storage fault (full disk, read-only file
+ * system, I/O error). */
+#define STORAGE_RETRY_AFTER_SECONDS 30
+
 /* Fills response with the error body of spec section 10. */
 void response_error(struct http_response *response, const struct bus_error *error);
 

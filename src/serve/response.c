@@ -28,6 +28,11 @@ static void error_body(struct http_response *response, unsigned status, const ch
 void response_error(struct http_response *response, const struct bus_error *error)
 {
     error_body(response, bus_err_http_status(error->err), error->code, error->message);
+    /* A storage fault lasts until someone frees space or remounts: a
+     * client should wait, not hammer. */
+    if (error->err == BUS_ERR_STORAGE_FULL || error->err == BUS_ERR_STORAGE_READ_ONLY ||
+        error->err == BUS_ERR_STORAGE_IO)
+        response->retry_after = STORAGE_RETRY_AFTER_SECONDS;
 }
 
 bool response_refuse(struct http_response *response, unsigned status, const char *code,
