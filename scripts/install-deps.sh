@@ -10,6 +10,7 @@ packages=(
   libcmocka-dev python3 python3-pytest curl openssl
   prometheus             # promtool, which checks /metrics in the tests
   chromium chromium-driver  # the dashboard's browser test
+  clang libclang-rt-14-dev clang-tidy cppcheck  # make fuzz, make lint
 )
 
 missing=()
