@@ -26,6 +26,19 @@ def parse_answer(raw):
     return RawAnswer(status, headers, body[:length], raw)
 
 
+def parse_answers(raw):
+    """Every complete response in raw bytes, in order (pipelined requests)."""
+    answers = []
+    while raw:
+        answer = parse_answer(raw)
+        if answer is None:
+            break
+        head_length = raw.index(b"\r\n\r\n") + 4
+        answers.append(answer._replace(raw=raw[:head_length + len(answer.body)]))
+        raw = raw[head_length + len(answer.body):]
+    return answers
+
+
 def exchange(port, data, timeout=5.0, source="127.0.0.1", shut_write=False):
     """Sends data and reads until the server closes or one full answer
     arrived; returns the raw bytes (b"" when closed without an answer)."""
@@ -46,7 +59,7 @@ def exchange(port, data, timeout=5.0, source="127.0.0.1", shut_write=False):
             if not chunk:
                 break
             out += chunk
-    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+    except OSError:  # reset, broken pipe, not connected, timeout: the server is done
         pass
     finally:
         sock.close()
