@@ -58,6 +58,10 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZERS      = fuzz_validate fuzz_signature fuzz_query fuzz_basic_auth fuzz_client_response
 .PHONY: fuzz lint
+# clang-tidy (.clang-tidy) and cppcheck over src/ and tests/fuzz/.
+lint: deps
+	scripts/lint.sh
+
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_FUZZ=ON \
 	  -DBUILD_TESTING=OFF >/dev/null

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -213,7 +214,7 @@ bool edge_address_enter(struct edge *edge, const char *address, unsigned cap)
     pthread_mutex_lock(&edge->lock);
     struct address_count **slot = find_address(edge, address);
     if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) != NULL)
-        strncpy((*slot)->address, address, sizeof (*slot)->address - 1);
+        snprintf((*slot)->address, sizeof ((*slot)->address), "%s", address);
     /* Out of memory: admit uncounted rather than refuse everyone. */
     admitted = *slot == NULL || (*slot)->count < cap;
     if (*slot != NULL && admitted)
