@@ -11,8 +11,9 @@ from conftest import SECURITY_HEADERS
 RawAnswer = namedtuple("RawAnswer", "status headers body raw")
 
 
-def parse_answer(raw):
-    """RawAnswer of the first response in raw bytes, or None when there is none."""
+def parse_answer(raw, head_request=False):
+    """RawAnswer of the first response in raw bytes, or None when there is
+    none. The answer to a HEAD request has a Content-Length but no body."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep or not head.startswith(b"HTTP/1."):
         return None
@@ -22,15 +23,15 @@ def parse_answer(raw):
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), []).append(value.strip())
-    length = int(headers.get("content-length", ["0"])[0])
+    length = 0 if head_request else int(headers.get("content-length", ["0"])[0])
     return RawAnswer(status, headers, body[:length], raw)
 
 
-def parse_answers(raw):
+def parse_answers(raw, head_request=False):
     """Every complete response in raw bytes, in order (pipelined requests)."""
     answers = []
     while raw:
-        answer = parse_answer(raw)
+        answer = parse_answer(raw, head_request)
         if answer is None:
             break
         head_length = raw.index(b"\r\n\r\n") + 4
