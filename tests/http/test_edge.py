@@ -175,3 +175,30 @@ def test_per_forwarded_address_cap_behind_a_proxy(server_factory):
     assert results == [204, 204]
     r = c.request("GET", "/health", key=None, headers={"X-Forwarded-For": "203.0.113.7"})
     assert r.status == 200
+
+
+@pytest.mark.parametrize("name,value", [
+    ("BUS_MAX_CONNECTIONS_PER_IP", "0"), ("BUS_MAX_CONNECTIONS_PER_IP", "4097"),
+    ("BUS_MAX_CONNECTIONS_PER_IP", "abc"), ("BUS_HEAD_TIMEOUT_SECONDS", "0"),
+    ("BUS_HEAD_TIMEOUT_SECONDS", "1.5"), ("BUS_BODY_TIMEOUT_SECONDS", "3601")])
+def test_edge_settings_out_of_range_refused(server_factory, name, value):
+    srv = server_factory(env={name: value}, start=False)
+    proc = srv.spawn()
+    assert proc.wait(10) != 0
+    assert name in srv.stderr()
+
+
+def test_kept_alive_connection_outlives_the_head_deadline(server_factory):
+    # Waiting for the next request is not a slow head: the 60 s idle
+    # deadline applies there, not BUS_HEAD_TIMEOUT_SECONDS.
+    srv = server_factory(env={"BUS_HEAD_TIMEOUT_SECONDS": "1"})
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(get(b"/health"))
+            out = b""
+            while parse_answer(out) is None or not parse_answer(out).body.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                assert chunk, "the server closed a kept-alive connection"
+                out += chunk
+            assert parse_answer(out).status == 200
+            time.sleep(2.5)
