@@ -10,8 +10,11 @@ packages=(
   libcmocka-dev python3 python3-pytest curl openssl
   prometheus             # promtool, which checks /metrics in the tests
   chromium chromium-driver  # the dashboard's browser test
-  clang libclang-rt-14-dev clang-tidy cppcheck  # make fuzz, make lint
+  clang clang-tidy cppcheck  # make fuzz, make lint
 )
+# libFuzzer's runtime: a package of its own on Debian 12, part of
+# libclang-common-14-dev (pulled in by clang) on Ubuntu 22.04.
+grep -qx 'ID=debian' /etc/os-release 2>/dev/null && packages+=(libclang-rt-14-dev)
 
 missing=()
 for package in "${packages[@]}"; do
