@@ -3,6 +3,7 @@
 #   make test   install dependencies, build, run every test (unit + HTTP)
 #   make asan   the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench  the seed's benchmark profiles (docs/BENCHMARKS.md)
+#   make lint   clang-tidy and cppcheck;  make fuzz  the libFuzzer harnesses
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
