@@ -4,6 +4,7 @@
 #   make asan   the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deb    the Debian packages (intent-bus, libintentbus1, libintentbus-dev)
 #   make bench  the seed's benchmark profiles (docs/BENCHMARKS.md)
+#   make lint   clang-tidy and cppcheck;  make fuzz  the libFuzzer harnesses
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -90,5 +91,23 @@ package-test: deb
 systemd-test: deb
 	tests/package/systemd_test.sh $(DEB_BUILD)
 
+
+# libFuzzer harnesses (docs/FUZZING.md) under ASan + UBSan, FUZZ_SECONDS
+# each; .ci/run uses `make fuzz FUZZ_SECONDS=45`.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZERS      = fuzz_validate fuzz_signature fuzz_query fuzz_basic_auth fuzz_client_response
+.PHONY: fuzz lint
+# clang-tidy (.clang-tidy) and cppcheck over src/ and tests/fuzz/.
+lint: test-deps
+	scripts/lint.sh
+
+fuzz: test-deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_FUZZ=ON \
+	  -DBUILD_TESTING=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(FUZZERS)
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) $(FUZZ_BUILD)

@@ -38,7 +38,9 @@ enum ib_err {
     IB_ERR_IDEMPOTENCY_CONFLICT, /* 422 idempotency_conflict */
     IB_ERR_RATE_LIMITED,         /* 429 rate_limited: see ib_last_retry_after() */
     IB_ERR_LIMIT_EXCEEDED,       /* 429 limit_exceeded: too many open intents */
-    IB_ERR_DATABASE_BUSY,        /* 503 database_busy */
+    IB_ERR_DATABASE_BUSY,        /* 503 database_busy; also a storage fault: 507
+                                    insufficient_storage, 503 storage_read_only,
+                                    503 storage_io_error (nothing stored; retry) */
     IB_ERR_MAINTENANCE,          /* 503 maintenance */
     IB_ERR_SERVER,               /* 500 or another status the protocol does not define */
     IB_ERR_TRANSPORT,            /* no HTTP response: connection refused, timeout (curl) */

@@ -24,11 +24,17 @@ test_packages=(
   dpkg-dev file lintian systemd man-db bash-completion zsh adduser
                             # `make deb` and the package's test
   debootstrap systemd-container  # `make systemd-test`
+  clang clang-tidy cppcheck # make fuzz, make lint
 )
 
 case "${1:-}" in
   "") packages=("${build_packages[@]}") ;;
-  --test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  --test)
+    packages=("${build_packages[@]}" "${test_packages[@]}")
+    # libFuzzer's runtime: a package of its own on Debian 12, part of
+    # libclang-common-14-dev (pulled in by clang) on Ubuntu 22.04.
+    grep -qx 'ID=debian' /etc/os-release 2>/dev/null && packages+=(libclang-rt-14-dev)
+    ;;
   *) echo "usage: $0 [--test]" >&2; exit 2 ;;
 esac
 

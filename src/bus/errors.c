@@ -27,6 +27,9 @@ static const struct err_row err_table[] = {
     [BUS_ERR_DATABASE_BUSY] = {"database_busy", 503},
     [BUS_ERR_MAINTENANCE] = {"maintenance", 503},
     [BUS_ERR_INTERNAL] = {"internal_error", 500},
+    [BUS_ERR_STORAGE_FULL] = {"insufficient_storage", 507},
+    [BUS_ERR_STORAGE_READ_ONLY] = {"storage_read_only", 503},
+    [BUS_ERR_STORAGE_IO] = {"storage_io_error", 503},
 };
 
 const char *bus_err_code(enum bus_err err)

@@ -21,7 +21,10 @@ enum bus_err {
     BUS_ERR_LIMIT_EXCEEDED,      /* 429 */
     BUS_ERR_DATABASE_BUSY,       /* 503 */
     BUS_ERR_MAINTENANCE,         /* 503 */
-    BUS_ERR_INTERNAL,            /* 500: a bug or an I/O failure, never bad input */
+    BUS_ERR_INTERNAL,            /* 500: a bug, never bad input */
+    BUS_ERR_STORAGE_FULL,        /* 507: the disk is full; reads still work */
+    BUS_ERR_STORAGE_READ_ONLY,   /* 503: the database's file system is read-only */
+    BUS_ERR_STORAGE_IO,          /* 503: the disk reported an I/O error */
 };
 
 /* The snake_case code of the error body ("not_found"); BUS_ERR_INVALID_FIELD

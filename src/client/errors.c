@@ -57,6 +57,10 @@ static const struct code_row codes[] = {
     {"rate_limited", IB_ERR_RATE_LIMITED},
     {"limit_exceeded", IB_ERR_LIMIT_EXCEEDED},
     {"database_busy", IB_ERR_DATABASE_BUSY},
+    /* Storage faults: like contention, nothing was stored; retry later. */
+    {"insufficient_storage", IB_ERR_DATABASE_BUSY},
+    {"storage_read_only", IB_ERR_DATABASE_BUSY},
+    {"storage_io_error", IB_ERR_DATABASE_BUSY},
     {"maintenance", IB_ERR_MAINTENANCE},
     {"internal_error", IB_ERR_SERVER},
 };

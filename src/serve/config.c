@@ -13,6 +13,7 @@
 #include "auth/rate_limit.h"
 #include "bus/intent.h"
 #include "serve/access_log.h"
+#include "serve/edge.h"
 
 void config_print_usage(FILE *out)
 {
@@ -64,6 +65,15 @@ void config_print_usage(FILE *out)
           "  BUS_SYNC       normal (default): a commit survives a killed process;\n"
           "                 full: it also survives power loss (slower)\n"
           "  BUS_LOG_LEVEL  debug, info (default; a line per request), warn, error, off\n"
+          "  BUS_MAX_CONNECTIONS_PER_IP\n"
+          "                 connections one client address may hold, 1-4096 (default\n"
+          "                 256); behind BUS_TRUST_PROXY, requests in flight per\n"
+          "                 forwarded address (docs/SECURITY.md)\n"
+          "  BUS_HEAD_TIMEOUT_SECONDS\n"
+          "                 seconds from a request line to the end of its headers,\n"
+          "                 1-300 (default 10)\n"
+          "  BUS_BODY_TIMEOUT_SECONDS\n"
+          "                 seconds for a request body, 1-3600 (default 30)\n"
           "\n"
           "Admin secrets must differ from the API key.\n",
           out);
@@ -95,6 +105,32 @@ static bool env_is_true(const char *name)
     const char *value = getenv(name);
     return value && (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
                      strcasecmp(value, "yes") == 0);
+}
+
+/* One of the HTTP edge's limits (serve/edge.h): whole seconds or a count,
+ * 1 to max; 0, or -1 after saying what is wrong. */
+static int load_edge_limit(const char *name, double max, double *out)
+{
+    const char *value = getenv(name);
+    if (!value || !value[0])
+        return 0;
+    if (parse_number(value, 1, max, out) == 0 && *out == floor(*out))
+        return 0;
+    fprintf(stderr, "intent-bus: %s must be a whole number, 1 to %g\n", name, max);
+    return -1;
+}
+
+static int load_edge_limits(struct config *config)
+{
+    double cap = EDGE_DEFAULT_CONNECTIONS_PER_IP;
+    config->head_timeout = EDGE_DEFAULT_HEAD_SECONDS;
+    config->body_timeout = EDGE_DEFAULT_BODY_SECONDS;
+    if (load_edge_limit("BUS_MAX_CONNECTIONS_PER_IP", 4096, &cap) != 0 ||
+        load_edge_limit("BUS_HEAD_TIMEOUT_SECONDS", 300, &config->head_timeout) != 0 ||
+        load_edge_limit("BUS_BODY_TIMEOUT_SECONDS", 3600, &config->body_timeout) != 0)
+        return -1;
+    config->max_connections_per_ip = (int)cap;
+    return 0;
 }
 
 static int load_environment(struct config *config)
@@ -161,7 +197,7 @@ static int load_environment(struct config *config)
         }
         config->tester_rate_limit = (int)rate;
     }
-    return 0;
+    return load_edge_limits(config);
 }
 
 static int apply_flag(struct config *config, int option, const char *value)

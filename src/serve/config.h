@@ -41,6 +41,9 @@ struct config {
     char metrics_token[512];      /* BUS_METRICS_TOKEN, "" = none */
     int log_level;                /* BUS_LOG_LEVEL, an enum log_level */
     int tester_rate_limit;        /* BUS_TESTER_RATE_LIMIT: requests/minute per tester key */
+    int max_connections_per_ip;   /* BUS_MAX_CONNECTIONS_PER_IP (edge.h) */
+    double head_timeout;          /* BUS_HEAD_TIMEOUT_SECONDS (edge.h) */
+    double body_timeout;          /* BUS_BODY_TIMEOUT_SECONDS (edge.h) */
 };
 
 /* Reads the environment and argv (after "serve"). Returns 0, 1 when --help

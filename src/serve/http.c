@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "serve/edge.h"
 #include "serve/long_poll.h"
 #include "serve/router.h"
 #include "serve/server.h"
@@ -36,6 +37,10 @@
 struct request_state {
     size_t size;
     bool too_large;
+    bool head_seen;                    /* on_request has seen the whole head */
+    enum edge_uri_verdict uri_verdict; /* from on_request_line */
+    bool address_counted;              /* address is counted in the edge's table */
+    char address[64];                  /* behind a proxy: the forwarded client */
     bool parked;           /* counted in server->parked_requests */
     struct waiter *waiter; /* set while a long-poll request is parked */
     /* A write being committed (owned; freed when the request completes),
@@ -152,6 +157,60 @@ static void append_body(struct request_state *state, const char *data, size_t si
     state->size += size;
 }
 
+/* The edge's record of this connection (edge.h); NULL if it has none. */
+static struct edge_connection *connection_edge(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+struct head_tally {
+    size_t fields;
+    size_t bytes;
+};
+
+static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, const char *name,
+                                    const char *value)
+{
+    (void)kind;
+    struct head_tally *tally = context;
+    tally->fields++;
+    tally->bytes += strlen(name) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* Whether the complete head breaks one of the edge's limits; if so the
+ * refusal is in *out. Behind a proxy the forwarded client is counted here
+ * (on_completed uncounts it). */
+static bool refuse_head(struct server *server, struct MHD_Connection *connection, const char *url,
+                        struct request_state *state, struct http_response *out)
+{
+    struct head_tally tally = {0, strlen(url)};
+    if (state->uri_verdict == EDGE_URI_TOO_MANY_PARAMS)
+        return response_refuse(out, 414, "uri_too_long", "the query has more than %d parameters",
+                               EDGE_QUERY_PARAMS_MAX);
+    if (state->uri_verdict == EDGE_URI_TOO_LONG)
+        return response_refuse(out, 414, "uri_too_long", "the request target is over %d bytes",
+                               EDGE_URI_MAX);
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, count_header, &tally);
+    if (tally.fields > EDGE_HEADER_FIELDS_MAX || tally.bytes > EDGE_HEAD_MAX)
+        return response_refuse(out, 431, "headers_too_large",
+                               "at most %d header fields and %d bytes of head",
+                               EDGE_HEADER_FIELDS_MAX, EDGE_HEAD_MAX);
+    if (!server->config.trust_proxy)
+        return false; /* the library caps connections per peer address */
+    router_client_address(server, connection, state->address, sizeof state->address);
+    state->address_counted = edge_address_enter(server->edge, state->address,
+                                                (unsigned)server->config.max_connections_per_ip);
+    if (state->address_counted)
+        return false;
+    out->retry_after = 1;
+    return response_refuse(out, 429, "too_many_connections",
+                           "more than %d requests at once from one address",
+                           server->config.max_connections_per_ip);
+}
+
 /* A long-poll claim whose first attempt found nothing: its connection is
  * suspended again, now for the dispatcher, which answers it through
  * answer_resumed. The request stays counted as parked. False while the
@@ -232,6 +291,7 @@ static enum MHD_Result answer(struct server *server, struct MHD_Connection *conn
 {
     struct request_body body = {state->data, state->size, state->too_large};
     struct http_response response = {0};
+    edge_enter(server->edge, connection_edge(connection), EDGE_BUSY);
     router_dispatch(server, connection, method, url, &body, &response);
     if (response.writing != NULL)
         return start_write(server, connection, method, url, state, &response);
@@ -245,6 +305,27 @@ static enum MHD_Result answer(struct server *server, struct MHD_Connection *conn
     if (!response.body_is_static)
         free(response.body);
     return result;
+}
+
+/* The head is complete: refuses it, or readies the request for its body
+ * (or for an early 413 when the declared body is too large). */
+static enum MHD_Result on_head(struct server *server, struct MHD_Connection *connection,
+                               const char *method, const char *url, struct request_state *state)
+{
+    struct http_response refusal = {0};
+    state->head_seen = true;
+    edge_enter(server->edge, connection_edge(connection), EDGE_BODY);
+    if (refuse_head(server, connection, url, state, &refusal)) {
+        edge_enter(server->edge, connection_edge(connection), EDGE_BUSY);
+        router_observe(server, connection, method, url, refusal.status, 0, NULL);
+        enum MHD_Result result = send_response(connection, &refusal);
+        free(refusal.body);
+        return result;
+    }
+    state->too_large = declared_too_large(connection);
+    if (state->too_large)
+        return answer(server, connection, method, url, state);
+    return MHD_YES; /* wait for the body */
 }
 
 /* A parked long-poll request was resumed: send what the dispatcher put in
@@ -274,10 +355,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (state == NULL)
             return MHD_NO;
         *request_context = state;
-        state->too_large = declared_too_large(connection);
-        if (!state->too_large)
-            return MHD_YES; /* wait for the body */
     }
+    if (!state->head_seen)
+        return on_head(cls, connection, method, url, state);
     if (state->write != NULL)
         return answer_written(cls, connection, method, url, state);
     if (state->waiter != NULL)
@@ -293,11 +373,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **request_context,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)connection;
     (void)code;
     struct server *server = cls;
     struct request_state *state = *request_context;
+    edge_enter(server->edge, connection_edge(connection), EDGE_IDLE);
     if (state != NULL) {
+        if (state->address_counted)
+            edge_address_leave(server->edge, state->address);
         waiter_free(state->waiter);
         waiter_free(state->then_park);
         bus_call_free(state->write);
@@ -323,19 +405,41 @@ static size_t unescape_without_nul(void *cls, struct MHD_Connection *connection,
     return MHD_http_unescape(text);
 }
 
-/* Small request/response exchanges stall on Nagle's algorithm without this. */
+/* A request line has arrived: its deadline for the rest of the head starts,
+ * and its target is checked while still raw. What this returns is the
+ * request's context in on_request. The target is writable memory (the
+ * library's read buffer, which it splits and decodes in place right after
+ * this call); edge_check_uri may empty its query, see edge.h. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    struct server *server = cls;
+    struct request_state *state = new_request_state();
+    edge_enter(server->edge, connection_edge(connection), EDGE_HEAD);
+    enum edge_uri_verdict verdict = edge_check_uri((char *)uri);
+    if (state != NULL)
+        state->uri_verdict = verdict;
+    return state;
+}
+
+/* Small request/response exchanges stall on Nagle's algorithm without
+ * TCP_NODELAY. Each connection is also tracked by the edge for its
+ * deadlines, from here until it closes. */
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)cls;
-    (void)socket_context;
-    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+    struct server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        edge_untrack(server->edge, *socket_context);
+        *socket_context = NULL;
         return;
+    }
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     int on = 1;
-    if (info != NULL)
-        setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (info == NULL)
+        return;
+    setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    *socket_context = edge_track(server->edge, info->connect_fd);
 }
 
 /* Reads a whole PEM file; NULL (and a message) on failure. */
@@ -416,8 +520,13 @@ int http_start(struct server *server)
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, server},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, server},
+        /* Behind a proxy every connection comes from it: refuse_head
+         * counts the forwarded clients instead. */
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+         server->config.trust_proxy ? 0 : server->config.max_connections_per_ip, NULL},
         /* Without TLS the list ends here, before the certificate options. */
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem},
@@ -425,9 +534,14 @@ int http_start(struct server *server)
     };
     if (tls)
         flags |= MHD_USE_TLS;
+    if ((server->edge = edge_start(server->config.head_timeout,
+                                   server->config.body_timeout)) == NULL)
+        return -1;
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server,
                                       MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (server->daemon == NULL) {
+        edge_stop(server->edge);
+        server->edge = NULL;
         fprintf(stderr, "intent-bus: cannot listen on %s:%d: %s\n", server->config.bind,
                 server->config.port,
                 listen_problem(&address, tls ? "the TLS certificate or key is unusable"
@@ -458,6 +572,8 @@ void http_stop(struct server *server)
     if (server->daemon != NULL)
         MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
+    edge_stop(server->edge);
+    server->edge = NULL;
     free(server->tls_cert_pem);
     free(server->tls_key_pem);
     server->tls_cert_pem = NULL;

@@ -23,6 +23,7 @@
 #include "bus/validate.h"
 #include "serve/server.h"
 #include "util/clock.h"
+#include "util/decimal.h"
 
 #define TICK_SECONDS 1.0
 #define RESULT_RECHECK_SECONDS 5.0
@@ -142,18 +143,12 @@ bool long_poll_read_wait(const struct http_request *request, double *wait,
                          struct http_response *response)
 {
     const char *text = request_query(request, "wait");
-    char *end = NULL;
     *wait = 0;
-    if (text == NULL)
+    if (text == NULL || decimal_parse(text, LONG_POLL_MAX_WAIT, wait))
         return true;
-    double value = strtod(text, &end);
-    if (end != text && *end == '\0' && isfinite(value) && value >= 0 &&
-        value <= LONG_POLL_MAX_WAIT) {
-        *wait = value;
-        return true;
-    }
     struct bus_error error;
-    bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_wait", "wait must be 0 to %g seconds",
+    bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_wait",
+                  "wait must be a plain decimal number of seconds, 0 to %g",
                   LONG_POLL_MAX_WAIT);
     response_error(response, &error);
     return false;

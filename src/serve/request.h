@@ -61,8 +61,17 @@ const char *request_header(const struct http_request *request, const char *name)
 /* A query parameter's value, or NULL. */
 const char *request_query(const struct http_request *request, const char *name);
 
+/* Retry-After of the answers to a storage fault (full disk, read-only file
+ * system, I/O error). */
+#define STORAGE_RETRY_AFTER_SECONDS 30
+
 /* Fills response with the error body of spec section 10. */
 void response_error(struct http_response *response, const struct bus_error *error);
+
+/* Fills response with an error body whose status and code are not a bus
+ * error's (the HTTP edge's own refusals). Returns true. */
+bool response_refuse(struct http_response *response, unsigned status, const char *code,
+                     const char *message_format, ...) __attribute__((format(printf, 4, 5)));
 
 /* Fills response from the result of a bus operation: the reply on BUS_OK,
  * 204 + Retry-After on BUS_ERR_EMPTY, the error body otherwise. Takes the

@@ -1,4 +1,7 @@
 /* Building responses: the one place a bus_error becomes an error body. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <microhttpd.h>
 
 #include "serve/request.h"
@@ -13,13 +16,35 @@ const char *request_query(const struct http_request *request, const char *name)
     return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
 }
 
-void response_error(struct http_response *response, const struct bus_error *error)
+static void error_body(struct http_response *response, unsigned status, const char *code,
+                       const char *message)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", error->code, "message",
-                             error->message);
-    response->status = bus_err_http_status(error->err);
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    response->status = status;
     response->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+}
+
+void response_error(struct http_response *response, const struct bus_error *error)
+{
+    error_body(response, bus_err_http_status(error->err), error->code, error->message);
+    /* A storage fault lasts until someone frees space or remounts: a
+     * client should wait, not hammer. */
+    if (error->err == BUS_ERR_STORAGE_FULL || error->err == BUS_ERR_STORAGE_READ_ONLY ||
+        error->err == BUS_ERR_STORAGE_IO)
+        response->retry_after = STORAGE_RETRY_AFTER_SECONDS;
+}
+
+bool response_refuse(struct http_response *response, unsigned status, const char *code,
+                     const char *message_format, ...)
+{
+    char message[160];
+    va_list arguments;
+    va_start(arguments, message_format);
+    vsnprintf(message, sizeof message, message_format, arguments);
+    va_end(arguments);
+    error_body(response, status, code, message);
+    return true;
 }
 
 void response_from_bus(struct http_response *response, enum bus_err err, struct bus_reply *reply,

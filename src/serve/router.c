@@ -311,7 +311,7 @@ static bool admit(struct http_request *request, const struct route *route, const
 
 /* Who sent the request, for the log: the peer's address, or the first
  * X-Forwarded-For hop when BUS_TRUST_PROXY says the peer is our proxy. */
-static void client_address(struct server *server, struct MHD_Connection *connection, char *out,
+void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
                            size_t size)
 {
     const char *forwarded =
@@ -338,7 +338,7 @@ void router_observe(struct server *server, struct MHD_Connection *connection, co
     http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds);
     if (server->config.log_level <= LOG_ERROR) {
         char client[64];
-        client_address(server, connection, client, sizeof client);
+        router_client_address(server, connection, client, sizeof client);
         access_log_write((enum log_level)server->config.log_level, client, method, path, status,
                          seconds, who ? who : "-");
     }

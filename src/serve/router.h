@@ -34,6 +34,11 @@ const char *router_route_method(int index);
 void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
                     const char *path, unsigned status, double seconds, const char *who);
 
+/* Who sent the request: the peer's address, or the first X-Forwarded-For
+ * hop when BUS_TRUST_PROXY says the peer is our proxy ("-" if unknown). */
+void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
+                           size_t size);
+
 /* Answers one request into *response (whose body the caller frees), or
  * leaves it suspended (a long-poll) or writing (a write to commit first). */
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 struct MHD_Daemon;
+struct edge;
 struct long_poll;
 struct scheduler;
 
@@ -29,6 +30,7 @@ struct server {
     struct MHD_Daemon *daemon;
     struct long_poll *long_poll;
     struct scheduler *scheduler; /* publishes due schedules */
+    struct edge *edge; /* deadlines and per-address counts of the HTTP edge */
     atomic_int parked_requests; /* long-polls and writes suspended or resumed, not completed */
     atomic_bool draining;       /* shutting down: writes no longer suspend their connection */
     char *tls_cert_pem; /* owned while the daemon serves HTTPS */

@@ -7,6 +7,7 @@
  * WAL lets run beside the writer without waiting for it. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,10 @@
  * four or five b-trees instead of seven, and every page it dirties is
  * written to the WAL at commit. (Version 1 had full indexes on (status,
  * ...); they are dropped on open.) */
+#define SCHEMA_VERSION "3"
+/* schema_sql makes version 3; the schedules' tables (sqlite_schedules.c),
+ * created after it, make version 4. */
+#define SCHEMA_LATEST 4
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -100,7 +105,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS api_keys ("
     " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
     " revoked_at REAL) WITHOUT ROWID;"
-    "PRAGMA user_version = 3;";
+    "PRAGMA user_version = " SCHEMA_VERSION ";";
 
 /* The eligibility rules of spec 6.4, in the order of the claim index. The
  * lease check sits in the WHERE clause so an expired lease is claimable at
@@ -189,12 +194,56 @@ const char sql_key_owner_query[] =
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* A storage fault (full disk, read-only file system, I/O error) is logged
+ * once per episode, not once per request: its first failure says what it
+ * is, the first commit after it says it is over. Process-wide, as the disk
+ * is. Holds the SQLite primary result code of the fault, 0 = none. */
+static atomic_int storage_fault;
+static atomic_ulong storage_failures; /* every failure, counted: see hook_commit */
+
+static enum bus_err storage_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        return BUS_ERR_STORAGE_FULL;
+    case SQLITE_READONLY:
+        return BUS_ERR_STORAGE_READ_ONLY;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        return BUS_ERR_STORAGE_IO;
+    }
+    return BUS_OK;
+}
+
 enum bus_err sql_map_error(sqlite3 *db, int rc, const char *what)
 {
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return BUS_ERR_DATABASE_BUSY;
-    fprintf(stderr, "intent-bus: sqlite %s failed: %s\n", what, sqlite3_errmsg(db));
-    return BUS_ERR_INTERNAL;
+    enum bus_err storage = storage_error(rc);
+    if (storage == BUS_OK) {
+        fprintf(stderr, "intent-bus: sqlite %s failed: %s\n", what, sqlite3_errmsg(db));
+        return BUS_ERR_INTERNAL;
+    }
+    atomic_fetch_add(&storage_failures, 1);
+    if (atomic_exchange(&storage_fault, rc & 0xff) != (rc & 0xff))
+        fprintf(stderr, "intent-bus: storage fault, writes refused until it clears: %s\n",
+                sqlite3_errmsg(db));
+    return storage;
+}
+
+/* A commit went through: a storage fault, if any, is over. */
+static void storage_recovered(void)
+{
+    if (atomic_exchange(&storage_fault, 0) != 0)
+        fprintf(stderr, "intent-bus: storage fault cleared, writes accepted again\n");
+}
+
+/* What ended a transaction that SQLite rolled back by itself (it may, on a
+ * full disk or an I/O error): the fault of the episode. */
+static enum bus_err lost_transaction(void)
+{
+    enum bus_err err = storage_error(atomic_load(&storage_fault));
+    return err != BUS_OK ? err : BUS_ERR_DATABASE_BUSY;
 }
 
 /* A writer statement, reset and unbound, ready for new parameters. */
@@ -275,19 +324,64 @@ double sql_double_column(sqlite3_stmt *stmt, int column)
 
 /* ---- transaction hooks for the writer ----------------------------------- */
 
+/* The hooks return BUS_OK or the bus_err of the failure (writer.h). Once
+ * SQLite has rolled the batch's transaction back by itself, nothing more
+ * may run: a SAVEPOINT would open a transaction of its own and commit the
+ * rest of the batch piecemeal, and a ROLLBACK or COMMIT would only fail
+ * again ("no transaction is active"). */
 static int hook_exec(void *connection, enum writer_statement id)
 {
     struct write_connection *conn = connection;
-    return run_statement(conn, statement(conn, id)) == BUS_OK ? 0 : -1;
+    return (int)run_statement(conn, statement(conn, id));
 }
 
-static int hook_begin(void *connection) { return hook_exec(connection, W_BEGIN); }
-static int hook_commit(void *connection) { return hook_exec(connection, W_COMMIT); }
-static void hook_rollback(void *connection) { hook_exec(connection, W_ROLLBACK); }
-static int hook_savepoint(void *connection) { return hook_exec(connection, W_SAVEPOINT); }
+static bool transaction_lost(void *connection)
+{
+    return sqlite3_get_autocommit(((struct write_connection *)connection)->db) != 0;
+}
+
+/* Storage failures and rows changed before this batch: only a batch that
+ * changed rows and had no failure of its own proves a fault over (one that
+ * wrote nothing, or whose every write failed, commits too). Read and
+ * written on the writer thread alone. */
+static unsigned long failures_at_begin;
+static sqlite3_int64 changes_at_begin;
+
+static int hook_begin(void *connection)
+{
+    failures_at_begin = atomic_load(&storage_failures);
+    changes_at_begin = sqlite3_total_changes64(((struct write_connection *)connection)->db);
+    return hook_exec(connection, W_BEGIN);
+}
+
+static int hook_commit(void *connection)
+{
+    if (transaction_lost(connection))
+        return (int)lost_transaction();
+    int err = hook_exec(connection, W_COMMIT);
+    if (err == BUS_OK && atomic_load(&storage_failures) == failures_at_begin &&
+        sqlite3_total_changes64(((struct write_connection *)connection)->db) > changes_at_begin)
+        storage_recovered();
+    return err;
+}
+
+static void hook_rollback(void *connection)
+{
+    if (!transaction_lost(connection))
+        hook_exec(connection, W_ROLLBACK);
+}
+
+static int hook_savepoint(void *connection)
+{
+    if (transaction_lost(connection))
+        return (int)lost_transaction();
+    return hook_exec(connection, W_SAVEPOINT);
+}
 
 static void hook_release(void *connection, int undo)
 {
+    if (transaction_lost(connection))
+        return;
     if (undo)
         hook_exec(connection, W_ROLLBACK_TO);
     hook_exec(connection, W_RELEASE);
@@ -1087,6 +1181,23 @@ static int upgrade_status_check(sqlite3 *db, char **message)
     return rc;
 }
 
+/* The schema, unless the file has it already: running it writes (if only
+ * user_version), and a database on a full disk must still open, so that
+ * what was acknowledged can be read. */
+static int create_schema(sqlite3 *db, char **message)
+{
+    sqlite3_stmt *stmt = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    if (version == SCHEMA_LATEST)
+        return SQLITE_OK;
+    int rc = sqlite3_exec(db, schema_sql, NULL, NULL, message);
+    return rc == SQLITE_OK ? sql_schedules_schema(db, message) : rc;
+}
+
 static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -1095,9 +1206,8 @@ static int open_writer(struct write_connection *conn, const char *path, bool syn
         configure_connection(conn->db, sync_full) != SQLITE_OK ||
         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL; " WAL_AUTOCHECKPOINT, NULL, NULL,
                      &message) != SQLITE_OK ||
-        sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK ||
-        upgrade_status_check(conn->db, &message) != SQLITE_OK ||
-        sql_schedules_schema(conn->db, &message) != SQLITE_OK) {
+        create_schema(conn->db, &message) != SQLITE_OK ||
+        upgrade_status_check(conn->db, &message) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
                 message ? message : sqlite3_errmsg(conn->db));
         sqlite3_free(message);

@@ -52,11 +52,18 @@ static struct writer_job *take_batch(struct writer *writer)
     return batch;
 }
 
+/* A hook's failure as the bus_err its callers are told (writer.h). */
+static enum bus_err hook_error(int failure)
+{
+    return failure > 0 ? (enum bus_err)failure : BUS_ERR_DATABASE_BUSY;
+}
+
 /* Runs op in a savepoint of its own, undone if op fails. */
 static enum bus_err run_in_savepoint(struct writer *writer, writer_op_fn op, void *arg)
 {
-    if (writer->hooks->savepoint(writer->connection) != 0)
-        return BUS_ERR_DATABASE_BUSY;
+    int failure = writer->hooks->savepoint(writer->connection);
+    if (failure != 0)
+        return hook_error(failure);
     enum bus_err result = op(writer->connection, arg);
     writer->hooks->release(writer->connection, result != BUS_OK);
     return result;
@@ -74,16 +81,17 @@ static void run_job(struct writer *writer, struct writer_job *job)
 static void run_batch(struct writer *writer, struct writer_job *batch)
 {
     const struct writer_hooks *hooks = writer->hooks;
-    bool committed = false;
     unsigned long operations = 0;
     double started = clock_monotonic();
-    if (hooks->begin(writer->connection) == 0) {
+    int failure = hooks->begin(writer->connection);
+    if (failure == 0) {
         for (struct writer_job *job = batch; job; job = job->next, operations++)
             run_job(writer, job);
-        committed = hooks->commit(writer->connection) == 0;
-        if (!committed)
+        failure = hooks->commit(writer->connection);
+        if (failure != 0)
             hooks->rollback(writer->connection);
     }
+    bool committed = failure == 0;
     histogram_observe(&writer->stats.commit_seconds, clock_monotonic() - started);
     atomic_fetch_add(&writer->stats.transactions, 1);
     atomic_fetch_add(&writer->stats.operations, operations);
@@ -91,7 +99,7 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
         atomic_fetch_add(&writer->stats.failed_transactions, 1);
     for (struct writer_job *job = batch; job; job = job->next) {
         if (!committed)
-            job->result = BUS_ERR_DATABASE_BUSY;
+            job->result = hook_error(failure);
     }
 }
 

@@ -14,7 +14,9 @@
  * writer rolls back to a savepoint to make sure). */
 typedef enum bus_err (*writer_op_fn)(void *connection, void *arg);
 
-/* Transaction control of a backend; each returns 0 on success. */
+/* Transaction control of a backend; each returns 0 (BUS_OK) on success,
+ * else the enum bus_err of the failure (a storage fault) or -1 (read as
+ * BUS_ERR_DATABASE_BUSY); that is what the batch's callers are told. */
 struct writer_hooks {
     int (*begin)(void *connection);
     int (*commit)(void *connection);
@@ -32,8 +34,9 @@ struct writer;
 struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch);
 
 /* Called on the writer thread once an operation's transaction is over,
- * with op's result, or BUS_ERR_DATABASE_BUSY when the transaction could not
- * be committed (nothing of it was kept). Every later operation waits for
+ * with op's result, or the hooks' error (BUS_ERR_DATABASE_BUSY, or a
+ * storage fault) when the transaction could not be committed (nothing of
+ * it was kept). Every later operation waits for
  * it: record the result and wake someone, nothing more. */
 typedef void (*writer_done_fn)(void *context, enum bus_err result);
 

@@ -46,6 +46,9 @@ static void test_every_protocol_code(void **state)
         {429, "rate_limited", IB_ERR_RATE_LIMITED},
         {429, "limit_exceeded", IB_ERR_LIMIT_EXCEEDED},
         {503, "database_busy", IB_ERR_DATABASE_BUSY},
+        {507, "insufficient_storage", IB_ERR_DATABASE_BUSY},
+        {503, "storage_read_only", IB_ERR_DATABASE_BUSY},
+        {503, "storage_io_error", IB_ERR_DATABASE_BUSY},
         {503, "maintenance", IB_ERR_MAINTENANCE},
         {500, "internal_error", IB_ERR_SERVER},
     };

@@ -463,9 +463,10 @@ class IntentClient:
             if resp.status in accept or resp.status == 204:
                 return resp
             error = self._error(resp, lease_operation)
-            # 429 rate_limited and 503 are refusals: the bus did not run the
-            # request, so they are retried under both retry policies.
-            refused = error.code == "rate_limited" or resp.status == 503
+            # 429 rate_limited, 503 and 507 (disk full) are refusals: the bus
+            # did not run the request, so they are retried under both retry
+            # policies.
+            refused = error.code == "rate_limited" or resp.status in (503, 507)
             attempt += 1
             if refused and policy != _NEVER and attempt < tries:
                 delay = error.retry_after if error.retry_after is not None else self._backoff(attempt - 1)

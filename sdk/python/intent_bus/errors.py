@@ -21,7 +21,9 @@ IntentBusPayloadTooLargeError  413     ``payload_too_large``
 IntentBusIdempotencyConflictError 422  ``idempotency_conflict``
 IntentBusRateLimitError        429     ``rate_limited`` (``retry_after`` set)
 IntentBusLimitExceededError    429     ``limit_exceeded`` (open-intent cap)
-IntentBusUnavailableError      503     any other 503
+IntentBusUnavailableError      503     any other 503 (``storage_read_only``,
+                                       ``storage_io_error``)
+                               507     ``insufficient_storage`` (disk full)
 IntentBusDatabaseBusyError     503     ``database_busy``
 IntentBusMaintenanceError      503     ``maintenance``
 IntentBusServerError           5xx     ``internal_error`` and other 5xx
@@ -161,8 +163,9 @@ class IntentBusLimitExceededError(IntentBusRateLimitError):
 
 
 class IntentBusUnavailableError(IntentBusError):
-    """503: the bus cannot serve the request right now (base of the two 503
-    codes). ``retry_after`` is set when the server sent ``Retry-After``."""
+    """503 (or 507, a full disk): the bus cannot serve the request right now
+    and did not run it (base of the two 503 codes). ``retry_after`` is set
+    when the server sent ``Retry-After``."""
 
 
 class IntentBusDatabaseBusyError(IntentBusUnavailableError):
@@ -203,6 +206,7 @@ _BY_STATUS: Dict[int, Type[IntentBusError]] = {
     422: IntentBusIdempotencyConflictError,
     429: IntentBusRateLimitError,
     503: IntentBusUnavailableError,
+    507: IntentBusUnavailableError,
 }
 
 

@@ -17,6 +17,7 @@ from intent_bus import (
     IntentBusLimitExceededError,
     IntentBusMaintenanceError,
     IntentBusRateLimitError,
+    IntentBusUnavailableError,
     IntentClient,
 )
 
@@ -145,3 +146,15 @@ def test_stale_keep_alive_connection_is_replaced(fake, c):
     fake.push((200, {}, {"id": "a" * 32, "status": "fulfilled", "completed_at": 1.0}))
     assert c.fulfill("a" * 32, "b" * 32).status == "fulfilled"
     assert len(fake.requests) == 2
+
+
+def test_full_disk_is_a_refusal_retried_like_503(fake, c):
+    # 507 insufficient_storage: nothing was stored, so even a publish
+    # (never retried after an ambiguous failure) is retried.
+    fake.push(err(507, "insufficient_storage", {"Retry-After": "0"}), OK_PUBLISH)
+    assert c.publish("g", {}).id == "a" * 32
+    assert count(fake, "/intent") == 2
+    fake.push(*[err(507, "insufficient_storage", {"Retry-After": "0"})] * 3)
+    with pytest.raises(IntentBusUnavailableError) as info:
+        c.publish("g", {})
+    assert (info.value.status, info.value.code) == (507, "insufficient_storage")
