@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "bus/errors.h"
+#include "bus/goal_stats.h"
 #include "bus/housekeeping.h"
 #include "bus/intent.h"
 #include "store/store.h"
@@ -73,6 +74,7 @@ struct bus {
     struct bus_settings settings;
     struct housekeeping housekeeping;
     struct bus_counters counters;
+    struct goal_stats *goals; /* per namespace/goal; NULL if it could not be allocated */
 };
 
 /* A protocol response: a status (200, 201) and a malloc'd JSON body. */

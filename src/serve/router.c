@@ -315,19 +315,34 @@ static void client_address(struct server *server, struct MHD_Connection *connect
         snprintf(out, size, "-");
 }
 
-void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
-                    const char *path, unsigned status, double seconds, const char *who)
+static void observe(struct server *server, struct MHD_Connection *connection, const char *method,
+                    const char *path, unsigned status, double seconds, const char *who,
+                    bool waited)
 {
     const char *param = NULL;
     const char *allowed = NULL;
     const struct route *route = find_route(method, path, &param, &allowed);
-    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds);
+    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds,
+                        waited);
     if (server->config.log_level <= LOG_ERROR) {
         char client[64];
         client_address(server, connection, client, sizeof client);
         access_log_write((enum log_level)server->config.log_level, client, method, path, status,
                          seconds, who ? who : "-");
     }
+}
+
+void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
+                    const char *path, unsigned status, double seconds, const char *who)
+{
+    observe(server, connection, method, path, status, seconds, who, false);
+}
+
+void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+                         const char *method, const char *path, unsigned status, double seconds,
+                         const char *who)
+{
+    observe(server, connection, method, path, status, seconds, who, true);
 }
 
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,

@@ -33,6 +33,11 @@ const char *router_route_method(int index);
  * who: the caller's label, NULL when no longer known. */
 void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
                     const char *path, unsigned status, double seconds, const char *who);
+/* The same for a parked long-poll answered at last: seconds is its wait,
+ * kept out of the request-latency histogram. */
+void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+                         const char *method, const char *path, unsigned status, double seconds,
+                         const char *who);
 
 /* Answers one request into *response (whose body the caller frees), or
  * leaves it suspended (a long-poll) or writing (a write to commit first). */

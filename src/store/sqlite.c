@@ -110,7 +110,9 @@ static const char schema_sql[] =
  * down on every call, a fifth of the claim's time in perf. */
 #define CLAIM_FIND_SQL                                                                         \
     "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"           \
-    " target_worker, required_capability FROM intents"                                        \
+    " target_worker, required_capability,"                                                    \
+    " CASE WHEN status = 'claimed' THEN claim_expires_at ELSE run_at END,"                    \
+    " status = 'claimed' FROM intents"                                                         \
     " WHERE namespace = ?1 AND status IN ('open','claimed')"                                  \
     " AND (status = 'open' OR claim_expires_at <= ?2)"                                        \
     " AND run_at <= ?2 AND expires_at > ?2 AND claim_attempts < max_attempts"                \
@@ -146,7 +148,8 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                      " claim_token = ?3, claimed_by = ?4, claimed_at = ?5,"
                      " claim_expires_at = ?6, updated_at = ?5 WHERE id = ?1",
     [W_LEASE_GET] = "SELECT status, claim_token, claimed_by, claim_expires_at, claim_attempts,"
-                    " max_attempts, backoff_base FROM intents WHERE id = ?1",
+                    " max_attempts, backoff_base, namespace, goal, claimed_at FROM intents"
+                    " WHERE id = ?1",
     [W_EXTEND] = "UPDATE intents SET claim_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
     [W_FULFILL] = "UPDATE intents SET status = 'fulfilled', result = ?2, result_type = ?3,"
                   " completed_at = ?4, updated_at = ?4, claim_token = NULL,"
@@ -455,6 +458,8 @@ static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
     out->priority = sqlite3_column_int(stmt, 6);
     sql_copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
     sql_copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
+    out->eligible_since = sqlite3_column_double(stmt, 9);
+    out->reclaimed = sqlite3_column_int(stmt, 10) != 0;
 }
 
 /* The first eligible intent into out: BUS_OK, BUS_ERR_EMPTY or an error. */
@@ -545,6 +550,11 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
         row->claim_attempts = sqlite3_column_int(stmt, 4);
         row->max_attempts = sqlite3_column_int(stmt, 5);
         row->backoff_base = sqlite3_column_double(stmt, 6);
+        if (held && ref->facts != NULL) {
+            sql_copy_column(stmt, 7, ref->facts->namespace_, sizeof ref->facts->namespace_);
+            sql_copy_column(stmt, 8, ref->facts->goal, sizeof ref->facts->goal);
+            ref->facts->claimed_at = sqlite3_column_double(stmt, 9);
+        }
         err = held ? BUS_OK : BUS_ERR_NOT_FOUND;
     } else if (rc != SQLITE_DONE) {
         err = sql_map_error(conn->db, rc, "lease lookup");
@@ -1178,6 +1188,7 @@ static const struct store_ops sqlite_ops = {
     .key_lookup = sqlite_key_lookup,
     .key_list = sql_key_list,
     .queue_counts = sql_queue_counts,
+    .oldest_open = sql_oldest_open,
     .intent_list = sql_intent_list,
     .intent_cancel = sql_intent_cancel,
     .intent_retry = sql_intent_retry,

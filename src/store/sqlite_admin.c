@@ -2,6 +2,7 @@
  * These run rarely, so their statements are prepared per call rather than
  * kept; writes still go through the writer thread like every other write. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,6 +196,34 @@ enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, 
         err = for_each_row(backend, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL",
                            NULL, 0, single_count, &totals->active_keys);
     return err;
+}
+
+struct oldest_rows {
+    store_each_oldest each;
+    void *context;
+};
+
+static void oldest_row(sqlite3_stmt *stmt, void *context)
+{
+    struct oldest_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_double(stmt, 2));
+}
+
+/* Reads the open rows through the claim index (it covers namespace, run_at,
+ * status and goal), so no table row is read; the cost grows with the
+ * number of open intents, once per scrape. */
+enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_oldest each,
+                             void *context)
+{
+    struct oldest_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(backend,
+                        "SELECT namespace, goal, MIN(run_at) AS since FROM intents"
+                        " WHERE status IN ('open','claimed') AND status = 'open' AND run_at <= ?2"
+                        " GROUP BY namespace, goal ORDER BY since LIMIT CAST(?1 AS INTEGER)",
+                        limit_text, now, oldest_row, &rows);
 }
 
 struct intent_rows {

@@ -102,6 +102,8 @@ typedef void (*store_each_count)(void *context, const char *namespace_, const ch
 typedef void (*store_each_intent)(void *context, const struct intent_record *record);
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
+typedef void (*store_each_oldest)(void *context, const char *namespace_, const char *goal,
+                                  double eligible_since);
 
 /* How the database's writes are going, for /metrics. */
 struct store_write_stats {
@@ -246,6 +248,11 @@ struct store_ops {
      * is counted as status "expired". */
     enum bus_err (*queue_counts)(void *backend, double now, store_each_count each, void *context,
                                  struct queue_totals *totals);
+    /* Per namespace and goal with open intents claimable by now: since when
+     * the longest-waiting one has been claimable (its run_at); longest
+     * waits first, at most limit rows. */
+    enum bus_err (*oldest_open)(void *backend, double now, int limit, store_each_oldest each,
+                                void *context);
     enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
                                 store_each_intent each, void *context);
     enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
