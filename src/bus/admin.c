@@ -91,42 +91,129 @@ static void add_intent_summary(void *context, const struct intent_record *record
                   time_or_null(record->created_at), "run_at", time_or_null(record->run_at),
                   "completed_at", time_or_null(record->completed_at), "error",
                   text_or_null(record->last_error));
-    if (item != NULL)
+    if (item != NULL) {
         add_lease(item, record, clock_now());
+        json_object_set_new(item, "publisher", json_string(record->publisher));
+        json_object_set_new(item, "worker_id", text_or_null(record->worker_id));
+    }
     json_array_append_new(context, item);
 }
 
-static enum bus_err read_filter(const char *limit, const char *status, const char *namespace_,
-                                struct intent_filter *filter, struct bus_error *error)
+static bool given(const char *value) { return value != NULL && value[0] != '\0'; }
+
+static bool is_state(const char *state)
 {
-    enum intent_status parsed;
-    char *end = NULL;
-    memset(filter, 0, sizeof *filter);
-    filter->limit = ADMIN_INTENT_LIST_DEFAULT;
-    if (limit != NULL) {
-        long value = strtol(limit, &end, 10);
-        if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
-            return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
-                                 "limit must be 1 to %d", ADMIN_INTENT_LIST_MAX);
-        filter->limit = (int)value;
+    static const char *const states[] = {"open",    "scheduled", "claimed",
+                                         "expired", "fulfilled", "dead"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        if (strcmp(state, states[i]) == 0)
+            return true;
     }
-    if (status != NULL && !intent_status_parse(status, &parsed))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
-                             "status must be open, claimed, fulfilled or dead");
-    if (namespace_ != NULL && !validate_namespace(namespace_))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
-                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
-    strcpy(filter->status, status ? status : "");
-    strcpy(filter->namespace_, namespace_ ? namespace_ : "");
+    return false;
+}
+
+/* 1 to 32 hex digits (an id or its prefix), lowercased into out. */
+static bool read_id_prefix(const char *text, size_t max, char *out)
+{
+    size_t length = strlen(text);
+    if (length == 0 || length > max)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = (char)(text[i] >= 'A' && text[i] <= 'F' ? text[i] - 'A' + 'a' : text[i]);
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        out[i] = c;
+    }
+    out[length] = '\0';
+    return true;
+}
+
+static enum bus_err read_limit(const char *limit, struct intent_filter *filter,
+                               struct bus_error *error)
+{
+    char *end = NULL;
+    filter->limit = ADMIN_INTENT_LIST_DEFAULT;
+    if (!given(limit))
+        return BUS_OK;
+    long value = strtol(limit, &end, 10);
+    if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
+                             "limit must be 1 to %d", ADMIN_INTENT_LIST_MAX);
+    filter->limit = (int)value;
     return BUS_OK;
 }
 
-enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const char *status,
-                                    const char *namespace_, struct bus_reply *reply,
-                                    struct bus_error *error)
+/* The publisher's owner: "main" is the main key, anything else a tester
+ * key's owner. */
+static enum bus_err read_owner(const struct admin_intent_query *query,
+                               struct intent_filter *filter, struct bus_error *error)
+{
+    if (!given(query->owner))
+        return BUS_OK;
+    if (!validate_owner(query->owner))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_owner",
+                             "owner must be 1 to 64 characters without control characters");
+    if (strcmp(query->owner, "main") == 0)
+        snprintf(filter->publisher, sizeof filter->publisher, "%s", query->main_principal);
+    else
+        snprintf(filter->owner, sizeof filter->owner, "%s", query->owner);
+    return BUS_OK;
+}
+
+static enum bus_err read_names(const struct admin_intent_query *query,
+                               struct intent_filter *filter, struct bus_error *error)
+{
+    if (given(query->namespace_) && !validate_namespace(query->namespace_))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
+                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
+    if (given(query->goal) && !validate_goal(query->goal))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_goal",
+                             "goal must be 1 to %d characters", GOAL_MAX_CHARS);
+    if (given(query->worker) && !validate_worker_id(query->worker))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_worker_id",
+                             "worker must be a valid worker id");
+    if (given(query->error) && strlen(query->error) > ERROR_TEXT_MAX_BYTES)
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_error",
+                             "error must be at most %d bytes", ERROR_TEXT_MAX_BYTES);
+    snprintf(filter->namespace_, sizeof filter->namespace_, "%s", given(query->namespace_) ? query->namespace_ : "");
+    snprintf(filter->goal, sizeof filter->goal, "%s", given(query->goal) ? query->goal : "");
+    snprintf(filter->worker_id, sizeof filter->worker_id, "%s", given(query->worker) ? query->worker : "");
+    snprintf(filter->error_text, sizeof filter->error_text, "%s", given(query->error) ? query->error : "");
+    return BUS_OK;
+}
+
+static enum bus_err read_filter(const struct admin_intent_query *query,
+                                struct intent_filter *filter, struct bus_error *error)
+{
+    memset(filter, 0, sizeof *filter);
+    filter->now = clock_now();
+    enum bus_err err = read_limit(query->limit, filter, error);
+    if (err == BUS_OK && given(query->state) && !is_state(query->state))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
+                            "status must be open, scheduled, claimed, expired, fulfilled or dead");
+    if (err == BUS_OK && given(query->id) &&
+        !read_id_prefix(query->id, INTENT_ID_LEN, filter->id_prefix))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_id",
+                            "id must be 1 to %d hex digits", INTENT_ID_LEN);
+    if (err == BUS_OK && given(query->before) &&
+        !(strlen(query->before) == INTENT_ID_LEN &&
+          read_id_prefix(query->before, INTENT_ID_LEN, filter->before)))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_before",
+                            "before must be an intent id");
+    if (err == BUS_OK)
+        err = read_owner(query, filter, error);
+    if (err == BUS_OK)
+        err = read_names(query, filter, error);
+    if (err == BUS_OK && given(query->state))
+        snprintf(filter->state, sizeof filter->state, "%s", query->state);
+    return err;
+}
+
+enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_query *query,
+                                    struct bus_reply *reply, struct bus_error *error)
 {
     struct intent_filter filter;
-    enum bus_err err = read_filter(limit, status, namespace_, &filter, error);
+    enum bus_err err = read_filter(query, &filter, error);
     if (err != BUS_OK)
         return err;
     json_t *intents = json_array();
@@ -135,7 +222,12 @@ enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const ch
         json_decref(intents);
         return store_failure(err, error);
     }
-    return reply_json(reply, 200, json_pack("{s:o}", "intents", intents), error);
+    size_t count = json_array_size(intents);
+    json_t *next = count == (size_t)filter.limit
+                       ? json_deep_copy(json_object_get(json_array_get(intents, count - 1), "id"))
+                       : json_null();
+    return reply_json(reply, 200, json_pack("{s:o, s:o}", "intents", intents, "next", next),
+                      error);
 }
 
 /* Parses a stored JSON text back into a value (null if it cannot be). */
@@ -163,6 +255,7 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "payload", stored_json(record.payload_json));
         json_object_set_new(detail, "publisher", json_string(record.publisher));
         add_lease(detail, &record, clock_now());
+        json_object_set_new(detail, "worker_id", text_or_null(record.worker_id));
         json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
         json_object_set_new(detail, "claimed_at", time_or_null(record.claimed_at));
         json_object_set_new(detail, "error", text_or_null(record.last_error));

@@ -15,10 +15,24 @@
 /* GET /admin/stats: counts per namespace and status, dead letters, keys. */
 enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
 
-/* GET /admin/intents: newest first; each parameter may be NULL. */
-enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const char *status,
-                                    const char *namespace_, struct bus_reply *reply,
-                                    struct bus_error *error);
+/* GET /admin/intents's query, raw strings; NULL or "" = not given. */
+struct admin_intent_query {
+    const char *limit;
+    const char *state; /* open, scheduled, claimed, expired, fulfilled, dead */
+    const char *namespace_;
+    const char *goal;
+    const char *id;     /* an id or its first hex digits */
+    const char *owner;  /* the publisher: "main" or a tester key's owner */
+    const char *worker; /* the last claim's worker id */
+    const char *error;  /* text found in the error */
+    const char *before; /* the id the previous page ended with */
+    const char *main_principal; /* what "main" stands for */
+};
+
+/* GET /admin/intents: newest first, at most limit, with "next" (the id to
+ * pass as before= for the next page, null at the end). */
+enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_query *query,
+                                    struct bus_reply *reply, struct bus_error *error);
 
 /* GET /admin/intents/<id>: every field, payload included. */
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,

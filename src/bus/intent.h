@@ -149,6 +149,7 @@ struct intent_record {
     char *payload_json;   /* owned */
     char *result_json;    /* owned, NULL when no result */
     char *last_error;     /* owned, NULL when none */
+    char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* the last claim's X-Worker-ID, "" = none */
 };
 
 void intent_record_clear(struct intent_record *record);

@@ -15,15 +15,34 @@ enum {
     TAKES_YES = 2,
     TAKES_STATUS = 4,
     TAKES_LIMIT = 8,
+    TAKES_FILTERS = 16, /* the intent listing's other filters */
 };
 
-enum { OPT_YES = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_LIMIT };
+enum {
+    OPT_YES = CLI_OPT_FIRST_FREE,
+    OPT_STATUS,
+    OPT_LIMIT,
+    OPT_GOAL,
+    OPT_STATE,
+    OPT_ID,
+    OPT_OWNER,
+    OPT_WORKER,
+    OPT_ERROR,
+    OPT_BEFORE,
+};
 
 static const struct option options[] = {
     {"namespace", required_argument, NULL, 'n'},
     {"yes", no_argument, NULL, OPT_YES},
     {"status", required_argument, NULL, OPT_STATUS},
     {"limit", required_argument, NULL, OPT_LIMIT},
+    {"goal", required_argument, NULL, OPT_GOAL},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"id", required_argument, NULL, OPT_ID},
+    {"owner", required_argument, NULL, OPT_OWNER},
+    {"worker", required_argument, NULL, OPT_WORKER},
+    {"error", required_argument, NULL, OPT_ERROR},
+    {"before", required_argument, NULL, OPT_BEFORE},
     CLI_COMMON_OPTIONS,
     {0},
 };
@@ -32,6 +51,13 @@ struct admin_flags {
     const char *namespace_;
     const char *status;
     const char *limit;
+    const char *goal;
+    const char *state;
+    const char *id;
+    const char *owner;
+    const char *worker;
+    const char *error;
+    const char *before;
     bool yes;
 };
 
@@ -222,9 +248,16 @@ static bool build_intents(const struct cli_common *common, char **operands, int 
     request->method = "GET";
     request->path = strdup("/admin/intents");
     /* Query parameters in key order: the request-target is then canonical. */
+    add_query(&request->path, "before", flags->before);
+    add_query(&request->path, "error", flags->error);
+    add_query(&request->path, "goal", flags->goal);
+    add_query(&request->path, "id", flags->id);
     add_query(&request->path, "limit", flags->limit);
     add_query(&request->path, "namespace", flags->namespace_);
+    add_query(&request->path, "owner", flags->owner);
+    add_query(&request->path, "state", flags->state);
     add_query(&request->path, "status", flags->status);
+    add_query(&request->path, "worker", flags->worker);
     return true;
 }
 
@@ -261,7 +294,11 @@ static const struct admin_command commands[] = {
      0, 0, build_keys},
     {"intents", "[--status S] [--namespace NS] [--limit N]", "list intents",
      "Lists intents, newest first (limit 1-500, default 50).", 0, 0,
-     TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT, build_intents},
+     TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT | TAKES_FILTERS, build_intents},
+    {"jobs", "[--goal G] [--state S] [filters]", "find intents",
+     "Lists the intents that match every filter given, newest first (limit 1-500,\n"
+     "default 50); the reply's \"next\" continues the listing with --before.",
+     0, 0, TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT | TAKES_FILTERS, build_intents},
     {"intent", "ID", "show one intent", "Shows every field of the intent ID.", 1, 1, 0,
      build_intent},
 };
@@ -301,30 +338,55 @@ static void print_command_usage(void)
         printf("  --status S               only intents in status S (open, claimed, ...)\n");
     if (selected->takes & TAKES_LIMIT)
         printf("  --limit N                at most N intents\n");
+    if (selected->takes & TAKES_FILTERS)
+        printf("  --goal G                 only goal G\n"
+               "  --state S                open, scheduled, claimed, expired, fulfilled or dead\n"
+               "  --id ID                  an id, or the first hex digits of ids\n"
+               "  --owner O                published by the main key (main) or O's tester keys\n"
+               "  --worker W               last claimed by worker id W\n"
+               "  --error TEXT             whose error contains TEXT\n"
+               "  --before ID              the page after ID (the previous reply's \"next\")\n");
     printf("%s", CLI_COMMON_USAGE);
+}
+
+/* Where an option's value goes, and which commands take it. */
+static const char **option_slot(struct admin_flags *flags, int flag, unsigned *needs)
+{
+    struct {
+        int flag;
+        unsigned needs;
+        const char **slot;
+    } const slots[] = {
+        {'n', TAKES_NAMESPACE, &flags->namespace_}, {OPT_STATUS, TAKES_STATUS, &flags->status},
+        {OPT_LIMIT, TAKES_LIMIT, &flags->limit},    {OPT_GOAL, TAKES_FILTERS, &flags->goal},
+        {OPT_STATE, TAKES_FILTERS, &flags->state},  {OPT_ID, TAKES_FILTERS, &flags->id},
+        {OPT_OWNER, TAKES_FILTERS, &flags->owner},  {OPT_WORKER, TAKES_FILTERS, &flags->worker},
+        {OPT_ERROR, TAKES_FILTERS, &flags->error},  {OPT_BEFORE, TAKES_FILTERS, &flags->before},
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        if (slots[i].flag == flag) {
+            *needs = slots[i].needs;
+            return slots[i].slot;
+        }
+    }
+    *needs = flag == OPT_YES ? TAKES_YES : 0;
+    return NULL;
 }
 
 static bool take_option(struct cli_common *common, int flag, int argc, char **argv, void *context)
 {
     (void)argc, (void)argv;
     struct admin_flags *flags = context;
-    unsigned needs = flag == 'n'          ? TAKES_NAMESPACE
-                     : flag == OPT_YES    ? TAKES_YES
-                     : flag == OPT_STATUS ? TAKES_STATUS
-                     : flag == OPT_LIMIT  ? TAKES_LIMIT
-                                          : 0;
+    unsigned needs = 0;
+    const char **slot = option_slot(flags, flag, &needs);
     if (needs == 0 || !(selected->takes & needs)) {
         cli_usage_error(common, "option %s does not apply here", argv[optind - 1]);
         return false;
     }
-    if (flag == 'n')
-        flags->namespace_ = optarg;
-    else if (flag == OPT_YES)
-        flags->yes = true;
-    else if (flag == OPT_STATUS)
-        flags->status = optarg;
+    if (slot != NULL)
+        *slot = optarg;
     else
-        flags->limit = optarg;
+        flags->yes = true;
     return true;
 }
 

@@ -30,9 +30,20 @@ void handle_admin_intents(struct http_request *request, struct http_response *re
 {
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_admin_list_intents(
-        &request->server->bus, request_query(request, "limit"), request_query(request, "status"),
-        request_query(request, "namespace"), &reply, &error);
+    const char *state = request_query(request, "state");
+    struct admin_intent_query query = {
+        .limit = request_query(request, "limit"),
+        .state = state && state[0] ? state : request_query(request, "status"),
+        .namespace_ = request_query(request, "namespace"),
+        .goal = request_query(request, "goal"),
+        .id = request_query(request, "id"),
+        .owner = request_query(request, "owner"),
+        .worker = request_query(request, "worker"),
+        .error = request_query(request, "error"),
+        .before = request_query(request, "before"),
+        .main_principal = request->server->auth.main_key_hash,
+    };
+    enum bus_err err = bus_admin_list_intents(&request->server->bus, &query, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
 

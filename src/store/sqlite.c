@@ -100,7 +100,27 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS api_keys ("
     " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
     " revoked_at REAL) WITHOUT ROWID;"
-    "PRAGMA user_version = 3;";
+    "CREATE TABLE IF NOT EXISTS audit_log ("
+    " id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, address TEXT NOT NULL,"
+    " action TEXT NOT NULL, target TEXT, detail TEXT);"
+    "PRAGMA user_version = 4;";
+
+/* Version 4 added intents.worker_id (the last claim's X-Worker-ID, for the
+ * admin's filters) and the audit_log table. A column added by ALTER TABLE
+ * is NULL in existing rows, so older databases need nothing else. */
+static int add_worker_column(sqlite3 *db, char **message)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT COUNT(*) FROM pragma_table_info('intents') WHERE name = 'worker_id'", -1,
+        &stmt, NULL);
+    bool present = rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW &&
+                   sqlite3_column_int(stmt, 0) > 0;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK || present)
+        return rc;
+    return sqlite3_exec(db, "ALTER TABLE intents ADD COLUMN worker_id TEXT", NULL, NULL, message);
+}
 
 /* The eligibility rules of spec 6.4, in the order of the claim index. The
  * lease check sits in the WHERE clause so an expired lease is claimable at
@@ -146,7 +166,7 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_CLAIM_FIND] = CLAIM_FIND_SQL,
     [W_CLAIM_TAKE] = "UPDATE intents SET status = 'claimed', claim_attempts = ?2,"
                      " claim_token = ?3, claimed_by = ?4, claimed_at = ?5,"
-                     " claim_expires_at = ?6, updated_at = ?5 WHERE id = ?1",
+                     " claim_expires_at = ?6, updated_at = ?5, worker_id = ?7 WHERE id = ?1",
     [W_LEASE_GET] = "SELECT status, claim_token, claimed_by, claim_expires_at, claim_attempts,"
                     " max_attempts, backoff_base, namespace, goal, claimed_at FROM intents"
                     " WHERE id = ?1",
@@ -505,6 +525,7 @@ static enum bus_err claim_op(void *connection, void *arg)
     sqlite3_bind_text(stmt, 4, request->claimer, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
+    sql_bind_text(stmt, 7, request->worker_id);
     return run_statement(conn, stmt);
 }
 
@@ -953,6 +974,7 @@ void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out)
     out->payload_json = sql_dup_column(stmt, 20);
     out->result_json = sql_dup_column(stmt, 21);
     out->last_error = sql_dup_column(stmt, 22);
+    sql_copy_column(stmt, 23, out->worker_id, sizeof out->worker_id);
 }
 
 static enum bus_err sqlite_get_intent(void *backend, const char *id, struct intent_record *out)
@@ -1095,6 +1117,7 @@ static int open_writer(struct write_connection *conn, const char *path, bool syn
         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL; " WAL_AUTOCHECKPOINT, NULL, NULL,
                      &message) != SQLITE_OK ||
         sqlite3_exec(conn->db, schema_sql, NULL, NULL, &message) != SQLITE_OK ||
+        add_worker_column(conn->db, &message) != SQLITE_OK ||
         upgrade_status_check(conn->db, &message) != SQLITE_OK) {
         fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
                 message ? message : sqlite3_errmsg(conn->db));

@@ -240,21 +240,51 @@ static void intent_row(sqlite3_stmt *stmt, void *context)
     intent_record_clear(&record);
 }
 
+/* Every filter is optional (NULL matches all). The id prefix is hex, checked
+ * by the bus, so it holds no LIKE wildcard. */
+#define INTENT_LIST_SQL                                                                         \
+    "SELECT " INTENT_COLUMNS " FROM intents"                                                   \
+    " WHERE (?1 IS NULL OR CASE ?1"                                                            \
+    "  WHEN 'claimed' THEN status = 'claimed' AND claim_expires_at > ?12"                      \
+    "  WHEN 'expired' THEN status = 'claimed' AND claim_expires_at <= ?12"                     \
+    "  WHEN 'scheduled' THEN status = 'open' AND run_at > ?12"                                 \
+    "  ELSE status = ?1 END)"                                                                   \
+    " AND (?2 IS NULL OR namespace = ?2)"                                                       \
+    " AND (?4 IS NULL OR goal = ?4)"                                                            \
+    " AND (?5 IS NULL OR id LIKE ?5 || '%')"                                                    \
+    " AND (?6 IS NULL OR publisher = ?6)"                                                       \
+    " AND (?7 IS NULL OR publisher IN (SELECT key_hash FROM api_keys WHERE owner = ?7))"       \
+    " AND (?8 IS NULL OR worker_id = ?8)"                                                       \
+    " AND (?9 IS NULL OR instr(last_error, ?9) > 0)"                                            \
+    " AND (?10 IS NULL OR (created_at, id) < (SELECT created_at, id FROM intents"              \
+    "  WHERE id = ?10))"                                                                        \
+    " ORDER BY created_at DESC, id DESC LIMIT ?3"
+
+static void bind_filter(sqlite3_stmt *stmt, const struct intent_filter *filter)
+{
+    sql_bind_text(stmt, 1, filter->state);
+    sql_bind_text(stmt, 2, filter->namespace_);
+    sqlite3_bind_int(stmt, 3, filter->limit);
+    sql_bind_text(stmt, 4, filter->goal);
+    sql_bind_text(stmt, 5, filter->id_prefix);
+    sql_bind_text(stmt, 6, filter->publisher);
+    sql_bind_text(stmt, 7, filter->owner);
+    sql_bind_text(stmt, 8, filter->worker_id);
+    sql_bind_text(stmt, 9, filter->error_text);
+    sql_bind_text(stmt, 10, filter->before);
+    sqlite3_bind_double(stmt, 12, filter->now);
+}
+
 enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context)
 {
     struct sqlite_backend *self = backend;
     struct intent_rows rows = {each, context};
     struct read_connection *reader = sql_reader_acquire(self);
-    sqlite3_stmt *stmt = prepare(reader->db, "SELECT " INTENT_COLUMNS " FROM intents"
-                                             " WHERE (?1 IS NULL OR status = ?1)"
-                                             " AND (?2 IS NULL OR namespace = ?2)"
-                                             " ORDER BY created_at DESC, id DESC LIMIT ?3");
+    sqlite3_stmt *stmt = prepare(reader->db, INTENT_LIST_SQL);
     enum bus_err err = BUS_ERR_INTERNAL;
     if (stmt != NULL) {
-        sql_bind_text(stmt, 1, filter->status);
-        sql_bind_text(stmt, 2, filter->namespace_);
-        sqlite3_bind_int(stmt, 3, filter->limit);
+        bind_filter(stmt, filter);
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
             intent_row(stmt, &rows);

@@ -15,7 +15,7 @@
     "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
     " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
     " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
-    " payload, result, last_error"
+    " payload, result, last_error, worker_id"
 
 /* The writer's prepared statements; their SQL is in sqlite.c. */
 enum writer_statement {

@@ -79,11 +79,22 @@ struct dead_letter {
 
 void dead_letter_clear(struct dead_letter *letter);
 
-/* Which intents an admin listing shows; "" = any. */
+/* Which intents an admin listing shows; "" = any. state is a status or
+ * one of the views "expired" (claimed, lease lapsed by now) and
+ * "scheduled" (open, run_at still ahead); "claimed" then means a live
+ * lease. Newest first; `before` (an id) continues a listing after it. */
 struct intent_filter {
     int limit;
-    char status[16];
+    double now;
+    char state[16];
     char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    char id_prefix[INTENT_ID_LEN + 1];
+    char publisher[PRINCIPAL_LEN + 1];    /* the publisher's key digest */
+    char owner[OWNER_MAX_BYTES + 1];      /* published by a tester key of this owner */
+    char worker_id[WORKER_NAME_MAX_BYTES + 1];
+    char error_text[ERROR_TEXT_MAX_BYTES + 1]; /* found anywhere in the error */
+    char before[INTENT_ID_LEN + 1];
 };
 
 struct queue_totals {

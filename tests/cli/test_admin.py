@@ -69,3 +69,23 @@ def test_admin_errors(cli, server):
     # The API key never opens admin routes, and is not what admin commands send.
     done = cli.run("admin", "stats", "--admin-token", server.key)
     assert done.returncode == 3
+
+
+def test_jobs_filters(cli, admin, ns):
+    kept = cli.publish("crunch", {"n": 1}, "-n", ns, "--max-attempts", "1")
+    cli.publish("other", {}, "-n", ns)
+    token = cli.json("claim", "crunch", "-n", ns)["claim_token"]
+    cli.ok("fail", kept, token, "disk on fire")
+    found = admin("jobs", "--goal", "crunch", "--state", "dead", "--namespace", ns)
+    assert [job["id"] for job in found["intents"]] == [kept] and found["next"] is None
+    assert admin("jobs", "--error", "on fire", "-n", ns)["intents"][0]["id"] == kept
+    assert admin("jobs", "--id", kept[:24], "--limit", "5")["intents"][0]["id"] == kept
+    assert admin("jobs", "--goal", "crunch", "--state", "open", "-n", ns)["intents"] == []
+    assert admin("jobs", "--owner", "main", "-n", ns, "--limit", "1")["next"] is not None
+
+
+def test_jobs_refuses_a_bad_state(cli, server):
+    done = cli.run("admin", "jobs", "--state", "stuck", "--admin-token", server.admin)
+    assert done.returncode != 0 and "invalid_status" in done.stderr
+    done = cli.run("admin", "stats", "--goal", "g", "--admin-token", server.admin)
+    assert done.returncode == 2 and "does not apply" in done.stderr

@@ -375,7 +375,7 @@ DETAIL_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", 
                  "target_worker", "required_capability"}
 LIST_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", "claim_attempts",
                "max_attempts", "created_at", "run_at", "completed_at", "error", "claimed_by",
-               "claim_expires_at", "lease_expired"}
+               "claim_expires_at", "lease_expired", "publisher", "worker_id"}
 # The original server's dead-letter fields (intent_id .. created_at), then ours.
 ORIGINAL_DEAD_FIELDS = {"intent_id", "namespace", "goal", "attempts", "reason", "created_at"}
 DEAD_FIELDS = ORIGINAL_DEAD_FIELDS | {"claim_attempts", "max_attempts", "error", "reason_code",
@@ -439,9 +439,9 @@ def test_admin_intents_list_newest_first_and_fields(admin_server, admin):
     c = admin_server.client(ns=unique("ns"))
     ids = [c.publish(goal=f"g{i}") for i in range(5)]
     r = admin.get("/admin/intents", params={"namespace": c.ns})
-    assert r.status == 200 and set(r.json) == {"intents"}
+    assert r.status == 200 and set(r.json) == {"intents", "next"}
     items = r.json["intents"]
-    assert [i["id"] for i in items] == ids[::-1]
+    assert [i["id"] for i in items] == ids[::-1] and r.json["next"] is None
     for i in items:
         assert set(i) == LIST_FIELDS, i
         assert i["namespace"] == c.ns and i["status"] == "open" and i["error"] is None
@@ -785,7 +785,7 @@ def test_purge_everything(server_factory):
     for iid in ids:
         assert_error(admin.get(f"/admin/intents/{iid}"), 404, "not_found")
         assert_error(admin.get(f"/admin/dead/{iid}"), 404, "not_found")
-    assert admin.get("/admin/intents").json == {"intents": []}
+    assert admin.get("/admin/intents").json == {"intents": [], "next": None}
     assert admin.get("/admin/dead").json == []
     stats = admin.stats()
     assert all(v == {"open": 0, "claimed": 0, "expired": 0, "fulfilled": 0, "dead": 0} for v in stats["namespaces"].values()), stats
