@@ -25,7 +25,8 @@ void config_print_usage(void)
             "  --threads N    HTTP worker threads (default 4)\n"
             "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
             "environment: BUS_SECRET, BUS_DB_PATH, BUS_CLEANUP_INTERVAL_SECONDS,\n"
-            "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD, BUS_METRICS_TOKEN,\n"
+            "  BUS_CLAIM_TIMEOUT_SECONDS, BUS_ADMIN_SECRET, DASHBOARD_PASSWORD,\n"
+            "  BUS_ADMIN_READONLY_PASSWORD, BUS_METRICS_TOKEN,\n"
             "  BUS_REQUIRE_SIGNATURES, BUS_ENFORCE_HTTPS, BUS_TRUST_PROXY, BUS_MAINTENANCE_MODE,\n"
             "  BUS_TESTER_RATE_LIMIT, BUS_RETENTION_SECONDS, BUS_SYNC, BUS_LOG_LEVEL (see README.md)\n");
 }
@@ -92,6 +93,10 @@ static int load_environment(struct config *config)
     if ((value = getenv("DASHBOARD_PASSWORD")) && value[0] &&
         copy_option(config->dashboard_password, sizeof config->dashboard_password, value,
                     "DASHBOARD_PASSWORD") != 0)
+        return -1;
+    if ((value = getenv("BUS_ADMIN_READONLY_PASSWORD")) && value[0] &&
+        copy_option(config->viewer_password, sizeof config->viewer_password, value,
+                    "BUS_ADMIN_READONLY_PASSWORD") != 0)
         return -1;
     if ((value = getenv("BUS_METRICS_TOKEN")) && value[0] &&
         copy_option(config->metrics_token, sizeof config->metrics_token, value,

@@ -222,8 +222,13 @@ static bool authenticate_admin(struct http_request *request, struct http_respons
         fail_with(response, BUS_ERR_FORBIDDEN, "cross-site admin requests are refused");
         return false;
     }
+    if (proof == ADMIN_READ_ONLY && strcmp(request->method, "GET") != 0 &&
+        strcmp(request->method, "HEAD") != 0) {
+        fail_with(response, BUS_ERR_FORBIDDEN, "the read-only admin credential cannot act");
+        return false;
+    }
     if (proof != ADMIN_NONE) {
-        strcpy(request->caller.label, "admin");
+        strcpy(request->caller.label, proof == ADMIN_READ_ONLY ? "viewer" : "admin");
         return true;
     }
     /* The original server's words, which its clients may look for. */
