@@ -3,10 +3,26 @@
 #include <string.h>
 
 #include "bus/admin.h"
+#include "bus/audit.h"
 #include "bus/validate.h"
 #include "serve/handlers.h"
+#include "serve/router.h"
 #include "serve/server.h"
 #include "util/clock.h"
+
+/* Records a successful admin action in the audit log; the reply's body
+ * (counters) becomes its detail when with_reply. */
+static void audit(struct http_request *request, const struct http_response *response,
+                  const char *action, const char *target, bool with_reply)
+{
+    if (response->status < 200 || response->status >= 300)
+        return;
+    char address[64];
+    router_client_address(request->server, request->connection, address, sizeof address);
+    json_t *detail = with_reply && response->body ? json_loads(response->body, 0, NULL) : NULL;
+    bus_audit_record(&request->server->bus, request->caller.label, address, action, target,
+                     detail);
+}
 
 /* The id inside /admin/intents/<id>/<action> (the router gives "<id>/..."). */
 static void copy_id(const char *param, char id[INTENT_ID_LEN + 2])
@@ -63,6 +79,7 @@ void handle_admin_cancel(struct http_request *request, struct http_response *res
     copy_id(request->param, id);
     enum bus_err err = bus_admin_cancel(&request->server->bus, id, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    audit(request, response, "cancel", id, false);
 }
 
 void handle_admin_retry(struct http_request *request, struct http_response *response)
@@ -73,6 +90,7 @@ void handle_admin_retry(struct http_request *request, struct http_response *resp
     copy_id(request->param, id);
     enum bus_err err = bus_admin_retry(&request->server->bus, id, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    audit(request, response, "retry", id, false);
 }
 
 void handle_admin_dead_list(struct http_request *request, struct http_response *response)
@@ -132,6 +150,7 @@ void handle_admin_generate_key(struct http_request *request, struct http_respons
         response_error(response, &error);
     } else {
         reply_with(response, 201, json_pack("{s:s, s:s}", "api_key", key, "owner", owner));
+        audit(request, response, "generate_key", owner, false); /* never the key */
     }
 }
 
@@ -153,6 +172,7 @@ void handle_admin_revoke_key(struct http_request *request, struct http_response 
         rate_limit_forget(&request->server->rate_limits, principal);
         reply_with(response, 200, json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1,
                                                      "owner", owner));
+        audit(request, response, "revoke_key", owner, false);
     }
 }
 
@@ -162,6 +182,8 @@ void handle_admin_purge(struct http_request *request, struct http_response *resp
     struct bus_error error;
     enum bus_err err = bus_admin_purge(&request->server->bus, request->json, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    const char *namespace_ = json_string_value(json_object_get(request->json, "namespace"));
+    audit(request, response, "purge", namespace_ ? namespace_ : "*", true);
 }
 
 void handle_admin_cleanup(struct http_request *request, struct http_response *response)
@@ -172,4 +194,22 @@ void handle_admin_cleanup(struct http_request *request, struct http_response *re
     enum bus_err err =
         bus_admin_cleanup(&request->server->bus, rate_limits_deleted, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    audit(request, response, "cleanup", NULL, true);
+}
+
+void handle_admin_audit(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_audit_list(&request->server->bus, request_query(request, "limit"),
+                                      request_query(request, "before"), &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+/* What the dashboard needs to know of its user: whether to offer actions. */
+void handle_admin_whoami(struct http_request *request, struct http_response *response)
+{
+    bool viewer = strcmp(request->caller.label, "viewer") == 0;
+    reply_with(response, 200,
+               json_pack("{s:s, s:b}", "role", viewer ? "viewer" : "admin", "may_act", !viewer));
 }

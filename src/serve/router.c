@@ -56,6 +56,8 @@ static const struct route routes[] = {
     {"GET", "/admin/dashboard.css", NULL, false, false, ACCESS_ADMIN, handle_dashboard_style},
     {"GET", "/admin/stats", NULL, false, false, ACCESS_ADMIN, handle_admin_stats},
     {"GET", "/admin/keys", NULL, false, false, ACCESS_ADMIN, handle_admin_keys},
+    {"GET", "/admin/audit", NULL, false, false, ACCESS_ADMIN, handle_admin_audit},
+    {"GET", "/admin/whoami", NULL, false, false, ACCESS_ADMIN, handle_admin_whoami},
     {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
     {"POST", "/admin/intents/", "/cancel", true, false, ACCESS_ADMIN, handle_admin_cancel},
     {"POST", "/admin/intents/", "/retry", true, false, ACCESS_ADMIN, handle_admin_retry},
@@ -228,7 +230,10 @@ static bool authenticate_admin(struct http_request *request, struct http_respons
         return false;
     }
     if (proof != ADMIN_NONE) {
-        strcpy(request->caller.label, proof == ADMIN_READ_ONLY ? "viewer" : "admin");
+        /* Who, for the access log and the audit log. */
+        strcpy(request->caller.label, proof == ADMIN_READ_ONLY     ? "viewer"
+                                      : proof == ADMIN_BY_PASSWORD ? "admin-password"
+                                                                   : "admin-token");
         return true;
     }
     /* The original server's words, which its clients may look for. */
@@ -302,7 +307,7 @@ static bool admit(struct http_request *request, const struct route *route, const
 
 /* Who sent the request, for the log: the peer's address, or the first
  * X-Forwarded-For hop when BUS_TRUST_PROXY says the peer is our proxy. */
-static void client_address(struct server *server, struct MHD_Connection *connection, char *out,
+void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
                            size_t size)
 {
     const char *forwarded =
@@ -331,7 +336,7 @@ static void observe(struct server *server, struct MHD_Connection *connection, co
                         waited);
     if (server->config.log_level <= LOG_ERROR) {
         char client[64];
-        client_address(server, connection, client, sizeof client);
+        router_client_address(server, connection, client, sizeof client);
         access_log_write((enum log_level)server->config.log_level, client, method, path, status,
                          seconds, who ? who : "-");
     }

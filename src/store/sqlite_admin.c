@@ -450,3 +450,64 @@ enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out
         return BUS_ERR_NOT_FOUND;
     return err;
 }
+
+/* ---- audit log ---------------------------------------------------------- */
+
+static enum bus_err audit_add_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    const struct audit_entry *entry = arg;
+    sqlite3_stmt *stmt = prepare(conn->db, "INSERT INTO audit_log (at, who, address, action,"
+                                           " target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    sqlite3_bind_double(stmt, 1, entry->at);
+    sqlite3_bind_text(stmt, 2, entry->who, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, entry->address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, entry->action, -1, SQLITE_STATIC);
+    sql_bind_text(stmt, 5, entry->target);
+    sql_bind_text(stmt, 6, entry->detail_json);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+        return sql_map_error(conn->db, rc, "audit insert");
+    return execute(conn->db, "DELETE FROM audit_log WHERE id <= ?2", NULL,
+                   (double)(sqlite3_last_insert_rowid(conn->db) - AUDIT_KEEP_ROWS), NULL);
+}
+
+enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, audit_add_op, (void *)entry);
+}
+
+struct audit_rows {
+    store_each_audit each;
+    void *context;
+};
+
+static void audit_row(sqlite3_stmt *stmt, void *context)
+{
+    struct audit_rows *rows = context;
+    struct audit_entry entry = {0};
+    entry.id = (long)sqlite3_column_int64(stmt, 0);
+    entry.at = sqlite3_column_double(stmt, 1);
+    sql_copy_column(stmt, 2, entry.who, sizeof entry.who);
+    sql_copy_column(stmt, 3, entry.address, sizeof entry.address);
+    sql_copy_column(stmt, 4, entry.action, sizeof entry.action);
+    sql_copy_column(stmt, 5, entry.target, sizeof entry.target);
+    entry.detail_json = (const char *)sqlite3_column_text(stmt, 6);
+    rows->each(rows->context, &entry);
+}
+
+enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
+                            void *context)
+{
+    struct audit_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(backend,
+                        "SELECT id, at, who, address, action, target, detail FROM audit_log"
+                        " WHERE (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT CAST(?1 AS INTEGER)",
+                        limit_text, (double)before, audit_row, &rows);
+}

@@ -107,12 +107,26 @@ struct purge_stats {
     long dead_letters_deleted;
 };
 
+/* One admin action in the audit log. */
+struct audit_entry {
+    long id; /* set by the store, increasing */
+    double at;
+    char who[32];
+    char address[64];
+    char action[32];
+    char target[OWNER_MAX_BYTES + 1];
+    const char *detail_json; /* NULL = none */
+};
+
+#define AUDIT_KEEP_ROWS 10000 /* older entries are dropped as new ones come */
+
 /* Callbacks of the listing operations, called once per row. */
 typedef void (*store_each_count)(void *context, const char *namespace_, const char *status,
                                  long count);
 typedef void (*store_each_intent)(void *context, const struct intent_record *record);
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
+typedef void (*store_each_audit)(void *context, const struct audit_entry *entry);
 typedef void (*store_each_oldest)(void *context, const char *namespace_, const char *goal,
                                   double eligible_since);
 
@@ -264,6 +278,11 @@ struct store_ops {
      * waits first, at most limit rows. */
     enum bus_err (*oldest_open)(void *backend, double now, int limit, store_each_oldest each,
                                 void *context);
+    /* The audit log: appends (keeping the last AUDIT_KEEP_ROWS), and lists
+     * newest first, at most limit entries with ids below before (0 = any). */
+    enum bus_err (*audit_add)(void *backend, const struct audit_entry *entry);
+    enum bus_err (*audit_list)(void *backend, int limit, long before, store_each_audit each,
+                               void *context);
     enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
                                 store_each_intent each, void *context);
     enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
