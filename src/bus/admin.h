@@ -50,6 +50,18 @@ enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply,
 enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
                             struct bus_error *error);
 
+/* GET /admin/history?minutes=N (1 to 1440, default 60): publishes, claims,
+ * fulfils and failures per minute, oldest first, the last entry the
+ * current minute; first_minute is the Unix time the first one began. */
+enum bus_err bus_admin_history(struct bus *bus, const char *minutes, struct bus_reply *reply,
+                               struct bus_error *error);
+
+/* GET /admin/goals: {"goals":[{"namespace","goal", a count per state
+ * (open, scheduled, claimed, expired, fulfilled, dead), "oldest_open_age"
+ * (seconds the longest-waiting claimable one has waited, null if none)}],
+ * "truncated"}; reads every intent. */
+enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
+
 /* GET /admin/keys. */
 enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
 

@@ -27,6 +27,9 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
     bus->goals = goal_stats_new();
+    bus->minutes = malloc(sizeof *bus->minutes);
+    if (bus->minutes != NULL)
+        minute_ring_init(bus->minutes);
 }
 
 void bus_destroy(struct bus *bus)
@@ -34,6 +37,10 @@ void bus_destroy(struct bus *bus)
     housekeeping_destroy(&bus->housekeeping);
     goal_stats_free(bus->goals);
     bus->goals = NULL;
+    if (bus->minutes != NULL)
+        minute_ring_destroy(bus->minutes);
+    free(bus->minutes);
+    bus->minutes = NULL;
 }
 
 void bus_notify(struct bus *bus, const struct bus_event *event)
@@ -595,6 +602,7 @@ static void count_claim(struct bus *bus, const struct claimed_intent *claimed, d
 {
     struct goal_series *series = goal_stats_series(bus->goals, claimed->namespace_, claimed->goal);
     goal_series_count(series, GOAL_CLAIMED);
+    minute_ring_count(bus->minutes, MINUTE_CLAIMED, now);
     if (claimed->reclaimed)
         goal_series_count(series, GOAL_RECLAIMED);
     goal_series_wait(series, now - claimed->eligible_since);
@@ -607,6 +615,8 @@ static void count_settled(struct bus *bus, const struct lease_ref *ref, enum goa
     struct goal_series *series =
         goal_stats_series(bus->goals, ref->facts->namespace_, ref->facts->goal);
     goal_series_count(series, what);
+    minute_ring_count(bus->minutes, what == GOAL_FULFILLED ? MINUTE_FULFILLED : MINUTE_FAILED,
+                      ref->now);
     if (dead)
         goal_series_count(series, GOAL_DEAD);
     goal_series_run(series, ref->now - ref->facts->claimed_at);
@@ -620,6 +630,7 @@ static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish
         goal_series_count(
             goal_stats_series(bus->goals, publish->intent.namespace_, publish->intent.goal),
             GOAL_PUBLISHED);
+        minute_ring_count(bus->minutes, MINUTE_PUBLISHED, publish->intent.created_at);
         notify_published(bus, &publish->intent);
     }
     char *response = publish->response;

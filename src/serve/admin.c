@@ -213,3 +213,20 @@ void handle_admin_whoami(struct http_request *request, struct http_response *res
     reply_with(response, 200,
                json_pack("{s:s, s:b}", "role", viewer ? "viewer" : "admin", "may_act", !viewer));
 }
+
+void handle_admin_history(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_history(&request->server->bus, request_query(request, "minutes"), &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+void handle_admin_goals(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_goals(&request->server->bus, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}

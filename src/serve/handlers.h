@@ -32,6 +32,8 @@ void handle_admin_retry(struct http_request *request, struct http_response *resp
 void handle_admin_dead_list(struct http_request *request, struct http_response *response);
 void handle_admin_dead(struct http_request *request, struct http_response *response);
 void handle_admin_keys(struct http_request *request, struct http_response *response);
+void handle_admin_goals(struct http_request *request, struct http_response *response);
+void handle_admin_history(struct http_request *request, struct http_response *response);
 void handle_admin_audit(struct http_request *request, struct http_response *response);
 void handle_admin_whoami(struct http_request *request, struct http_response *response);
 void handle_admin_generate_key(struct http_request *request, struct http_response *response);

@@ -1212,6 +1212,7 @@ static const struct store_ops sqlite_ops = {
     .key_list = sql_key_list,
     .queue_counts = sql_queue_counts,
     .oldest_open = sql_oldest_open,
+    .goal_counts = sql_goal_counts,
     .audit_add = sql_audit_add,
     .audit_list = sql_audit_list,
     .intent_list = sql_intent_list,

@@ -511,3 +511,36 @@ enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_au
                         " WHERE (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT CAST(?1 AS INTEGER)",
                         limit_text, (double)before, audit_row, &rows);
 }
+
+/* ---- per-goal counts ---------------------------------------------------- */
+
+struct goal_count_rows {
+    store_each_goal_count each;
+    void *context;
+};
+
+static void goal_count_row(sqlite3_stmt *stmt, void *context)
+{
+    struct goal_count_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1),
+               (const char *)sqlite3_column_text(stmt, 2), (long)sqlite3_column_int64(stmt, 3),
+               sql_double_column(stmt, 4));
+}
+
+enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
+                             void *context)
+{
+    struct goal_count_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(
+        backend,
+        "SELECT namespace, goal, CASE"
+        " WHEN status = 'claimed' AND claim_expires_at <= ?2 THEN 'expired'"
+        " WHEN status = 'open' AND run_at > ?2 THEN 'scheduled' ELSE status END AS state,"
+        " COUNT(*), MIN(CASE WHEN status = 'open' AND run_at <= ?2 THEN run_at END)"
+        " FROM intents GROUP BY namespace, goal, state ORDER BY namespace, goal"
+        " LIMIT CAST(?1 AS INTEGER)",
+        limit_text, now, goal_count_row, &rows);
+}

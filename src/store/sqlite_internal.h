@@ -111,6 +111,8 @@ enum bus_err sql_key_create(void *backend, const char *key_hash, const char *own
 enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
                             char owner[OWNER_MAX_BYTES + 1]);
 enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
+enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
+                             void *context);
 enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry);
 enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
                             void *context);

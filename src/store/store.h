@@ -127,6 +127,10 @@ typedef void (*store_each_intent)(void *context, const struct intent_record *rec
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
 typedef void (*store_each_audit)(void *context, const struct audit_entry *entry);
+/* state: a status, or "expired" / "scheduled" (see intent_filter);
+ * oldest_open: the earliest run_at of its claimable open intents, NAN if none. */
+typedef void (*store_each_goal_count)(void *context, const char *namespace_, const char *goal,
+                                      const char *state, long count, double oldest_open);
 typedef void (*store_each_oldest)(void *context, const char *namespace_, const char *goal,
                                   double eligible_since);
 
@@ -280,6 +284,10 @@ struct store_ops {
                                 void *context);
     /* The audit log: appends (keeping the last AUDIT_KEEP_ROWS), and lists
      * newest first, at most limit entries with ids below before (0 = any). */
+    /* Intents per namespace, goal and state (at most limit rows), for the
+     * dashboard's overview; reads every row. */
+    enum bus_err (*goal_counts)(void *backend, double now, int limit,
+                                store_each_goal_count each, void *context);
     enum bus_err (*audit_add)(void *backend, const struct audit_entry *entry);
     enum bus_err (*audit_list)(void *backend, int limit, long before, store_each_audit each,
                                void *context);

@@ -32,6 +32,8 @@ ADMIN_ROUTES = [
     ("GET", "/admin/keys", None),
     ("GET", "/admin/audit", None),
     ("GET", "/admin/whoami", None),
+    ("GET", "/admin/history", None),
+    ("GET", "/admin/goals", None),
     ("POST", "/admin/generate_key", {"owner": "mallory"}),
     ("POST", "/admin/revoke_key", {"api_key": "tk_" + "ab" * 32}),
     ("POST", "/admin/purge", {"confirm": True}),
@@ -156,7 +158,7 @@ def expected_with_credentials(method, path):
     and bodies that are refused before they act."""
     if path in NON_JSON_ROUTES or path in ("/admin/stats", "/admin/intents", "/admin/dead",
                                             "/admin/keys", "/admin/cleanup", "/admin/audit",
-                                            "/admin/whoami") or path.startswith("/admin/intents?"):
+                                            "/admin/whoami", "/admin/history", "/admin/goals") or path.startswith("/admin/intents?"):
         return 200, None
     if path.startswith("/admin/intents/") or path.startswith("/admin/dead/"):
         return 404, "not_found"
