@@ -44,9 +44,32 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
 enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *reply,
                              struct bus_error *error);
 
-/* GET /admin/dead and /admin/dead/<id>. */
-enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply,
-                                 struct bus_error *error);
+/* Tells listeners an admin put intent id back in the queue. */
+void bus_admin_retried(struct bus *bus, const char *id);
+
+/* GET /admin/dead's filters and POST /admin/dead/retry and /purge's body
+ * fields, raw strings; NULL or "" = any. */
+struct admin_dead_query {
+    const char *namespace_;
+    const char *goal;
+    const char *reason; /* failed, lease_expired, cancelled */
+    const char *error;  /* text in the worker's error */
+};
+
+#define ADMIN_DEAD_BULK_MAX 1000 /* dead letters one bulk retry takes */
+
+/* GET /admin/dead: a list (the original's shape), the 100 most recent
+ * matching, newest first. */
+enum bus_err bus_admin_dead_list(struct bus *bus, const struct admin_dead_query *query,
+                                 struct bus_reply *reply, struct bus_error *error);
+
+/* POST /admin/dead/retry and /admin/dead/purge: body {"confirm": true,
+ * filters...}; retries (at most ADMIN_DEAD_BULK_MAX, the most recent) or
+ * deletes every matching dead letter. {"ok":true,"retried"|"purged":n}. */
+enum bus_err bus_admin_dead_bulk(struct bus *bus, bool purge, const json_t *body,
+                                 struct bus_reply *reply, struct bus_error *error);
+
+/* GET /admin/dead/<id>. */
 enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
                             struct bus_error *error);
 

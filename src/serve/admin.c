@@ -1,5 +1,6 @@
 /* Handlers of the admin API (spec section 8, docs/ADMIN.md). The router
  * has checked admin credentials before any of these runs. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus/admin.h"
@@ -97,7 +98,10 @@ void handle_admin_dead_list(struct http_request *request, struct http_response *
 {
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_admin_dead_list(&request->server->bus, &reply, &error);
+    struct admin_dead_query query = {
+        request_query(request, "namespace"), request_query(request, "goal"),
+        request_query(request, "reason"), request_query(request, "error")};
+    enum bus_err err = bus_admin_dead_list(&request->server->bus, &query, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
 
@@ -154,26 +158,40 @@ void handle_admin_generate_key(struct http_request *request, struct http_respons
     }
 }
 
+/* A key id as GET /admin/keys shows it: 12 to 64 lowercase hex digits. */
+static bool is_key_id(const char *text)
+{
+    size_t length = text ? strlen(text) : 0;
+    return length >= 12 && length <= PRINCIPAL_LEN && strspn(text, "0123456789abcdef") == length;
+}
+
+/* {"api_key": "tk_..."} as the spec has it, or {"key_id": ...}: the
+ * dashboard knows keys by id only. */
 void handle_admin_revoke_key(struct http_request *request, struct http_response *response)
 {
     struct bus_error error;
     const char *key = validate_plain_string(json_object_get(request->json, "api_key"));
+    const char *key_id = validate_plain_string(json_object_get(request->json, "key_id"));
     char owner[OWNER_MAX_BYTES + 1];
     char principal[PRINCIPAL_LEN + 1];
+    enum bus_err err;
     if (refuse_non_object(request, response))
         return;
-    if (key == NULL || strncmp(key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) != 0) {
-        bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_api_key",
-                      "api_key must be a tester key (tk_...)");
+    if (key != NULL && strncmp(key, TESTER_KEY_PREFIX, strlen(TESTER_KEY_PREFIX)) == 0)
+        err = auth_revoke_key(&request->server->auth, key, owner, principal, &error);
+    else if (key == NULL && is_key_id(key_id))
+        err = auth_revoke_key_id(&request->server->auth, key_id, owner, principal, &error);
+    else
+        err = bus_error_set(&error, BUS_ERR_INVALID_FIELD, "invalid_api_key",
+                            "api_key must be a tester key (tk_...), or key_id its id");
+    if (err != BUS_OK) {
         response_error(response, &error);
-    } else if (auth_revoke_key(&request->server->auth, key, owner, principal, &error) != BUS_OK) {
-        response_error(response, &error);
-    } else {
-        rate_limit_forget(&request->server->rate_limits, principal);
-        reply_with(response, 200, json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1,
-                                                     "owner", owner));
-        audit(request, response, "revoke_key", owner, false);
+        return;
     }
+    rate_limit_forget(&request->server->rate_limits, principal);
+    reply_with(response, 200,
+               json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1, "owner", owner));
+    audit(request, response, "revoke_key", owner, false);
 }
 
 void handle_admin_purge(struct http_request *request, struct http_response *response)
@@ -229,4 +247,30 @@ void handle_admin_goals(struct http_request *request, struct http_response *resp
     struct bus_error error;
     enum bus_err err = bus_admin_goals(&request->server->bus, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+}
+
+static void dead_bulk(struct http_request *request, struct http_response *response, bool purge)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_dead_bulk(&request->server->bus, purge, request->json, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+    /* The target says which dead letters: the filters as sent. */
+    json_t *filters = json_deep_copy(request->json);
+    json_object_del(filters, "confirm");
+    char *target = filters ? json_dumps(filters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(filters);
+    audit(request, response, purge ? "dead_purge" : "dead_retry", target, true);
+    free(target);
+}
+
+void handle_admin_dead_retry(struct http_request *request, struct http_response *response)
+{
+    dead_bulk(request, response, false);
+}
+
+void handle_admin_dead_purge(struct http_request *request, struct http_response *response)
+{
+    dead_bulk(request, response, true);
 }

@@ -30,6 +30,8 @@ void handle_admin_intent(struct http_request *request, struct http_response *res
 void handle_admin_cancel(struct http_request *request, struct http_response *response);
 void handle_admin_retry(struct http_request *request, struct http_response *response);
 void handle_admin_dead_list(struct http_request *request, struct http_response *response);
+void handle_admin_dead_retry(struct http_request *request, struct http_response *response);
+void handle_admin_dead_purge(struct http_request *request, struct http_response *response);
 void handle_admin_dead(struct http_request *request, struct http_response *response);
 void handle_admin_keys(struct http_request *request, struct http_response *response);
 void handle_admin_goals(struct http_request *request, struct http_response *response);

@@ -65,6 +65,8 @@ static const struct route routes[] = {
     {"POST", "/admin/intents/", "/retry", true, false, ACCESS_ADMIN, handle_admin_retry},
     {"GET", "/admin/intents/", NULL, true, false, ACCESS_ADMIN, handle_admin_intent},
     {"GET", "/admin/dead", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_list},
+    {"POST", "/admin/dead/retry", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_retry},
+    {"POST", "/admin/dead/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_purge},
     {"GET", "/admin/dead/", NULL, true, false, ACCESS_ADMIN, handle_admin_dead},
     {"POST", "/admin/generate_key", NULL, false, false, ACCESS_ADMIN, handle_admin_generate_key},
     {"POST", "/admin/revoke_key", NULL, false, false, ACCESS_ADMIN, handle_admin_revoke_key},

@@ -423,13 +423,82 @@ static void dead_row(sqlite3_stmt *stmt, void *context)
     dead_letter_clear(&letter);
 }
 
-enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context)
+#define DEAD_FILTER_SQL                                                                         \
+    " (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR goal = ?2)"                            \
+    " AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR instr(last_error, ?4) > 0)"
+
+static void bind_dead_filter(sqlite3_stmt *stmt, const struct dead_filter *filter)
 {
+    sql_bind_text(stmt, 1, filter->namespace_);
+    sql_bind_text(stmt, 2, filter->goal);
+    sql_bind_text(stmt, 3, filter->reason);
+    sql_bind_text(stmt, 4, filter->error_text);
+}
+
+enum bus_err sql_dead_list(void *backend, const struct dead_filter *filter,
+                           store_each_dead_letter each, void *context)
+{
+    struct sqlite_backend *self = backend;
     struct dead_rows rows = {each, context};
-    return for_each_row(backend,
-                        "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
-                        " ORDER BY died_at DESC LIMIT ?2",
-                        NULL, limit, dead_row, &rows);
+    struct read_connection *reader = sql_reader_acquire(self);
+    sqlite3_stmt *stmt = prepare(reader->db, "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
+                                             " WHERE" DEAD_FILTER_SQL
+                                             " ORDER BY died_at DESC LIMIT ?5");
+    enum bus_err err = BUS_ERR_INTERNAL;
+    if (stmt != NULL) {
+        bind_dead_filter(stmt, filter);
+        sqlite3_bind_int(stmt, 5, filter->limit);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            dead_row(stmt, &rows);
+        err = rc == SQLITE_DONE ? BUS_OK : sql_map_error(reader->db, rc, "dead list");
+        sqlite3_finalize(stmt);
+    }
+    sql_reader_release(self, reader);
+    return err;
+}
+
+struct dead_purge_args {
+    const struct dead_filter *filter;
+    long *deleted;
+};
+
+/* Runs one filtered statement; adds the rows it changed. */
+static enum bus_err run_dead_filtered(sqlite3 *db, const char *sql,
+                                      const struct dead_filter *filter, long *changes)
+{
+    sqlite3_stmt *stmt = prepare(db, sql);
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    bind_dead_filter(stmt, filter);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE && changes != NULL)
+        *changes += sqlite3_changes(db);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? BUS_OK : sql_map_error(db, rc, "dead purge");
+}
+
+static enum bus_err dead_purge_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct dead_purge_args *args = arg;
+    *args->deleted = 0;
+    enum bus_err err = run_dead_filtered(
+        conn->db,
+        "DELETE FROM intents WHERE status = 'dead' AND id IN"
+        " (SELECT intent_id FROM dead_letters WHERE" DEAD_FILTER_SQL ")",
+        args->filter, NULL);
+    return err != BUS_OK ? err
+                         : run_dead_filtered(conn->db,
+                                             "DELETE FROM dead_letters WHERE" DEAD_FILTER_SQL,
+                                             args->filter, args->deleted);
+}
+
+enum bus_err sql_dead_purge(void *backend, const struct dead_filter *filter, long *deleted)
+{
+    struct sqlite_backend *self = backend;
+    struct dead_purge_args args = {filter, deleted};
+    return writer_run(self->writer, dead_purge_op, &args);
 }
 
 static void dead_one(sqlite3_stmt *stmt, void *context)
@@ -543,4 +612,32 @@ enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_go
         " FROM intents GROUP BY namespace, goal, state ORDER BY namespace, goal"
         " LIMIT CAST(?1 AS INTEGER)",
         limit_text, now, goal_count_row, &rows);
+}
+
+/* ---- a key by the start of its digest ----------------------------------- */
+
+struct key_match {
+    char key_hash[PRINCIPAL_LEN + 1];
+    int count;
+};
+
+static void key_match_row(sqlite3_stmt *stmt, void *context)
+{
+    struct key_match *match = context;
+    if (match->count++ == 0)
+        sql_copy_column(stmt, 0, match->key_hash, sizeof match->key_hash);
+}
+
+enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1])
+{
+    struct key_match match = {{0}, 0};
+    enum bus_err err = for_each_row(backend,
+                                    "SELECT key_hash FROM api_keys WHERE revoked_at IS NULL"
+                                    " AND substr(key_hash, 1, length(?1)) = ?1 LIMIT 2",
+                                    prefix, 0, key_match_row, &match);
+    if (err == BUS_OK && match.count != 1)
+        return BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK)
+        snprintf(key_hash, PRINCIPAL_LEN + 1, "%s", match.key_hash);
+    return err;
 }

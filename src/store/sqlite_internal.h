@@ -113,6 +113,7 @@ enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
 enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
 enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
                              void *context);
+enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1]);
 enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry);
 enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
                             void *context);
@@ -124,7 +125,9 @@ enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context);
 enum bus_err sql_intent_cancel(void *backend, const char *id, double now);
 enum bus_err sql_intent_retry(void *backend, const char *id, double now);
-enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context);
+enum bus_err sql_dead_list(void *backend, const struct dead_filter *filter,
+                           store_each_dead_letter each, void *context);
+enum bus_err sql_dead_purge(void *backend, const struct dead_filter *filter, long *deleted);
 enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out);
 enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
 

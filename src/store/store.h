@@ -97,6 +97,15 @@ struct intent_filter {
     char before[INTENT_ID_LEN + 1];
 };
 
+/* Which dead letters a listing or bulk action takes; "" = any. */
+struct dead_filter {
+    int limit; /* listings only */
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    char reason[16]; /* failed, lease_expired, cancelled */
+    char error_text[ERROR_TEXT_MAX_BYTES + 1];
+};
+
 struct queue_totals {
     long dead_letters;
     long active_keys;
@@ -271,6 +280,10 @@ struct store_ops {
     enum bus_err (*key_lookup)(void *backend, const char *key_hash,
                                char owner[OWNER_MAX_BYTES + 1]);
     enum bus_err (*key_list)(void *backend, store_each_key each, void *context);
+    /* The digest of the one active key whose digest starts with prefix
+     * (hex); BUS_ERR_NOT_FOUND when none or several do. */
+    enum bus_err (*key_find)(void *backend, const char *prefix,
+                             char key_hash[PRINCIPAL_LEN + 1]);
 
     /* Admin views and actions (spec section 8). */
     /* Per namespace and status; a claimed intent whose lease ended by now
@@ -295,7 +308,10 @@ struct store_ops {
                                 store_each_intent each, void *context);
     enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
     enum bus_err (*intent_retry)(void *backend, const char *id, double now);
-    enum bus_err (*dead_list)(void *backend, int limit, store_each_dead_letter each,
+    /* Deletes the matching dead letters and their dead intents. */
+    enum bus_err (*dead_purge)(void *backend, const struct dead_filter *filter, long *deleted);
+    enum bus_err (*dead_list)(void *backend, const struct dead_filter *filter,
+                              store_each_dead_letter each,
                               void *context);
     enum bus_err (*dead_get)(void *backend, const char *id, struct dead_letter *out);
     /* namespace_ NULL: everything (intents, dead letters, KV, idempotency). */

@@ -38,6 +38,8 @@ ADMIN_ROUTES = [
     ("POST", "/admin/revoke_key", {"api_key": "tk_" + "ab" * 32}),
     ("POST", "/admin/purge", {"confirm": True}),
     ("POST", "/admin/cleanup", None),
+    ("POST", "/admin/dead/retry", {"goal": "nothing-matches"}),
+    ("POST", "/admin/dead/purge", {"goal": "nothing-matches"}),
 ]
 
 NON_JSON_ROUTES = {"/admin/dashboard", "/admin/dashboard.js", "/admin/dashboard.css"}
@@ -160,6 +162,8 @@ def expected_with_credentials(method, path):
                                             "/admin/keys", "/admin/cleanup", "/admin/audit",
                                             "/admin/whoami", "/admin/history", "/admin/goals") or path.startswith("/admin/intents?"):
         return 200, None
+    if path in ("/admin/dead/retry", "/admin/dead/purge"):
+        return 400, "invalid_request"  # no confirm
     if path.startswith("/admin/intents/") or path.startswith("/admin/dead/"):
         return 404, "not_found"
     if path == "/admin/generate_key":
