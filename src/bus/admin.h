@@ -85,6 +85,14 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes, struct bus_
  * "truncated"}; reads every intent. */
 enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
 
+/* GET /admin/workers?since=S (seconds, default 3600): the workers that
+ * claimed (with a job or not) in the last S seconds, per worker id and
+ * key, with their capabilities, last claim, claims, and the leases they
+ * hold now (held, held_expired) — plus any worker holding a lease the bus
+ * has not seen since it started. main_principal is shown as owner "main". */
+enum bus_err bus_admin_workers(struct bus *bus, const char *since, const char *main_principal,
+                               struct bus_reply *reply, struct bus_error *error);
+
 /* GET /admin/keys. */
 enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
 

@@ -27,6 +27,7 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
     bus->goals = goal_stats_new();
+    bus->workers = workers_new();
     bus->minutes = malloc(sizeof *bus->minutes);
     if (bus->minutes != NULL)
         minute_ring_init(bus->minutes);
@@ -41,6 +42,8 @@ void bus_destroy(struct bus *bus)
         minute_ring_destroy(bus->minutes);
     free(bus->minutes);
     bus->minutes = NULL;
+    workers_free(bus->workers);
+    bus->workers = NULL;
 }
 
 void bus_notify(struct bus *bus, const struct bus_event *event)
@@ -641,6 +644,8 @@ static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish
 static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum bus_err err,
                                  struct bus_reply *reply, struct bus_error *error)
 {
+    if (err == BUS_OK || err == BUS_ERR_EMPTY)
+        workers_saw_claim(bus->workers, &claim->request, err == BUS_OK);
     if (err == BUS_OK) {
         atomic_fetch_add(&bus->counters.claims, 1);
         count_claim(bus, &claim->claimed, claim->request.now);

@@ -274,3 +274,13 @@ void handle_admin_dead_purge(struct http_request *request, struct http_response 
 {
     dead_bulk(request, response, true);
 }
+
+void handle_admin_workers(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_workers(&request->server->bus, request_query(request, "since"),
+                          request->server->auth.main_key_hash, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}

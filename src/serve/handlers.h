@@ -34,6 +34,7 @@ void handle_admin_dead_retry(struct http_request *request, struct http_response 
 void handle_admin_dead_purge(struct http_request *request, struct http_response *response);
 void handle_admin_dead(struct http_request *request, struct http_response *response);
 void handle_admin_keys(struct http_request *request, struct http_response *response);
+void handle_admin_workers(struct http_request *request, struct http_response *response);
 void handle_admin_goals(struct http_request *request, struct http_response *response);
 void handle_admin_history(struct http_request *request, struct http_response *response);
 void handle_admin_audit(struct http_request *request, struct http_response *response);

@@ -59,6 +59,7 @@ static const struct route routes[] = {
     {"GET", "/admin/audit", NULL, false, false, ACCESS_ADMIN, handle_admin_audit},
     {"GET", "/admin/history", NULL, false, false, ACCESS_ADMIN, handle_admin_history},
     {"GET", "/admin/goals", NULL, false, false, ACCESS_ADMIN, handle_admin_goals},
+    {"GET", "/admin/workers", NULL, false, false, ACCESS_ADMIN, handle_admin_workers},
     {"GET", "/admin/whoami", NULL, false, false, ACCESS_ADMIN, handle_admin_whoami},
     {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
     {"POST", "/admin/intents/", "/cancel", true, false, ACCESS_ADMIN, handle_admin_cancel},

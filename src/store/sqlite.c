@@ -1214,6 +1214,7 @@ static const struct store_ops sqlite_ops = {
     .oldest_open = sql_oldest_open,
     .goal_counts = sql_goal_counts,
     .key_find = sql_key_find,
+    .worker_leases = sql_worker_leases,
     .audit_add = sql_audit_add,
     .audit_list = sql_audit_list,
     .intent_list = sql_intent_list,

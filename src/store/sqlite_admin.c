@@ -641,3 +641,30 @@ enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINC
         snprintf(key_hash, PRINCIPAL_LEN + 1, "%s", match.key_hash);
     return err;
 }
+
+/* ---- leases per worker -------------------------------------------------- */
+
+struct worker_lease_rows {
+    store_each_worker_leases each;
+    void *context;
+};
+
+static void worker_lease_row(sqlite3_stmt *stmt, void *context)
+{
+    struct worker_lease_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), (long)sqlite3_column_int64(stmt, 2),
+               (long)sqlite3_column_int64(stmt, 3));
+}
+
+/* Through the lease index (claimed rows only), never the history. */
+enum bus_err sql_worker_leases(void *backend, double now, store_each_worker_leases each,
+                               void *context)
+{
+    struct worker_lease_rows rows = {each, context};
+    return for_each_row(backend,
+                        "SELECT COALESCE(worker_id, ''), claimed_by,"
+                        " SUM(claim_expires_at > ?2), SUM(claim_expires_at <= ?2)"
+                        " FROM intents WHERE status = 'claimed' GROUP BY 1, 2",
+                        NULL, now, worker_lease_row, &rows);
+}

@@ -114,6 +114,8 @@ enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
 enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
                              void *context);
 enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1]);
+enum bus_err sql_worker_leases(void *backend, double now, store_each_worker_leases each,
+                               void *context);
 enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry);
 enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
                             void *context);

@@ -136,6 +136,9 @@ typedef void (*store_each_intent)(void *context, const struct intent_record *rec
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
 typedef void (*store_each_audit)(void *context, const struct audit_entry *entry);
+/* worker_id "" = claimed without one; live and lapsed leases held. */
+typedef void (*store_each_worker_leases)(void *context, const char *worker_id,
+                                         const char *claimer, long live, long lapsed);
 /* state: a status, or "expired" / "scheduled" (see intent_filter);
  * oldest_open: the earliest run_at of its claimable open intents, NAN if none. */
 typedef void (*store_each_goal_count)(void *context, const char *namespace_, const char *goal,
@@ -301,6 +304,9 @@ struct store_ops {
      * dashboard's overview; reads every row. */
     enum bus_err (*goal_counts)(void *backend, double now, int limit,
                                 store_each_goal_count each, void *context);
+    /* Claimed intents per worker id and claimer, live and lapsed. */
+    enum bus_err (*worker_leases)(void *backend, double now, store_each_worker_leases each,
+                                  void *context);
     enum bus_err (*audit_add)(void *backend, const struct audit_entry *entry);
     enum bus_err (*audit_list)(void *backend, int limit, long before, store_each_audit each,
                                void *context);

@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import re
+import urllib.parse
 import time
 from pathlib import Path
 
@@ -140,8 +141,9 @@ def page_matches_api(browser, server):
     return shown
 
 
-PAGES = ("overview", "jobs", "dead", "keys", "audit")
+PAGES = ("overview", "jobs", "workers", "dead", "keys", "audit")
 FIRST_TABLE = {"overview": "stats-body", "jobs": "intents-body", "dead": "dead-body",
+               "workers": "workers-body",
                "keys": "keys-body", "audit": "audit-body", "job": "job-fields"}
 
 
@@ -689,6 +691,24 @@ def test_error_banner_when_a_fetch_fails(dashboard):
     browser.console()  # drop the blocked-request errors this test caused
 
 
+def test_workers_page(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    srv.publish("workers", "render")
+    query = urllib.parse.urlencode({"namespace": "workers", "goal": "render"})
+    status, _, held = srv.request("POST", f"/claim?{query}",
+                                  headers={"X-Worker-ID": "gpu-7", "X-Worker-Capabilities": "gpu"})
+    assert status == 200, held
+    goto(browser, "workers")
+    row = "#workers-body tr[data-worker-id=\"gpu-7\"]"
+    wait_until(lambda: browser.find(row), timeout=10, message="gpu-7's row")
+    text = browser.text(browser.find_one(row))
+    assert "gpu" in text and "main" in text and "workers" in text
+    click(browser, f"{row} a.held-link")
+    wait_until(lambda: list(page_snapshot(browser)["intents"]) == [held["id"]], timeout=10,
+               message="the Jobs page with the job gpu-7 holds")
+    assert browser.execute("return location.hash;") == "#jobs"
+
+
 def test_viewer_sees_but_cannot_act(dashboard):
     """The read-only credential: the pages, no action buttons or forms."""
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
@@ -710,3 +730,4 @@ def test_viewer_sees_but_cannot_act(dashboard):
         assert browser.text(browser.find_one("#role")) == "read-only"
     finally:
         browser.cdp("Network.setExtraHTTPHeaders", {"headers": {}})
+

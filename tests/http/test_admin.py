@@ -34,6 +34,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/whoami", None),
     ("GET", "/admin/history", None),
     ("GET", "/admin/goals", None),
+    ("GET", "/admin/workers", None),
     ("POST", "/admin/generate_key", {"owner": "mallory"}),
     ("POST", "/admin/revoke_key", {"api_key": "tk_" + "ab" * 32}),
     ("POST", "/admin/purge", {"confirm": True}),
@@ -160,7 +161,8 @@ def expected_with_credentials(method, path):
     and bodies that are refused before they act."""
     if path in NON_JSON_ROUTES or path in ("/admin/stats", "/admin/intents", "/admin/dead",
                                             "/admin/keys", "/admin/cleanup", "/admin/audit",
-                                            "/admin/whoami", "/admin/history", "/admin/goals") or path.startswith("/admin/intents?"):
+                                            "/admin/whoami", "/admin/history", "/admin/goals",
+                                            "/admin/workers") or path.startswith("/admin/intents?"):
         return 200, None
     if path in ("/admin/dead/retry", "/admin/dead/purge"):
         return 400, "invalid_request"  # no confirm

@@ -64,3 +64,40 @@ def test_goals_count_every_state(srv):
     assert a["oldest_open_age"] is not None and a["oldest_open_age"] >= 0
     assert (b["open"], b["claimed"], b["expired"]) == (0, 0, 1) and b["oldest_open_age"] is None
     assert (cc["fulfilled"], cc["dead"], cc["open"]) == (1, 1, 0)
+
+
+def test_workers_seen_with_what_they_hold(srv):
+    admin = admin_client(srv)
+    tester_key = admin.generate_key("alice")
+    c = srv.client(ns=unique("ns"))
+    alice = srv.client(ns=c.ns, key=tester_key)
+    c.publish(goal="render", required_capability="gpu", visibility="public")
+    c.publish(goal="render", visibility="public")
+    got = c.claim_ok(goal="render", headers={"X-Worker-ID": "gpu-1", "X-Worker-Capabilities": "gpu,cuda"})
+    c.claim_ok(goal="render", headers={"X-Worker-ID": "gpu-1", "X-Worker-Capabilities": "gpu,cuda"})
+    alice.claim_none(goal="nothing", headers={"X-Worker-ID": "cpu-9"})
+    c.claim_none(goal="nothing")  # no worker id
+    assert got["id"]
+
+    def workers():
+        return {(w["worker_id"], w["owner"]): w for w in admin.get("/admin/workers").json["workers"]}
+    seen = workers()
+    gpu = seen[("gpu-1", "main")]
+    assert gpu["capabilities"] == ["gpu", "cuda"] and gpu["claims"] == 2 and gpu["held"] == 2
+    assert gpu["held_expired"] == 0 and gpu["namespace"] == c.ns and gpu["last_claim"] is not None
+    cpu = seen[("cpu-9", "alice")]
+    assert cpu["claims"] == 0 and cpu["empty_claims"] == 1 and cpu["held"] == 0
+    assert cpu["last_claim"] is None and cpu["capabilities"] == []
+    assert (None, "main") in seen
+    order = [w["last_seen"] for w in admin.get("/admin/workers").json["workers"] if "last_seen" in w]
+    assert order == sorted(order, reverse=True)
+    # the leases lapse: held moves to held_expired
+    wait_until(lambda: workers()[("gpu-1", "main")]["held_expired"] == 2, timeout=5,
+               message="gpu-1's leases to lapse")
+    # workers silent for longer than `since` are left out, unless they hold a lease
+    time.sleep(1.1)
+    recent = admin.get("/admin/workers", params={"since": 1}).json["workers"]
+    assert [(w["worker_id"], w["owner"], w["held_expired"]) for w in recent] == [("gpu-1", "main", 2)]
+    assert "last_seen" not in recent[0]
+    for bad in ("0", "x", "604801"):
+        assert_error(admin.get("/admin/workers", params={"since": bad}), 400, "invalid_since")

@@ -416,6 +416,32 @@
     replaceRows(byId('job-actions'), actions);
   }
 
+  function renderWorkers(data) {
+    var workers = (data && Array.isArray(data.workers)) ? data.workers : [];
+    var rows = workers.map(function (w) {
+      var name = w.worker_id === null || w.worker_id === undefined ? '(no worker id)' : w.worker_id;
+      var owner = (w.owner || '?') + ' · key ' + w.key_id;
+      var held = el('td', {'data-label': 'Holding now', className: 'num'});
+      held.appendChild(count(w.held) > 0 && w.worker_id
+        ? el('a', {href: '#jobs', 'data-worker': w.worker_id, className: 'held-link',
+                   text: String(count(w.held))})
+        : document.createTextNode(String(count(w.held))));
+      return el('tr', {'data-worker-id': name, 'data-owner': w.owner || ''}, [
+        textCell('Worker id', name, 'ns'),
+        textCell('Key owner', owner),
+        textCell('Capabilities', Array.isArray(w.capabilities) ? w.capabilities.join(', ') : null),
+        textCell('Namespace', w.namespace, 'ns'),
+        timeCell('Last seen', w.last_seen),
+        timeCell('Last job', w.last_claim),
+        numCell('Jobs / empty', w.claims === undefined ? '—' : count(w.claims) + ' / ' + count(w.empty_claims)),
+        held,
+        numCell('Lapsed leases', count(w.held_expired), count(w.held_expired) ? 'has-expired' : '')
+      ]);
+    });
+    if (rows.length === 0) rows.push(emptyRow(9, 'No worker has claimed in the last hour.'));
+    replaceRows(byId('workers-body'), rows);
+  }
+
   function renderAudit(data) {
     var entries = (data && Array.isArray(data.entries)) ? data.entries : [];
     var rows = entries.map(function (e) {
@@ -464,6 +490,8 @@
     jobs: [{name: 'intents', path: jobsPath, render: renderIntents}],
     job: [{name: 'job', path: function () { return '/admin/intents/' + encodeURIComponent(state.jobId); },
            render: renderJob}],
+    workers: [{name: 'workers', path: function () { return '/admin/workers'; },
+               render: renderWorkers}],
     dead: [{name: 'dead', path: function () { return '/admin/dead' + query(state.deadQuery); },
             render: renderDead}],
     keys: [{name: 'keys', path: function () { return '/admin/keys'; }, render: renderKeys}],
@@ -775,6 +803,14 @@
   function start() {
     document.addEventListener('click', function (event) {
       var target = event.target;
+      var held = target && target.closest ? target.closest('a[data-worker]') : null;
+      if (held) { /* the jobs a worker holds: the Jobs page, filtered */
+        byId('jobs-filter').reset();
+        byId('f-worker').value = held.getAttribute('data-worker');
+        byId('f-state').value = 'claimed';
+        state.jobsQuery = formValues(byId('jobs-filter'));
+        state.jobsBefore = [];
+      }
       var button = target && target.closest ? target.closest('button[data-action]') : null;
       if (button && !button.disabled) runAction(button);
     });
