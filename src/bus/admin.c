@@ -71,7 +71,6 @@ static void add_intent_summary(void *context, const struct intent_record *record
     json_array_append_new(context, item);
 }
 
-static bool given(const char *value) { return value != NULL && value[0] != '\0'; }
 
 static bool is_state(const char *state)
 {
@@ -105,7 +104,7 @@ static enum bus_err read_limit(const char *limit, struct intent_filter *filter,
 {
     char *end = NULL;
     filter->limit = ADMIN_INTENT_LIST_DEFAULT;
-    if (!given(limit))
+    if (!admin_given(limit))
         return BUS_OK;
     long value = strtol(limit, &end, 10);
     if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
@@ -120,7 +119,7 @@ static enum bus_err read_limit(const char *limit, struct intent_filter *filter,
 static enum bus_err read_owner(const struct admin_intent_query *query,
                                struct intent_filter *filter, struct bus_error *error)
 {
-    if (!given(query->owner))
+    if (!admin_given(query->owner))
         return BUS_OK;
     if (!validate_owner(query->owner))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_owner",
@@ -135,23 +134,12 @@ static enum bus_err read_owner(const struct admin_intent_query *query,
 static enum bus_err read_names(const struct admin_intent_query *query,
                                struct intent_filter *filter, struct bus_error *error)
 {
-    if (given(query->namespace_) && !validate_namespace(query->namespace_))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
-                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
-    if (given(query->goal) && !validate_goal(query->goal))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_goal",
-                             "goal must be 1 to %d characters", GOAL_MAX_CHARS);
-    if (given(query->worker) && !validate_worker_id(query->worker))
+    if (admin_given(query->worker) && !validate_worker_id(query->worker))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_worker_id",
                              "worker must be a valid worker id");
-    if (given(query->error) && strlen(query->error) > ERROR_TEXT_MAX_BYTES)
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_error",
-                             "error must be at most %d bytes", ERROR_TEXT_MAX_BYTES);
-    snprintf(filter->namespace_, sizeof filter->namespace_, "%s", given(query->namespace_) ? query->namespace_ : "");
-    snprintf(filter->goal, sizeof filter->goal, "%s", given(query->goal) ? query->goal : "");
-    snprintf(filter->worker_id, sizeof filter->worker_id, "%s", given(query->worker) ? query->worker : "");
-    snprintf(filter->error_text, sizeof filter->error_text, "%s", given(query->error) ? query->error : "");
-    return BUS_OK;
+    snprintf(filter->worker_id, sizeof filter->worker_id, "%s", admin_given(query->worker) ? query->worker : "");
+    return admin_read_names(query->namespace_, query->goal, query->error, filter->namespace_,
+                            filter->goal, filter->error_text, error);
 }
 
 static enum bus_err read_filter(const struct admin_intent_query *query,
@@ -160,14 +148,14 @@ static enum bus_err read_filter(const struct admin_intent_query *query,
     memset(filter, 0, sizeof *filter);
     filter->now = clock_now();
     enum bus_err err = read_limit(query->limit, filter, error);
-    if (err == BUS_OK && given(query->state) && !is_state(query->state))
+    if (err == BUS_OK && admin_given(query->state) && !is_state(query->state))
         err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
                             "status must be open, scheduled, claimed, expired, fulfilled or dead");
-    if (err == BUS_OK && given(query->id) &&
+    if (err == BUS_OK && admin_given(query->id) &&
         !read_id_prefix(query->id, INTENT_ID_LEN, filter->id_prefix))
         err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_id",
                             "id must be 1 to %d hex digits", INTENT_ID_LEN);
-    if (err == BUS_OK && given(query->before) &&
+    if (err == BUS_OK && admin_given(query->before) &&
         !(strlen(query->before) == INTENT_ID_LEN &&
           read_id_prefix(query->before, INTENT_ID_LEN, filter->before)))
         err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_before",
@@ -176,7 +164,7 @@ static enum bus_err read_filter(const struct admin_intent_query *query,
         err = read_owner(query, filter, error);
     if (err == BUS_OK)
         err = read_names(query, filter, error);
-    if (err == BUS_OK && given(query->state))
+    if (err == BUS_OK && admin_given(query->state))
         snprintf(filter->state, sizeof filter->state, "%s", query->state);
     return err;
 }

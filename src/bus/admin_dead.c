@@ -43,31 +43,19 @@ static void add_dead_letter(void *context, const struct dead_letter *letter)
     json_array_append_new(context, dead_letter_json(letter, false));
 }
 
-static bool given(const char *value) { return value != NULL && value[0] != '\0'; }
-
 static enum bus_err read_dead_filter(const struct admin_dead_query *query,
                                      struct dead_filter *filter, struct bus_error *error)
 {
     memset(filter, 0, sizeof *filter);
     filter->limit = ADMIN_DEAD_LIST_LIMIT;
-    if (given(query->namespace_) && !validate_namespace(query->namespace_))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
-                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
-    if (given(query->goal) && !validate_goal(query->goal))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_goal",
-                             "goal must be 1 to %d characters", GOAL_MAX_CHARS);
-    if (given(query->reason) && strcmp(query->reason, "failed") != 0 &&
-        strcmp(query->reason, "lease_expired") != 0 && strcmp(query->reason, "cancelled") != 0)
+    const char *reason = query->reason;
+    if (admin_given(reason) && strcmp(reason, "failed") != 0 &&
+        strcmp(reason, "lease_expired") != 0 && strcmp(reason, "cancelled") != 0)
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_reason",
                              "reason must be failed, lease_expired or cancelled");
-    if (given(query->error) && strlen(query->error) > ERROR_TEXT_MAX_BYTES)
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_error",
-                             "error must be at most %d bytes", ERROR_TEXT_MAX_BYTES);
-    snprintf(filter->namespace_, sizeof filter->namespace_, "%s", given(query->namespace_) ? query->namespace_ : "");
-    snprintf(filter->goal, sizeof filter->goal, "%s", given(query->goal) ? query->goal : "");
-    snprintf(filter->reason, sizeof filter->reason, "%s", given(query->reason) ? query->reason : "");
-    snprintf(filter->error_text, sizeof filter->error_text, "%s", given(query->error) ? query->error : "");
-    return BUS_OK;
+    snprintf(filter->reason, sizeof filter->reason, "%s", admin_given(reason) ? reason : "");
+    return admin_read_names(query->namespace_, query->goal, query->error, filter->namespace_,
+                            filter->goal, filter->error_text, error);
 }
 
 enum bus_err bus_admin_dead_list(struct bus *bus, const struct admin_dead_query *query,

@@ -17,6 +17,16 @@ json_t *admin_stored_json(const char *text);
 enum bus_err admin_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
                               struct bus_error *error);
 
+/* Whether a query value was given (NULL and "" are not). */
+bool admin_given(const char *value);
+
+/* The filters the intent and dead-letter listings share, checked and
+ * copied ("" when not given): namespace, goal, and text in the error. */
+enum bus_err admin_read_names(const char *namespace_, const char *goal, const char *error_text,
+                              char namespace_out[NAMESPACE_MAX + 1],
+                              char goal_out[GOAL_MAX_BYTES + 1],
+                              char error_out[ERROR_TEXT_MAX_BYTES + 1], struct bus_error *error);
+
 /* The error of a store failure: not found, or the database. */
 enum bus_err admin_store_failure(enum bus_err err, struct bus_error *error);
 

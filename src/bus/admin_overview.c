@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bus/admin.h"
+#include "bus/admin_json.h"
 #include "util/clock.h"
 
 static json_t *series(const unsigned long *counts, int minutes)
@@ -41,10 +42,7 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes_text, struct
         series(counts[MINUTE_FULFILLED], (int)minutes), "failed",
         series(counts[MINUTE_FAILED], (int)minutes));
     free(counts);
-    reply->status = 200;
-    reply->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return reply->body ? BUS_OK : bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    return admin_reply_json(reply, 200, body, error);
 }
 
 #define GOAL_ROWS_MAX 2000 /* namespace/goal/state rows read for one answer */
@@ -94,8 +92,5 @@ enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bu
     }
     json_t *body = json_pack("{s:o, s:b}", "goals", rows.order, "truncated",
                              rows.rows >= GOAL_ROWS_MAX);
-    reply->status = 200;
-    reply->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return reply->body ? BUS_OK : bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    return admin_reply_json(reply, 200, body, error);
 }

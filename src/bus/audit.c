@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/admin_json.h"
 #include "util/clock.h"
 
 void bus_audit_record(struct bus *bus, const char *who, const char *address, const char *action,
@@ -71,8 +72,5 @@ enum bus_err bus_audit_list(struct bus *bus, const char *limit, const char *befo
                        ? json_deep_copy(json_object_get(json_array_get(entries, size - 1), "id"))
                        : json_null();
     json_t *body = json_pack("{s:o, s:o}", "entries", entries, "next", next);
-    reply->status = 200;
-    reply->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return reply->body ? BUS_OK : bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    return admin_reply_json(reply, 200, body, error);
 }

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import unique, wait_until
+from test_metrics import samples
 
 PROMTOOL = shutil.which("promtool")
 SPEC_GAUGES = {"intent_bus_intents_total", "intent_bus_dead_letters_total",
@@ -40,15 +41,6 @@ def scrape(server):
         return body
     finally:
         conn.close()
-
-
-def samples(text):
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 def labels(ns, goal):
