@@ -149,7 +149,10 @@ FIRST_TABLE = {"overview": "stats-body", "jobs": "intents-body", "dead": "dead-b
 
 def goto(browser, page):
     """Opens a page of the dashboard (its #fragment) and waits for its data."""
-    browser.execute("window.location.hash = arguments[0];", "#" + page)
+    # The page sets body[data-shown] once a refresh of this page's data has
+    # been rendered; clearing it first means "wait for a fresh one".
+    browser.execute("document.body.removeAttribute('data-shown');"
+                    "window.location.hash = arguments[0];", "#" + page)
     name = page.split("/")[0]
     table = FIRST_TABLE[name]
 
@@ -158,9 +161,9 @@ def goto(browser, page):
             "const p = document.getElementById('page-' + arguments[0]);"
             "const t = document.getElementById(arguments[1]);"
             "return {shown: p && !p.hidden, text: t ? t.textContent : null,"
-            "        conn: document.getElementById('conn-state').textContent};", name, table)
+            "        fresh: document.body.getAttribute('data-shown')};", name, table)
         return state["shown"] and state["text"] and "Loading" not in state["text"] and \
-            state["conn"] == "live"
+            state["fresh"] == name
     wait_until(loaded, timeout=10, message=f"the {page} page to load")
 
 
@@ -622,8 +625,9 @@ def test_keys_generate_and_revoke(dashboard):
     click(browser, f"{row} button[data-action=revoke]")
     wait_until(lambda: srv.request("POST", "/intent", {"goal": "g", "payload": {}}, auth=key)[0] == 401,
                timeout=10, message="the revoked key refused")
-    wait_until(lambda: "revoked" in browser.text(browser.find_one(row)), timeout=10,
-               message="the row to say revoked")
+    wait_until(lambda: "revoked" in browser.execute(
+        "const r = document.querySelector(arguments[0]); return r ? r.textContent : '';", row),
+        timeout=10, message="the row to say revoked")
     assert browser.find(f"{row} button[data-action=revoke]") == []
 
 

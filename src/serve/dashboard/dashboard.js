@@ -517,6 +517,7 @@
     });
     state.rendered = {};
     state.polls = 0;
+    document.body.removeAttribute('data-shown');
   }
 
   /* ---- HTTP -------------------------------------------------------------- */
@@ -635,6 +636,7 @@
 
   async function refreshOnce() {
     var polls = state.polls++;
+    var page = state.page;
     var sources = PAGES[state.page].filter(function (source) {
       return !source.every || polls % source.every === 0 || !(source.name in state.rendered);
     });
@@ -668,6 +670,8 @@
       stamp.textContent = formatDate(now, now);
       stamp.setAttribute('datetime', now.toISOString());
       setConnection('ok', 'live');
+      /* What is on screen is this page's, fresh (tests wait for it). */
+      if (page === state.page) document.body.setAttribute('data-shown', page);
     } else {
       setConnection('error', errors.length === sources.length ? 'offline' : 'partial');
     }
