@@ -2,6 +2,8 @@
 the scheduled and expired views), id or id prefix, publisher owner, worker
 id, text in the error, and pages that follow one another with before=."""
 
+import sqlite3
+
 import pytest
 
 from conftest import admin_client, admin_env, assert_error, unique, wait_until
@@ -112,3 +114,27 @@ def test_blank_filters_mean_not_given(srv):
     iid = c.publish()
     assert ids(admin, namespace=c.ns, goal="", state="", id="", owner="", worker="",
                error="", before="") == [iid]
+
+
+def test_a_version_3_database_gains_the_worker_column(srv):
+    """Databases from before intents.worker_id (schema 3) are upgraded on open:
+    their intents keep everything and have no worker id; new claims record it."""
+    c = srv.client(ns=unique("ns"))
+    old = c.publish(goal="old")
+    srv.stop()
+    db = sqlite3.connect(srv.db)
+    db.execute("ALTER TABLE intents DROP COLUMN worker_id")
+    db.execute("DROP TABLE audit_log")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    srv.start()
+    admin = admin_client(srv)
+    c = srv.client(ns=c.ns)
+    assert admin.intent(old)["worker_id"] is None
+    c.claim_ok(goal="old", headers={"X-Worker-ID": "w-new"})
+    assert ids(admin, worker="w-new") == [old]
+    assert admin.get("/admin/audit").json == {"entries": [], "next": None}
+    db = sqlite3.connect(srv.db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    db.close()
