@@ -46,7 +46,8 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
 static void add_lease(json_t *item, const struct intent_record *record, double now)
 {
     bool claimed = record->status == INTENT_CLAIMED;
-    json_object_set_new(item, "claimed_by", claimed ? admin_text_or_null(record->claimed_by) : json_null());
+    json_object_set_new(item, "claimed_by",
+                        claimed ? admin_text_or_null(record->claimed_by) : json_null());
     json_object_set_new(item, "claim_expires_at",
                         claimed ? admin_time_or_null(record->claim_expires_at) : json_null());
     json_object_set_new(item, "lease_expired",
@@ -55,14 +56,14 @@ static void add_lease(json_t *item, const struct intent_record *record, double n
 
 static void add_intent_summary(void *context, const struct intent_record *record)
 {
-    json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
-                  "namespace", record->namespace_, "goal", record->goal, "status",
-                  intent_status_name(record->status), "priority", record->priority, "visibility",
-                  record->is_public ? "public" : "private", "claim_attempts",
-                  record->claim_attempts, "max_attempts", record->max_attempts, "created_at",
-                  admin_time_or_null(record->created_at), "run_at", admin_time_or_null(record->run_at),
-                  "completed_at", admin_time_or_null(record->completed_at), "error",
-                  admin_text_or_null(record->last_error));
+    json_t *item = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
+        "namespace", record->namespace_, "goal", record->goal, "status",
+        intent_status_name(record->status), "priority", record->priority, "visibility",
+        record->is_public ? "public" : "private", "claim_attempts", record->claim_attempts,
+        "max_attempts", record->max_attempts, "created_at", admin_time_or_null(record->created_at),
+        "run_at", admin_time_or_null(record->run_at), "completed_at",
+        admin_time_or_null(record->completed_at), "error", admin_text_or_null(record->last_error));
     if (item != NULL) {
         add_lease(item, record, clock_now());
         json_object_set_new(item, "publisher", json_string(record->publisher));
@@ -70,7 +71,6 @@ static void add_intent_summary(void *context, const struct intent_record *record
     }
     json_array_append_new(context, item);
 }
-
 
 static bool is_state(const char *state)
 {
@@ -131,13 +131,14 @@ static enum bus_err read_owner(const struct admin_intent_query *query,
     return BUS_OK;
 }
 
-static enum bus_err read_names(const struct admin_intent_query *query,
-                               struct intent_filter *filter, struct bus_error *error)
+static enum bus_err read_names(const struct admin_intent_query *query, struct intent_filter *filter,
+                               struct bus_error *error)
 {
     if (admin_given(query->worker) && !validate_worker_id(query->worker))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_worker_id",
                              "worker must be a valid worker id");
-    snprintf(filter->worker_id, sizeof filter->worker_id, "%s", admin_given(query->worker) ? query->worker : "");
+    snprintf(filter->worker_id, sizeof filter->worker_id, "%s",
+             admin_given(query->worker) ? query->worker : "");
     return admin_read_names(query->namespace_, query->goal, query->error, filter->namespace_,
                             filter->goal, filter->error_text, error);
 }
@@ -266,8 +267,8 @@ static void add_key(void *context, const struct api_key_record *key)
     json_array_append_new(context,
                           json_pack("{s:s, s:s, s:o, s:o, s:I}", "key_id", key_id, "owner",
                                     key->owner, "created_at", admin_time_or_null(key->created_at),
-                                    "revoked_at", admin_time_or_null(key->revoked_at), "open_intents",
-                                    (json_int_t)key->open_intents));
+                                    "revoked_at", admin_time_or_null(key->revoked_at),
+                                    "open_intents", (json_int_t)key->open_intents));
 }
 
 enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error)

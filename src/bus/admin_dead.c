@@ -87,11 +87,12 @@ static enum bus_err retry_each(struct bus *bus, const struct dead_filter *filter
     *retried = 0;
     size_t index;
     json_t *id;
-    json_array_foreach(ids, index, id) {
+    json_array_foreach(ids, index, id)
+    {
         if (err != BUS_OK)
             break;
-        enum bus_err one = bus->store->ops->intent_retry(bus->store->backend,
-                                                         json_string_value(id), clock_now());
+        enum bus_err one =
+            bus->store->ops->intent_retry(bus->store->backend, json_string_value(id), clock_now());
         if (one == BUS_OK) {
             bus_admin_retried(bus, json_string_value(id));
             (*retried)++;
@@ -148,10 +149,9 @@ enum bus_err bus_admin_dead_bulk(struct bus *bus, bool purge, const json_t *body
                 : retry_each(bus, &filter, &count);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(reply, 200,
-                            json_pack("{s:b, s:I}", "ok", 1, purge ? "purged" : "retried",
-                                      (json_int_t)count),
-                            error);
+    return admin_reply_json(
+        reply, 200,
+        json_pack("{s:b, s:I}", "ok", 1, purge ? "purged" : "retried", (json_int_t)count), error);
 }
 
 enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -167,4 +167,3 @@ enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *r
         return admin_store_failure(err, error);
     return admin_reply_json(reply, 200, item, error);
 }
-

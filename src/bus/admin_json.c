@@ -41,7 +41,10 @@ enum bus_err admin_store_failure(enum bus_err err, struct bus_error *error)
     return bus_error_set(error, err, NULL, "the database could not answer");
 }
 
-bool admin_given(const char *value) { return value != NULL && value[0] != '\0'; }
+bool admin_given(const char *value)
+{
+    return value != NULL && value[0] != '\0';
+}
 
 enum bus_err admin_read_names(const char *namespace_, const char *goal, const char *error_text,
                               char namespace_out[NAMESPACE_MAX + 1],

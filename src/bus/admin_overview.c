@@ -1,8 +1,8 @@
 /* The dashboard overview's views, GET /admin/history and /admin/goals;
  * see admin.h. */
 #include <math.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus/admin.h"
@@ -34,13 +34,13 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes_text, struct
         return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
     double now = clock_now();
     minute_ring_read(bus->minutes, now, (int)minutes, counts);
-    json_t *body = json_pack(
-        "{s:I, s:i, s:o, s:o, s:o, s:o}", "first_minute",
-        (json_int_t)(((long)(now / 60.0) - minutes + 1) * 60), "minutes", (int)minutes,
-        "published", series(counts[MINUTE_PUBLISHED], (int)minutes), "claimed",
-        series(counts[MINUTE_CLAIMED], (int)minutes), "fulfilled",
-        series(counts[MINUTE_FULFILLED], (int)minutes), "failed",
-        series(counts[MINUTE_FAILED], (int)minutes));
+    json_t *body =
+        json_pack("{s:I, s:i, s:o, s:o, s:o, s:o}", "first_minute",
+                  (json_int_t)(((long)(now / 60.0) - minutes + 1) * 60), "minutes", (int)minutes,
+                  "published", series(counts[MINUTE_PUBLISHED], (int)minutes), "claimed",
+                  series(counts[MINUTE_CLAIMED], (int)minutes), "fulfilled",
+                  series(counts[MINUTE_FULFILLED], (int)minutes), "failed",
+                  series(counts[MINUTE_FAILED], (int)minutes));
     free(counts);
     return admin_reply_json(reply, 200, body, error);
 }
@@ -90,7 +90,7 @@ enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bu
         json_decref(rows.order);
         return bus_error_set(error, err, NULL, "the database could not answer");
     }
-    json_t *body = json_pack("{s:o, s:b}", "goals", rows.order, "truncated",
-                             rows.rows >= GOAL_ROWS_MAX);
+    json_t *body =
+        json_pack("{s:o, s:b}", "goals", rows.order, "truncated", rows.rows >= GOAL_ROWS_MAX);
     return admin_reply_json(reply, 200, body, error);
 }

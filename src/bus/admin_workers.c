@@ -68,8 +68,8 @@ static json_t *seen_json(json_t *owners, const struct worker_seen *seen)
     json_object_set_new(item, "namespace", json_string(seen->namespace_));
     json_object_set_new(item, "first_seen", json_real(seen->first_seen));
     json_object_set_new(item, "last_seen", json_real(seen->last_seen));
-    json_object_set_new(item, "last_claim", seen->last_claim > 0 ? json_real(seen->last_claim)
-                                                                 : json_null());
+    json_object_set_new(item, "last_claim",
+                        seen->last_claim > 0 ? json_real(seen->last_claim) : json_null());
     json_object_set_new(item, "claims", json_integer((json_int_t)seen->claims));
     json_object_set_new(item, "empty_claims", json_integer((json_int_t)seen->empty_claims));
     return item;
@@ -109,7 +109,6 @@ enum bus_err bus_admin_workers(struct bus *bus, const char *since_text, const ch
         json_decref(join.list);
         return admin_store_failure(err, error);
     }
-    return admin_reply_json(reply, 200,
-                            json_pack("{s:o, s:i}", "workers", join.list, "since", (int)since),
-                            error);
+    return admin_reply_json(
+        reply, 200, json_pack("{s:o, s:i}", "workers", join.list, "since", (int)since), error);
 }

@@ -20,8 +20,7 @@ void bus_audit_record(struct bus *bus, const char *who, const char *address, con
     json_decref(detail);
     entry.detail_json = text;
     if (bus->store->ops->audit_add(bus->store->backend, &entry) != BUS_OK)
-        fprintf(stderr, "intent-bus: could not record admin action %s in the audit log\n",
-                action);
+        fprintf(stderr, "intent-bus: could not record admin action %s in the audit log\n", action);
     free(text);
 }
 
@@ -44,10 +43,9 @@ static void add_entry(void *context, const struct audit_entry *entry)
     json_t *detail = entry->detail_json ? json_loads(entry->detail_json, 0, NULL) : NULL;
     json_array_append_new(
         context, json_pack("{s:I, s:f, s:s, s:s, s:s, s:s?, s:o}", "id", (json_int_t)entry->id,
-                           "at", entry->at, "who", entry->who, "address", entry->address,
-                           "action", entry->action, "target",
-                           entry->target[0] ? entry->target : NULL, "detail",
-                           detail ? detail : json_null()));
+                           "at", entry->at, "who", entry->who, "address", entry->address, "action",
+                           entry->action, "target", entry->target[0] ? entry->target : NULL,
+                           "detail", detail ? detail : json_null()));
 }
 
 enum bus_err bus_audit_list(struct bus *bus, const char *limit, const char *before,
@@ -55,8 +53,8 @@ enum bus_err bus_audit_list(struct bus *bus, const char *limit, const char *befo
 {
     long count, below;
     if (!read_number(limit, 1, AUDIT_LIST_MAX, AUDIT_LIST_DEFAULT, &count))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
-                             "limit must be 1 to %d", AUDIT_LIST_MAX);
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit", "limit must be 1 to %d",
+                             AUDIT_LIST_MAX);
     if (!read_number(before, 1, 1L << 53, 0, &below))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_before",
                              "before must be an entry id");

@@ -19,9 +19,9 @@ enum goal_counter {
     GOAL_PUBLISHED,
     GOAL_CLAIMED,
     GOAL_FULFILLED,
-    GOAL_FAILED,      /* a worker's /fail, requeued or not */
-    GOAL_DEAD,        /* moved to the dead-letter table by a worker's /fail */
-    GOAL_RECLAIMED,   /* a claim took back a lapsed lease */
+    GOAL_FAILED,    /* a worker's /fail, requeued or not */
+    GOAL_DEAD,      /* moved to the dead-letter table by a worker's /fail */
+    GOAL_RECLAIMED, /* a claim took back a lapsed lease */
     GOAL_COUNTER_COUNT
 };
 
@@ -36,8 +36,8 @@ struct goal_series {
 #define GOAL_TABLE_SLOTS 512 /* open addressing, over twice GOAL_SERIES_MAX */
 
 struct goal_stats {
-    pthread_mutex_t lock; /* guards adding a series; counts are atomic */
-    atomic_size_t count;  /* series in use, the _other one not included */
+    pthread_mutex_t lock;          /* guards adding a series; counts are atomic */
+    atomic_size_t count;           /* series in use, the _other one not included */
     short slots[GOAL_TABLE_SLOTS]; /* index + 1 into series, 0 = empty */
     struct goal_series other;
     struct goal_series series[GOAL_SERIES_MAX];

@@ -17,9 +17,15 @@ void minute_ring_init(struct minute_ring *ring)
     }
 }
 
-void minute_ring_destroy(struct minute_ring *ring) { pthread_mutex_destroy(&ring->lock); }
+void minute_ring_destroy(struct minute_ring *ring)
+{
+    pthread_mutex_destroy(&ring->lock);
+}
 
-static long minute_of(double now) { return (long)floor(now / 60.0); }
+static long minute_of(double now)
+{
+    return (long)floor(now / 60.0);
+}
 
 void minute_ring_count(struct minute_ring *ring, enum minute_counter counter, double now)
 {

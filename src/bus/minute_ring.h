@@ -10,8 +10,13 @@
 
 #define MINUTE_RING_SLOTS 1440 /* a day of minutes */
 
-enum minute_counter { MINUTE_PUBLISHED, MINUTE_CLAIMED, MINUTE_FULFILLED, MINUTE_FAILED,
-                      MINUTE_COUNTER_COUNT };
+enum minute_counter {
+    MINUTE_PUBLISHED,
+    MINUTE_CLAIMED,
+    MINUTE_FULFILLED,
+    MINUTE_FAILED,
+    MINUTE_COUNTER_COUNT
+};
 
 struct minute_slot {
     atomic_long minute; /* Unix time / 60 this slot counts, -1 = never used */

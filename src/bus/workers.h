@@ -16,7 +16,7 @@
 struct worker_seen {
     char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* "" = claims without a worker id */
     char principal[PRINCIPAL_LEN + 1];
-    char namespace_[NAMESPACE_MAX + 1];         /* of its last claim */
+    char namespace_[NAMESPACE_MAX + 1]; /* of its last claim */
     char capabilities_json[WORKER_CAPABILITIES_MAX + 1];
     double first_seen;
     double last_seen;  /* its last claim, answered or not */

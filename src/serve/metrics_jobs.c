@@ -84,8 +84,8 @@ static void write_series(FILE *out, struct goal_stats *goals)
     struct series_writer writer = {out, NULL, NULL, false};
     for (size_t i = 0; i < sizeof counter_families / sizeof counter_families[0]; i++) {
         writer.family = &counter_families[i];
-        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", writer.family->name,
-                writer.family->help, writer.family->name);
+        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", writer.family->name, writer.family->help,
+                writer.family->name);
         goal_stats_each(goals, write_one_series, &writer);
     }
     writer.family = NULL;
