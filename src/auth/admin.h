@@ -1,6 +1,8 @@
 /* Admin authentication (spec 5.3): X-Admin-Token against BUS_ADMIN_SECRET,
  * then HTTP Basic admin:DASHBOARD_PASSWORD. No fallback to BUS_SECRET; with
- * neither configured, nobody is an admin. */
+ * neither configured, nobody is an admin. An extension: HTTP Basic
+ * viewer:BUS_ADMIN_READONLY_PASSWORD sees what an admin sees and may do
+ * nothing. */
 #ifndef AUTH_ADMIN_H
 #define AUTH_ADMIN_H
 
@@ -9,15 +11,26 @@
 struct admin_auth {
     bool has_token;
     bool has_password;
+    bool has_viewer;
     char token_hash[65];    /* SHA-256 of BUS_ADMIN_SECRET */
     char password_hash[65]; /* SHA-256 of DASHBOARD_PASSWORD */
+    char viewer_hash[65];   /* SHA-256 of BUS_ADMIN_READONLY_PASSWORD */
 };
 
-/* Either secret may be NULL or "" (not configured). */
-void admin_auth_init(struct admin_auth *admin, const char *token, const char *password);
+/* Any secret may be NULL or "" (not configured). */
+void admin_auth_init(struct admin_auth *admin, const char *token, const char *password,
+                     const char *viewer_password);
 
-/* How a request proved it is an admin, if it did. */
-enum admin_proof { ADMIN_NONE, ADMIN_BY_TOKEN, ADMIN_BY_PASSWORD };
+/* How a request proved it is an admin, if it did. ADMIN_READ_ONLY may
+ * only read. */
+enum admin_proof { ADMIN_NONE, ADMIN_BY_TOKEN, ADMIN_BY_PASSWORD, ADMIN_READ_ONLY };
+
+/* Whether proof allows an admin action (claiming for another publisher
+ * included), not only a look. */
+static inline bool admin_may_act(enum admin_proof proof)
+{
+    return proof == ADMIN_BY_TOKEN || proof == ADMIN_BY_PASSWORD;
+}
 
 /* Which valid admin credentials the request's X-Admin-Token or
  * Authorization header (either may be NULL) carries. With BUS_ADMIN_SECRET

@@ -70,11 +70,9 @@ enum bus_err auth_generate_key(const struct auth *auth, const char *owner,
     return BUS_OK;
 }
 
-enum bus_err auth_revoke_key(const struct auth *auth, const char *key,
-                             char owner[OWNER_MAX_BYTES + 1], char principal[PRINCIPAL_LEN + 1],
-                             struct bus_error *error)
+static enum bus_err revoke_digest(const struct auth *auth, const char *principal,
+                                  char owner[OWNER_MAX_BYTES + 1], struct bus_error *error)
 {
-    token_sha256_hex(key, strlen(key), principal);
     enum bus_err err = auth->store->ops->key_revoke(auth->store->backend, principal, clock_now(),
                                                     owner);
     if (err == BUS_ERR_NOT_FOUND)
@@ -82,4 +80,24 @@ enum bus_err auth_revoke_key(const struct auth *auth, const char *key,
     if (err != BUS_OK)
         return bus_error_set(error, err, NULL, "the key could not be revoked");
     return BUS_OK;
+}
+
+enum bus_err auth_revoke_key(const struct auth *auth, const char *key,
+                             char owner[OWNER_MAX_BYTES + 1], char principal[PRINCIPAL_LEN + 1],
+                             struct bus_error *error)
+{
+    token_sha256_hex(key, strlen(key), principal);
+    return revoke_digest(auth, principal, owner, error);
+}
+
+enum bus_err auth_revoke_key_id(const struct auth *auth, const char *key_id,
+                                char owner[OWNER_MAX_BYTES + 1],
+                                char principal[PRINCIPAL_LEN + 1], struct bus_error *error)
+{
+    enum bus_err err = auth->store->ops->key_find(auth->store->backend, key_id, principal);
+    if (err == BUS_ERR_NOT_FOUND)
+        return bus_error_set(error, err, NULL, "no such active key");
+    if (err != BUS_OK)
+        return bus_error_set(error, err, NULL, "the key could not be revoked");
+    return revoke_digest(auth, principal, owner, error);
 }

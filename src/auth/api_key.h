@@ -34,6 +34,13 @@ bool auth_new_tester_key(char key[TESTER_KEY_LEN + 1], char key_hash[PRINCIPAL_L
 enum bus_err auth_generate_key(const struct auth *auth, const char *owner,
                                char key[TESTER_KEY_LEN + 1], struct bus_error *error);
 
+/* The same by the key's id as GET /admin/keys shows it (the first 12 hex
+ * characters of its digest, or more): what the dashboard has, which never
+ * sees a key again after it was made. */
+enum bus_err auth_revoke_key_id(const struct auth *auth, const char *key_id,
+                                char owner[OWNER_MAX_BYTES + 1],
+                                char principal[PRINCIPAL_LEN + 1], struct bus_error *error);
+
 /* Revokes a tester key at once; fills its owner and principal so the
  * caller can drop what else it keeps for it (rate-limit window).
  * BUS_ERR_NOT_FOUND for an unknown or already revoked key. */

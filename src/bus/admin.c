@@ -6,39 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/admin_json.h"
 #include "bus/replies.h"
 #include "bus/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
-
-static json_t *time_or_null(double seconds)
-{
-    return isnan(seconds) ? json_null() : json_real(seconds);
-}
-
-static json_t *text_or_null(const char *text)
-{
-    return text && text[0] ? json_string(text) : json_null();
-}
-
-/* Serializes and releases value into the reply. */
-static enum bus_err reply_json(struct bus_reply *reply, unsigned status, json_t *value,
-                               struct bus_error *error)
-{
-    reply->status = status;
-    reply->body = value ? json_dumps(value, JSON_COMPACT) : NULL;
-    json_decref(value);
-    if (reply->body == NULL)
-        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
-    return BUS_OK;
-}
-
-static enum bus_err store_failure(enum bus_err err, struct bus_error *error)
-{
-    if (err == BUS_ERR_NOT_FOUND)
-        return bus_error_set(error, err, NULL, "not found");
-    return bus_error_set(error, err, NULL, "the database could not answer");
-}
 
 static void add_count(void *context, const char *namespace_, const char *status, long count)
 {
@@ -60,9 +32,9 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
                                                      namespaces, &totals);
     if (err != BUS_OK) {
         json_decref(namespaces);
-        return store_failure(err, error);
+        return admin_store_failure(err, error);
     }
-    return reply_json(reply, 200,
+    return admin_reply_json(reply, 200,
                       json_pack("{s:o, s:I, s:I, s:f}", "namespaces", namespaces, "dead_letters",
                                 (json_int_t)totals.dead_letters, "tester_keys",
                                 (json_int_t)totals.active_keys, "server_time", clock_now()),
@@ -74,75 +46,149 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
 static void add_lease(json_t *item, const struct intent_record *record, double now)
 {
     bool claimed = record->status == INTENT_CLAIMED;
-    json_object_set_new(item, "claimed_by", claimed ? text_or_null(record->claimed_by) : json_null());
+    json_object_set_new(item, "claimed_by",
+                        claimed ? admin_text_or_null(record->claimed_by) : json_null());
     json_object_set_new(item, "claim_expires_at",
-                        claimed ? time_or_null(record->claim_expires_at) : json_null());
+                        claimed ? admin_time_or_null(record->claim_expires_at) : json_null());
     json_object_set_new(item, "lease_expired",
                         json_boolean(claimed && record->claim_expires_at <= now));
 }
 
 static void add_intent_summary(void *context, const struct intent_record *record)
 {
-    json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
-                  "namespace", record->namespace_, "goal", record->goal, "status",
-                  intent_status_name(record->status), "priority", record->priority, "visibility",
-                  record->is_public ? "public" : "private", "claim_attempts",
-                  record->claim_attempts, "max_attempts", record->max_attempts, "created_at",
-                  time_or_null(record->created_at), "run_at", time_or_null(record->run_at),
-                  "completed_at", time_or_null(record->completed_at), "error",
-                  text_or_null(record->last_error));
-    if (item != NULL)
+    json_t *item = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o}", "id", record->id,
+        "namespace", record->namespace_, "goal", record->goal, "status",
+        intent_status_name(record->status), "priority", record->priority, "visibility",
+        record->is_public ? "public" : "private", "claim_attempts", record->claim_attempts,
+        "max_attempts", record->max_attempts, "created_at", admin_time_or_null(record->created_at),
+        "run_at", admin_time_or_null(record->run_at), "completed_at",
+        admin_time_or_null(record->completed_at), "error", admin_text_or_null(record->last_error));
+    if (item != NULL) {
         add_lease(item, record, clock_now());
+        json_object_set_new(item, "publisher", json_string(record->publisher));
+        json_object_set_new(item, "worker_id", admin_text_or_null(record->worker_id));
+    }
     json_array_append_new(context, item);
 }
 
-static enum bus_err read_filter(const char *limit, const char *status, const char *namespace_,
-                                struct intent_filter *filter, struct bus_error *error)
+static bool is_state(const char *state)
 {
-    enum intent_status parsed;
-    char *end = NULL;
-    memset(filter, 0, sizeof *filter);
-    filter->limit = ADMIN_INTENT_LIST_DEFAULT;
-    if (limit != NULL) {
-        long value = strtol(limit, &end, 10);
-        if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
-            return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
-                                 "limit must be 1 to %d", ADMIN_INTENT_LIST_MAX);
-        filter->limit = (int)value;
+    static const char *const states[] = {"open",    "scheduled", "claimed",
+                                         "expired", "fulfilled", "dead"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        if (strcmp(state, states[i]) == 0)
+            return true;
     }
-    if (status != NULL && !intent_status_parse(status, &parsed))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
-                             "status must be open, claimed, fulfilled or dead");
-    if (namespace_ != NULL && !validate_namespace(namespace_))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_namespace",
-                             "namespace must be 1 to %d of A-Z a-z 0-9 . - _", NAMESPACE_MAX);
-    strcpy(filter->status, status ? status : "");
-    strcpy(filter->namespace_, namespace_ ? namespace_ : "");
+    return false;
+}
+
+/* 1 to 32 hex digits (an id or its prefix), lowercased into out. */
+static bool read_id_prefix(const char *text, size_t max, char *out)
+{
+    size_t length = strlen(text);
+    if (length == 0 || length > max)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = (char)(text[i] >= 'A' && text[i] <= 'F' ? text[i] - 'A' + 'a' : text[i]);
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        out[i] = c;
+    }
+    out[length] = '\0';
+    return true;
+}
+
+static enum bus_err read_limit(const char *limit, struct intent_filter *filter,
+                               struct bus_error *error)
+{
+    char *end = NULL;
+    filter->limit = ADMIN_INTENT_LIST_DEFAULT;
+    if (!admin_given(limit))
+        return BUS_OK;
+    long value = strtol(limit, &end, 10);
+    if (end == limit || *end != '\0' || value < 1 || value > ADMIN_INTENT_LIST_MAX)
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_limit",
+                             "limit must be 1 to %d", ADMIN_INTENT_LIST_MAX);
+    filter->limit = (int)value;
     return BUS_OK;
 }
 
-enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const char *status,
-                                    const char *namespace_, struct bus_reply *reply,
-                                    struct bus_error *error)
+/* The publisher's owner: "main" is the main key, anything else a tester
+ * key's owner. */
+static enum bus_err read_owner(const struct admin_intent_query *query,
+                               struct intent_filter *filter, struct bus_error *error)
+{
+    if (!admin_given(query->owner))
+        return BUS_OK;
+    if (!validate_owner(query->owner))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_owner",
+                             "owner must be 1 to 64 characters without control characters");
+    if (strcmp(query->owner, "main") == 0)
+        snprintf(filter->publisher, sizeof filter->publisher, "%s", query->main_principal);
+    else
+        snprintf(filter->owner, sizeof filter->owner, "%s", query->owner);
+    return BUS_OK;
+}
+
+static enum bus_err read_names(const struct admin_intent_query *query, struct intent_filter *filter,
+                               struct bus_error *error)
+{
+    if (admin_given(query->worker) && !validate_worker_id(query->worker))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_worker_id",
+                             "worker must be a valid worker id");
+    snprintf(filter->worker_id, sizeof filter->worker_id, "%s",
+             admin_given(query->worker) ? query->worker : "");
+    return admin_read_names(query->namespace_, query->goal, query->error, filter->namespace_,
+                            filter->goal, filter->error_text, error);
+}
+
+static enum bus_err read_filter(const struct admin_intent_query *query,
+                                struct intent_filter *filter, struct bus_error *error)
+{
+    memset(filter, 0, sizeof *filter);
+    filter->now = clock_now();
+    enum bus_err err = read_limit(query->limit, filter, error);
+    if (err == BUS_OK && admin_given(query->state) && !is_state(query->state))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_status",
+                            "status must be open, scheduled, claimed, expired, fulfilled or dead");
+    if (err == BUS_OK && admin_given(query->id) &&
+        !read_id_prefix(query->id, INTENT_ID_LEN, filter->id_prefix))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_id",
+                            "id must be 1 to %d hex digits", INTENT_ID_LEN);
+    if (err == BUS_OK && admin_given(query->before) &&
+        !(strlen(query->before) == INTENT_ID_LEN &&
+          read_id_prefix(query->before, INTENT_ID_LEN, filter->before)))
+        err = bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_before",
+                            "before must be an intent id");
+    if (err == BUS_OK)
+        err = read_owner(query, filter, error);
+    if (err == BUS_OK)
+        err = read_names(query, filter, error);
+    if (err == BUS_OK && admin_given(query->state))
+        snprintf(filter->state, sizeof filter->state, "%s", query->state);
+    return err;
+}
+
+enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_query *query,
+                                    struct bus_reply *reply, struct bus_error *error)
 {
     struct intent_filter filter;
-    enum bus_err err = read_filter(limit, status, namespace_, &filter, error);
+    enum bus_err err = read_filter(query, &filter, error);
     if (err != BUS_OK)
         return err;
     json_t *intents = json_array();
     err = bus->store->ops->intent_list(bus->store->backend, &filter, add_intent_summary, intents);
     if (err != BUS_OK) {
         json_decref(intents);
-        return store_failure(err, error);
+        return admin_store_failure(err, error);
     }
-    return reply_json(reply, 200, json_pack("{s:o}", "intents", intents), error);
-}
-
-/* Parses a stored JSON text back into a value (null if it cannot be). */
-static json_t *stored_json(const char *text)
-{
-    json_t *value = text ? json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
-    return value ? value : json_null();
+    size_t count = json_array_size(intents);
+    json_t *next = count == (size_t)filter.limit
+                       ? json_deep_copy(json_object_get(json_array_get(intents, count - 1), "id"))
+                       : json_null();
+    return admin_reply_json(reply, 200, json_pack("{s:o, s:o}", "intents", intents, "next", next),
+                      error);
 }
 
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -154,21 +200,22 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
                            : BUS_ERR_NOT_FOUND;
     if (err != BUS_OK) {
         intent_record_clear(&record);
-        return store_failure(err, error);
+        return admin_store_failure(err, error);
     }
     char *text = reply_intent(&record, true);
     json_t *detail = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     if (detail != NULL) {
-        json_object_set_new(detail, "payload", stored_json(record.payload_json));
+        json_object_set_new(detail, "payload", admin_stored_json(record.payload_json));
         json_object_set_new(detail, "publisher", json_string(record.publisher));
         add_lease(detail, &record, clock_now());
+        json_object_set_new(detail, "worker_id", admin_text_or_null(record.worker_id));
         json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
-        json_object_set_new(detail, "claimed_at", time_or_null(record.claimed_at));
-        json_object_set_new(detail, "error", text_or_null(record.last_error));
+        json_object_set_new(detail, "claimed_at", admin_time_or_null(record.claimed_at));
+        json_object_set_new(detail, "error", admin_text_or_null(record.last_error));
     }
     intent_record_clear(&record);
-    return reply_json(reply, 200, detail, error);
+    return admin_reply_json(reply, 200, detail, error);
 }
 
 typedef enum bus_err (*intent_action)(void *backend, const char *id, double now);
@@ -181,8 +228,8 @@ static enum bus_err admin_action(struct bus *bus, const char *id, intent_action 
                            ? action(bus->store->backend, id, clock_now())
                            : BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
-        return store_failure(err, error);
-    return reply_json(reply, 200,
+        return admin_store_failure(err, error);
+    return admin_reply_json(reply, 200,
                       json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", new_status), error);
 }
 
@@ -198,76 +245,19 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
     return err;
 }
 
+void bus_admin_retried(struct bus *bus, const char *id)
+{
+    struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = clock_now()};
+    bus_notify(bus, &event);
+}
+
 enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *reply,
                              struct bus_error *error)
 {
     enum bus_err err = admin_action(bus, id, bus->store->ops->intent_retry, "open", reply, error);
-    if (err == BUS_OK) {
-        struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = clock_now()};
-        bus_notify(bus, &event);
-    }
+    if (err == BUS_OK)
+        bus_admin_retried(bus, id);
     return err;
-}
-
-/* The failure in words, as the original server puts it in "reason": the
- * worker's own error, or what the bus did. The store keeps a short code,
- * which stays readable as "reason_code". */
-static const char *dead_reason_text(const struct dead_letter *letter)
-{
-    if (strcmp(letter->reason, "cancelled") == 0)
-        return "Cancelled by admin";
-    if (strcmp(letter->reason, "lease_expired") == 0)
-        return "Max retries exceeded";
-    return letter->last_error && letter->last_error[0] ? letter->last_error : "unknown";
-}
-
-/* The original's fields (intent_id, namespace, goal, attempts, reason,
- * created_at = when it died) and ours beside them. */
-static json_t *dead_letter_json(const struct dead_letter *letter, bool with_payload)
-{
-    json_t *item = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:o, s:i, s:i, s:o, s:s, s:o}", "intent_id", letter->intent_id,
-        "namespace", letter->namespace_, "goal", letter->goal, "attempts", letter->claim_attempts,
-        "reason", dead_reason_text(letter), "created_at", time_or_null(letter->died_at),
-        "claim_attempts", letter->claim_attempts, "max_attempts", letter->max_attempts, "error",
-        text_or_null(letter->last_error), "reason_code", letter->reason, "died_at",
-        time_or_null(letter->died_at));
-    if (item != NULL && with_payload) {
-        json_object_set_new(item, "payload", stored_json(letter->payload_json));
-        json_object_set_new(item, "publisher", json_string(letter->publisher));
-    }
-    return item;
-}
-
-static void add_dead_letter(void *context, const struct dead_letter *letter)
-{
-    json_array_append_new(context, dead_letter_json(letter, false));
-}
-
-enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
-{
-    json_t *letters = json_array();
-    enum bus_err err = bus->store->ops->dead_list(bus->store->backend, ADMIN_DEAD_LIST_LIMIT,
-                                                  add_dead_letter, letters);
-    if (err != BUS_OK) {
-        json_decref(letters);
-        return store_failure(err, error);
-    }
-    return reply_json(reply, 200, letters, error); /* a bare list, as the original answers */
-}
-
-enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
-                            struct bus_error *error)
-{
-    struct dead_letter letter = {0};
-    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
-                           ? bus->store->ops->dead_get(bus->store->backend, id, &letter)
-                           : BUS_ERR_NOT_FOUND;
-    json_t *item = err == BUS_OK ? dead_letter_json(&letter, true) : NULL;
-    dead_letter_clear(&letter);
-    if (err != BUS_OK)
-        return store_failure(err, error);
-    return reply_json(reply, 200, item, error);
 }
 
 static void add_key(void *context, const struct api_key_record *key)
@@ -276,9 +266,9 @@ static void add_key(void *context, const struct api_key_record *key)
     snprintf(key_id, sizeof key_id, "%.12s", key->key_hash);
     json_array_append_new(context,
                           json_pack("{s:s, s:s, s:o, s:o, s:I}", "key_id", key_id, "owner",
-                                    key->owner, "created_at", time_or_null(key->created_at),
-                                    "revoked_at", time_or_null(key->revoked_at), "open_intents",
-                                    (json_int_t)key->open_intents));
+                                    key->owner, "created_at", admin_time_or_null(key->created_at),
+                                    "revoked_at", admin_time_or_null(key->revoked_at),
+                                    "open_intents", (json_int_t)key->open_intents));
 }
 
 enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
@@ -287,9 +277,9 @@ enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus
     enum bus_err err = bus->store->ops->key_list(bus->store->backend, add_key, keys);
     if (err != BUS_OK) {
         json_decref(keys);
-        return store_failure(err, error);
+        return admin_store_failure(err, error);
     }
-    return reply_json(reply, 200, json_pack("{s:o}", "keys", keys), error);
+    return admin_reply_json(reply, 200, json_pack("{s:o}", "keys", keys), error);
 }
 
 enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_reply *reply,
@@ -309,8 +299,8 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
     struct purge_stats stats;
     enum bus_err err = bus->store->ops->purge(bus->store->backend, namespace_, &stats);
     if (err != BUS_OK)
-        return store_failure(err, error);
-    return reply_json(reply, 200,
+        return admin_store_failure(err, error);
+    return admin_reply_json(reply, 200,
                       json_pack("{s:b, s:I, s:I}", "ok", 1, "intents_deleted",
                                 (json_int_t)stats.intents_deleted, "dead_letters_deleted",
                                 (json_int_t)stats.dead_letters_deleted),
@@ -323,8 +313,8 @@ enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
     struct cleanup_stats stats;
     enum bus_err err = bus_run_cleanup(bus, clock_now(), &stats);
     if (err != BUS_OK)
-        return store_failure(err, error);
-    return reply_json(
+        return admin_store_failure(err, error);
+    return admin_reply_json(
         reply, 200,
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "expired_open_deleted",
                   (json_int_t)stats.expired_open_deleted, "expired_claims_requeued",

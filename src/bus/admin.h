@@ -15,10 +15,24 @@
 /* GET /admin/stats: counts per namespace and status, dead letters, keys. */
 enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
 
-/* GET /admin/intents: newest first; each parameter may be NULL. */
-enum bus_err bus_admin_list_intents(struct bus *bus, const char *limit, const char *status,
-                                    const char *namespace_, struct bus_reply *reply,
-                                    struct bus_error *error);
+/* GET /admin/intents's query, raw strings; NULL or "" = not given. */
+struct admin_intent_query {
+    const char *limit;
+    const char *state; /* open, scheduled, claimed, expired, fulfilled, dead */
+    const char *namespace_;
+    const char *goal;
+    const char *id;     /* an id or its first hex digits */
+    const char *owner;  /* the publisher: "main" or a tester key's owner */
+    const char *worker; /* the last claim's worker id */
+    const char *error;  /* text found in the error */
+    const char *before; /* the id the previous page ended with */
+    const char *main_principal; /* what "main" stands for */
+};
+
+/* GET /admin/intents: newest first, at most limit, with "next" (the id to
+ * pass as before= for the next page, null at the end). */
+enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_query *query,
+                                    struct bus_reply *reply, struct bus_error *error);
 
 /* GET /admin/intents/<id>: every field, payload included. */
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -30,11 +44,54 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
 enum bus_err bus_admin_retry(struct bus *bus, const char *id, struct bus_reply *reply,
                              struct bus_error *error);
 
-/* GET /admin/dead and /admin/dead/<id>. */
-enum bus_err bus_admin_dead_list(struct bus *bus, struct bus_reply *reply,
-                                 struct bus_error *error);
+/* Tells listeners an admin put intent id back in the queue. */
+void bus_admin_retried(struct bus *bus, const char *id);
+
+/* GET /admin/dead's filters and POST /admin/dead/retry and /purge's body
+ * fields, raw strings; NULL or "" = any. */
+struct admin_dead_query {
+    const char *namespace_;
+    const char *goal;
+    const char *reason; /* failed, lease_expired, cancelled */
+    const char *error;  /* text in the worker's error */
+};
+
+#define ADMIN_DEAD_BULK_MAX 1000 /* dead letters one bulk retry takes */
+
+/* GET /admin/dead: a list (the original's shape), the 100 most recent
+ * matching, newest first. */
+enum bus_err bus_admin_dead_list(struct bus *bus, const struct admin_dead_query *query,
+                                 struct bus_reply *reply, struct bus_error *error);
+
+/* POST /admin/dead/retry and /admin/dead/purge: body {"confirm": true,
+ * filters...}; retries (at most ADMIN_DEAD_BULK_MAX, the most recent) or
+ * deletes every matching dead letter. {"ok":true,"retried"|"purged":n}. */
+enum bus_err bus_admin_dead_bulk(struct bus *bus, bool purge, const json_t *body,
+                                 struct bus_reply *reply, struct bus_error *error);
+
+/* GET /admin/dead/<id>. */
 enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *reply,
                             struct bus_error *error);
+
+/* GET /admin/history?minutes=N (1 to 1440, default 60): publishes, claims,
+ * fulfils and failures per minute, oldest first, the last entry the
+ * current minute; first_minute is the Unix time the first one began. */
+enum bus_err bus_admin_history(struct bus *bus, const char *minutes, struct bus_reply *reply,
+                               struct bus_error *error);
+
+/* GET /admin/goals: {"goals":[{"namespace","goal", a count per state
+ * (open, scheduled, claimed, expired, fulfilled, dead), "oldest_open_age"
+ * (seconds the longest-waiting claimable one has waited, null if none)}],
+ * "truncated"}; reads every intent. */
+enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
+
+/* GET /admin/workers?since=S (seconds, default 3600): the workers that
+ * claimed (with a job or not) in the last S seconds, per worker id and
+ * key, with their capabilities, last claim, claims, and the leases they
+ * hold now (held, held_expired) — plus any worker holding a lease the bus
+ * has not seen since it started. main_principal is shown as owner "main". */
+enum bus_err bus_admin_workers(struct bus *bus, const char *since, const char *main_principal,
+                               struct bus_reply *reply, struct bus_error *error);
 
 /* GET /admin/keys. */
 enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus_error *error);

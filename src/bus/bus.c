@@ -26,9 +26,25 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
     bus->store = store;
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
+    bus->goals = goal_stats_new();
+    bus->workers = workers_new();
+    bus->minutes = malloc(sizeof *bus->minutes);
+    if (bus->minutes != NULL)
+        minute_ring_init(bus->minutes);
 }
 
-void bus_destroy(struct bus *bus) { housekeeping_destroy(&bus->housekeeping); }
+void bus_destroy(struct bus *bus)
+{
+    housekeeping_destroy(&bus->housekeeping);
+    goal_stats_free(bus->goals);
+    bus->goals = NULL;
+    if (bus->minutes != NULL)
+        minute_ring_destroy(bus->minutes);
+    free(bus->minutes);
+    bus->minutes = NULL;
+    workers_free(bus->workers);
+    bus->workers = NULL;
+}
 
 void bus_notify(struct bus *bus, const struct bus_event *event)
 {
@@ -258,6 +274,7 @@ struct claim_call {
 
 struct fulfill_call {
     struct lease_ref ref;
+    struct lease_facts facts;
     char *result_json;
     char result_type[8];
     struct store_fulfill_call store;
@@ -271,6 +288,7 @@ struct extend_call {
 
 struct fail_call {
     struct lease_ref ref;
+    struct lease_facts facts;
     char *error_text;
     struct fail_outcome outcome;
     struct store_fail_call store;
@@ -422,6 +440,7 @@ enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, 
         return BUS_ERR_INTERNAL;
     struct fulfill_call *fulfill = &(*call)->fulfill;
     enum bus_err err = prepare_lease(caller, id, body, &fulfill->ref, error);
+    fulfill->ref.facts = &fulfill->facts;
     if (err == BUS_OK)
         err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
     if (err != BUS_OK)
@@ -458,6 +477,7 @@ enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, con
         return BUS_ERR_INTERNAL;
     struct fail_call *fail = &(*call)->fail;
     enum bus_err err = prepare_lease(caller, id, body, &fail->ref, error);
+    fail->ref.facts = &fail->facts;
     if (err == BUS_OK)
         err = validate_fail_error(body, &fail->error_text, error);
     if (err != BUS_OK)
@@ -582,11 +602,40 @@ void bus_call_run(struct bus_call *call)
     call->over = true;
 }
 
+/* The claimed intent's goal series: claims, reclaimed leases, queue wait. */
+static void count_claim(struct bus *bus, const struct claimed_intent *claimed, double now)
+{
+    struct goal_series *series = goal_stats_series(bus->goals, claimed->namespace_, claimed->goal);
+    goal_series_count(series, GOAL_CLAIMED);
+    minute_ring_count(bus->minutes, MINUTE_CLAIMED, now);
+    if (claimed->reclaimed)
+        goal_series_count(series, GOAL_RECLAIMED);
+    goal_series_wait(series, now - claimed->eligible_since);
+}
+
+/* A fulfil or fail of a lease the store found held: its run time. */
+static void count_settled(struct bus *bus, const struct lease_ref *ref, enum goal_counter what,
+                          bool dead)
+{
+    struct goal_series *series =
+        goal_stats_series(bus->goals, ref->facts->namespace_, ref->facts->goal);
+    goal_series_count(series, what);
+    minute_ring_count(bus->minutes, what == GOAL_FULFILLED ? MINUTE_FULFILLED : MINUTE_FAILED,
+                      ref->now);
+    if (dead)
+        goal_series_count(series, GOAL_DEAD);
+    goal_series_run(series, ref->now - ref->facts->claimed_at);
+}
+
 static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish, enum bus_err err,
                                    struct bus_reply *reply, struct bus_error *error)
 {
     if (err == BUS_OK && publish->replay.body == NULL) {
         atomic_fetch_add(&bus->counters.published, 1);
+        goal_series_count(
+            goal_stats_series(bus->goals, publish->intent.namespace_, publish->intent.goal),
+            GOAL_PUBLISHED);
+        minute_ring_count(bus->minutes, MINUTE_PUBLISHED, publish->intent.created_at);
         notify_published(bus, &publish->intent);
     }
     char *response = publish->response;
@@ -597,8 +646,11 @@ static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish
 static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum bus_err err,
                                  struct bus_reply *reply, struct bus_error *error)
 {
+    if (err == BUS_OK || err == BUS_ERR_EMPTY)
+        workers_saw_claim(bus->workers, &claim->request, err == BUS_OK);
     if (err == BUS_OK) {
         atomic_fetch_add(&bus->counters.claims, 1);
+        count_claim(bus, &claim->claimed, claim->request.now);
         strcpy(claim->claimed.token, claim->request.token);
         return set_reply(reply, 200, reply_claimed(&claim->claimed, bus->settings.lease_seconds),
                          error);
@@ -616,6 +668,7 @@ static enum bus_err finish_fulfill(struct bus *bus, struct fulfill_call *fulfill
     if (err != BUS_OK)
         return lease_store_error(err, error);
     atomic_fetch_add(&bus->counters.fulfills, 1);
+    count_settled(bus, &fulfill->ref, GOAL_FULFILLED, false);
     notify_settled(bus, fulfill->ref.id);
     return set_reply(reply, 200, reply_fulfilled(fulfill->ref.id, fulfill->ref.now), error);
 }
@@ -637,6 +690,7 @@ static enum bus_err finish_fail(struct bus *bus, struct fail_call *fail, enum bu
         return lease_store_error(err, error);
     bool dead = fail->outcome.status == INTENT_DEAD;
     atomic_fetch_add(&bus->counters.failures, 1);
+    count_settled(bus, &fail->ref, GOAL_FAILED, dead);
     atomic_fetch_add(dead ? &bus->counters.dead_letters[DEAD_FAILED] : &bus->counters.retries, 1);
     if (dead)
         notify_settled(bus, fail->ref.id);

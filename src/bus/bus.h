@@ -11,6 +11,9 @@
 #include <jansson.h>
 
 #include "bus/errors.h"
+#include "bus/goal_stats.h"
+#include "bus/minute_ring.h"
+#include "bus/workers.h"
 #include "bus/housekeeping.h"
 #include "bus/intent.h"
 #include "store/store.h"
@@ -75,6 +78,9 @@ struct bus {
     struct bus_settings settings;
     struct housekeeping housekeeping;
     struct bus_counters counters;
+    struct goal_stats *goals; /* per namespace/goal; NULL if it could not be allocated */
+    struct minute_ring *minutes; /* the last day, per minute; NULL likewise */
+    struct workers *workers;     /* the workers seen; NULL likewise */
 };
 
 /* A protocol response: a status (200, 201) and a malloc'd JSON body. */

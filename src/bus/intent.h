@@ -94,16 +94,29 @@ struct claimed_intent {
     char required_capability[WORKER_NAME_MAX_BYTES + 1];
     double claim_expires_at;
     char token[CLAIM_TOKEN_LEN + 1];
+    /* For the queue-wait histogram: since when it was claimable (its run_at,
+     * or the end of the lapsed lease it is taken back from), and whether
+     * it was such a lapsed lease. */
+    double eligible_since;
+    bool reclaimed;
 };
 
 void claimed_intent_clear(struct claimed_intent *claimed);
 
 /* Identifies a held lease for extend / fulfill / fail. */
+/* What the store tells about a held lease, for the per-goal metrics. */
+struct lease_facts {
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    double claimed_at;
+};
+
 struct lease_ref {
     char id[INTENT_ID_LEN + 1];
     char token[CLAIM_TOKEN_LEN + 1];
     char claimer[PRINCIPAL_LEN + 1];
     double now;
+    struct lease_facts *facts; /* out, may be NULL: filled when the lease is held */
 };
 
 struct fail_outcome {
@@ -138,6 +151,7 @@ struct intent_record {
     char *payload_json;   /* owned */
     char *result_json;    /* owned, NULL when no result */
     char *last_error;     /* owned, NULL when none */
+    char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* the last claim's X-Worker-ID, "" = none */
 };
 
 void intent_record_clear(struct intent_record *record);

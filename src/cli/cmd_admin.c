@@ -15,15 +15,38 @@ enum {
     TAKES_YES = 2,
     TAKES_STATUS = 4,
     TAKES_LIMIT = 8,
+    TAKES_FILTERS = 16,      /* the intent listing's other filters */
+    TAKES_DEAD_FILTERS = 32, /* --goal, --reason, --error of the dead letters */
+    TAKES_BEFORE = 64,       /* --before alone (the audit log's pages) */
 };
 
-enum { OPT_YES = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_LIMIT };
+enum {
+    OPT_YES = CLI_OPT_FIRST_FREE,
+    OPT_STATUS,
+    OPT_LIMIT,
+    OPT_GOAL,
+    OPT_STATE,
+    OPT_ID,
+    OPT_OWNER,
+    OPT_WORKER,
+    OPT_ERROR,
+    OPT_BEFORE,
+    OPT_REASON,
+};
 
 static const struct option options[] = {
     {"namespace", required_argument, NULL, 'n'},
     {"yes", no_argument, NULL, OPT_YES},
     {"status", required_argument, NULL, OPT_STATUS},
     {"limit", required_argument, NULL, OPT_LIMIT},
+    {"goal", required_argument, NULL, OPT_GOAL},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"id", required_argument, NULL, OPT_ID},
+    {"owner", required_argument, NULL, OPT_OWNER},
+    {"worker", required_argument, NULL, OPT_WORKER},
+    {"error", required_argument, NULL, OPT_ERROR},
+    {"before", required_argument, NULL, OPT_BEFORE},
+    {"reason", required_argument, NULL, OPT_REASON},
     CLI_COMMON_OPTIONS,
     {0},
 };
@@ -32,6 +55,14 @@ struct admin_flags {
     const char *namespace_;
     const char *status;
     const char *limit;
+    const char *goal;
+    const char *state;
+    const char *id;
+    const char *owner;
+    const char *worker;
+    const char *error;
+    const char *before;
+    const char *reason;
     bool yes;
 };
 
@@ -142,10 +173,82 @@ static bool build_revoke_key(const struct cli_common *common, char **operands, i
 static bool build_dead(const struct cli_common *common, char **operands, int count,
                        const struct admin_flags *flags, struct admin_request *request)
 {
-    (void)common, (void)flags;
+    (void)common;
     request->method = "GET";
     request->path = count ? path_with_id("/admin/dead/", operands[0], "") : strdup("/admin/dead");
+    add_query(&request->path, "error", flags->error);
+    add_query(&request->path, "goal", flags->goal);
+    add_query(&request->path, "namespace", flags->namespace_);
+    add_query(&request->path, "reason", flags->reason);
     return true;
+}
+
+/* The body of a bulk action: confirm and the filters given. */
+static bool build_dead_bulk(const struct cli_common *common, const struct admin_flags *flags,
+                            struct admin_request *request, const char *path)
+{
+    if (!flags->yes) {
+        cli_usage_error(common, "this acts on every matching dead letter; add --yes to confirm");
+        return false;
+    }
+    request->method = "POST";
+    request->path = strdup(path);
+    json_t *body = json_pack("{s:b}", "confirm", 1);
+    const char *names[] = {"namespace", "goal", "reason", "error"};
+    const char *values[] = {flags->namespace_, flags->goal, flags->reason, flags->error};
+    for (size_t i = 0; body != NULL && i < sizeof names / sizeof names[0]; i++) {
+        if (values[i] != NULL && json_object_set_new(body, names[i], json_string(values[i])) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+    }
+    return set_body(common, request, body, "a filter");
+}
+
+static bool build_dead_retry(const struct cli_common *common, char **operands, int count,
+                             const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)operands, (void)count;
+    return build_dead_bulk(common, flags, request, "/admin/dead/retry");
+}
+
+static bool build_dead_purge(const struct cli_common *common, char **operands, int count,
+                             const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)operands, (void)count;
+    return build_dead_bulk(common, flags, request, "/admin/dead/purge");
+}
+
+/* A GET of a fixed path, with --limit and --before when the command takes them. */
+static bool build_view(const struct admin_flags *flags, struct admin_request *request,
+                       const char *path)
+{
+    request->method = "GET";
+    request->path = strdup(path);
+    add_query(&request->path, "before", flags->before);
+    add_query(&request->path, "limit", flags->limit);
+    return true;
+}
+
+static bool build_audit(const struct cli_common *common, char **operands, int count,
+                        const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count;
+    return build_view(flags, request, "/admin/audit");
+}
+
+static bool build_workers(const struct cli_common *common, char **operands, int count,
+                          const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count;
+    return build_view(flags, request, "/admin/workers");
+}
+
+static bool build_goals(const struct cli_common *common, char **operands, int count,
+                        const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count;
+    return build_view(flags, request, "/admin/goals");
 }
 
 static bool build_retry(const struct cli_common *common, char **operands, int count,
@@ -222,9 +325,16 @@ static bool build_intents(const struct cli_common *common, char **operands, int 
     request->method = "GET";
     request->path = strdup("/admin/intents");
     /* Query parameters in key order: the request-target is then canonical. */
+    add_query(&request->path, "before", flags->before);
+    add_query(&request->path, "error", flags->error);
+    add_query(&request->path, "goal", flags->goal);
+    add_query(&request->path, "id", flags->id);
     add_query(&request->path, "limit", flags->limit);
     add_query(&request->path, "namespace", flags->namespace_);
+    add_query(&request->path, "owner", flags->owner);
+    add_query(&request->path, "state", flags->state);
     add_query(&request->path, "status", flags->status);
+    add_query(&request->path, "worker", flags->worker);
     return true;
 }
 
@@ -242,8 +352,24 @@ static const struct admin_command commands[] = {
      "Makes a tester key for OWNER; the key is shown once.", 1, 1, 0, build_generate_key},
     {"revoke-key", "KEY", "revoke a tester key", "Revokes a tester key: from now on it gets 401.",
      1, 1, 0, build_revoke_key},
-    {"dead", "[ID]", "list dead letters, or show one",
-     "Lists the 100 most recent dead letters, or shows one with its payload.", 0, 1, 0, build_dead},
+    {"dead", "[ID] [--goal G] [--reason R] [--error TEXT] [-n NS]", "list dead letters, or show one",
+     "Lists the 100 most recent dead letters that match, or shows one with its payload.", 0, 1,
+     TAKES_NAMESPACE | TAKES_DEAD_FILTERS, build_dead},
+    {"dead-retry", "--yes [filters]", "retry every matching dead letter",
+     "Puts every matching dead letter back in the queue (at most the 1,000 most recent).", 0, 0,
+     TAKES_YES | TAKES_NAMESPACE | TAKES_DEAD_FILTERS, build_dead_retry},
+    {"dead-purge", "--yes [filters]", "delete every matching dead letter",
+     "Deletes every matching dead letter and its dead intent.", 0, 0,
+     TAKES_YES | TAKES_NAMESPACE | TAKES_DEAD_FILTERS, build_dead_purge},
+    {"audit", "[--limit N] [--before ID]", "the audit log of admin actions",
+     "Lists admin actions, newest first; the reply's \"next\" continues with --before.", 0, 0,
+     TAKES_LIMIT | TAKES_BEFORE, build_audit},
+    {"workers", "", "the workers seen in the last hour",
+     "Lists the workers that claimed in the last hour and the jobs they hold.", 0, 0, 0,
+     build_workers},
+    {"goals", "", "intents per namespace, goal and state",
+     "Counts intents per namespace, goal and state, with each goal's oldest open job.", 0, 0, 0,
+     build_goals},
     {"retry", "ID", "put an intent back in the queue",
      "Puts the intent ID back in the queue with its attempts reset.", 1, 1, 0, build_retry},
     {"cancel", "ID", "force an intent to dead",
@@ -261,7 +387,11 @@ static const struct admin_command commands[] = {
      0, 0, build_keys},
     {"intents", "[--status S] [--namespace NS] [--limit N]", "list intents",
      "Lists intents, newest first (limit 1-500, default 50).", 0, 0,
-     TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT, build_intents},
+     TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT | TAKES_FILTERS, build_intents},
+    {"jobs", "[--goal G] [--state S] [filters]", "find intents",
+     "Lists the intents that match every filter given, newest first (limit 1-500,\n"
+     "default 50); the reply's \"next\" continues the listing with --before.",
+     0, 0, TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT | TAKES_FILTERS, build_intents},
     {"intent", "ID", "show one intent", "Shows every field of the intent ID.", 1, 1, 0,
      build_intent},
 };
@@ -301,30 +431,66 @@ static void print_command_usage(void)
         printf("  --status S               only intents in status S (open, claimed, ...)\n");
     if (selected->takes & TAKES_LIMIT)
         printf("  --limit N                at most N intents\n");
+    if (selected->takes & TAKES_DEAD_FILTERS)
+        printf("  --goal G                 only goal G\n"
+               "  --reason R               failed, lease_expired or cancelled\n"
+               "  --error TEXT             whose error contains TEXT\n");
+    if (selected->takes & TAKES_BEFORE)
+        printf("  --before ID              the entries before ID (the previous reply's \"next\")\n");
+    if (selected->takes & TAKES_FILTERS)
+        printf("  --goal G                 only goal G\n"
+               "  --state S                open, scheduled, claimed, expired, fulfilled or dead\n"
+               "  --id ID                  an id, or the first hex digits of ids\n"
+               "  --owner O                published by the main key (main) or O's tester keys\n"
+               "  --worker W               last claimed by worker id W\n"
+               "  --error TEXT             whose error contains TEXT\n"
+               "  --before ID              the page after ID (the previous reply's \"next\")\n");
     printf("%s", CLI_COMMON_USAGE);
+}
+
+/* Where an option's value goes, and which commands take it. */
+static const char **option_slot(struct admin_flags *flags, int flag, unsigned *needs)
+{
+    struct {
+        int flag;
+        unsigned needs;
+        const char **slot;
+    } const slots[] = {
+        {'n', TAKES_NAMESPACE, &flags->namespace_}, {OPT_STATUS, TAKES_STATUS, &flags->status},
+        {OPT_LIMIT, TAKES_LIMIT, &flags->limit},
+        {OPT_GOAL, TAKES_FILTERS | TAKES_DEAD_FILTERS, &flags->goal},
+        {OPT_STATE, TAKES_FILTERS, &flags->state},
+        {OPT_ID, TAKES_FILTERS, &flags->id},
+        {OPT_OWNER, TAKES_FILTERS, &flags->owner},
+        {OPT_WORKER, TAKES_FILTERS, &flags->worker},
+        {OPT_ERROR, TAKES_FILTERS | TAKES_DEAD_FILTERS, &flags->error},
+        {OPT_BEFORE, TAKES_FILTERS | TAKES_BEFORE, &flags->before},
+        {OPT_REASON, TAKES_DEAD_FILTERS, &flags->reason},
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        if (slots[i].flag == flag) {
+            *needs = slots[i].needs;
+            return slots[i].slot;
+        }
+    }
+    *needs = flag == OPT_YES ? TAKES_YES : 0;
+    return NULL;
 }
 
 static bool take_option(struct cli_common *common, int flag, int argc, char **argv, void *context)
 {
     (void)argc, (void)argv;
     struct admin_flags *flags = context;
-    unsigned needs = flag == 'n'          ? TAKES_NAMESPACE
-                     : flag == OPT_YES    ? TAKES_YES
-                     : flag == OPT_STATUS ? TAKES_STATUS
-                     : flag == OPT_LIMIT  ? TAKES_LIMIT
-                                          : 0;
+    unsigned needs = 0;
+    const char **slot = option_slot(flags, flag, &needs);
     if (needs == 0 || !(selected->takes & needs)) {
         cli_usage_error(common, "option %s does not apply here", argv[optind - 1]);
         return false;
     }
-    if (flag == 'n')
-        flags->namespace_ = optarg;
-    else if (flag == OPT_YES)
-        flags->yes = true;
-    else if (flag == OPT_STATUS)
-        flags->status = optarg;
+    if (slot != NULL)
+        *slot = optarg;
     else
-        flags->limit = optarg;
+        flags->yes = true;
     return true;
 }
 

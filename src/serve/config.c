@@ -49,6 +49,9 @@ void config_print_usage(FILE *out)
           "                 DASHBOARD_PASSWORD, the admin API refuses everyone\n"
           "  DASHBOARD_PASSWORD\n"
           "                 admin password for HTTP Basic (user admin)\n"
+          "  BUS_ADMIN_READONLY_PASSWORD\n"
+          "                 password for HTTP Basic user viewer: sees every admin\n"
+          "                 view, may not act (403)\n"
           "  BUS_METRICS_TOKEN\n"
           "                 bearer token for GET /metrics\n"
           "  BUS_MAINTENANCE_MODE\n"
@@ -167,6 +170,10 @@ static int load_environment(struct config *config)
     if ((value = getenv("DASHBOARD_PASSWORD")) && value[0] &&
         copy_option(config->dashboard_password, sizeof config->dashboard_password, value,
                     "DASHBOARD_PASSWORD") != 0)
+        return -1;
+    if ((value = getenv("BUS_ADMIN_READONLY_PASSWORD")) && value[0] &&
+        copy_option(config->viewer_password, sizeof config->viewer_password, value,
+                    "BUS_ADMIN_READONLY_PASSWORD") != 0)
         return -1;
     if ((value = getenv("BUS_METRICS_TOKEN")) && value[0] &&
         copy_option(config->metrics_token, sizeof config->metrics_token, value,

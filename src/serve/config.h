@@ -31,6 +31,7 @@ struct config {
     double retention_seconds;
     char admin_token[512];        /* BUS_ADMIN_SECRET, "" = none */
     char dashboard_password[512]; /* DASHBOARD_PASSWORD, "" = none */
+    char viewer_password[512];    /* BUS_ADMIN_READONLY_PASSWORD, "" = none */
     bool maintenance;             /* BUS_MAINTENANCE_MODE */
     bool require_signatures;      /* BUS_REQUIRE_SIGNATURES */
     bool sync_full;               /* BUS_SYNC=full: fsync every commit batch */

@@ -31,8 +31,15 @@ void handle_admin_intent(struct http_request *request, struct http_response *res
 void handle_admin_cancel(struct http_request *request, struct http_response *response);
 void handle_admin_retry(struct http_request *request, struct http_response *response);
 void handle_admin_dead_list(struct http_request *request, struct http_response *response);
+void handle_admin_dead_retry(struct http_request *request, struct http_response *response);
+void handle_admin_dead_purge(struct http_request *request, struct http_response *response);
 void handle_admin_dead(struct http_request *request, struct http_response *response);
 void handle_admin_keys(struct http_request *request, struct http_response *response);
+void handle_admin_workers(struct http_request *request, struct http_response *response);
+void handle_admin_goals(struct http_request *request, struct http_response *response);
+void handle_admin_history(struct http_request *request, struct http_response *response);
+void handle_admin_audit(struct http_request *request, struct http_response *response);
+void handle_admin_whoami(struct http_request *request, struct http_response *response);
 void handle_admin_generate_key(struct http_request *request, struct http_response *response);
 void handle_admin_revoke_key(struct http_request *request, struct http_response *response);
 void handle_admin_purge(struct http_request *request, struct http_response *response);

@@ -336,8 +336,8 @@ static enum MHD_Result answer_resumed(struct server *server, struct MHD_Connecti
 {
     struct http_response *response = waiter_response(state->waiter);
     enum MHD_Result result = send_response(connection, response);
-    router_observe(server, connection, method, url, response->status,
-                   clock_now() - waiter_parked_at(state->waiter), waiter_who(state->waiter));
+    router_observe_wait(server, connection, method, url, response->status,
+                        clock_now() - waiter_parked_at(state->waiter), waiter_who(state->waiter));
     return result;
 }
 

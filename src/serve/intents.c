@@ -98,8 +98,9 @@ void handle_claim(struct http_request *request, struct http_response *response)
     params.as_admin =
         params.publisher != NULL &&
         (!request->caller.is_tester ||
-         admin_auth_check(&request->server->admin, request_header(request, "X-Admin-Token"),
-                          request_header(request, "Authorization")) != ADMIN_NONE);
+         admin_may_act(admin_auth_check(&request->server->admin,
+                                        request_header(request, "X-Admin-Token"),
+                                        request_header(request, "Authorization"))));
     /* Read before the attempt, so a publish between it and parking is seen. */
     unsigned long sequence = wait > 0 ? long_poll_sequence(request->server->long_poll) : 0;
     struct bus_call *call = NULL;

@@ -239,6 +239,17 @@ static size_t count_waiters(const struct long_poll *poll, enum waiter_kind kind)
     return count;
 }
 
+void long_poll_waiting(struct long_poll *poll, size_t *claims, size_t *results)
+{
+    *claims = *results = 0;
+    if (poll == NULL)
+        return;
+    pthread_mutex_lock(&poll->lock);
+    *claims = count_waiters(poll, WAIT_CLAIM);
+    *results = count_waiters(poll, WAIT_RESULT);
+    pthread_mutex_unlock(&poll->lock);
+}
+
 /* True when the event was queued for the dispatcher. */
 static bool queue_claimable(struct long_poll *poll, const struct bus_event *event)
 {

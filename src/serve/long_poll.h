@@ -62,4 +62,7 @@ double waiter_parked_at(const struct waiter *waiter);
 const char *waiter_who(const struct waiter *waiter);
 void waiter_free(struct waiter *waiter);
 
+/* How many claims and result reads are parked now, for /metrics. */
+void long_poll_waiting(struct long_poll *poll, size_t *claims, size_t *results);
+
 #endif

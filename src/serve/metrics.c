@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "serve/handlers.h"
+#include "serve/metrics_parts.h"
 #include "serve/router.h"
 #include "serve/server.h"
 #include "util/clock.h"
@@ -30,12 +31,16 @@ static int status_slot(unsigned status)
     return METRICS_STATUS_SLOTS - 1;
 }
 
-void http_metrics_record(struct http_metrics *metrics, int route, unsigned status, double seconds)
+void http_metrics_record(struct http_metrics *metrics, int route, unsigned status, double seconds,
+                         bool waited)
 {
     int slot = route < 0 || route >= METRICS_ROUTE_SLOTS - 1 ? METRICS_ROUTE_SLOTS - 1 : route;
     atomic_fetch_add_explicit(&metrics->requests[slot][status_slot(status)], 1,
                               memory_order_relaxed);
-    histogram_observe(&metrics->durations[slot], seconds);
+    if (waited)
+        histogram_observe_in(&metrics->waits[slot], histogram_job_bounds, seconds);
+    else
+        histogram_observe(&metrics->durations[slot], seconds);
 }
 
 /* `route="/fulfill/{id}",method="POST"` for a route slot. */
@@ -81,6 +86,17 @@ static void write_http(FILE *out, const struct http_metrics *metrics)
         route_labels(slot, labels, sizeof labels);
         histogram_write(out, "intent_bus_http_request_duration_seconds", labels,
                         &metrics->durations[slot]);
+    }
+    fputs("# HELP intent_bus_http_long_poll_wait_seconds How long answered long-polls were "
+          "parked (not in the request duration)\n"
+          "# TYPE intent_bus_http_long_poll_wait_seconds histogram\n",
+          out);
+    for (int slot = 0; slot < METRICS_ROUTE_SLOTS; slot++) {
+        if (atomic_load(&metrics->waits[slot].count) == 0)
+            continue;
+        route_labels(slot, labels, sizeof labels);
+        histogram_write_in(out, "intent_bus_http_long_poll_wait_seconds", labels,
+                           &metrics->waits[slot], histogram_job_bounds);
     }
 }
 
@@ -139,22 +155,36 @@ static void write_database(FILE *out, const struct store_write_stats *stats)
                   atomic_load(&stats->failed_transactions));
 }
 
+struct intent_counts {
+    FILE *out;
+    long expired; /* claimed, lease lapsed, not taken back */
+};
+
 static void write_intent_count(void *context, const char *namespace_, const char *status,
                                long count)
 {
-    fprintf(context, "intent_bus_intents_total{status=\"%s\",namespace=\"%s\"} %ld\n", status,
-            namespace_, count);
+    struct intent_counts *counts = context;
+    fprintf(counts->out, "intent_bus_intents_total{status=\"%s\",namespace=\"%s\"} %ld\n",
+            status, namespace_, count);
+    if (strcmp(status, "expired") == 0)
+        counts->expired += count;
 }
 
-static int write_queue(FILE *out, struct store *store)
+static int write_queue(FILE *out, struct store *store, double now)
 {
     struct queue_totals totals;
+    struct intent_counts counts = {out, 0};
     fputs("# HELP intent_bus_intents_total Total intents by status and namespace\n"
           "# TYPE intent_bus_intents_total gauge\n",
           out);
-    if (store->ops->queue_counts(store->backend, clock_now(), write_intent_count, out,
-                                 &totals) != BUS_OK)
+    if (store->ops->queue_counts(store->backend, now, write_intent_count, &counts, &totals) !=
+        BUS_OK)
         return -1;
+    fprintf(out,
+            "# HELP intent_bus_expired_leases Claimed intents whose lease has lapsed and that no "
+            "claim or sweep has taken back yet\n"
+            "# TYPE intent_bus_expired_leases gauge\nintent_bus_expired_leases %ld\n",
+            counts.expired);
     fprintf(out,
             "# HELP intent_bus_dead_letters_total Total dead-letter intents\n"
             "# TYPE intent_bus_dead_letters_total gauge\nintent_bus_dead_letters_total %ld\n"
@@ -172,7 +202,10 @@ void handle_metrics(struct http_request *request, struct http_response *response
     FILE *out = open_memstream(&text, &size);
     if (out == NULL)
         return; /* body NULL: the glue answers 500 */
-    int rc = write_queue(out, server->store);
+    double now = clock_now();
+    int rc = write_queue(out, server->store, now);
+    if (rc == 0)
+        rc = metrics_write_jobs(out, server, now);
     write_bus(out, &server->bus.counters);
     write_database(out, server->store->ops->write_stats(server->store->backend));
     write_http(out, &server->metrics);
@@ -180,6 +213,7 @@ void handle_metrics(struct http_request *request, struct http_response *response
             "# HELP intent_bus_start_time_seconds When this server started, Unix time\n"
             "# TYPE intent_bus_start_time_seconds gauge\nintent_bus_start_time_seconds %.3f\n",
             server->metrics.started_at);
+    metrics_write_process(out, server);
     fclose(out);
     if (rc != 0) {
         free(text);

@@ -6,6 +6,7 @@
 #define SERVE_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "util/histogram.h"
 
@@ -15,6 +16,7 @@
 struct http_metrics {
     atomic_ulong requests[METRICS_ROUTE_SLOTS][METRICS_STATUS_SLOTS];
     struct histogram durations[METRICS_ROUTE_SLOTS];
+    struct histogram waits[METRICS_ROUTE_SLOTS]; /* parked long-polls, job bounds */
     double started_at;
 };
 
@@ -23,9 +25,10 @@ struct http_response;
 
 void http_metrics_init(struct http_metrics *metrics, double now);
 
-/* Counts one answered request; route is the route's index, or -1. */
+/* Counts one answered request; route is the route's index, or -1. A
+ * long-poll that waited has its wait kept apart from request latencies. */
 void http_metrics_record(struct http_metrics *metrics, int route, unsigned status,
-                         double seconds);
+                         double seconds, bool waited);
 
 /* The handler of GET /metrics (credentials already checked). */
 void handle_metrics(struct http_request *request, struct http_response *response);

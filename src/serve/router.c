@@ -58,11 +58,18 @@ static const struct route routes[] = {
     {"GET", "/admin/dashboard.css", NULL, false, false, ACCESS_ADMIN, handle_dashboard_style},
     {"GET", "/admin/stats", NULL, false, false, ACCESS_ADMIN, handle_admin_stats},
     {"GET", "/admin/keys", NULL, false, false, ACCESS_ADMIN, handle_admin_keys},
+    {"GET", "/admin/audit", NULL, false, false, ACCESS_ADMIN, handle_admin_audit},
+    {"GET", "/admin/history", NULL, false, false, ACCESS_ADMIN, handle_admin_history},
+    {"GET", "/admin/goals", NULL, false, false, ACCESS_ADMIN, handle_admin_goals},
+    {"GET", "/admin/workers", NULL, false, false, ACCESS_ADMIN, handle_admin_workers},
+    {"GET", "/admin/whoami", NULL, false, false, ACCESS_ADMIN, handle_admin_whoami},
     {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
     {"POST", "/admin/intents/", "/cancel", true, false, ACCESS_ADMIN, handle_admin_cancel},
     {"POST", "/admin/intents/", "/retry", true, false, ACCESS_ADMIN, handle_admin_retry},
     {"GET", "/admin/intents/", NULL, true, false, ACCESS_ADMIN, handle_admin_intent},
     {"GET", "/admin/dead", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_list},
+    {"POST", "/admin/dead/retry", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_retry},
+    {"POST", "/admin/dead/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_purge},
     {"GET", "/admin/dead/", NULL, true, false, ACCESS_ADMIN, handle_admin_dead},
     {"POST", "/admin/generate_key", NULL, false, false, ACCESS_ADMIN, handle_admin_generate_key},
     {"POST", "/admin/revoke_key", NULL, false, false, ACCESS_ADMIN, handle_admin_revoke_key},
@@ -230,8 +237,16 @@ static bool authenticate_admin(struct http_request *request, struct http_respons
         fail_with(response, BUS_ERR_FORBIDDEN, "cross-site admin requests are refused");
         return false;
     }
+    if (proof == ADMIN_READ_ONLY && strcmp(request->method, "GET") != 0 &&
+        strcmp(request->method, "HEAD") != 0) {
+        fail_with(response, BUS_ERR_FORBIDDEN, "the read-only admin credential cannot act");
+        return false;
+    }
     if (proof != ADMIN_NONE) {
-        strcpy(request->caller.label, "admin");
+        /* Who, for the access log and the audit log. */
+        strcpy(request->caller.label, proof == ADMIN_READ_ONLY     ? "viewer"
+                                      : proof == ADMIN_BY_PASSWORD ? "admin-password"
+                                                                   : "admin-token");
         return true;
     }
     /* The original server's words, which its clients may look for. */
@@ -329,19 +344,34 @@ void router_client_address(struct server *server, struct MHD_Connection *connect
         snprintf(out, size, "-");
 }
 
-void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
-                    const char *path, unsigned status, double seconds, const char *who)
+static void observe(struct server *server, struct MHD_Connection *connection, const char *method,
+                    const char *path, unsigned status, double seconds, const char *who,
+                    bool waited)
 {
     const char *param = NULL;
     const char *allowed = NULL;
     const struct route *route = find_route(method, path, &param, &allowed);
-    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds);
+    http_metrics_record(&server->metrics, route ? (int)(route - routes) : -1, status, seconds,
+                        waited);
     if (server->config.log_level <= LOG_ERROR) {
         char client[64];
         router_client_address(server, connection, client, sizeof client);
         access_log_write((enum log_level)server->config.log_level, client, method, path, status,
                          seconds, who ? who : "-");
     }
+}
+
+void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
+                    const char *path, unsigned status, double seconds, const char *who)
+{
+    observe(server, connection, method, path, status, seconds, who, false);
+}
+
+void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+                         const char *method, const char *path, unsigned status, double seconds,
+                         const char *who)
+{
+    observe(server, connection, method, path, status, seconds, who, true);
 }
 
 void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,

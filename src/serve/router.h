@@ -31,8 +31,18 @@ const char *router_route_method(int index);
  * except for parked long-polls and suspended writes, which the glue
  * reports when answered).
  * who: the caller's label, NULL when no longer known. */
+/* Who sent the request: the peer's address, or the first X-Forwarded-For
+ * hop when BUS_TRUST_PROXY says the peer is our proxy. */
+void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
+                           size_t size);
+
 void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
                     const char *path, unsigned status, double seconds, const char *who);
+/* The same for a parked long-poll answered at last: seconds is its wait,
+ * kept out of the request-latency histogram. */
+void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+                         const char *method, const char *path, unsigned status, double seconds,
+                         const char *who);
 
 /* Who sent the request: the peer's address, or the first X-Forwarded-For
  * hop when BUS_TRUST_PROXY says the peer is our proxy ("-" if unknown). */

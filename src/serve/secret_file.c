@@ -56,9 +56,10 @@ static int write_secret(struct config *config)
 static int refuse_shared_admin_secret(const struct config *config)
 {
     if (strcmp(config->secret, config->admin_token) == 0 ||
-        strcmp(config->secret, config->dashboard_password) == 0) {
-        fprintf(stderr, "intent-bus: BUS_ADMIN_SECRET and DASHBOARD_PASSWORD must differ "
-                        "from the API key\n");
+        strcmp(config->secret, config->dashboard_password) == 0 ||
+        strcmp(config->secret, config->viewer_password) == 0) {
+        fprintf(stderr, "intent-bus: BUS_ADMIN_SECRET, DASHBOARD_PASSWORD and "
+                        "BUS_ADMIN_READONLY_PASSWORD must differ from the API key\n");
         return -1;
     }
     return 0;

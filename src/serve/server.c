@@ -38,7 +38,8 @@ static int open_server(struct server *server)
                                     .retention_seconds = server->config.retention_seconds};
     auth_init(&server->auth, server->config.secret, server->store);
     bus_init(&server->bus, server->store, &settings, clock_now());
-    admin_auth_init(&server->admin, server->config.admin_token, server->config.dashboard_password);
+    admin_auth_init(&server->admin, server->config.admin_token, server->config.dashboard_password,
+                    server->config.viewer_password);
     rate_limiter_init(&server->rate_limits, server->config.tester_rate_limit, 60.0);
     http_metrics_init(&server->metrics, clock_now());
     if (server->config.metrics_token[0])

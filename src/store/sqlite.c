@@ -49,10 +49,10 @@
  * four or five b-trees instead of seven, and every page it dirties is
  * written to the WAL at commit. (Version 1 had full indexes on (status,
  * ...); they are dropped on open.) */
-#define SCHEMA_VERSION "3"
-/* schema_sql makes version 3; the schedules' tables (sqlite_schedules.c),
- * created after it, make version 4. */
-#define SCHEMA_LATEST 4
+#define SCHEMA_VERSION "4"
+/* schema_sql (with add_worker_column()) makes version 4; the schedules'
+ * tables (sqlite_schedules.c), created after it, make version 5. */
+#define SCHEMA_LATEST 5
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -105,7 +105,27 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS api_keys ("
     " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
     " revoked_at REAL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS audit_log ("
+    " id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, address TEXT NOT NULL,"
+    " action TEXT NOT NULL, target TEXT, detail TEXT);"
     "PRAGMA user_version = " SCHEMA_VERSION ";";
+
+/* Version 4 added intents.worker_id (the last claim's X-Worker-ID, for the
+ * admin's filters) and the audit_log table. A column added by ALTER TABLE
+ * is NULL in existing rows, so older databases need nothing else. */
+static int add_worker_column(sqlite3 *db, char **message)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT COUNT(*) FROM pragma_table_info('intents') WHERE name = 'worker_id'", -1,
+        &stmt, NULL);
+    bool present = rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW &&
+                   sqlite3_column_int(stmt, 0) > 0;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK || present)
+        return rc;
+    return sqlite3_exec(db, "ALTER TABLE intents ADD COLUMN worker_id TEXT", NULL, NULL, message);
+}
 
 /* The eligibility rules of spec 6.4, in the order of the claim index. The
  * lease check sits in the WHERE clause so an expired lease is claimable at
@@ -115,7 +135,9 @@ static const char schema_sql[] =
  * down on every call, a fifth of the claim's time in perf. */
 #define CLAIM_FIND_SQL                                                                         \
     "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"           \
-    " target_worker, required_capability FROM intents"                                        \
+    " target_worker, required_capability,"                                                    \
+    " CASE WHEN status = 'claimed' THEN claim_expires_at ELSE run_at END,"                    \
+    " status = 'claimed' FROM intents"                                                         \
     " WHERE namespace = ?1 AND status IN ('open','claimed')"                                  \
     " AND (status = 'open' OR claim_expires_at <= ?2)"                                        \
     " AND run_at <= ?2 AND expires_at > ?2 AND claim_attempts < max_attempts"                \
@@ -149,9 +171,10 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_CLAIM_FIND] = CLAIM_FIND_SQL,
     [W_CLAIM_TAKE] = "UPDATE intents SET status = 'claimed', claim_attempts = ?2,"
                      " claim_token = ?3, claimed_by = ?4, claimed_at = ?5,"
-                     " claim_expires_at = ?6, updated_at = ?5 WHERE id = ?1",
+                     " claim_expires_at = ?6, updated_at = ?5, worker_id = ?7 WHERE id = ?1",
     [W_LEASE_GET] = "SELECT status, claim_token, claimed_by, claim_expires_at, claim_attempts,"
-                    " max_attempts, backoff_base FROM intents WHERE id = ?1",
+                    " max_attempts, backoff_base, namespace, goal, claimed_at FROM intents"
+                    " WHERE id = ?1",
     [W_EXTEND] = "UPDATE intents SET claim_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
     [W_FULFILL] = "UPDATE intents SET status = 'fulfilled', result = ?2, result_type = ?3,"
                   " completed_at = ?4, updated_at = ?4, claim_token = NULL,"
@@ -560,6 +583,8 @@ static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
     out->priority = sqlite3_column_int(stmt, 6);
     sql_copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
     sql_copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
+    out->eligible_since = sqlite3_column_double(stmt, 9);
+    out->reclaimed = sqlite3_column_int(stmt, 10) != 0;
 }
 
 /* The first eligible intent into out: BUS_OK, BUS_ERR_EMPTY or an error. */
@@ -605,6 +630,7 @@ static enum bus_err claim_op(void *connection, void *arg)
     sqlite3_bind_text(stmt, 4, request->claimer, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
+    sql_bind_text(stmt, 7, request->worker_id);
     return run_statement(conn, stmt);
 }
 
@@ -650,6 +676,11 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
         row->claim_attempts = sqlite3_column_int(stmt, 4);
         row->max_attempts = sqlite3_column_int(stmt, 5);
         row->backoff_base = sqlite3_column_double(stmt, 6);
+        if (held && ref->facts != NULL) {
+            sql_copy_column(stmt, 7, ref->facts->namespace_, sizeof ref->facts->namespace_);
+            sql_copy_column(stmt, 8, ref->facts->goal, sizeof ref->facts->goal);
+            ref->facts->claimed_at = sqlite3_column_double(stmt, 9);
+        }
         err = held ? BUS_OK : BUS_ERR_NOT_FOUND;
     } else if (rc != SQLITE_DONE) {
         err = sql_map_error(conn->db, rc, "lease lookup");
@@ -1048,6 +1079,7 @@ void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out)
     out->payload_json = sql_dup_column(stmt, 20);
     out->result_json = sql_dup_column(stmt, 21);
     out->last_error = sql_dup_column(stmt, 22);
+    sql_copy_column(stmt, 23, out->worker_id, sizeof out->worker_id);
 }
 
 static enum bus_err sqlite_get_intent(void *backend, const char *id, struct intent_record *out)
@@ -1195,6 +1227,8 @@ static int create_schema(sqlite3 *db, char **message)
     if (version == SCHEMA_LATEST)
         return SQLITE_OK;
     int rc = sqlite3_exec(db, schema_sql, NULL, NULL, message);
+    if (rc == SQLITE_OK)
+        rc = add_worker_column(db, message);
     return rc == SQLITE_OK ? sql_schedules_schema(db, message) : rc;
 }
 
@@ -1300,10 +1334,17 @@ static const struct store_ops sqlite_ops = {
     .key_lookup = sqlite_key_lookup,
     .key_list = sql_key_list,
     .queue_counts = sql_queue_counts,
+    .oldest_open = sql_oldest_open,
+    .goal_counts = sql_goal_counts,
+    .key_find = sql_key_find,
+    .worker_leases = sql_worker_leases,
+    .audit_add = sql_audit_add,
+    .audit_list = sql_audit_list,
     .intent_list = sql_intent_list,
     .intent_cancel = sql_intent_cancel,
     .intent_retry = sql_intent_retry,
     .dead_list = sql_dead_list,
+    .dead_purge = sql_dead_purge,
     .dead_get = sql_dead_get,
     .purge = sql_purge,
     .schedule_put = sql_schedule_put,

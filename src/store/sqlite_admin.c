@@ -2,6 +2,7 @@
  * These run rarely, so their statements are prepared per call rather than
  * kept; writes still go through the writer thread like every other write. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,34 @@ enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, 
     return err;
 }
 
+struct oldest_rows {
+    store_each_oldest each;
+    void *context;
+};
+
+static void oldest_row(sqlite3_stmt *stmt, void *context)
+{
+    struct oldest_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_double(stmt, 2));
+}
+
+/* Reads the open rows through the claim index (it covers namespace, run_at,
+ * status and goal), so no table row is read; the cost grows with the
+ * number of open intents, once per scrape. */
+enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_oldest each,
+                             void *context)
+{
+    struct oldest_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(backend,
+                        "SELECT namespace, goal, MIN(run_at) AS since FROM intents"
+                        " WHERE status IN ('open','claimed') AND status = 'open' AND run_at <= ?2"
+                        " GROUP BY namespace, goal ORDER BY since LIMIT CAST(?1 AS INTEGER)",
+                        limit_text, now, oldest_row, &rows);
+}
+
 struct intent_rows {
     store_each_intent each;
     void *context;
@@ -211,21 +240,51 @@ static void intent_row(sqlite3_stmt *stmt, void *context)
     intent_record_clear(&record);
 }
 
+/* Every filter is optional (NULL matches all). The id prefix is hex, checked
+ * by the bus, so it holds no LIKE wildcard. */
+#define INTENT_LIST_SQL                                                                         \
+    "SELECT " INTENT_COLUMNS " FROM intents"                                                   \
+    " WHERE (?1 IS NULL OR CASE ?1"                                                            \
+    "  WHEN 'claimed' THEN status = 'claimed' AND claim_expires_at > ?12"                      \
+    "  WHEN 'expired' THEN status = 'claimed' AND claim_expires_at <= ?12"                     \
+    "  WHEN 'scheduled' THEN status = 'open' AND run_at > ?12"                                 \
+    "  ELSE status = ?1 END)"                                                                   \
+    " AND (?2 IS NULL OR namespace = ?2)"                                                       \
+    " AND (?4 IS NULL OR goal = ?4)"                                                            \
+    " AND (?5 IS NULL OR id LIKE ?5 || '%')"                                                    \
+    " AND (?6 IS NULL OR publisher = ?6)"                                                       \
+    " AND (?7 IS NULL OR publisher IN (SELECT key_hash FROM api_keys WHERE owner = ?7))"       \
+    " AND (?8 IS NULL OR worker_id = ?8)"                                                       \
+    " AND (?9 IS NULL OR instr(last_error, ?9) > 0)"                                            \
+    " AND (?10 IS NULL OR (created_at, id) < (SELECT created_at, id FROM intents"              \
+    "  WHERE id = ?10))"                                                                        \
+    " ORDER BY created_at DESC, id DESC LIMIT ?3"
+
+static void bind_filter(sqlite3_stmt *stmt, const struct intent_filter *filter)
+{
+    sql_bind_text(stmt, 1, filter->state);
+    sql_bind_text(stmt, 2, filter->namespace_);
+    sqlite3_bind_int(stmt, 3, filter->limit);
+    sql_bind_text(stmt, 4, filter->goal);
+    sql_bind_text(stmt, 5, filter->id_prefix);
+    sql_bind_text(stmt, 6, filter->publisher);
+    sql_bind_text(stmt, 7, filter->owner);
+    sql_bind_text(stmt, 8, filter->worker_id);
+    sql_bind_text(stmt, 9, filter->error_text);
+    sql_bind_text(stmt, 10, filter->before);
+    sqlite3_bind_double(stmt, 12, filter->now);
+}
+
 enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context)
 {
     struct sqlite_backend *self = backend;
     struct intent_rows rows = {each, context};
     struct read_connection *reader = sql_reader_acquire(self);
-    sqlite3_stmt *stmt = prepare(reader->db, "SELECT " INTENT_COLUMNS " FROM intents"
-                                             " WHERE (?1 IS NULL OR status = ?1)"
-                                             " AND (?2 IS NULL OR namespace = ?2)"
-                                             " ORDER BY created_at DESC, id DESC LIMIT ?3");
+    sqlite3_stmt *stmt = prepare(reader->db, INTENT_LIST_SQL);
     enum bus_err err = BUS_ERR_INTERNAL;
     if (stmt != NULL) {
-        sql_bind_text(stmt, 1, filter->status);
-        sql_bind_text(stmt, 2, filter->namespace_);
-        sqlite3_bind_int(stmt, 3, filter->limit);
+        bind_filter(stmt, filter);
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
             intent_row(stmt, &rows);
@@ -364,13 +423,82 @@ static void dead_row(sqlite3_stmt *stmt, void *context)
     dead_letter_clear(&letter);
 }
 
-enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context)
+#define DEAD_FILTER_SQL                                                                         \
+    " (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR goal = ?2)"                            \
+    " AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR instr(last_error, ?4) > 0)"
+
+static void bind_dead_filter(sqlite3_stmt *stmt, const struct dead_filter *filter)
 {
+    sql_bind_text(stmt, 1, filter->namespace_);
+    sql_bind_text(stmt, 2, filter->goal);
+    sql_bind_text(stmt, 3, filter->reason);
+    sql_bind_text(stmt, 4, filter->error_text);
+}
+
+enum bus_err sql_dead_list(void *backend, const struct dead_filter *filter,
+                           store_each_dead_letter each, void *context)
+{
+    struct sqlite_backend *self = backend;
     struct dead_rows rows = {each, context};
-    return for_each_row(backend,
-                        "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
-                        " ORDER BY died_at DESC LIMIT ?2",
-                        NULL, limit, dead_row, &rows);
+    struct read_connection *reader = sql_reader_acquire(self);
+    sqlite3_stmt *stmt = prepare(reader->db, "SELECT " DEAD_LETTER_COLUMNS " FROM dead_letters"
+                                             " WHERE" DEAD_FILTER_SQL
+                                             " ORDER BY died_at DESC LIMIT ?5");
+    enum bus_err err = BUS_ERR_INTERNAL;
+    if (stmt != NULL) {
+        bind_dead_filter(stmt, filter);
+        sqlite3_bind_int(stmt, 5, filter->limit);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            dead_row(stmt, &rows);
+        err = rc == SQLITE_DONE ? BUS_OK : sql_map_error(reader->db, rc, "dead list");
+        sqlite3_finalize(stmt);
+    }
+    sql_reader_release(self, reader);
+    return err;
+}
+
+struct dead_purge_args {
+    const struct dead_filter *filter;
+    long *deleted;
+};
+
+/* Runs one filtered statement; adds the rows it changed. */
+static enum bus_err run_dead_filtered(sqlite3 *db, const char *sql,
+                                      const struct dead_filter *filter, long *changes)
+{
+    sqlite3_stmt *stmt = prepare(db, sql);
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    bind_dead_filter(stmt, filter);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE && changes != NULL)
+        *changes += sqlite3_changes(db);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? BUS_OK : sql_map_error(db, rc, "dead purge");
+}
+
+static enum bus_err dead_purge_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct dead_purge_args *args = arg;
+    *args->deleted = 0;
+    enum bus_err err = run_dead_filtered(
+        conn->db,
+        "DELETE FROM intents WHERE status = 'dead' AND id IN"
+        " (SELECT intent_id FROM dead_letters WHERE" DEAD_FILTER_SQL ")",
+        args->filter, NULL);
+    return err != BUS_OK ? err
+                         : run_dead_filtered(conn->db,
+                                             "DELETE FROM dead_letters WHERE" DEAD_FILTER_SQL,
+                                             args->filter, args->deleted);
+}
+
+enum bus_err sql_dead_purge(void *backend, const struct dead_filter *filter, long *deleted)
+{
+    struct sqlite_backend *self = backend;
+    struct dead_purge_args args = {filter, deleted};
+    return writer_run(self->writer, dead_purge_op, &args);
 }
 
 static void dead_one(sqlite3_stmt *stmt, void *context)
@@ -390,4 +518,153 @@ enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out
     if (err == BUS_OK && out->intent_id[0] == '\0')
         return BUS_ERR_NOT_FOUND;
     return err;
+}
+
+/* ---- audit log ---------------------------------------------------------- */
+
+static enum bus_err audit_add_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    const struct audit_entry *entry = arg;
+    sqlite3_stmt *stmt = prepare(conn->db, "INSERT INTO audit_log (at, who, address, action,"
+                                           " target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    sqlite3_bind_double(stmt, 1, entry->at);
+    sqlite3_bind_text(stmt, 2, entry->who, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, entry->address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, entry->action, -1, SQLITE_STATIC);
+    sql_bind_text(stmt, 5, entry->target);
+    sql_bind_text(stmt, 6, entry->detail_json);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+        return sql_map_error(conn->db, rc, "audit insert");
+    return execute(conn->db, "DELETE FROM audit_log WHERE id <= ?2", NULL,
+                   (double)(sqlite3_last_insert_rowid(conn->db) - AUDIT_KEEP_ROWS), NULL);
+}
+
+enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, audit_add_op, (void *)entry);
+}
+
+struct audit_rows {
+    store_each_audit each;
+    void *context;
+};
+
+static void audit_row(sqlite3_stmt *stmt, void *context)
+{
+    struct audit_rows *rows = context;
+    struct audit_entry entry = {0};
+    entry.id = (long)sqlite3_column_int64(stmt, 0);
+    entry.at = sqlite3_column_double(stmt, 1);
+    sql_copy_column(stmt, 2, entry.who, sizeof entry.who);
+    sql_copy_column(stmt, 3, entry.address, sizeof entry.address);
+    sql_copy_column(stmt, 4, entry.action, sizeof entry.action);
+    sql_copy_column(stmt, 5, entry.target, sizeof entry.target);
+    entry.detail_json = (const char *)sqlite3_column_text(stmt, 6);
+    rows->each(rows->context, &entry);
+}
+
+enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
+                            void *context)
+{
+    struct audit_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(backend,
+                        "SELECT id, at, who, address, action, target, detail FROM audit_log"
+                        " WHERE (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT CAST(?1 AS INTEGER)",
+                        limit_text, (double)before, audit_row, &rows);
+}
+
+/* ---- per-goal counts ---------------------------------------------------- */
+
+struct goal_count_rows {
+    store_each_goal_count each;
+    void *context;
+};
+
+static void goal_count_row(sqlite3_stmt *stmt, void *context)
+{
+    struct goal_count_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1),
+               (const char *)sqlite3_column_text(stmt, 2), (long)sqlite3_column_int64(stmt, 3),
+               sql_double_column(stmt, 4));
+}
+
+enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
+                             void *context)
+{
+    struct goal_count_rows rows = {each, context};
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    return for_each_row(
+        backend,
+        "SELECT namespace, goal, CASE"
+        " WHEN status = 'claimed' AND claim_expires_at <= ?2 THEN 'expired'"
+        " WHEN status = 'open' AND run_at > ?2 THEN 'scheduled' ELSE status END AS state,"
+        " COUNT(*), MIN(CASE WHEN status = 'open' AND run_at <= ?2 THEN run_at END)"
+        " FROM intents GROUP BY namespace, goal, state ORDER BY namespace, goal"
+        " LIMIT CAST(?1 AS INTEGER)",
+        limit_text, now, goal_count_row, &rows);
+}
+
+/* ---- a key by the start of its digest ----------------------------------- */
+
+struct key_match {
+    char key_hash[PRINCIPAL_LEN + 1];
+    int count;
+};
+
+static void key_match_row(sqlite3_stmt *stmt, void *context)
+{
+    struct key_match *match = context;
+    if (match->count++ == 0)
+        sql_copy_column(stmt, 0, match->key_hash, sizeof match->key_hash);
+}
+
+enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1])
+{
+    struct key_match match = {{0}, 0};
+    enum bus_err err = for_each_row(backend,
+                                    "SELECT key_hash FROM api_keys WHERE revoked_at IS NULL"
+                                    " AND substr(key_hash, 1, length(?1)) = ?1 LIMIT 2",
+                                    prefix, 0, key_match_row, &match);
+    if (err == BUS_OK && match.count != 1)
+        return BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK)
+        snprintf(key_hash, PRINCIPAL_LEN + 1, "%s", match.key_hash);
+    return err;
+}
+
+/* ---- leases per worker -------------------------------------------------- */
+
+struct worker_lease_rows {
+    store_each_worker_leases each;
+    void *context;
+};
+
+static void worker_lease_row(sqlite3_stmt *stmt, void *context)
+{
+    struct worker_lease_rows *rows = context;
+    rows->each(rows->context, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), (long)sqlite3_column_int64(stmt, 2),
+               (long)sqlite3_column_int64(stmt, 3));
+}
+
+/* Through the lease index (claimed rows only), never the history. */
+enum bus_err sql_worker_leases(void *backend, double now, store_each_worker_leases each,
+                               void *context)
+{
+    struct worker_lease_rows rows = {each, context};
+    return for_each_row(backend,
+                        "SELECT COALESCE(worker_id, ''), claimed_by,"
+                        " SUM(claim_expires_at > ?2), SUM(claim_expires_at <= ?2)"
+                        " FROM intents WHERE status = 'claimed' GROUP BY 1, 2",
+                        NULL, now, worker_lease_row, &rows);
 }

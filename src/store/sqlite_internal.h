@@ -15,7 +15,7 @@
     "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
     " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
     " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
-    " payload, result, last_error"
+    " payload, result, last_error, worker_id"
 
 /* The writer's prepared statements; their SQL is in sqlite.c. */
 enum writer_statement {
@@ -111,13 +111,25 @@ enum bus_err sql_key_create(void *backend, const char *key_hash, const char *own
 enum bus_err sql_key_revoke(void *backend, const char *key_hash, double now,
                             char owner[OWNER_MAX_BYTES + 1]);
 enum bus_err sql_key_list(void *backend, store_each_key each, void *context);
+enum bus_err sql_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
+                             void *context);
+enum bus_err sql_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1]);
+enum bus_err sql_worker_leases(void *backend, double now, store_each_worker_leases each,
+                               void *context);
+enum bus_err sql_audit_add(void *backend, const struct audit_entry *entry);
+enum bus_err sql_audit_list(void *backend, int limit, long before, store_each_audit each,
+                            void *context);
+enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_oldest each,
+                             void *context);
 enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, void *context,
                               struct queue_totals *totals);
 enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context);
 enum bus_err sql_intent_cancel(void *backend, const char *id, double now);
 enum bus_err sql_intent_retry(void *backend, const char *id, double now);
-enum bus_err sql_dead_list(void *backend, int limit, store_each_dead_letter each, void *context);
+enum bus_err sql_dead_list(void *backend, const struct dead_filter *filter,
+                           store_each_dead_letter each, void *context);
+enum bus_err sql_dead_purge(void *backend, const struct dead_filter *filter, long *deleted);
 enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out);
 enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
 
@@ -126,7 +138,7 @@ enum bus_err sql_insert_intent(struct write_connection *conn, const struct inten
 enum bus_err sql_check_open_limit(struct write_connection *conn, const char *publisher,
                                   long open_limit);
 
-/* The schedules' tables (schema version 4) and operations, in sqlite_schedules.c. */
+/* The schedules' tables (schema version 5) and operations, in sqlite_schedules.c. */
 int sql_schedules_schema(sqlite3 *db, char **message);
 enum bus_err sql_schedule_put(void *backend, const struct schedule *schedule, bool *created);
 enum bus_err sql_schedule_get(void *backend, const char *name, const char *owner,

@@ -1,4 +1,4 @@
-/* The SQLite backend's schedules: their tables (schema version 4) and
+/* The SQLite backend's schedules: their tables (schema version 5) and
  * operations. A step (one occurrence) runs on the writer thread in one
  * transaction: the schedule's guarded advance, its unique fire record and
  * the intent it publishes commit together or not at all. Statements are
@@ -27,7 +27,7 @@ static const char schedules_schema_sql[] =
     " schedule_id TEXT NOT NULL, fire_at REAL NOT NULL, outcome TEXT NOT NULL,"
     " intent_id TEXT, recorded_at REAL NOT NULL,"
     " PRIMARY KEY (schedule_id, fire_at)) WITHOUT ROWID;"
-    "PRAGMA user_version = 4;";
+    "PRAGMA user_version = 5;";
 
 #define SCHEDULE_COLUMNS                                                                           \
     "id, name, owner, cron, every, timezone, intent, overlap, catch_up, paused, revision,"         \

@@ -80,11 +80,31 @@ struct dead_letter {
 
 void dead_letter_clear(struct dead_letter *letter);
 
-/* Which intents an admin listing shows; "" = any. */
+/* Which intents an admin listing shows; "" = any. state is a status or
+ * one of the views "expired" (claimed, lease lapsed by now) and
+ * "scheduled" (open, run_at still ahead); "claimed" then means a live
+ * lease. Newest first; `before` (an id) continues a listing after it. */
 struct intent_filter {
     int limit;
-    char status[16];
+    double now;
+    char state[16];
     char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    char id_prefix[INTENT_ID_LEN + 1];
+    char publisher[PRINCIPAL_LEN + 1];    /* the publisher's key digest */
+    char owner[OWNER_MAX_BYTES + 1];      /* published by a tester key of this owner */
+    char worker_id[WORKER_NAME_MAX_BYTES + 1];
+    char error_text[ERROR_TEXT_MAX_BYTES + 1]; /* found anywhere in the error */
+    char before[INTENT_ID_LEN + 1];
+};
+
+/* Which dead letters a listing or bulk action takes; "" = any. */
+struct dead_filter {
+    int limit; /* listings only */
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    char reason[16]; /* failed, lease_expired, cancelled */
+    char error_text[ERROR_TEXT_MAX_BYTES + 1];
 };
 
 struct queue_totals {
@@ -97,12 +117,35 @@ struct purge_stats {
     long dead_letters_deleted;
 };
 
+/* One admin action in the audit log. */
+struct audit_entry {
+    long id; /* set by the store, increasing */
+    double at;
+    char who[32];
+    char address[64];
+    char action[32];
+    char target[OWNER_MAX_BYTES + 1];
+    const char *detail_json; /* NULL = none */
+};
+
+#define AUDIT_KEEP_ROWS 10000 /* older entries are dropped as new ones come */
+
 /* Callbacks of the listing operations, called once per row. */
 typedef void (*store_each_count)(void *context, const char *namespace_, const char *status,
                                  long count);
 typedef void (*store_each_intent)(void *context, const struct intent_record *record);
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
+typedef void (*store_each_audit)(void *context, const struct audit_entry *entry);
+/* worker_id "" = claimed without one; live and lapsed leases held. */
+typedef void (*store_each_worker_leases)(void *context, const char *worker_id,
+                                         const char *claimer, long live, long lapsed);
+/* state: a status, or "expired" / "scheduled" (see intent_filter);
+ * oldest_open: the earliest run_at of its claimable open intents, NAN if none. */
+typedef void (*store_each_goal_count)(void *context, const char *namespace_, const char *goal,
+                                      const char *state, long count, double oldest_open);
+typedef void (*store_each_oldest)(void *context, const char *namespace_, const char *goal,
+                                  double eligible_since);
 
 /* How the database's writes are going, for /metrics. */
 struct store_write_stats {
@@ -271,17 +314,41 @@ struct store_ops {
     enum bus_err (*key_lookup)(void *backend, const char *key_hash,
                                char owner[OWNER_MAX_BYTES + 1]);
     enum bus_err (*key_list)(void *backend, store_each_key each, void *context);
+    /* The digest of the one active key whose digest starts with prefix
+     * (hex); BUS_ERR_NOT_FOUND when none or several do. */
+    enum bus_err (*key_find)(void *backend, const char *prefix,
+                             char key_hash[PRINCIPAL_LEN + 1]);
 
     /* Admin views and actions (spec section 8). */
     /* Per namespace and status; a claimed intent whose lease ended by now
      * is counted as status "expired". */
     enum bus_err (*queue_counts)(void *backend, double now, store_each_count each, void *context,
                                  struct queue_totals *totals);
+    /* Per namespace and goal with open intents claimable by now: since when
+     * the longest-waiting one has been claimable (its run_at); longest
+     * waits first, at most limit rows. */
+    enum bus_err (*oldest_open)(void *backend, double now, int limit, store_each_oldest each,
+                                void *context);
+    /* The audit log: appends (keeping the last AUDIT_KEEP_ROWS), and lists
+     * newest first, at most limit entries with ids below before (0 = any). */
+    /* Intents per namespace, goal and state (at most limit rows), for the
+     * dashboard's overview; reads every row. */
+    enum bus_err (*goal_counts)(void *backend, double now, int limit,
+                                store_each_goal_count each, void *context);
+    /* Claimed intents per worker id and claimer, live and lapsed. */
+    enum bus_err (*worker_leases)(void *backend, double now, store_each_worker_leases each,
+                                  void *context);
+    enum bus_err (*audit_add)(void *backend, const struct audit_entry *entry);
+    enum bus_err (*audit_list)(void *backend, int limit, long before, store_each_audit each,
+                               void *context);
     enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
                                 store_each_intent each, void *context);
     enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
     enum bus_err (*intent_retry)(void *backend, const char *id, double now);
-    enum bus_err (*dead_list)(void *backend, int limit, store_each_dead_letter each,
+    /* Deletes the matching dead letters and their dead intents. */
+    enum bus_err (*dead_purge)(void *backend, const struct dead_filter *filter, long *deleted);
+    enum bus_err (*dead_list)(void *backend, const struct dead_filter *filter,
+                              store_each_dead_letter each,
                               void *context);
     enum bus_err (*dead_get)(void *backend, const char *id, struct dead_letter *out);
     /* namespace_ NULL: everything (intents, dead letters, KV, idempotency). */

@@ -7,12 +7,21 @@ const double histogram_bounds[HISTOGRAM_BUCKETS] = {
     0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   5.0,
 };
 
+const double histogram_job_bounds[HISTOGRAM_BUCKETS] = {
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0,
+};
+
 void histogram_observe(struct histogram *histogram, double seconds)
 {
-    if (seconds < 0)
+    histogram_observe_in(histogram, histogram_bounds, seconds);
+}
+
+void histogram_observe_in(struct histogram *histogram, const double *bounds, double seconds)
+{
+    if (!(seconds > 0)) /* negative or NaN */
         seconds = 0;
     for (int i = 0; i < HISTOGRAM_BUCKETS; i++) {
-        if (seconds <= histogram_bounds[i]) {
+        if (seconds <= bounds[i]) {
             atomic_fetch_add_explicit(&histogram->buckets[i], 1, memory_order_relaxed);
             break;
         }
@@ -25,11 +34,17 @@ void histogram_observe(struct histogram *histogram, double seconds)
 void histogram_write(FILE *out, const char *name, const char *labels,
                      const struct histogram *histogram)
 {
+    histogram_write_in(out, name, labels, histogram, histogram_bounds);
+}
+
+void histogram_write_in(FILE *out, const char *name, const char *labels,
+                        const struct histogram *histogram, const double *bounds)
+{
     const char *comma = labels[0] ? "," : "";
     unsigned long cumulative = 0;
     for (int i = 0; i < HISTOGRAM_BUCKETS; i++) {
         cumulative += atomic_load_explicit(&histogram->buckets[i], memory_order_relaxed);
-        fprintf(out, "%s_bucket{%s%sle=\"%g\"} %lu\n", name, labels, comma, histogram_bounds[i],
+        fprintf(out, "%s_bucket{%s%sle=\"%g\"} %lu\n", name, labels, comma, bounds[i],
                 cumulative);
     }
     /* The total is read once, so +Inf and _count agree even while other

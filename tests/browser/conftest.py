@@ -96,6 +96,7 @@ class BusServer:
         self.key = secrets.token_hex(16)
         self.admin_token = secrets.token_hex(16)
         self.password = secrets.token_urlsafe(12)
+        self.viewer_password = "ro-" + secrets.token_urlsafe(12)
         self.port = None
         self.proc = None
         self._log = None
@@ -110,7 +111,8 @@ class BusServer:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
         env.update(BUS_SECRET=self.key, DASHBOARD_PASSWORD=self.password,
-                   BUS_ADMIN_SECRET=self.admin_token)
+                   BUS_ADMIN_SECRET=self.admin_token,
+                   BUS_ADMIN_READONLY_PASSWORD=self.viewer_password)
         self._log = open(self.workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--bind", "127.0.0.1", "--port", str(self.port), "--db", str(self.db)],

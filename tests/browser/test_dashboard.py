@@ -16,8 +16,10 @@ goog/cdp/execute) and says so; INTENT_BUS_BROWSER_AUTH=cdp forces that path.
 """
 
 import base64
+import json
 import os
 import re
+import urllib.parse
 import time
 from pathlib import Path
 
@@ -137,6 +139,37 @@ def page_matches_api(browser, server):
     got = {k: shown[k] for k in expected}
     assert got == expected, f"page shows {got!r}, API says {expected!r} (banner: {shown['banner']!r})"
     return shown
+
+
+PAGES = ("overview", "jobs", "workers", "dead", "keys", "audit")
+FIRST_TABLE = {"overview": "stats-body", "jobs": "intents-body", "dead": "dead-body",
+               "workers": "workers-body",
+               "keys": "keys-body", "audit": "audit-body", "job": "job-fields"}
+
+
+def goto(browser, page):
+    """Opens a page of the dashboard (its #fragment) and waits for its data."""
+    # The page sets body[data-shown] once a refresh of this page's data has
+    # been rendered; clearing it first means "wait for a fresh one".
+    browser.execute("document.body.removeAttribute('data-shown');"
+                    "window.location.hash = arguments[0];", "#" + page)
+    name = page.split("/")[0]
+    table = FIRST_TABLE[name]
+
+    def loaded():
+        state = browser.execute(
+            "const p = document.getElementById('page-' + arguments[0]);"
+            "const t = document.getElementById(arguments[1]);"
+            "return {shown: p && !p.hidden, text: t ? t.textContent : null,"
+            "        fresh: document.body.getAttribute('data-shown')};", name, table)
+        return state["shown"] and state["text"] and "Loading" not in state["text"] and \
+            state["fresh"] == name
+    wait_until(loaded, timeout=10, message=f"the {page} page to load")
+
+
+def accept_confirms(browser):
+    """window.confirm() answers yes (a WebDriver script is not bound by the CSP)."""
+    browser.execute("window.confirm = function () { return true; };")
 
 
 def click(browser, css):
@@ -309,6 +342,7 @@ def test_dashboard_is_served_with_its_csp(bus_server):
 
 def test_page_shows_the_api_numbers(dashboard):
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    goto(browser, "overview")
     shown = wait_until(lambda: page_matches_api(browser, srv), timeout=10,
                        message="the page's numbers to equal GET /admin/stats")
     assert set(shown["namespaces"]) == {NS_BILLING, NS_MAIL, NS_SANDBOX}
@@ -319,34 +353,81 @@ def test_page_shows_the_api_numbers(dashboard):
     assert browser.text(browser.find_one("#dead-count")) == "2"
     assert browser.text(browser.find_one("#key-count")) == "1"
 
-    # Tables: both dead letters, the recent intents, both keys.
-    assert set(shown["dead"]) == {seed.xss, seed.mail_dead}
-    assert shown["intents"][seed.billing_open] == "open"
-    assert shown["intents"][seed.billing_claimed] == "claimed"
-    assert shown["intents"][seed.xss] == "dead"
-    assert len(shown["keys"]) == 2
+    # Each page's table: both dead letters, the recent intents, both keys.
+    goto(browser, "dead")
+    assert set(page_snapshot(browser)["dead"]) == {seed.xss, seed.mail_dead}
+    goto(browser, "jobs")
+    intents = page_snapshot(browser)["intents"]
+    assert intents[seed.billing_open] == "open"
+    assert intents[seed.billing_claimed] == "claimed"
+    assert intents[seed.xss] == "dead"
+    # ids in full, not their first 8 hex digits (the time, alike in every row)
+    row = f"#intents-body tr[data-intent-id={css_attr(seed.billing_open)}]"
+    assert browser.text(browser.find_one(f"{row} code")) == seed.billing_open
+    goto(browser, "keys")
+    assert len(page_snapshot(browser)["keys"]) == 2
     keys_text = browser.text(browser.find_one("#keys-table"))
     assert "alice <ops@example.com>" in keys_text and "bob" in keys_text
     assert "revoked" in keys_text
 
     # Cancel is offered on open and claimed rows only; dead letters get both buttons.
-    for intent_id, status in shown["intents"].items():
+    goto(browser, "jobs")
+    for intent_id, status in intents.items():
         buttons = browser.find(f"#intents-body tr[data-intent-id={css_attr(intent_id)}] "
                                "button[data-action=cancel]")
         assert len(buttons) == (1 if status in ("open", "claimed") else 0), (intent_id, status)
-    for intent_id in shown["dead"]:
+    goto(browser, "dead")
+    for intent_id in (seed.xss, seed.mail_dead):
         row = f"#dead-body tr[data-intent-id={css_attr(intent_id)}]"
         assert len(browser.find(f"{row} button[data-action=retry]")) == 1
         assert len(browser.find(f"{row} button[data-action=cancel]")) == 1
 
     # It refreshes itself: "last updated" moves on without any action.
-    first = shown["lastUpdated"]
+    goto(browser, "overview")
+    first = page_snapshot(browser)["lastUpdated"]
     wait_until(lambda: page_snapshot(browser)["lastUpdated"] != first, timeout=6,
                message="the 2-second refresh to update 'last updated'")
 
 
+def test_overview_charts_and_goals(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    goto(browser, "overview")
+
+    def charted():
+        totals = browser.execute(
+            "const out = {};"
+            "for (const l of document.querySelectorAll('#chart-hour polyline'))"
+            "  out[l.getAttribute('class')] = Number(l.getAttribute('data-total'));"
+            "return out;")
+        return totals if totals.get("line line-published", 0) >= 1 else None
+    totals = wait_until(charted, timeout=15, message="the last hour's chart")
+    history = srv.admin("GET", "/admin/history?minutes=60")
+    assert totals["line line-published"] == sum(history["published"])
+    assert totals["line line-fulfilled"] == sum(history["fulfilled"])
+    assert totals["line line-failed"] == sum(history["failed"])
+    assert len(browser.find("#chart-day polyline")) == 3
+    goals = srv.admin("GET", "/admin/goals")["goals"]
+    rows = browser.execute(
+        "return Array.from(document.querySelectorAll('#goals-body tr[data-goal]'))"
+        ".map(tr => [tr.getAttribute('data-namespace'), tr.getAttribute('data-goal')]);")
+    assert sorted(map(tuple, rows)) == sorted((g["namespace"], g["goal"]) for g in goals)
+    assert browser.text(browser.find_one("#oldest-open")) not in ("", "–", "—")
+    assert browser.text(browser.find_one("#claim-rate")) != "–"
+
+
 def test_api_text_is_escaped(dashboard):
     browser, seed = dashboard.browser, dashboard.seed
+    xss_row = f"tr[data-intent-id={css_attr(seed.xss)}]"
+    goto(browser, "dead")
+    dead_row = browser.text(browser.find_one(f"#dead-body {xss_row}"))
+    goto(browser, "jobs")
+    intent_row = browser.text(browser.find_one(f"#intents-body {xss_row}"))
+    goto(browser, "job/" + seed.xss)
+    detail = browser.text(browser.find_one("#page-job"))
+    for text in (dead_row, intent_row):
+        assert XSS_GOAL in text, text
+        assert XSS_ERROR in text, text
+    assert XSS_GOAL in detail and XSS_ERROR in detail
     found = browser.execute(r"""
       return {
         imgs: document.querySelectorAll('img').length,
@@ -358,30 +439,23 @@ def test_api_text_is_escaped(dashboard):
     assert found["scripts"] == ["/admin/dashboard.js"], found["scripts"]
     assert found["styled"] == 0
     assert browser.alert_text() is None, "an alert() ran"
-
-    xss_row = f"tr[data-intent-id={css_attr(seed.xss)}]"
-    dead_row = browser.text(browser.find_one(f"#dead-body {xss_row}"))
-    intent_row = browser.text(browser.find_one(f"#intents-body {xss_row}"))
-    for text in (dead_row, intent_row):
-        assert XSS_GOAL in text, text
-        assert XSS_ERROR in text, text
-    assert found["body"].count(XSS_GOAL) >= 2
+    assert found["body"].count(XSS_GOAL) >= 3
 
 
-def test_screenshot(dashboard, tmp_path):
+def test_screenshots_of_every_page(dashboard, tmp_path):
     browser = dashboard.browser
     browser.set_window(1280, 900)
-    # Tall enough for the whole page (the screenshot is of the viewport).
-    height = browser.execute("return document.documentElement.scrollHeight"
-                             " + (window.outerHeight - window.innerHeight);")
-    browser.set_window(1280, min(max(int(height) + 4, 600), 2400))
-    wait_until(lambda: page_matches_api(browser, dashboard.server), timeout=10,
-               message="the page to settle after the resize")
-    png = browser.screenshot()
-    check_png(png)
-    (tmp_path / "dashboard.png").write_bytes(png)
-    if os.environ.get("INTENT_BUS_SCREENSHOT") == "1":
-        SCREENSHOT_DOC.write_bytes(png)
+    for page in PAGES + ("job/" + dashboard.seed.mail_open,):
+        goto(browser, page)
+        height = browser.execute("return document.documentElement.scrollHeight"
+                                 " + (window.outerHeight - window.innerHeight);")
+        browser.set_window(1280, min(max(int(height) + 4, 600), 2400))
+        goto(browser, page)
+        png = browser.screenshot()
+        check_png(png)
+        (tmp_path / f"dashboard-{page.replace('/', '-')}.png").write_bytes(png)
+        if page == "overview" and os.environ.get("INTENT_BUS_SCREENSHOT") == "1":
+            SCREENSHOT_DOC.write_bytes(png)
     browser.set_window(1280, 900)
 
 
@@ -391,11 +465,72 @@ def test_no_console_errors(dashboard):
     assert not problems, f"browser console: {problems!r}"
 
 
+def test_job_detail(dashboard):
+    browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    goto(browser, "jobs")
+    click(browser, f"#intents-body tr[data-intent-id={css_attr(seed.billing_claimed)}] a")
+    wait_until(lambda: browser.execute("return location.hash;") == "#job/" + seed.billing_claimed,
+               timeout=5, message="the job's page")
+    goto(browser, "job/" + seed.billing_claimed)
+    fields = browser.execute(
+        "const out = {}; const dts = document.querySelectorAll('#job-fields dt');"
+        "for (const dt of dts) out[dt.textContent] = dt.nextElementSibling.textContent;"
+        "return out;")
+    intent = srv.admin("GET", f"/admin/intents/{seed.billing_claimed}")
+    assert browser.text(browser.find_one("#job-id")) == seed.billing_claimed
+    assert fields["Status"] == "claimed" and fields["Goal"] == "refund"
+    assert fields["Claimed by key"] == intent["claimed_by"]
+    assert fields["Lease until"] != "—" and fields["Created"] != "—"
+    payload = browser.text(browser.find_one("#job-payload"))
+    assert json.loads(payload) == intent["payload"] and "\n" in payload  # pretty-printed
+    # a fulfilled job shows its result
+    done = [i for i in srv.admin("GET", f"/admin/intents?namespace={NS_MAIL}&state=fulfilled")["intents"]]
+    goto(browser, "job/" + done[0]["id"])
+    assert browser.text(browser.find_one("#job-result")) == "—"  # fulfilled without a result
+    goto(browser, "job/" + seed.billing_claimed)
+    assert browser.find("#job-actions button[data-action=cancel]")
+
+
+def test_jobs_filters_and_pages(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    ns = "paging"
+    ids = [srv.publish(ns, "page-me") for _ in range(57)]
+    goto(browser, "jobs")
+    browser.execute("document.getElementById('f-namespace').value = arguments[0];"
+                    "document.getElementById('f-goal').value = 'page-me';", ns)
+    click(browser, "#jobs-search")
+
+    def rows():
+        return browser.execute(
+            "return Array.from(document.querySelectorAll('#intents-body tr[data-intent-id]'))"
+            ".map(tr => tr.getAttribute('data-intent-id'));")
+    first = wait_until(lambda: (lambda r: r if r and r[0] == ids[-1] else None)(rows()),
+                       timeout=10, message="the filtered first page")
+    assert first == ids[::-1][:50]
+    click(browser, "#jobs-next")
+    second = wait_until(lambda: (lambda r: r if r and r[0] == ids[6] else None)(rows()),
+                        timeout=10, message="the second page")
+    assert second == ids[::-1][50:]
+    assert browser.execute("return document.getElementById('jobs-next').disabled;")
+    click(browser, "#jobs-first")
+    wait_until(lambda: rows() == first, timeout=10, message="back to the first page")
+    # by state and by error text
+    browser.execute("document.getElementById('jobs-filter').reset();"
+                    "document.getElementById('f-state').value = 'dead';"
+                    "document.getElementById('f-error').value = 'SMTP';")
+    click(browser, "#jobs-search")
+    wait_until(lambda: rows() == [dashboard.seed.mail_dead], timeout=10,
+               message="the dead job whose error says SMTP")
+    click(browser, "#jobs-clear")
+    wait_until(lambda: len(rows()) == 50, timeout=10, message="the unfiltered list")
+
+
 def test_retry_dead_letter(dashboard):
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    goto(browser, "overview")
     wait_until(lambda: page_matches_api(browser, srv), timeout=10, message="page == API")
     before = int(srv.admin("GET", "/admin/stats")["namespaces"][NS_MAIL]["open"])
-
+    goto(browser, "dead")
     click(browser, f"#dead-body tr[data-intent-id={css_attr(seed.mail_dead)}] button[data-action=retry]")
 
     intent = wait_until(
@@ -404,55 +539,146 @@ def test_retry_dead_letter(dashboard):
         timeout=10, message="the API to show the retried intent open")
     assert intent["claim_attempts"] == 0
     assert srv.request("GET", f"/admin/dead/{seed.mail_dead}", auth="admin")[0] == 404
+    wait_until(lambda: seed.mail_dead not in page_snapshot(browser)["dead"], timeout=10,
+               message="the dead letter to leave the list")
+    goto(browser, "overview")
 
     def page_caught_up():
         shown = page_matches_api(browser, srv)
         assert shown["namespaces"][NS_MAIL]["open"] == str(before + 1), shown["namespaces"]
-        assert seed.mail_dead not in shown["dead"], shown["dead"]
-        assert shown["intents"].get(seed.mail_dead) == "open", shown["intents"]
         assert shown["deadCount"] == "1"
         return shown
     wait_until(page_caught_up, timeout=10, message="the page to show the retry")
 
 
-def test_cancel_from_recent_intents(dashboard):
+def test_cancel_from_jobs(dashboard):
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    goto(browser, "jobs")
+    browser.execute("document.getElementById('jobs-filter').reset();"
+                    "document.getElementById('f-namespace').value = arguments[0];", NS_BILLING)
+    click(browser, "#jobs-search")
+    wait_until(lambda: seed.billing_open in page_snapshot(browser)["intents"], timeout=10,
+               message="billing's jobs")
     click(browser, f"#intents-body tr[data-intent-id={css_attr(seed.billing_open)}] "
                    "button[data-action=cancel]")
     wait_until(lambda: srv.admin("GET", f"/admin/intents/{seed.billing_open}")["status"] == "dead",
                timeout=10, message="the API to show the cancelled intent dead")
     assert srv.admin("GET", f"/admin/dead/{seed.billing_open}")["reason"] == "Cancelled by admin"
-
-    def page_caught_up():
-        shown = page_matches_api(browser, srv)
-        assert seed.billing_open in shown["dead"], shown["dead"]
-        assert shown["intents"].get(seed.billing_open) == "dead", shown["intents"]
-        return shown
-    wait_until(page_caught_up, timeout=10, message="the page to show the cancel")
     row = f"#intents-body tr[data-intent-id={css_attr(seed.billing_open)}]"
+    wait_until(lambda: page_snapshot(browser)["intents"].get(seed.billing_open) == "dead",
+               timeout=10, message="the page to show the cancel")
     assert browser.find(f"{row} button[data-action=cancel]") == []
+    goto(browser, "dead")
+    assert seed.billing_open in page_snapshot(browser)["dead"]
     assert not console_problems(browser)
 
 
-def test_narrow_window(dashboard):
-    browser = dashboard.browser
+def test_dead_letter_bulk_actions(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    ns = "bulk"
+    smtp, paper = [], []
+    for i in range(3):
+        for goal, bucket, error in (("mail", smtp, "SMTP 450"), ("print", paper, "no paper")):
+            iid = srv.publish(ns, goal, max_attempts=1)
+            got, token = srv.claim(ns, goal)
+            srv.ok("POST", f"/fail/{got}", {"claim_token": token, "error": error})
+            bucket.append(got)
+    goto(browser, "dead")
+    browser.execute("document.getElementById('d-namespace').value = arguments[0];"
+                    "document.getElementById('d-error').value = 'SMTP';", ns)
+    click(browser, "#dead-search")
+    wait_until(lambda: sorted(page_snapshot(browser)["dead"]) == sorted(smtp), timeout=10,
+               message="only the matching dead letters")
+    accept_confirms(browser)
+    click(browser, "#dead-retry-all")
+    wait_until(lambda: all(srv.admin("GET", f"/admin/intents/{i}")["status"] == "open" for i in smtp),
+               timeout=10, message="every matching dead letter retried")
+    assert all(srv.admin("GET", f"/admin/intents/{i}")["status"] == "dead" for i in paper)
+    wait_until(lambda: page_snapshot(browser)["dead"] == [], timeout=10,
+               message="the retried ones to leave the list")
+    browser.execute("document.getElementById('d-error').value = 'paper';")
+    click(browser, "#dead-search")
+    wait_until(lambda: sorted(page_snapshot(browser)["dead"]) == sorted(paper), timeout=10,
+               message="the other dead letters")
+    accept_confirms(browser)
+    click(browser, "#dead-purge-all")
+    wait_until(lambda: all(srv.request("GET", f"/admin/intents/{i}", auth="admin")[0] == 404
+                           for i in paper), timeout=10, message="the matching ones purged")
+    wait_until(lambda: page_snapshot(browser)["dead"] == [], timeout=10, message="an empty list")
+    browser.execute("document.getElementById('dead-filter').reset();")
+    click(browser, "#dead-search")
+
+
+def test_keys_generate_and_revoke(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    goto(browser, "keys")
+    browser.execute("document.getElementById('k-owner').value = 'carol';")
+    click(browser, "#key-generate")
+    key = wait_until(lambda: (lambda t: t if t.startswith("tk_") else None)(
+        browser.text(browser.find_one("#new-key-value"))), timeout=10, message="the new key")
+    assert srv.request("POST", "/intent", {"goal": "g", "payload": {}}, auth=key)[0] == 201
+    keys = srv.admin("GET", "/admin/keys")["keys"]
+    carol = [k for k in keys if k["owner"] == "carol"][0]
+    row = f"#keys-body tr[data-key-id={css_attr(carol['key_id'])}]"
+    wait_until(lambda: browser.find(row), timeout=10, message="carol's row")
+    accept_confirms(browser)
+    click(browser, f"{row} button[data-action=revoke]")
+    wait_until(lambda: srv.request("POST", "/intent", {"goal": "g", "payload": {}}, auth=key)[0] == 401,
+               timeout=10, message="the revoked key refused")
+    wait_until(lambda: "revoked" in browser.execute(
+        "const r = document.querySelector(arguments[0]); return r ? r.textContent : '';", row),
+        timeout=10, message="the row to say revoked")
+    assert browser.find(f"{row} button[data-action=revoke]") == []
+
+
+def test_audit_page_lists_the_actions(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    goto(browser, "audit")
+    actions = browser.execute(
+        "return Array.from(document.querySelectorAll('#audit-body tr[data-action-name]'))"
+        ".map(tr => tr.getAttribute('data-action-name'));")
+    api = [e["action"] for e in srv.admin("GET", "/admin/audit?limit=100")["entries"]]
+    assert actions == api
+    for done in ("retry", "cancel", "dead_retry", "dead_purge", "generate_key", "revoke_key"):
+        assert done in actions, (done, actions)
+    text = browser.text(browser.find_one("#audit-body"))
+    assert "127.0.0.1" in text and "carol" in text
+
+
+def test_phone_sized_window(dashboard, tmp_path):
+    browser, seed = dashboard.browser, dashboard.seed
     try:
         browser.set_window(390, 844)
         wait_until(lambda: browser.execute("return window.innerWidth;") <= 420, timeout=5,
                    message="the window to shrink")
-        overflow = browser.execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
-        assert overflow <= 1, f"the page scrolls sideways by {overflow}px in a 390px window"
-        for css in ("#dead-count", "#key-count",
-                    "#dead-body tr[data-intent-id] button[data-action=retry]"):
+        for page in PAGES + ("job/" + seed.mail_dead,):
+            goto(browser, page)
+            overflow = browser.execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            assert overflow <= 1, f"{page} scrolls sideways by {overflow}px in a 390px window"
+            png = browser.screenshot()
+            check_png(png)
+            (tmp_path / f"phone-{page.replace('/', '-')}.png").write_bytes(png)
+        goto(browser, "overview")
+        for css in ("#dead-count", "#key-count", "#chart-hour"):
             element = browser.find_one(css)
             assert browser.s("GET", f"/element/{element}/displayed"), f"{css} hidden when narrow"
+        goto(browser, "jobs")
+        browser.execute("document.getElementById('jobs-filter').reset();"
+                        "document.getElementById('f-id').value = arguments[0];", seed.mail_dead)
+        click(browser, "#jobs-search")
+        row = f"#intents-body tr[data-intent-id={css_attr(seed.mail_dead)}]"
+        wait_until(lambda: browser.find(row), timeout=10, message="the job by its id")
+        code = browser.find_one(f"{row} code")
+        assert browser.text(code) == seed.mail_dead, "the full id, readable on a phone"
+        assert browser.s("GET", f"/element/{browser.find_one('#jobs-search')}/displayed")
     finally:
         browser.set_window(1280, 900)
 
 
 def test_error_banner_when_a_fetch_fails(dashboard):
     browser, srv = dashboard.browser, dashboard.server
+    goto(browser, "overview")
     assert page_snapshot(browser)["banner"] is None
     browser.cdp("Network.enable")
     browser.cdp("Network.setBlockedURLs", {"urls": ["*/admin/stats*"]})
@@ -467,3 +693,45 @@ def test_error_banner_when_a_fetch_fails(dashboard):
                message="the banner to go away once fetches work again")
     wait_until(lambda: page_matches_api(browser, srv), timeout=10, message="page == API")
     browser.console()  # drop the blocked-request errors this test caused
+
+
+def test_workers_page(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    srv.publish("workers", "render")
+    query = urllib.parse.urlencode({"namespace": "workers", "goal": "render"})
+    status, _, held = srv.request("POST", f"/claim?{query}",
+                                  headers={"X-Worker-ID": "gpu-7", "X-Worker-Capabilities": "gpu"})
+    assert status == 200, held
+    goto(browser, "workers")
+    row = "#workers-body tr[data-worker-id=\"gpu-7\"]"
+    wait_until(lambda: browser.find(row), timeout=10, message="gpu-7's row")
+    text = browser.text(browser.find_one(row))
+    assert "gpu" in text and "main" in text and "workers" in text
+    click(browser, f"{row} a.held-link")
+    wait_until(lambda: list(page_snapshot(browser)["intents"]) == [held["id"]], timeout=10,
+               message="the Jobs page with the job gpu-7 holds")
+    assert browser.execute("return location.hash;") == "#jobs"
+
+
+def test_viewer_sees_but_cannot_act(dashboard):
+    """The read-only credential: the pages, no action buttons or forms."""
+    browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    token = base64.b64encode(f"viewer:{srv.viewer_password}".encode()).decode()
+    browser.cdp("Network.enable")
+    browser.cdp("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+    try:
+        browser.get(f"http://127.0.0.1:{srv.port}/admin/dashboard#dead")
+        goto(browser, "dead")
+        wait_until(lambda: browser.execute("return document.body.classList.contains('read-only');"),
+                   timeout=10, message="the page to know it is read-only")
+        assert page_snapshot(browser)["dead"], "a viewer sees the dead letters"
+        visible = browser.execute(
+            "return Array.from(document.querySelectorAll('button[data-action], .admin-only'))"
+            ".filter(b => b.offsetParent !== null).length;")
+        assert visible == 0
+        goto(browser, "keys")
+        assert not browser.s("GET", f"/element/{browser.find_one('#key-form')}/displayed")
+        assert browser.text(browser.find_one("#role")) == "read-only"
+    finally:
+        browser.cdp("Network.setExtraHTTPHeaders", {"headers": {}})
+

@@ -69,3 +69,53 @@ def test_admin_errors(cli, server):
     # The API key never opens admin routes, and is not what admin commands send.
     done = cli.run("admin", "stats", "--admin-token", server.key)
     assert done.returncode == 3
+
+
+def test_jobs_filters(cli, admin, ns):
+    kept = cli.publish("crunch", {"n": 1}, "-n", ns, "--max-attempts", "1")
+    cli.publish("other", {}, "-n", ns)
+    token = cli.json("claim", "crunch", "-n", ns)["claim_token"]
+    cli.ok("fail", kept, token, "disk on fire")
+    found = admin("jobs", "--goal", "crunch", "--state", "dead", "--namespace", ns)
+    assert [job["id"] for job in found["intents"]] == [kept] and found["next"] is None
+    assert admin("jobs", "--error", "on fire", "-n", ns)["intents"][0]["id"] == kept
+    assert admin("jobs", "--id", kept[:24], "--limit", "5")["intents"][0]["id"] == kept
+    assert admin("jobs", "--goal", "crunch", "--state", "open", "-n", ns)["intents"] == []
+    assert admin("jobs", "--owner", "main", "-n", ns, "--limit", "1")["next"] is not None
+
+
+def test_jobs_refuses_a_bad_state(cli, server):
+    done = cli.run("admin", "jobs", "--state", "stuck", "--admin-token", server.admin)
+    assert done.returncode != 0 and "invalid_status" in done.stderr
+    done = cli.run("admin", "stats", "--goal", "g", "--admin-token", server.admin)
+    assert done.returncode == 2 and "does not apply" in done.stderr
+
+
+def test_dead_filters_and_bulk_actions(cli, server, admin, ns):
+    ids = []
+    for error in ("quota hit", "quota hit again", "segfault"):
+        intent_id = cli.publish("crunch", {}, "-n", ns, "--max-attempts", "1")
+        token = cli.json("claim", "crunch", "-n", ns)["claim_token"]
+        cli.ok("fail", intent_id, token, error)
+        ids.append(intent_id)
+    found = admin("dead", "-n", ns, "--error", "quota", "--reason", "failed", "--goal", "crunch")
+    assert [d["intent_id"] for d in found] == ids[1::-1]
+    done = cli.run("admin", "dead-retry", "-n", ns, "--error", "quota", "--admin-token",
+                   server.admin)
+    assert done.returncode == 2 and "--yes" in done.stderr
+    assert admin("dead-retry", "-n", ns, "--error", "quota", "--yes") == {"ok": True, "retried": 2}
+    assert admin("dead-purge", "-n", ns, "--yes") == {"ok": True, "purged": 1}
+    assert admin("dead", "-n", ns) == []
+    entries = admin("audit", "--limit", "2")
+    assert [e["action"] for e in entries["entries"]] == ["dead_purge", "dead_retry"]
+    older = admin("audit", "--limit", "1", "--before", str(entries["entries"][0]["id"]))
+    assert older["entries"][0]["action"] == "dead_retry"
+
+
+def test_workers_and_goals(cli, admin, ns):
+    cli.publish("g1", {}, "-n", ns)
+    cli.json("claim", "g1", "-n", ns, "--worker-id", "cli-w1")
+    workers = admin("workers")["workers"]
+    assert any(w["worker_id"] == "cli-w1" and w["held"] == 1 for w in workers), workers
+    goals = [g for g in admin("goals")["goals"] if g["namespace"] == ns]
+    assert goals == [dict(goals[0], goal="g1", claimed=1)]

@@ -30,10 +30,17 @@ ADMIN_ROUTES = [
     ("GET", "/admin/dead", None),
     ("GET", "/admin/dead/{id}", None),
     ("GET", "/admin/keys", None),
+    ("GET", "/admin/audit", None),
+    ("GET", "/admin/whoami", None),
+    ("GET", "/admin/history", None),
+    ("GET", "/admin/goals", None),
+    ("GET", "/admin/workers", None),
     ("POST", "/admin/generate_key", {"owner": "mallory"}),
     ("POST", "/admin/revoke_key", {"api_key": "tk_" + "ab" * 32}),
     ("POST", "/admin/purge", {"confirm": True}),
     ("POST", "/admin/cleanup", None),
+    ("POST", "/admin/dead/retry", {"goal": "nothing-matches"}),
+    ("POST", "/admin/dead/purge", {"goal": "nothing-matches"}),
 ]
 
 NON_JSON_ROUTES = {"/admin/dashboard", "/admin/dashboard.js", "/admin/dashboard.css"}
@@ -153,8 +160,12 @@ def expected_with_credentials(method, path):
     """What an authenticated admin gets from ADMIN_ROUTES with an unknown id
     and bodies that are refused before they act."""
     if path in NON_JSON_ROUTES or path in ("/admin/stats", "/admin/intents", "/admin/dead",
-                                            "/admin/keys", "/admin/cleanup") or path.startswith("/admin/intents?"):
+                                            "/admin/keys", "/admin/cleanup", "/admin/audit",
+                                            "/admin/whoami", "/admin/history", "/admin/goals",
+                                            "/admin/workers") or path.startswith("/admin/intents?"):
         return 200, None
+    if path in ("/admin/dead/retry", "/admin/dead/purge"):
+        return 400, "invalid_request"  # no confirm
     if path.startswith("/admin/intents/") or path.startswith("/admin/dead/"):
         return 404, "not_found"
     if path == "/admin/generate_key":
@@ -375,7 +386,7 @@ DETAIL_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", 
                  "target_worker", "required_capability"}
 LIST_FIELDS = {"id", "namespace", "goal", "status", "priority", "visibility", "claim_attempts",
                "max_attempts", "created_at", "run_at", "completed_at", "error", "claimed_by",
-               "claim_expires_at", "lease_expired"}
+               "claim_expires_at", "lease_expired", "publisher", "worker_id"}
 # The original server's dead-letter fields (intent_id .. created_at), then ours.
 ORIGINAL_DEAD_FIELDS = {"intent_id", "namespace", "goal", "attempts", "reason", "created_at"}
 DEAD_FIELDS = ORIGINAL_DEAD_FIELDS | {"claim_attempts", "max_attempts", "error", "reason_code",
@@ -439,9 +450,9 @@ def test_admin_intents_list_newest_first_and_fields(admin_server, admin):
     c = admin_server.client(ns=unique("ns"))
     ids = [c.publish(goal=f"g{i}") for i in range(5)]
     r = admin.get("/admin/intents", params={"namespace": c.ns})
-    assert r.status == 200 and set(r.json) == {"intents"}
+    assert r.status == 200 and set(r.json) == {"intents", "next"}
     items = r.json["intents"]
-    assert [i["id"] for i in items] == ids[::-1]
+    assert [i["id"] for i in items] == ids[::-1] and r.json["next"] is None
     for i in items:
         assert set(i) == LIST_FIELDS, i
         assert i["namespace"] == c.ns and i["status"] == "open" and i["error"] is None
@@ -785,7 +796,7 @@ def test_purge_everything(server_factory):
     for iid in ids:
         assert_error(admin.get(f"/admin/intents/{iid}"), 404, "not_found")
         assert_error(admin.get(f"/admin/dead/{iid}"), 404, "not_found")
-    assert admin.get("/admin/intents").json == {"intents": []}
+    assert admin.get("/admin/intents").json == {"intents": [], "next": None}
     assert admin.get("/admin/dead").json == []
     stats = admin.stats()
     assert all(v == {"open": 0, "claimed": 0, "expired": 0, "fulfilled": 0, "dead": 0} for v in stats["namespaces"].values()), stats

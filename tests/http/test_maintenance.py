@@ -70,7 +70,7 @@ def test_health_still_200(maint):
 def test_admin_routes_still_work(maint):
     srv, admin = maint
     assert admin.stats()["namespaces"] == {}
-    assert admin.get("/admin/intents").json == {"intents": []}
+    assert admin.get("/admin/intents").json == {"intents": [], "next": None}
     assert admin.get("/admin/dead").json == []
     tk = admin.generate_key("m")
     assert len(admin.get("/admin/keys").json["keys"]) == 1

@@ -360,3 +360,20 @@ def test_publisher_filter(trio):
     assert m.claim_ok(publisher=m.key)["id"] == mm
     m.claim_none(publisher=m.key)
     assert b.claim_ok()["id"] == other
+
+
+def test_revoke_by_key_id(server_factory):
+    """The dashboard knows keys by the id /admin/keys shows, never the key."""
+    srv = server_factory(env=admin_env())
+    admin = admin_client(srv)
+    key = admin.generate_key("dora")
+    other = admin.generate_key("eve")
+    key_id = [k["key_id"] for k in admin.get("/admin/keys").json["keys"] if k["owner"] == "dora"][0]
+    for bad in ("", "xyz", key_id[:11], "Z" * 12):
+        assert_error(admin.post("/admin/revoke_key", {"key_id": bad}), 400, "invalid_api_key")
+    assert_error(admin.post("/admin/revoke_key", {"key_id": "0" * 12}), 404, "not_found")
+    r = admin.post("/admin/revoke_key", {"key_id": key_id})
+    assert r.status == 200 and r.json == {"ok": True, "revoked": True, "owner": "dora"}, r.raw
+    assert srv.client(key=key).publish_raw().status == 401
+    assert srv.client(key=other).publish_raw().status == 201
+    assert_error(admin.post("/admin/revoke_key", {"key_id": key_id}), 404, "not_found")

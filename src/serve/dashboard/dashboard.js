@@ -1,15 +1,20 @@
 /* Intent Bus admin dashboard.
  *
- * Polls the admin JSON API (docs/ADMIN.md) every 2 seconds and renders it.
- * Served under a strict Content-Security-Policy, so: no inline code, no
- * style attributes, no innerHTML. Everything that comes from the API is put
- * into the page with textContent / setAttribute only, never parsed as HTML.
+ * Pages (chosen by the address's #fragment): overview, jobs (search and
+ * pages), one job, dead letters (filters, bulk actions), keys, audit log.
+ * The page on screen polls the admin JSON API (docs/ADMIN.md) every 2
+ * seconds and renders it; every action is a call of that same API, so the
+ * CLI can do it too. Served under a strict Content-Security-Policy, so: no
+ * inline code, no style attributes, no innerHTML. Everything that comes
+ * from the API is put into the page with textContent / setAttribute only,
+ * never parsed as HTML.
  *
  * Authentication: the page itself was loaded with HTTP Basic credentials
- * (user "admin", DASHBOARD_PASSWORD); same-origin fetch() calls re-send them
- * from the browser's auth cache. URLs are built from location.origin, which
- * never carries the user:password@ part of the address bar, because fetch()
- * refuses a URL with embedded credentials.
+ * (user "admin", DASHBOARD_PASSWORD, or "viewer", who may only look);
+ * same-origin fetch() calls re-send them from the browser's auth cache.
+ * URLs are built from location.origin, which never carries the
+ * user:password@ part of the address bar, because fetch() refuses a URL
+ * with embedded credentials.
  */
 (function () {
   'use strict';
@@ -18,16 +23,15 @@
   var FETCH_TIMEOUT_MS = 8000;
   var NOTICE_MS = 4000;
   var ACTION_ERROR_MS = 15000;
+  var PAYLOAD_SHOWN_MAX = 65536; /* characters of a payload or result shown */
   /* "expired": claimed, lease ended, not yet taken back (a stuck job). */
   var STATUSES = ['open', 'claimed', 'expired', 'fulfilled', 'dead'];
-  var SOURCES = [
-    {name: 'stats', path: '/admin/stats', render: renderStats},
-    {name: 'dead', path: '/admin/dead', render: renderDead},
-    {name: 'intents', path: '/admin/intents?limit=50', render: renderIntents},
-    {name: 'keys', path: '/admin/keys', render: renderKeys}
-  ];
+  var SVG = 'http://www.w3.org/2000/svg';
 
   var state = {
+    page: 'overview',
+    jobId: null,
+    polls: 0,
     timer: null,
     inFlight: null,
     again: false,
@@ -35,7 +39,13 @@
     fetchErrors: [],
     actionError: null,
     actionErrorTimer: null,
-    noticeTimer: null
+    noticeTimer: null,
+    jobsQuery: {},       /* the Jobs page's filters */
+    jobsBefore: [],      /* the cursors of the pages before this one */
+    jobsNext: null,
+    deadQuery: {},
+    goals: null,
+    history: null
   };
 
   function byId(id) { return document.getElementById(id); }
@@ -114,10 +124,12 @@
     return td;
   }
 
-  function idCell(label, id, full) {
-    return el('td', {'data-label': label, className: 'id'},
-              [el('code', {className: full ? 'id-text id-full' : 'id-text', title: id,
-                           text: id || '—'})]);
+  /* Ids in full (their first 8 hex digits are a time, alike in every row),
+   * an intent's linking to its page. */
+  function idCell(label, id, isIntent) {
+    var code = el('code', {className: 'id-text id-full', title: id, text: id || '—'});
+    var inner = isIntent && id ? el('a', {href: '#job/' + encodeURIComponent(id)}, [code]) : code;
+    return el('td', {'data-label': label, className: 'id'}, [inner]);
   }
 
   function numCell(label, value, extraClass) {
@@ -145,10 +157,21 @@
       ' by ' + String(i.claimed_by || '?');
   }
 
+  var ACTION_TITLES = {retry: 'Re-queue intent ', cancel: 'Cancel intent ', revoke: 'Revoke key '};
+
   function actionButton(action, id, label, kind) {
-    return el('button', {type: 'button', className: 'btn btn-small ' + kind,
-                         'data-action': action, 'data-intent-id': id, text: label,
-                         title: (action === 'retry' ? 'Re-queue ' : 'Cancel ') + 'intent ' + id});
+    var attrs = {type: 'button', className: 'btn btn-small admin-only ' + kind,
+                 'data-action': action, text: label, title: ACTION_TITLES[action] + id};
+    attrs[action === 'revoke' ? 'data-key-id' : 'data-intent-id'] = id;
+    return el('button', attrs);
+  }
+
+  function ageText(seconds) {
+    if (typeof seconds !== 'number' || !isFinite(seconds)) return '—';
+    if (seconds < 90) return Math.round(seconds) + ' s';
+    if (seconds < 5400) return Math.round(seconds / 60) + ' min';
+    if (seconds < 172800) return (seconds / 3600).toFixed(1) + ' h';
+    return (seconds / 86400).toFixed(1) + ' d';
   }
 
   /* ---- renderers --------------------------------------------------------- */
@@ -187,6 +210,7 @@
     setText('total-all', all);
     setText('total-open-card', totals.open);
     setText('total-claimed-card', totals.claimed);
+    setText('total-expired-card', totals.expired);
     setText('total-fulfilled-card', totals.fulfilled);
     setText('dead-count', count(stats && stats.dead_letters));
     setText('key-count', count(stats && stats.tester_keys));
@@ -197,7 +221,7 @@
     var rows = letters.map(function (d) {
       var id = String(d.intent_id);
       return el('tr', {'data-intent-id': id, className: 'row-dead'}, [
-        idCell('Intent', id),
+        idCell('Intent', id, true),
         textCell('Namespace', d.namespace, 'ns'),
         textCell('Goal', d.goal, 'goal clamp'),
         numCell('Attempts', attemptsText(d.claim_attempts, d.max_attempts)),
@@ -224,20 +248,26 @@
       var shown = i.status === 'claimed' && i.lease_expired === true ? 'expired' : i.status;
       return el('tr', {'data-intent-id': id, 'data-status': i.status,
                        className: 'row-' + (STATUSES.indexOf(i.status) >= 0 ? i.status : 'other')}, [
-        idCell('Intent', id),
+        idCell('Intent', id, true),
         textCell('Namespace', i.namespace, 'ns'),
         textCell('Goal', i.goal, 'goal clamp'),
         el('td', {'data-label': 'Status', title: leaseTitle(i)}, [statusBadge(shown)]),
         numCell('Priority', i.priority),
         numCell('Attempts', attemptsText(i.claim_attempts, i.max_attempts)),
+        textCell('Worker', i.worker_id, 'worker'),
         timeCell('Created', i.created_at),
         textCell('Error', i.error, 'error clamp'),
         el('td', {'data-label': 'Actions', className: 'actions'},
            cancellable ? [actionButton('cancel', id, 'Cancel', 'btn-danger')] : [])
       ]);
     });
-    if (rows.length === 0) rows.push(emptyRow(9, 'No intents yet.'));
+    if (rows.length === 0) rows.push(emptyRow(10, 'No intents match.'));
     replaceRows(byId('intents-body'), rows);
+    state.jobsNext = data && typeof data.next === 'string' ? data.next : null;
+    byId('jobs-next').disabled = state.jobsNext === null;
+    byId('jobs-first').disabled = state.jobsBefore.length === 0;
+    setText('jobs-hint', 'newest first' + (state.jobsBefore.length ? ', page ' +
+            (state.jobsBefore.length + 1) : ''));
   }
 
   function renderKeys(data) {
@@ -250,15 +280,244 @@
       if (revoked) revokedCell.insertBefore(el('span', {className: 'status status-revoked', text: 'revoked'}),
                                             revokedCell.firstChild);
       return el('tr', {'data-key-id': k.key_id, className: revoked ? 'row-revoked' : 'row-active'}, [
-        idCell('Key id', k.key_id, true),
+        idCell('Key id', k.key_id),
         textCell('Owner', k.owner, 'owner'),
         timeCell('Created', k.created_at),
         revokedCell,
-        numCell('Open intents', k.open_intents)
+        numCell('Open intents', k.open_intents),
+        el('td', {'data-label': 'Actions', className: 'actions'},
+           revoked ? [] : [actionButton('revoke', k.key_id, 'Revoke', 'btn-danger')])
       ]);
     });
-    if (rows.length === 0) rows.push(emptyRow(5, 'No tester keys.'));
+    if (rows.length === 0) rows.push(emptyRow(6, 'No tester keys.'));
     replaceRows(byId('keys-body'), rows);
+  }
+
+  function renderGoals(data) {
+    var goals = (data && Array.isArray(data.goals)) ? data.goals : [];
+    var oldest = null;
+    var rows = goals.map(function (g) {
+      if (typeof g.oldest_open_age === 'number' && (oldest === null || g.oldest_open_age > oldest))
+        oldest = g.oldest_open_age;
+      return el('tr', {'data-namespace': g.namespace, 'data-goal': g.goal}, [
+        textCell('Namespace', g.namespace, 'ns'),
+        textCell('Goal', g.goal, 'goal clamp'),
+        numCell('Open', count(g.open)),
+        numCell('Scheduled', count(g.scheduled)),
+        numCell('Claimed', count(g.claimed)),
+        numCell('Expired', count(g.expired), count(g.expired) ? 'has-expired' : ''),
+        numCell('Fulfilled', count(g.fulfilled)),
+        numCell('Dead', count(g.dead)),
+        numCell('Oldest open', ageText(g.oldest_open_age))
+      ]);
+    });
+    if (rows.length === 0) rows.push(emptyRow(9, 'No intents yet.'));
+    if (data && data.truncated) rows.push(emptyRow(9, 'Only the first goals are shown.'));
+    replaceRows(byId('goals-body'), rows);
+    setText('oldest-open', ageText(oldest));
+  }
+
+  /* One polyline per series, scaled to the largest value of all. */
+  function drawChart(svg, seriesList, max) {
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var width = 600, height = 160, top = 8, bottom = 4;
+    seriesList.forEach(function (series) {
+      var values = series.values;
+      if (!values.length) return;
+      var step = values.length > 1 ? width / (values.length - 1) : width;
+      var points = values.map(function (v, i) {
+        var y = height - bottom - (max > 0 ? (v / max) * (height - top - bottom) : 0);
+        return (i * step).toFixed(1) + ',' + y.toFixed(1);
+      }).join(' ');
+      var line = document.createElementNS(SVG, 'polyline');
+      line.setAttribute('points', points);
+      line.setAttribute('class', 'line line-' + series.name);
+      line.setAttribute('data-total', String(values.reduce(function (a, b) { return a + b; }, 0)));
+      svg.appendChild(line);
+    });
+  }
+
+  function seriesOf(history) {
+    return ['published', 'fulfilled', 'failed'].map(function (name) {
+      var values = history && Array.isArray(history[name]) ? history[name].map(count) : [];
+      return {name: name, values: values};
+    });
+  }
+
+  function largest(seriesList) {
+    var max = 0;
+    seriesList.forEach(function (s) { s.values.forEach(function (v) { if (v > max) max = v; }); });
+    return max;
+  }
+
+  function renderHour(history) {
+    var series = seriesOf(history);
+    var max = largest(series);
+    drawChart(byId('chart-hour'), series, max);
+    setText('chart-max', 'peak ' + max + ' a minute in the last hour');
+    var claimed = history && Array.isArray(history.claimed) ? history.claimed.slice(-5) : [];
+    var sum = claimed.reduce(function (a, b) { return a + count(b); }, 0);
+    setText('claim-rate', claimed.length ? (sum / claimed.length).toFixed(1) : '–');
+  }
+
+  function renderDay(history) {
+    var series = seriesOf(history);
+    drawChart(byId('chart-day'), series, largest(series));
+  }
+
+  function field(list, name, value) {
+    list.appendChild(el('dt', {text: name}));
+    list.appendChild(el('dd', {text: value === null || value === undefined || value === '' ? '—'
+                                                                                          : String(value)}));
+  }
+
+  function timeText(t) {
+    var d = toDate(t);
+    return d ? formatDate(d, new Date()) + ' (' + d.toISOString() + ')' : '—';
+  }
+
+  /* Pretty-printed, cut at PAYLOAD_SHOWN_MAX characters. */
+  function jsonText(value, type) {
+    if (value === null || value === undefined) return '—';
+    var text = type === 'text' && typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+    return text.length > PAYLOAD_SHOWN_MAX
+      ? text.slice(0, PAYLOAD_SHOWN_MAX) + '\n… (' + text.length + ' characters, cut)' : text;
+  }
+
+  function renderJob(job) {
+    var list = byId('job-fields');
+    while (list.firstChild) list.removeChild(list.firstChild);
+    var shown = job.status === 'claimed' && job.lease_expired ? 'claimed (lease expired)' : job.status;
+    setText('job-id', job.id);
+    field(list, 'Status', shown);
+    field(list, 'Namespace', job.namespace);
+    field(list, 'Goal', job.goal);
+    field(list, 'Priority', job.priority);
+    field(list, 'Visibility', job.visibility);
+    field(list, 'Attempts', attemptsText(job.claim_attempts, job.max_attempts));
+    field(list, 'Backoff base (s)', job.backoff_base);
+    field(list, 'Publisher key', job.publisher);
+    field(list, 'Target worker', job.target_worker);
+    field(list, 'Required capability', job.required_capability);
+    field(list, 'Created', timeText(job.created_at));
+    field(list, 'Runnable from', timeText(job.run_at));
+    field(list, 'Expires', timeText(job.expires_at));
+    field(list, 'Last worker id', job.worker_id);
+    field(list, 'Claimed by key', job.claimed_by);
+    field(list, 'Claimed at', timeText(job.claimed_at));
+    field(list, 'Lease until', timeText(job.claim_expires_at));
+    field(list, 'Completed', timeText(job.completed_at));
+    field(list, 'Error', job.error);
+    byId('job-payload').textContent = jsonText(job.payload);
+    byId('job-result').textContent = jsonText(job.result, job.result_type);
+    var actions = [];
+    if (job.status !== 'open') actions.push(actionButton('retry', job.id, 'Retry', 'btn-primary'));
+    if (job.status !== 'dead') actions.push(actionButton('cancel', job.id, 'Cancel', 'btn-danger'));
+    replaceRows(byId('job-actions'), actions);
+  }
+
+  function renderWorkers(data) {
+    var workers = (data && Array.isArray(data.workers)) ? data.workers : [];
+    var rows = workers.map(function (w) {
+      var name = w.worker_id === null || w.worker_id === undefined ? '(no worker id)' : w.worker_id;
+      var owner = (w.owner || '?') + ' · key ' + w.key_id;
+      var held = el('td', {'data-label': 'Holding now', className: 'num'});
+      held.appendChild(count(w.held) > 0 && w.worker_id
+        ? el('a', {href: '#jobs', 'data-worker': w.worker_id, className: 'held-link',
+                   text: String(count(w.held))})
+        : document.createTextNode(String(count(w.held))));
+      return el('tr', {'data-worker-id': name, 'data-owner': w.owner || ''}, [
+        textCell('Worker id', name, 'ns'),
+        textCell('Key owner', owner),
+        textCell('Capabilities', Array.isArray(w.capabilities) ? w.capabilities.join(', ') : null),
+        textCell('Namespace', w.namespace, 'ns'),
+        timeCell('Last seen', w.last_seen),
+        timeCell('Last job', w.last_claim),
+        numCell('Jobs / empty', w.claims === undefined ? '—' : count(w.claims) + ' / ' + count(w.empty_claims)),
+        held,
+        numCell('Lapsed leases', count(w.held_expired), count(w.held_expired) ? 'has-expired' : '')
+      ]);
+    });
+    if (rows.length === 0) rows.push(emptyRow(9, 'No worker has claimed in the last hour.'));
+    replaceRows(byId('workers-body'), rows);
+  }
+
+  function renderAudit(data) {
+    var entries = (data && Array.isArray(data.entries)) ? data.entries : [];
+    var rows = entries.map(function (e) {
+      return el('tr', {'data-audit-id': e.id, 'data-action-name': e.action}, [
+        timeCell('When', e.at),
+        textCell('Who', e.who),
+        textCell('From', e.address),
+        textCell('Action', e.action),
+        textCell('Target', e.target, 'clamp'),
+        textCell('Detail', e.detail === null || e.detail === undefined ? null
+                                                                        : JSON.stringify(e.detail),
+                 'clamp detail')
+      ]);
+    });
+    if (rows.length === 0) rows.push(emptyRow(6, 'No admin actions yet.'));
+    replaceRows(byId('audit-body'), rows);
+  }
+
+  /* ---- pages and what each polls ----------------------------------------- */
+
+  function query(params) {
+    var parts = Object.keys(params).filter(function (k) {
+      return params[k] !== undefined && params[k] !== null && params[k] !== '';
+    }).sort().map(function (k) {
+      return encodeURIComponent(k) + '=' + encodeURIComponent(params[k]);
+    });
+    return parts.length ? '?' + parts.join('&') : '';
+  }
+
+  function jobsPath() {
+    var params = Object.assign({limit: 50}, state.jobsQuery);
+    if (state.jobsBefore.length) params.before = state.jobsBefore[state.jobsBefore.length - 1];
+    return '/admin/intents' + query(params);
+  }
+
+  /* every: poll on one refresh in that many (the heavier reads). */
+  var PAGES = {
+    overview: [
+      {name: 'stats', path: function () { return '/admin/stats'; }, render: renderStats},
+      {name: 'goals', every: 5, path: function () { return '/admin/goals'; }, render: renderGoals},
+      {name: 'hour', every: 5, path: function () { return '/admin/history?minutes=60'; },
+       render: renderHour},
+      {name: 'day', every: 15, path: function () { return '/admin/history?minutes=1440'; },
+       render: renderDay}
+    ],
+    jobs: [{name: 'intents', path: jobsPath, render: renderIntents}],
+    job: [{name: 'job', path: function () { return '/admin/intents/' + encodeURIComponent(state.jobId); },
+           render: renderJob}],
+    workers: [{name: 'workers', path: function () { return '/admin/workers'; },
+               render: renderWorkers}],
+    dead: [{name: 'dead', path: function () { return '/admin/dead' + query(state.deadQuery); },
+            render: renderDead}],
+    keys: [{name: 'keys', path: function () { return '/admin/keys'; }, render: renderKeys}],
+    audit: [{name: 'audit', path: function () { return '/admin/audit?limit=100'; },
+             render: renderAudit}]
+  };
+
+  function readRoute() {
+    var hash = window.location.hash.replace(/^#/, '');
+    if (hash.indexOf('job/') === 0) {
+      state.page = 'job';
+      state.jobId = decodeURIComponent(hash.slice(4));
+    } else {
+      state.page = PAGES[hash] ? hash : 'overview';
+    }
+    Array.prototype.forEach.call(document.querySelectorAll('section.page'), function (section) {
+      section.hidden = section.getAttribute('data-page') !== state.page;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('nav.tabs a'), function (a) {
+      var current = a.getAttribute('data-page') === (state.page === 'job' ? 'jobs' : state.page);
+      if (current) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    });
+    state.rendered = {};
+    state.polls = 0;
+    document.body.removeAttribute('data-shown');
   }
 
   /* ---- HTTP -------------------------------------------------------------- */
@@ -267,7 +526,7 @@
     return new URL(path, window.location.origin).href;
   }
 
-  async function request(method, path) {
+  async function request(method, path, body) {
     var controller = new AbortController();
     var timeout = setTimeout(function () { controller.abort(); }, FETCH_TIMEOUT_MS);
     var options = {
@@ -281,7 +540,7 @@
       /* A JSON body, as an API client would send: something a cross-site
        * HTML form cannot produce, should the server ever insist on it. */
       options.headers['Content-Type'] = 'application/json';
-      options.body = '{}';
+      options.body = JSON.stringify(body || {});
     }
     var response;
     try {
@@ -294,21 +553,21 @@
     } finally {
       clearTimeout(timeout);
     }
-    var body = null;
+    var answer = null;
     var text = await response.text();
     if (text) {
-      try { body = JSON.parse(text); } catch (e) { body = undefined; }
+      try { answer = JSON.parse(text); } catch (e) { answer = undefined; }
     }
     if (!response.ok) {
-      var detail = body && body.error && typeof body.error === 'object'
-        ? String(body.error.code || '') + (body.error.message ? ' (' + body.error.message + ')' : '')
+      var detail = answer && answer.error && typeof answer.error === 'object'
+        ? String(answer.error.code || '') + (answer.error.message ? ' (' + answer.error.message + ')' : '')
         : response.statusText;
       var msg = method + ' ' + path + ': HTTP ' + response.status + ' ' + detail;
       if (response.status === 401) msg += ' — reload the page and sign in as admin';
       throw new Error(msg);
     }
-    if (body === undefined) throw new Error(method + ' ' + path + ': the answer is not JSON');
-    return body;
+    if (answer === undefined) throw new Error(method + ' ' + path + ': the answer is not JSON');
+    return answer;
   }
 
   /* ---- banners ------------------------------------------------------------ */
@@ -376,10 +635,16 @@
   }
 
   async function refreshOnce() {
-    var results = await Promise.all(SOURCES.map(function (source) {
-      return request('GET', source.path).then(
-        function (value) { return {source: source, value: value}; },
-        function (error) { return {source: source, error: error}; });
+    var polls = state.polls++;
+    var page = state.page;
+    var sources = PAGES[state.page].filter(function (source) {
+      return !source.every || polls % source.every === 0 || !(source.name in state.rendered);
+    });
+    var results = await Promise.all(sources.map(function (source) {
+      var path = source.path();
+      return request('GET', path).then(
+        function (value) { return {source: source, path: path, value: value}; },
+        function (error) { return {source: source, path: path, error: error}; });
     }));
     var errors = [];
     results.forEach(function (r) {
@@ -387,13 +652,13 @@
         errors.push(r.error.message || String(r.error));
         return;
       }
-      var print = fingerprint(r.source.name, r.value);
+      var print = r.path + ' ' + fingerprint(r.source.name, r.value);
       if (state.rendered[r.source.name] === print) return;
       try {
         r.source.render(r.value);
         state.rendered[r.source.name] = print;
       } catch (err) {
-        errors.push('Could not show ' + r.source.path + ': ' + (err && err.message ? err.message : err));
+        errors.push('Could not show ' + r.path + ': ' + (err && err.message ? err.message : err));
       }
     });
     state.fetchErrors = errors;
@@ -405,8 +670,10 @@
       stamp.textContent = formatDate(now, now);
       stamp.setAttribute('datetime', now.toISOString());
       setConnection('ok', 'live');
+      /* What is on screen is this page's, fresh (tests wait for it). */
+      if (page === state.page) document.body.setAttribute('data-shown', page);
     } else {
-      setConnection('error', errors.length === SOURCES.length ? 'offline' : 'partial');
+      setConnection('error', errors.length === sources.length ? 'offline' : 'partial');
     }
   }
 
@@ -433,25 +700,20 @@
 
   /* ---- actions ------------------------------------------------------------ */
 
-  async function runAction(button) {
-    var action = button.getAttribute('data-action');
-    var id = button.getAttribute('data-intent-id');
-    if ((action !== 'retry' && action !== 'cancel') || !id) return;
-    var row = button.closest('tr');
-    var buttons = row ? row.querySelectorAll('button[data-action]') : [button];
+  /* Runs one admin API call for a button, then shows the server's view. */
+  async function act(button, busyLabel, call, done, failed) {
+    var scope = button.closest('tr') || button.parentNode;
+    var buttons = scope ? scope.querySelectorAll('button') : [button];
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     var label = button.textContent;
-    button.textContent = action === 'retry' ? 'Retrying…' : 'Cancelling…';
+    button.textContent = busyLabel;
     try {
-      var answer = await request('POST', '/admin/intents/' + encodeURIComponent(id) + '/' + action);
+      var answer = await call();
       setActionError(null);
-      showNotice((action === 'retry' ? 'Re-queued' : 'Cancelled') + ' intent ' + id +
-                 (answer && answer.status ? ' (now ' + answer.status + ').' : '.'));
+      done(answer);
     } catch (err) {
-      setActionError((action === 'retry' ? 'Retry' : 'Cancel') + ' failed: ' +
-                     (err && err.message ? err.message : err));
+      setActionError(failed + ' failed: ' + (err && err.message ? err.message : err));
     } finally {
-      /* Whatever happened, show the server's view of things next. */
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
       button.textContent = label;
       state.rendered = {};
@@ -459,12 +721,125 @@
     }
   }
 
+  function runAction(button) {
+    var action = button.getAttribute('data-action');
+    if (action === 'revoke') {
+      var keyId = button.getAttribute('data-key-id');
+      if (!keyId || !window.confirm('Revoke the tester key ' + keyId + '? Its owner gets 401 from now on.'))
+        return;
+      act(button, 'Revoking…', function () { return request('POST', '/admin/revoke_key', {key_id: keyId}); },
+          function (answer) { showNotice('Revoked the key of ' + (answer && answer.owner) + '.'); },
+          'Revoke');
+      return;
+    }
+    var id = button.getAttribute('data-intent-id');
+    if ((action !== 'retry' && action !== 'cancel') || !id) return;
+    act(button, action === 'retry' ? 'Retrying…' : 'Cancelling…',
+        function () { return request('POST', '/admin/intents/' + encodeURIComponent(id) + '/' + action); },
+        function (answer) {
+          showNotice((action === 'retry' ? 'Re-queued' : 'Cancelled') + ' intent ' + id +
+                     (answer && answer.status ? ' (now ' + answer.status + ').' : '.'));
+        },
+        action === 'retry' ? 'Retry' : 'Cancel');
+  }
+
+  function formValues(form) {
+    var values = {};
+    Array.prototype.forEach.call(form.elements, function (input) {
+      if (input.name && input.value.trim() !== '') values[input.name] = input.value.trim();
+    });
+    return values;
+  }
+
+  function describe(filters) {
+    var keys = Object.keys(filters);
+    return keys.length ? keys.map(function (k) { return k + ' = ' + filters[k]; }).join(', ')
+                       : 'every dead letter';
+  }
+
+  function bulk(button, purge) {
+    var filters = formValues(byId('dead-filter'));
+    var what = purge ? 'Delete' : 'Retry';
+    if (!window.confirm(what + ' all dead letters matching: ' + describe(filters) + '?' +
+                        (purge ? ' They cannot be brought back.' : ''))) return;
+    var body = Object.assign({confirm: true}, filters);
+    act(button, purge ? 'Purging…' : 'Retrying…',
+        function () { return request('POST', purge ? '/admin/dead/purge' : '/admin/dead/retry', body); },
+        function (answer) {
+          showNotice(purge ? 'Purged ' + count(answer && answer.purged) + ' dead letters.'
+                           : 'Re-queued ' + count(answer && answer.retried) + ' dead letters.');
+        }, what);
+  }
+
+  function generateKey(event) {
+    event.preventDefault();
+    var owner = byId('k-owner').value.trim();
+    if (!owner) return;
+    act(byId('key-generate'), 'Generating…',
+        function () { return request('POST', '/admin/generate_key', {owner: owner}); },
+        function (answer) {
+          byId('new-key-owner').textContent = answer.owner;
+          byId('new-key-value').textContent = answer.api_key;
+          byId('new-key').hidden = false;
+          byId('k-owner').value = '';
+        }, 'Generating a key');
+  }
+
+  function searchJobs(event) {
+    event.preventDefault();
+    state.jobsQuery = formValues(byId('jobs-filter'));
+    state.jobsBefore = [];
+    state.rendered = {};
+    refresh();
+  }
+
+  async function whoami() {
+    try {
+      var me = await request('GET', '/admin/whoami');
+      var readOnly = !me || me.may_act !== true;
+      document.body.classList.toggle('read-only', readOnly);
+      byId('role').hidden = !readOnly;
+    } catch (err) {
+      /* the refresh loop reports what fails */
+    }
+  }
+
   function start() {
     document.addEventListener('click', function (event) {
       var target = event.target;
+      var held = target && target.closest ? target.closest('a[data-worker]') : null;
+      if (held) { /* the jobs a worker holds: the Jobs page, filtered */
+        byId('jobs-filter').reset();
+        byId('f-worker').value = held.getAttribute('data-worker');
+        byId('f-state').value = 'claimed';
+        state.jobsQuery = formValues(byId('jobs-filter'));
+        state.jobsBefore = [];
+      }
       var button = target && target.closest ? target.closest('button[data-action]') : null;
       if (button && !button.disabled) runAction(button);
     });
+    byId('jobs-filter').addEventListener('submit', searchJobs);
+    byId('jobs-clear').addEventListener('click', function () {
+      byId('jobs-filter').reset();
+      searchJobs(new Event('submit'));
+    });
+    byId('jobs-next').addEventListener('click', function () {
+      if (state.jobsNext === null) return;
+      state.jobsBefore.push(state.jobsNext);
+      refresh();
+    });
+    byId('jobs-first').addEventListener('click', function () {
+      state.jobsBefore = [];
+      refresh();
+    });
+    byId('dead-filter').addEventListener('submit', function (event) {
+      event.preventDefault();
+      state.deadQuery = formValues(byId('dead-filter'));
+      refresh();
+    });
+    byId('dead-retry-all').addEventListener('click', function () { bulk(this, false); });
+    byId('dead-purge-all').addEventListener('click', function () { bulk(this, true); });
+    byId('key-form').addEventListener('submit', generateKey);
     byId('refresh-now').addEventListener('click', function () { refresh(); });
     byId('auto-refresh').addEventListener('change', function () {
       if (this.checked) refresh();
@@ -476,6 +851,12 @@
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState === 'visible' && byId('auto-refresh').checked) refresh();
     });
+    window.addEventListener('hashchange', function () {
+      readRoute();
+      refresh();
+    });
+    readRoute();
+    whoami();
     refresh();
   }
 
