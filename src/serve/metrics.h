@@ -10,7 +10,7 @@
 
 #include "util/histogram.h"
 
-#define METRICS_ROUTE_SLOTS 40 /* routes + one for "no route" */
+#define METRICS_ROUTE_SLOTS 64 /* routes + one for "no route" */
 #define METRICS_STATUS_SLOTS 14
 
 struct http_metrics {
