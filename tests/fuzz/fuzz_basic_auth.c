@@ -9,7 +9,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct admin_auth admin;
     static int ready;
     if (!ready) {
-        admin_auth_init(&admin, "admin-token-for-fuzzing", "password-for-fuzzing");
+        admin_auth_init(&admin, "admin-token-for-fuzzing", "password-for-fuzzing",
+                        "viewer-password-for-fuzzing");
         ready = 1;
     }
     char *text = fuzz_string(data, size);

@@ -128,7 +128,7 @@ static void count_intent(void *context, const struct intent_record *record)
 
 static int open_intents(struct fixture *f)
 {
-    struct intent_filter filter = {.limit = 1000, .status = "open", .namespace_ = "sched"};
+    struct intent_filter filter = {.limit = 1000, .state = "open", .namespace_ = "sched"};
     int count = 0;
     assert_int_equal(f->store->ops->intent_list(f->store->backend, &filter, count_intent, &count),
                      BUS_OK);
