@@ -48,12 +48,12 @@ static enum bus_err read_dead_filter(const struct admin_dead_query *query,
 {
     memset(filter, 0, sizeof *filter);
     filter->limit = ADMIN_DEAD_LIST_LIMIT;
-    const char *reason = query->reason;
-    if (admin_given(reason) && strcmp(reason, "failed") != 0 &&
+    const char *reason = admin_given(query->reason) ? query->reason : NULL;
+    if (reason != NULL && strcmp(reason, "failed") != 0 &&
         strcmp(reason, "lease_expired") != 0 && strcmp(reason, "cancelled") != 0)
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_reason",
                              "reason must be failed, lease_expired or cancelled");
-    snprintf(filter->reason, sizeof filter->reason, "%s", admin_given(reason) ? reason : "");
+    snprintf(filter->reason, sizeof filter->reason, "%s", reason != NULL ? reason : "");
     return admin_read_names(query->namespace_, query->goal, query->error, filter->namespace_,
                             filter->goal, filter->error_text, error);
 }

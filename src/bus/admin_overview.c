@@ -36,7 +36,7 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes_text, struct
     minute_ring_read(bus->minutes, now, (int)minutes, counts);
     json_t *body =
         json_pack("{s:I, s:i, s:o, s:o, s:o, s:o}", "first_minute",
-                  (json_int_t)(((long)(now / 60.0) - minutes + 1) * 60), "minutes", (int)minutes,
+                  (json_int_t)((long)(now / 60.0) - minutes + 1) * 60, "minutes", (int)minutes,
                   "published", series(counts[MINUTE_PUBLISHED], (int)minutes), "claimed",
                   series(counts[MINUTE_CLAIMED], (int)minutes), "fulfilled",
                   series(counts[MINUTE_FULFILLED], (int)minutes), "failed",

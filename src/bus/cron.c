@@ -140,20 +140,19 @@ static const char *expand_shorthand(const char *expression)
     return expression;
 }
 
-/* Splits on spaces and tabs into exactly five fields. */
-static bool split_fields(char *text, char *parts[5], char *why, size_t size)
+/* Splits on spaces and tabs into at most five fields; returns how many
+ * there are (6 when there are more). */
+static int split_fields(char *text, char *parts[5])
 {
     int count = 0;
     char *saveptr = NULL;
     for (char *part = strtok_r(text, " \t", &saveptr); part;
          part = strtok_r(NULL, " \t", &saveptr)) {
         if (count == 5)
-            return fail(why, size, "a cron expression has 5 fields, this has more");
+            return 6;
         parts[count++] = part;
     }
-    if (count < 5)
-        return fail(why, size, "a cron expression has 5 fields, this has %d", count);
-    return true;
+    return count;
 }
 
 bool cron_parse(const char *expression, struct cron_spec *out, char *why, size_t size)
@@ -165,9 +164,12 @@ bool cron_parse(const char *expression, struct cron_spec *out, char *why, size_t
         return fail(why, size, "'%s' is not a known shorthand", expression);
     char text[CRON_EXPRESSION_MAX + 1];
     snprintf(text, sizeof text, "%s", expand_shorthand(expression));
-    char *parts[5];
-    if (!split_fields(text, parts, why, size))
-        return false;
+    char *parts[5] = {NULL};
+    int count = split_fields(text, parts);
+    if (count > 5)
+        return fail(why, size, "a cron expression has 5 fields, this has more");
+    if (count < 5)
+        return fail(why, size, "a cron expression has 5 fields, this has %d", count);
     uint64_t bits[5];
     for (int i = 0; i < 5; i++)
         if (!parse_field(&fields[i], parts[i], &bits[i], why, size))

@@ -489,8 +489,8 @@ static bool take_option(struct cli_common *common, int flag, int argc, char **ar
     }
     if (slot != NULL)
         *slot = optarg;
-    else
-        flags->yes = true;
+    else /* the one flag without a value; flags is the caller's, never NULL */
+        flags->yes = true; // NOLINT(clang-analyzer-core.NullDereference): see above
     return true;
 }
 
