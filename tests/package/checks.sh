@@ -184,20 +184,23 @@ stop_packaged_server() {
 
 # The README's "Try it with curl" blocks, verbatim but for the port, run as
 # the README says: from the directory holding the database and its key.
-# Block 1 is the tour, block 3 a long-poll claim; block 2 fails "$ID" with
-# "$TOKEN", so a job of its own is claimed for it first (block 1's is
-# fulfilled by then).
+# Block 1 is the tour, block 3 a long-poll claim, block 4 a schedule; block 2
+# fails "$ID" with "$TOKEN", so a job of its own is claimed for it first
+# (block 1's is fulfilled by then).
 run_readme_recipes() {
     sed -n '/^## Try it with curl/,/^## /p' "$repo/README.md" |
         awk '/^```sh$/ {n++; inside = 1; next} /^```$/ {inside = 0; next}
              inside {print > (dir "/block" n ".sh")}' dir="$1"
-    [[ -s $1/block1.sh && -s $1/block2.sh && -s $1/block3.sh && ! -e $1/block4.sh ]] ||
-        fail "the README's curl section changed shape (three sh blocks expected)"
+    [[ -s $1/block1.sh && -s $1/block2.sh && -s $1/block3.sh && -s $1/block4.sh &&
+        ! -e $1/block5.sh ]] ||
+        fail "the README's curl section changed shape (four sh blocks expected)"
     grep -q '^BUS=http://127.0.0.1:8080$' "$1/block1.sh" || fail "the README's BUS= line changed"
     {
         sed "s|^BUS=http://127.0.0.1:8080\$|BUS=http://127.0.0.1:$port|" "$1/block1.sh"
         echo 'echo "== block 3"'
         cat "$1/block3.sh"
+        echo 'echo "== block 4"'
+        cat "$1/block4.sh"
         echo 'echo "== block 2"'
         grep -E '^(CLAIM|ID|TOKEN)=' "$1/block1.sh" | sed '1i curl -s -X POST $BUS/intent -H "X-API-KEY: $KEY" -d '"'"'{"goal":"send_notification","payload":{}}'"'"
         cat "$1/block2.sh"
@@ -210,8 +213,10 @@ run_readme_recipes() {
     fi
     grep -q '"result":"done"' "$1/recipes.out" || fail "the tour's job was not fulfilled"
     grep -q '"value":"active"' "$1/recipes.out" || fail "the tour's KV value was not read back"
-    sed -n '/^== block 3$/,/^== block 2$/p' "$1/recipes.out" | grep -q '"claim_token"' ||
+    sed -n '/^== block 3$/,/^== block 4$/p' "$1/recipes.out" | grep -q '"claim_token"' ||
         fail "the long-poll claim got no job"
+    sed -n '/^== block 4$/,/^== block 2$/p' "$1/recipes.out" | grep -q '"next_runs"' ||
+        fail "the schedule was not made"
     sed -n '/^== block 2$/,$p' "$1/recipes.out" | tail -1 | grep -q '"status":"open"' ||
         fail "the failed job is not open for a retry"
 }
