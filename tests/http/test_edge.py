@@ -183,7 +183,7 @@ def test_per_forwarded_address_cap_behind_a_proxy(server_factory):
 
     def park():
         client = srv.client(ns=c.ns)
-        r = client.request("POST", "/claim?wait=6", body={"goal": "g", "namespace": c.ns},
+        r = client.request("POST", "/claim?wait=15", body={"goal": "g", "namespace": c.ns},
                            headers={"X-Forwarded-For": "203.0.113.7"})
         results.append(r.status)
         client.close()
@@ -191,7 +191,7 @@ def test_per_forwarded_address_cap_behind_a_proxy(server_factory):
     threads = [threading.Thread(target=park) for _ in range(2)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 4  # until both are parked, counted against 203.0.113.7
+    deadline = time.monotonic() + 12  # until both are parked, counted against 203.0.113.7
     while True:
         r = c.request("GET", "/health", key=None, headers={"X-Forwarded-For": "203.0.113.7"})
         if r.status != 200 or time.monotonic() > deadline:
