@@ -2,6 +2,7 @@
 and heads past their limits answered in the error shape, slow clients cut at
 fixed deadlines, the per-address connection cap, and early 413s."""
 
+import re
 import socket
 import threading
 import time
@@ -177,7 +178,8 @@ def test_per_address_cap_leaves_other_addresses_served(server_factory):
 
 
 def test_per_forwarded_address_cap_behind_a_proxy(server_factory):
-    srv = server_factory(env={"BUS_MAX_CONNECTIONS_PER_IP": "2", "BUS_TRUST_PROXY": "1"})
+    srv = server_factory(env={"BUS_MAX_CONNECTIONS_PER_IP": "2", "BUS_TRUST_PROXY": "1",
+                              "BUS_METRICS_TOKEN": "edge-metrics"})
     c = srv.client()
     results = []
 
@@ -188,15 +190,24 @@ def test_per_forwarded_address_cap_behind_a_proxy(server_factory):
         results.append(r.status)
         client.close()
 
+    def parked_claims():
+        r = c.request("GET", "/metrics", key=None, check=False,
+                      headers={"Authorization": "Bearer edge-metrics",
+                               "X-Forwarded-For": "198.51.100.9"})
+        found = re.search(rb'intent_bus_long_poll_waiters\{kind="claim"\} (\d+)', r.raw)
+        return int(found.group(1)) if found else -1
+
     threads = [threading.Thread(target=park) for _ in range(2)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 12  # until both are parked, counted against 203.0.113.7
-    while True:
-        r = c.request("GET", "/health", key=None, headers={"X-Forwarded-For": "203.0.113.7"})
-        if r.status != 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    # Wait until both are parked (counted against 203.0.113.7), asking from
+    # another address, so no probe of ours takes one of 203.0.113.7's slots
+    # while a claim is on its way.
+    deadline = time.monotonic() + 10
+    while parked_claims() < 2:
+        assert time.monotonic() < deadline, results
+        time.sleep(0.05)
+    r = c.request("GET", "/health", key=None, headers={"X-Forwarded-For": "203.0.113.7"})
     assert_error(r, 429, "too_many_connections")
     assert r.headers.get("retry-after") == "1"
     r = c.request("GET", "/health", key=None, headers={"X-Forwarded-For": "198.51.100.1"})
