@@ -70,16 +70,21 @@ enum bus_err auth_generate_key(const struct auth *auth, const char *owner,
     return BUS_OK;
 }
 
-static enum bus_err revoke_digest(const struct auth *auth, const char *principal,
-                                  char owner[OWNER_MAX_BYTES + 1], struct bus_error *error)
+/* What a store error while finding or revoking a key tells the admin. */
+static enum bus_err revoke_error(enum bus_err err, struct bus_error *error)
 {
-    enum bus_err err = auth->store->ops->key_revoke(auth->store->backend, principal, clock_now(),
-                                                    owner);
     if (err == BUS_ERR_NOT_FOUND)
         return bus_error_set(error, err, NULL, "no such active key");
     if (err != BUS_OK)
         return bus_error_set(error, err, NULL, "the key could not be revoked");
     return BUS_OK;
+}
+
+static enum bus_err revoke_digest(const struct auth *auth, const char *principal,
+                                  char owner[OWNER_MAX_BYTES + 1], struct bus_error *error)
+{
+    return revoke_error(
+        auth->store->ops->key_revoke(auth->store->backend, principal, clock_now(), owner), error);
 }
 
 enum bus_err auth_revoke_key(const struct auth *auth, const char *key,
@@ -94,10 +99,7 @@ enum bus_err auth_revoke_key_id(const struct auth *auth, const char *key_id,
                                 char owner[OWNER_MAX_BYTES + 1],
                                 char principal[PRINCIPAL_LEN + 1], struct bus_error *error)
 {
-    enum bus_err err = auth->store->ops->key_find(auth->store->backend, key_id, principal);
-    if (err == BUS_ERR_NOT_FOUND)
-        return bus_error_set(error, err, NULL, "no such active key");
-    if (err != BUS_OK)
-        return bus_error_set(error, err, NULL, "the key could not be revoked");
-    return revoke_digest(auth, principal, owner, error);
+    enum bus_err err =
+        revoke_error(auth->store->ops->key_find(auth->store->backend, key_id, principal), error);
+    return err != BUS_OK ? err : revoke_digest(auth, principal, owner, error);
 }

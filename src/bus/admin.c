@@ -34,11 +34,11 @@ enum bus_err bus_admin_stats(struct bus *bus, struct bus_reply *reply, struct bu
         json_decref(namespaces);
         return admin_store_failure(err, error);
     }
-    return admin_reply_json(reply, 200,
-                      json_pack("{s:o, s:I, s:I, s:f}", "namespaces", namespaces, "dead_letters",
-                                (json_int_t)totals.dead_letters, "tester_keys",
-                                (json_int_t)totals.active_keys, "server_time", clock_now()),
-                      error);
+    return bus_reply_json(reply, 200,
+                          json_pack("{s:o, s:I, s:I, s:f}", "namespaces", namespaces,
+                                    "dead_letters", (json_int_t)totals.dead_letters, "tester_keys",
+                                    (json_int_t)totals.active_keys, "server_time", clock_now()),
+                          error);
 }
 
 /* A claimed intent's lease: who holds it, until when, and whether that
@@ -187,8 +187,8 @@ enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_q
     json_t *next = count == (size_t)filter.limit
                        ? json_deep_copy(json_object_get(json_array_get(intents, count - 1), "id"))
                        : json_null();
-    return admin_reply_json(reply, 200, json_pack("{s:o, s:o}", "intents", intents, "next", next),
-                      error);
+    return bus_reply_json(reply, 200, json_pack("{s:o, s:o}", "intents", intents, "next", next),
+                          error);
 }
 
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -215,7 +215,7 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "error", admin_text_or_null(record.last_error));
     }
     intent_record_clear(&record);
-    return admin_reply_json(reply, 200, detail, error);
+    return bus_reply_json(reply, 200, detail, error);
 }
 
 typedef enum bus_err (*intent_action)(void *backend, const char *id, double now);
@@ -229,8 +229,8 @@ static enum bus_err admin_action(struct bus *bus, const char *id, intent_action 
                            : BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(reply, 200,
-                      json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", new_status), error);
+    return bus_reply_json(
+        reply, 200, json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", new_status), error);
 }
 
 enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply *reply,
@@ -279,7 +279,7 @@ enum bus_err bus_admin_keys(struct bus *bus, struct bus_reply *reply, struct bus
         json_decref(keys);
         return admin_store_failure(err, error);
     }
-    return admin_reply_json(reply, 200, json_pack("{s:o}", "keys", keys), error);
+    return bus_reply_json(reply, 200, json_pack("{s:o}", "keys", keys), error);
 }
 
 enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_reply *reply,
@@ -300,11 +300,11 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
     enum bus_err err = bus->store->ops->purge(bus->store->backend, namespace_, &stats);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(reply, 200,
-                      json_pack("{s:b, s:I, s:I}", "ok", 1, "intents_deleted",
-                                (json_int_t)stats.intents_deleted, "dead_letters_deleted",
-                                (json_int_t)stats.dead_letters_deleted),
-                      error);
+    return bus_reply_json(reply, 200,
+                          json_pack("{s:b, s:I, s:I}", "ok", 1, "intents_deleted",
+                                    (json_int_t)stats.intents_deleted, "dead_letters_deleted",
+                                    (json_int_t)stats.dead_letters_deleted),
+                          error);
 }
 
 enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
@@ -314,18 +314,17 @@ enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
     enum bus_err err = bus_run_cleanup(bus, clock_now(), &stats);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(
+    return bus_reply_json(
         reply, 200,
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "expired_open_deleted",
-                  (json_int_t)stats.expired_open_deleted, "expired_claims_requeued",
-                  (json_int_t)stats.expired_claims_requeued, "expired_claims_dead",
-                  (json_int_t)stats.expired_claims_dead, "fulfilled_deleted",
-                  (json_int_t)stats.fulfilled_deleted, "dead_deleted",
-                  (json_int_t)stats.dead_deleted, "dead_letters_deleted",
-                  (json_int_t)stats.dead_letters_deleted, "store_deleted",
-                  (json_int_t)stats.store_deleted, "rate_limits_deleted",
-                  (json_int_t)rate_limits_deleted, "idempotency_deleted",
-                  (json_int_t)stats.idempotency_deleted, "nonces_deleted",
-                  (json_int_t)stats.nonces_deleted),
+        json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "expired_open_deleted",
+            (json_int_t)stats.expired_open_deleted, "expired_claims_requeued",
+            (json_int_t)stats.expired_claims_requeued, "expired_claims_dead",
+            (json_int_t)stats.expired_claims_dead, "fulfilled_deleted",
+            (json_int_t)stats.fulfilled_deleted, "dead_deleted", (json_int_t)stats.dead_deleted,
+            "dead_letters_deleted", (json_int_t)stats.dead_letters_deleted, "store_deleted",
+            (json_int_t)stats.store_deleted, "rate_limits_deleted", (json_int_t)rate_limits_deleted,
+            "idempotency_deleted", (json_int_t)stats.idempotency_deleted, "nonces_deleted",
+            (json_int_t)stats.nonces_deleted),
         error);
 }

@@ -71,7 +71,7 @@ enum bus_err bus_admin_dead_list(struct bus *bus, const struct admin_dead_query 
         json_decref(letters);
         return admin_store_failure(err, error);
     }
-    return admin_reply_json(reply, 200, letters, error); /* a bare list, as the original answers */
+    return bus_reply_json(reply, 200, letters, error); /* a bare list, as the original answers */
 }
 
 static void add_dead_id(void *context, const struct dead_letter *letter)
@@ -149,7 +149,7 @@ enum bus_err bus_admin_dead_bulk(struct bus *bus, bool purge, const json_t *body
                 : retry_each(bus, &filter, &count);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(
+    return bus_reply_json(
         reply, 200,
         json_pack("{s:b, s:I}", "ok", 1, purge ? "purged" : "retried", (json_int_t)count), error);
 }
@@ -165,5 +165,5 @@ enum bus_err bus_admin_dead(struct bus *bus, const char *id, struct bus_reply *r
     dead_letter_clear(&letter);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
-    return admin_reply_json(reply, 200, item, error);
+    return bus_reply_json(reply, 200, item, error);
 }

@@ -23,17 +23,6 @@ json_t *admin_stored_json(const char *text)
     return value ? value : json_null();
 }
 
-enum bus_err admin_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
-                              struct bus_error *error)
-{
-    reply->status = status;
-    reply->body = value ? json_dumps(value, JSON_COMPACT) : NULL;
-    json_decref(value);
-    if (reply->body == NULL)
-        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
-    return BUS_OK;
-}
-
 enum bus_err admin_store_failure(enum bus_err err, struct bus_error *error)
 {
     if (err == BUS_ERR_NOT_FOUND)

@@ -13,10 +13,6 @@ json_t *admin_text_or_null(const char *text);
 /* A stored JSON text parsed back into a value, null if it cannot be. */
 json_t *admin_stored_json(const char *text);
 
-/* Serializes and releases value into the reply. */
-enum bus_err admin_reply_json(struct bus_reply *reply, unsigned status, json_t *value,
-                              struct bus_error *error);
-
 /* Whether a query value was given (NULL and "" are not). */
 bool admin_given(const char *value);
 

@@ -42,7 +42,7 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes_text, struct
                   series(counts[MINUTE_FULFILLED], (int)minutes), "failed",
                   series(counts[MINUTE_FAILED], (int)minutes));
     free(counts);
-    return admin_reply_json(reply, 200, body, error);
+    return bus_reply_json(reply, 200, body, error);
 }
 
 #define GOAL_ROWS_MAX 2000 /* namespace/goal/state rows read for one answer */
@@ -92,5 +92,5 @@ enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bu
     }
     json_t *body =
         json_pack("{s:o, s:b}", "goals", rows.order, "truncated", rows.rows >= GOAL_ROWS_MAX);
-    return admin_reply_json(reply, 200, body, error);
+    return bus_reply_json(reply, 200, body, error);
 }

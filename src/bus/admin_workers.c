@@ -109,6 +109,6 @@ enum bus_err bus_admin_workers(struct bus *bus, const char *since_text, const ch
         json_decref(join.list);
         return admin_store_failure(err, error);
     }
-    return admin_reply_json(
+    return bus_reply_json(
         reply, 200, json_pack("{s:o, s:i}", "workers", join.list, "since", (int)since), error);
 }

@@ -70,5 +70,5 @@ enum bus_err bus_audit_list(struct bus *bus, const char *limit, const char *befo
                        ? json_deep_copy(json_object_get(json_array_get(entries, size - 1), "id"))
                        : json_null();
     json_t *body = json_pack("{s:o, s:o}", "entries", entries, "next", next);
-    return admin_reply_json(reply, 200, body, error);
+    return bus_reply_json(reply, 200, body, error);
 }

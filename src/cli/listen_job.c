@@ -398,6 +398,8 @@ void listen_job_run(const struct listen_config *config, struct ib_client *client
     struct runner_output output = {0};
     int start_error = run_command(config, job, &output, on_pid, context);
     bool lost = keeping && lease_keeper_stop(&keeper);
+    bool exited_zero = WIFEXITED(output.wait_status) && WEXITSTATUS(output.wait_status) == 0;
+    bool command_failed = !lost && start_error == 0 && !exited_zero;
     struct outcome outcome;
     if (lost) {
         snprintf(outcome.text, sizeof outcome.text, "lease lost");
@@ -405,7 +407,7 @@ void listen_job_run(const struct listen_config *config, struct ib_client *client
         char why[128];
         snprintf(why, sizeof why, "cannot run /bin/sh: %s", strerror(start_error));
         fail_job(client, job, why, why, &outcome);
-    } else if (WIFEXITED(output.wait_status) && WEXITSTATUS(output.wait_status) == 0) {
+    } else if (exited_zero) {
         fulfil_job(client, job, &output, &outcome);
     } else {
         char why[64];
@@ -415,8 +417,7 @@ void listen_job_run(const struct listen_config *config, struct ib_client *client
         free(error);
     }
     log_job(job, &outcome, clock_monotonic() - started);
-    if (!lost && start_error == 0 &&
-        !(WIFEXITED(output.wait_status) && WEXITSTATUS(output.wait_status) == 0))
+    if (command_failed)
         show_stderr_tail(&output);
     runner_output_free(&output);
 }

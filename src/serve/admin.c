@@ -121,13 +121,6 @@ void handle_admin_keys(struct http_request *request, struct http_response *respo
     response_from_bus(response, err, &reply, &error);
 }
 
-static void reply_with(struct http_response *response, unsigned status, json_t *body)
-{
-    response->status = status;
-    response->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-}
-
 /* Key management bodies must be JSON objects, like every other body. */
 static bool refuse_non_object(const struct http_request *request, struct http_response *response)
 {
@@ -153,7 +146,7 @@ void handle_admin_generate_key(struct http_request *request, struct http_respons
     } else if (auth_generate_key(&request->server->auth, owner, key, &error) != BUS_OK) {
         response_error(response, &error);
     } else {
-        reply_with(response, 201, json_pack("{s:s, s:s}", "api_key", key, "owner", owner));
+        response_json(response, 201, json_pack("{s:s, s:s}", "api_key", key, "owner", owner));
         audit(request, response, "generate_key", owner, false); /* never the key */
     }
 }
@@ -189,8 +182,8 @@ void handle_admin_revoke_key(struct http_request *request, struct http_response 
         return;
     }
     rate_limit_forget(&request->server->rate_limits, principal);
-    reply_with(response, 200,
-               json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1, "owner", owner));
+    response_json(response, 200,
+                  json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1, "owner", owner));
     audit(request, response, "revoke_key", owner, false);
 }
 
@@ -228,8 +221,8 @@ void handle_admin_audit(struct http_request *request, struct http_response *resp
 void handle_admin_whoami(struct http_request *request, struct http_response *response)
 {
     bool viewer = strcmp(request->caller.label, "viewer") == 0;
-    reply_with(response, 200,
-               json_pack("{s:s, s:b}", "role", viewer ? "viewer" : "admin", "may_act", !viewer));
+    response_json(response, 200,
+                  json_pack("{s:s, s:b}", "role", viewer ? "viewer" : "admin", "may_act", !viewer));
 }
 
 void handle_admin_history(struct http_request *request, struct http_response *response)

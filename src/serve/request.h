@@ -65,6 +65,10 @@ const char *request_query(const struct http_request *request, const char *name);
  * system, I/O error). */
 #define STORAGE_RETRY_AFTER_SECONDS 30
 
+/* Fills response with status and body, compact; takes body (NULL, from a
+ * failed json_pack, leaves no body: the glue then answers 500). */
+void response_json(struct http_response *response, unsigned status, json_t *body);
+
 /* Fills response with the error body of spec section 10. */
 void response_error(struct http_response *response, const struct bus_error *error);
 

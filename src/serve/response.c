@@ -16,13 +16,18 @@ const char *request_query(const struct http_request *request, const char *name)
     return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void error_body(struct http_response *response, unsigned status, const char *code,
-                       const char *message)
+void response_json(struct http_response *response, unsigned status, json_t *body)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
     response->status = status;
     response->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+}
+
+static void error_body(struct http_response *response, unsigned status, const char *code,
+                       const char *message)
+{
+    response_json(response, status,
+                  json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
 void response_error(struct http_response *response, const struct bus_error *error)
