@@ -8,7 +8,7 @@
 
 #include <nettle/base64.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 
 #define BASIC_MAX_ENCODED 1024
 

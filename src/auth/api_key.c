@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "util/clock.h"
 
 void auth_init(struct auth *auth, const char *main_key, struct store *store)

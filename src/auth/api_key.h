@@ -5,8 +5,8 @@
 #ifndef AUTH_API_KEY_H
 #define AUTH_API_KEY_H
 
-#include "bus/errors.h"
-#include "bus/intent.h"
+#include "core/errors.h"
+#include "core/intent.h"
 #include "store/store.h"
 
 #define TESTER_KEY_PREFIX "tk_"

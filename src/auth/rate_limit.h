@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "bus/intent.h"
+#include "core/intent.h"
 
 /* Spec 11: tester keys get 60 requests a minute; the main key is exempt. */
 #define TESTER_REQUESTS_PER_MINUTE 60

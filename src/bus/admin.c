@@ -8,7 +8,7 @@
 
 #include "bus/admin_json.h"
 #include "bus/replies.h"
-#include "bus/token.h"
+#include "util/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
 

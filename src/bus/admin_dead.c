@@ -4,7 +4,7 @@
 
 #include "bus/admin.h"
 #include "bus/admin_json.h"
-#include "bus/token.h"
+#include "util/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
 

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/backoff.h"
+#include "core/backoff.h"
 #include "bus/canonical_json.h"
 #include "bus/replies.h"
-#include "bus/token.h"
+#include "util/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
 

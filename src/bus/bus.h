@@ -10,12 +10,12 @@
 
 #include <jansson.h>
 
-#include "bus/errors.h"
+#include "core/errors.h"
 #include "bus/goal_stats.h"
 #include "bus/minute_ring.h"
 #include "bus/workers.h"
 #include "bus/housekeeping.h"
-#include "bus/intent.h"
+#include "core/intent.h"
 #include "store/store.h"
 
 /* Open intents a tester key may have at once (spec 11); the main key has

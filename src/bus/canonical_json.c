@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 
 char *canonical_json_dump(const json_t *value)
 {

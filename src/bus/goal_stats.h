@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "bus/intent.h"
+#include "core/intent.h"
 #include "util/histogram.h"
 
 #define GOAL_SERIES_MAX 200

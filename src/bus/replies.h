@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "bus/intent.h"
+#include "core/intent.h"
 
 /* Each returns a malloc'd JSON text, or NULL when out of memory. */
 char *reply_published(const char *id, const char *namespace_);

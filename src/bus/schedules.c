@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
 

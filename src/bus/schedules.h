@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "bus/bus.h"
-#include "bus/schedule.h"
+#include "core/schedule.h"
 
 /* POST /schedules: 201 created, or 200 replacing the caller's schedule of
  * that name. Body fields and their invalid_<field> errors as documented. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 
 static size_t utf8_char_count(const char *s)
 {

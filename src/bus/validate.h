@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "bus/errors.h"
-#include "bus/intent.h"
+#include "core/errors.h"
+#include "core/intent.h"
 
 #define DELAY_MAX_SECONDS 2592000.0 /* 30 days */
 #define EXTEND_MIN_SECONDS 10.0

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "bus/intent.h"
+#include "core/intent.h"
 
 #define WORKERS_MAX 500
 #define WORKER_CAPABILITIES_MAX 512 /* bytes of the capabilities JSON kept */

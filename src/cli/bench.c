@@ -12,7 +12,7 @@
 
 #include <curl/curl.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "cli/bench_agent.h"
 #include "cli/bench_engine.h"
 #include "cli/bench_options.h"

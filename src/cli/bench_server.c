@@ -15,7 +15,7 @@
 
 #include <curl/curl.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "util/sibling.h"
 #include "version.h"
 

@@ -1,5 +1,5 @@
 /* The error enum's descriptions, and the one table from the protocol's error
- * codes (src/bus/errors.c on the server side) to enum ib_err. */
+ * codes (src/core/errors.c on the server side) to enum ib_err. */
 #include "client/errors.h"
 
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "auth/rate_limit.h"
-#include "bus/intent.h"
+#include "core/intent.h"
 #include "serve/access_log.h"
 #include "serve/edge.h"
 

@@ -9,8 +9,8 @@
 #include <jansson.h>
 
 #include "bus/bus.h"
-#include "bus/errors.h"
-#include "bus/intent.h"
+#include "core/errors.h"
+#include "core/intent.h"
 
 struct server;
 struct MHD_Connection;

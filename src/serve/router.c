@@ -11,7 +11,7 @@
 
 #include <microhttpd.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "serve/access_log.h"
 #include "serve/handlers.h"
 #include "serve/metrics.h"

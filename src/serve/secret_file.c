@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 
 #define GENERATED_KEY_BYTES 32
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 #include "serve/http.h"
 #include "serve/long_poll.h"
 #include "serve/scheduler.h"

@@ -14,8 +14,8 @@
 
 #include <sqlite3.h>
 
-#include "bus/backoff.h"
-#include "bus/token.h"
+#include "core/backoff.h"
+#include "util/token.h"
 #include "store/store.h"
 #include "store/sqlite_internal.h"
 #include "store/writer.h"

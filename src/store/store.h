@@ -11,9 +11,9 @@
 
 #include <stdbool.h>
 
-#include "bus/errors.h"
-#include "bus/intent.h"
-#include "bus/schedule.h"
+#include "core/errors.h"
+#include "core/intent.h"
+#include "core/schedule.h"
 #include "util/histogram.h"
 
 /* An idempotent request: who, under which key, with which fingerprint

@@ -6,7 +6,7 @@
 #ifndef STORE_WRITER_H
 #define STORE_WRITER_H
 
-#include "bus/errors.h"
+#include "core/errors.h"
 #include "store/store.h"
 
 /* One operation, run on the writer thread inside an open transaction.

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "bus/intent.h"
+#include "core/intent.h"
 #include "bus/validate.h"
 
 static void validate_bodies(const json_t *body)

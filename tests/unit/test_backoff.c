@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "bus/backoff.h"
+#include "core/backoff.h"
 
 static void delay_with_zero_attempts_is_base(void **state)
 {

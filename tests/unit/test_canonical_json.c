@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "bus/canonical_json.h"
-#include "bus/token.h"
+#include "util/token.h"
 
 static json_t *parse(const char *text)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "bus/cron.h"
+#include "core/cron.h"
 #include "util/zone.h"
 
 /* "2026-03-29T01:30:00Z" -> Unix seconds. */

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "bus/backoff.h"
-#include "bus/token.h"
+#include "core/backoff.h"
+#include "util/token.h"
 #include "store/store.h"
 
 #define T0 1700000000.0

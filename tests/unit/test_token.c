@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "bus/token.h"
+#include "util/token.h"
 
 static bool all_lowercase_hex(const char *s)
 {

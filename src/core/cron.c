@@ -2,7 +2,7 @@
  * walking wall-clock time (pure calendar arithmetic) and mapping each
  * matching wall time to the real instants that show it in the zone: none in
  * a spring-forward gap, two in a fall-back fold. See cron.h for the rules. */
-#include "bus/cron.h"
+#include "core/cron.h"
 
 #include <ctype.h>
 #include <stdarg.h>

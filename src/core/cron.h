@@ -12,8 +12,8 @@
  *   occurrence, unless the minute or hour field starts with '*' (as
  *   Debian's cron tells "wildcard" jobs from fixed-time ones): those run at
  *   every real minute that matches, in both passes. */
-#ifndef BUS_CRON_H
-#define BUS_CRON_H
+#ifndef CORE_CRON_H
+#define CORE_CRON_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * libmicrohttpd links, is built on it) and needs no initialisation;
  * OpenSSL 3's providers cost 2 MB of resident memory before the first
  * digest (docs/BENCHMARKS.md, idle RSS). */
-#include "bus/token.h"
+#include "util/token.h"
 
 #include <string.h>
 

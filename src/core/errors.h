@@ -1,8 +1,8 @@
 /* The bus's error values: one enum that maps one-to-one onto the protocol's
  * error codes and HTTP statuses, so every layer returns the same kind of
  * value and one place (the HTTP layer) turns it into a response. */
-#ifndef BUS_ERRORS_H
-#define BUS_ERRORS_H
+#ifndef CORE_ERRORS_H
+#define CORE_ERRORS_H
 
 enum bus_err {
     BUS_OK = 0,

@@ -1,5 +1,5 @@
 /* Error values to protocol codes and HTTP statuses, in one table. */
-#include "bus/errors.h"
+#include "core/errors.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* The schedule model: a named, recurring publish of one intent template,
  * owned by the API key that made it. Shared by the bus and every store. */
-#ifndef BUS_SCHEDULE_H
-#define BUS_SCHEDULE_H
+#ifndef CORE_SCHEDULE_H
+#define CORE_SCHEDULE_H
 
 #include <stdbool.h>
 
-#include "bus/cron.h"
-#include "bus/intent.h"
+#include "core/cron.h"
+#include "core/intent.h"
 #include "util/zone.h"
 
 #define SCHEDULE_ID_LEN 32    /* hex */

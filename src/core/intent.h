@@ -2,8 +2,8 @@
  * and what a stored intent looks like. Shared by the bus and every store.
  * Strings the protocol bounds live in fixed buffers (no ownership to track);
  * JSON texts of unbounded shape are heap strings owned by the struct. */
-#ifndef BUS_INTENT_H
-#define BUS_INTENT_H
+#ifndef CORE_INTENT_H
+#define CORE_INTENT_H
 
 #include <stdbool.h>
 

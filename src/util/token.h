@@ -1,6 +1,6 @@
 /* Random identifiers and secrets, and comparing them without leaking timing. */
-#ifndef BUS_TOKEN_H
-#define BUS_TOKEN_H
+#ifndef UTIL_TOKEN_H
+#define UTIL_TOKEN_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* The schedule model's helpers. */
-#include "bus/schedule.h"
+#include "core/schedule.h"
 
 #include <stdlib.h>
 

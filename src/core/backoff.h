@@ -1,7 +1,7 @@
 /* Retry delay after a failure or an expired lease (spec section 3):
  * backoff_base * 2^claim_attempts + jitter, jitter drawn from [0, 2). */
-#ifndef BUS_BACKOFF_H
-#define BUS_BACKOFF_H
+#ifndef CORE_BACKOFF_H
+#define CORE_BACKOFF_H
 
 #define BACKOFF_JITTER_MAX 2.0
 /* 2^20 * 3600 s is already decades; capping the exponent keeps the result

@@ -1,6 +1,6 @@
 /* Exponential backoff with jitter, so failed jobs retry later and later and
  * a crowd of them does not come back in the same instant. */
-#include "bus/backoff.h"
+#include "core/backoff.h"
 
 #include <math.h>
 #include <stdint.h>

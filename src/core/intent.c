@@ -1,5 +1,5 @@
 /* Life-cycle helpers of the intent model's structs. */
-#include "bus/intent.h"
+#include "core/intent.h"
 
 #include <stdlib.h>
 #include <string.h>
