@@ -130,6 +130,10 @@ enum bus_err pg_key_find(void *backend, const char *prefix, char key_hash[PRINCI
 
 /* ---- queue views -------------------------------------------------------- */
 
+/* Text is ordered COLLATE "C" (by bytes, as SQLite does): the database's
+ * own collation is whatever its creator chose, and a listing's order (and
+ * which rows a LIMIT keeps) must not depend on it. */
+
 struct count_rows {
     store_each_count each;
     void *context;
@@ -156,9 +160,9 @@ enum bus_err pg_queue_counts(void *backend, double now, store_each_count each, v
     const char *params[] = {pg_double_param(now, now_text)};
     enum bus_err err = pg_read_rows(
         backend, "queue counts",
-        "SELECT namespace, CASE WHEN status = 'claimed' AND claim_expires_at <= $1::float8"
-        " THEN 'expired' ELSE status END AS state, COUNT(*) FROM intents"
-        " GROUP BY namespace, state ORDER BY namespace, state",
+        "SELECT namespace COLLATE \"C\" AS namespace, (CASE WHEN status = 'claimed'"
+        " AND claim_expires_at <= $1::float8 THEN 'expired' ELSE status END) COLLATE \"C\""
+        " AS state, COUNT(*) FROM intents GROUP BY namespace, state ORDER BY namespace, state",
         PG_PARAM_COUNT(params), params, count_row, &rows);
     if (err == BUS_OK)
         err = pg_read_rows(backend, "queue counts", "SELECT COUNT(*) FROM dead_letters", 0, NULL,
@@ -219,9 +223,10 @@ enum bus_err pg_goal_counts(void *backend, double now, int limit, store_each_goa
     const char *params[] = {pg_long_param(limit, limit_text), pg_double_param(now, now_text)};
     return pg_read_rows(
         backend, "goal counts",
-        "SELECT namespace, goal, CASE"
+        "SELECT namespace COLLATE \"C\" AS namespace, goal COLLATE \"C\" AS goal, (CASE"
         " WHEN status = 'claimed' AND claim_expires_at <= $2::float8 THEN 'expired'"
-        " WHEN status = 'open' AND run_at > $2::float8 THEN 'scheduled' ELSE status END AS state,"
+        " WHEN status = 'open' AND run_at > $2::float8 THEN 'scheduled' ELSE status END)"
+        " COLLATE \"C\" AS state,"
         " COUNT(*), MIN(CASE WHEN status = 'open' AND run_at <= $2::float8 THEN run_at END)"
         " FROM intents GROUP BY namespace, goal, state ORDER BY namespace, goal, state"
         " LIMIT $1::integer",
@@ -248,10 +253,10 @@ enum bus_err pg_worker_leases(void *backend, double now, store_each_worker_lease
     char now_text[32];
     const char *params[] = {pg_double_param(now, now_text)};
     return pg_read_rows(backend, "worker leases",
-                        "SELECT COALESCE(worker_id, ''), claimed_by,"
+                        "SELECT COALESCE(worker_id, '') COLLATE \"C\", claimed_by,"
                         " COUNT(*) FILTER (WHERE claim_expires_at > $1::float8),"
                         " COUNT(*) FILTER (WHERE claim_expires_at <= $1::float8)"
-                        " FROM intents WHERE status = 'claimed' GROUP BY 1, 2",
+                        " FROM intents WHERE status = 'claimed' GROUP BY 1, 2 ORDER BY 1, 2",
                         PG_PARAM_COUNT(params), params, worker_lease_row, &rows);
 }
 

@@ -88,7 +88,7 @@ enum bus_err pg_schedule_list(void *backend, const char *owner, store_each_sched
     const char *params[] = {owner};
     return pg_read_rows(backend, "schedule list",
                         "SELECT " SCHEDULE_COLUMNS " FROM schedules"
-                        " WHERE $1::text IS NULL OR owner = $1::text ORDER BY name",
+                        " WHERE $1::text IS NULL OR owner = $1::text ORDER BY name COLLATE \"C\"",
                         PG_PARAM_COUNT(params), params, schedule_row, &rows);
 }
 
