@@ -60,8 +60,8 @@ static enum bus_err key_revoke_op(void *connection, void *arg)
     err = pg_run(connection, "key revoke", "DELETE FROM idempotency WHERE principal = $1", 1,
                  params, NULL);
     if (err == BUS_OK)
-        err = pg_run(connection, "key revoke", "DELETE FROM nonces WHERE principal = $1", 1,
-                     params, NULL);
+        err = pg_run(connection, "key revoke", "DELETE FROM nonces WHERE principal = $1", 1, params,
+                     NULL);
     return err;
 }
 
@@ -279,23 +279,23 @@ static void intent_row(const PGresult *res, int row, void *context)
 /* Every filter is optional (NULL matches all). The id prefix and the error
  * text are matched with starts_with and strpos, so no character in them is
  * a wildcard. */
-#define INTENT_LIST_SQL                                                                         \
-    "SELECT " PG_INTENT_COLUMNS " FROM intents"                                                \
-    " WHERE ($1::text IS NULL OR CASE $1::text"                                                \
-    "  WHEN 'claimed' THEN status = 'claimed' AND claim_expires_at > $11::float8"              \
-    "  WHEN 'expired' THEN status = 'claimed' AND claim_expires_at <= $11::float8"             \
-    "  WHEN 'scheduled' THEN status = 'open' AND run_at > $11::float8"                         \
-    "  ELSE status = $1::text END)"                                                             \
-    " AND ($2::text IS NULL OR namespace = $2::text)"                                           \
-    " AND ($4::text IS NULL OR goal = $4::text)"                                                \
-    " AND ($5::text IS NULL OR starts_with(id, $5::text))"                                      \
-    " AND ($6::text IS NULL OR publisher = $6::text)"                                           \
-    " AND ($7::text IS NULL OR publisher IN (SELECT key_hash FROM api_keys"                     \
-    "  WHERE owner = $7::text))"                                                                \
-    " AND ($8::text IS NULL OR worker_id = $8::text)"                                           \
-    " AND ($9::text IS NULL OR strpos(last_error, $9::text) > 0)"                               \
-    " AND ($10::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM intents"        \
-    "  WHERE id = $10::text))"                                                                  \
+#define INTENT_LIST_SQL                                                                            \
+    "SELECT " PG_INTENT_COLUMNS " FROM intents"                                                    \
+    " WHERE ($1::text IS NULL OR CASE $1::text"                                                    \
+    "  WHEN 'claimed' THEN status = 'claimed' AND claim_expires_at > $11::float8"                  \
+    "  WHEN 'expired' THEN status = 'claimed' AND claim_expires_at <= $11::float8"                 \
+    "  WHEN 'scheduled' THEN status = 'open' AND run_at > $11::float8"                             \
+    "  ELSE status = $1::text END)"                                                                \
+    " AND ($2::text IS NULL OR namespace = $2::text)"                                              \
+    " AND ($4::text IS NULL OR goal = $4::text)"                                                   \
+    " AND ($5::text IS NULL OR starts_with(id, $5::text))"                                         \
+    " AND ($6::text IS NULL OR publisher = $6::text)"                                              \
+    " AND ($7::text IS NULL OR publisher IN (SELECT key_hash FROM api_keys"                        \
+    "  WHERE owner = $7::text))"                                                                   \
+    " AND ($8::text IS NULL OR worker_id = $8::text)"                                              \
+    " AND ($9::text IS NULL OR strpos(last_error, $9::text) > 0)"                                  \
+    " AND ($10::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM intents"            \
+    "  WHERE id = $10::text))"                                                                     \
     " ORDER BY created_at DESC, id DESC LIMIT $3::integer"
 
 enum bus_err pg_intent_list(void *backend, const struct intent_filter *filter,
@@ -304,11 +304,11 @@ enum bus_err pg_intent_list(void *backend, const struct intent_filter *filter,
     struct intent_rows rows = {each, context};
     char limit[24], now[32];
     const char *params[] = {
-        pg_text_param(filter->state),     pg_text_param(filter->namespace_),
+        pg_text_param(filter->state),        pg_text_param(filter->namespace_),
         pg_long_param(filter->limit, limit), pg_text_param(filter->goal),
-        pg_text_param(filter->id_prefix), pg_text_param(filter->publisher),
-        pg_text_param(filter->owner),     pg_text_param(filter->worker_id),
-        pg_text_param(filter->error_text), pg_text_param(filter->before),
+        pg_text_param(filter->id_prefix),    pg_text_param(filter->publisher),
+        pg_text_param(filter->owner),        pg_text_param(filter->worker_id),
+        pg_text_param(filter->error_text),   pg_text_param(filter->before),
         pg_double_param(filter->now, now),
     };
     return pg_read_rows(backend, "intent list", INTENT_LIST_SQL, PG_PARAM_COUNT(params), params,
@@ -330,9 +330,9 @@ static enum bus_err cancel_op(void *connection, void *arg)
     char now[32];
     const char *params[] = {args->id, pg_double_param(args->now, now)};
     long found = 0;
-    enum bus_err err = pg_run(connection, "intent cancel",
-                              "UPDATE intents SET updated_at = $2 WHERE id = $1",
-                              PG_PARAM_COUNT(params), params, &found);
+    enum bus_err err =
+        pg_run(connection, "intent cancel", "UPDATE intents SET updated_at = $2 WHERE id = $1",
+               PG_PARAM_COUNT(params), params, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
@@ -355,14 +355,14 @@ static enum bus_err retry_op(void *connection, void *arg)
     char now[32];
     const char *params[] = {args->id, pg_double_param(args->now, now)};
     long found = 0;
-    enum bus_err err = pg_run(
-        connection, "intent retry",
-        "UPDATE intents SET status = 'open', claim_attempts = 0, claim_token = NULL,"
-        " claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL, result = NULL,"
-        " result_type = NULL, completed_at = NULL, last_error = NULL, run_at = $2::float8,"
-        " expires_at = GREATEST(expires_at, $2::float8 + 86400.0), updated_at = $2::float8"
-        " WHERE id = $1",
-        PG_PARAM_COUNT(params), params, &found);
+    enum bus_err err =
+        pg_run(connection, "intent retry",
+               "UPDATE intents SET status = 'open', claim_attempts = 0, claim_token = NULL,"
+               " claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL, result = NULL,"
+               " result_type = NULL, completed_at = NULL, last_error = NULL, run_at = $2::float8,"
+               " expires_at = GREATEST(expires_at, $2::float8 + 86400.0), updated_at = $2::float8"
+               " WHERE id = $1",
+               PG_PARAM_COUNT(params), params, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
     if (err != BUS_OK)
@@ -382,12 +382,11 @@ struct purge_args {
     struct purge_stats *stats;
 };
 
-static enum bus_err purge_namespace(PGconn *conn, const char *namespace_,
-                                    struct purge_stats *stats)
+static enum bus_err purge_namespace(PGconn *conn, const char *namespace_, struct purge_stats *stats)
 {
     const char *params[] = {namespace_};
-    enum bus_err err = pg_run(conn, "purge", "DELETE FROM intents WHERE namespace = $1", 1,
-                              params, &stats->intents_deleted);
+    enum bus_err err = pg_run(conn, "purge", "DELETE FROM intents WHERE namespace = $1", 1, params,
+                              &stats->intents_deleted);
     if (err == BUS_OK)
         err = pg_run(conn, "purge", "DELETE FROM dead_letters WHERE namespace = $1", 1, params,
                      &stats->dead_letters_deleted);
@@ -401,8 +400,8 @@ static enum bus_err purge_op(void *connection, void *arg)
     memset(stats, 0, sizeof *stats);
     if (args->namespace_ != NULL)
         return purge_namespace(connection, args->namespace_, stats);
-    enum bus_err err = pg_run(connection, "purge", "DELETE FROM intents", 0, NULL,
-                              &stats->intents_deleted);
+    enum bus_err err =
+        pg_run(connection, "purge", "DELETE FROM intents", 0, NULL, &stats->intents_deleted);
     if (err == BUS_OK)
         err = pg_run(connection, "purge", "DELETE FROM dead_letters", 0, NULL,
                      &stats->dead_letters_deleted);
@@ -430,8 +429,9 @@ static enum bus_err audit_add_op(void *connection, void *arg)
 {
     const struct audit_entry *entry = arg;
     char at[32];
-    const char *params[] = {pg_double_param(entry->at, at), entry->who, entry->address,
-                            entry->action, pg_text_param(entry->target), entry->detail_json};
+    const char *params[] = {
+        pg_double_param(entry->at, at), entry->who,        entry->address, entry->action,
+        pg_text_param(entry->target),   entry->detail_json};
     PGresult *res = NULL;
     enum bus_err err = pg_exec(connection, "audit insert",
                                "INSERT INTO audit_log (at, who, address, action, target, detail)"
@@ -442,8 +442,8 @@ static enum bus_err audit_add_op(void *connection, void *arg)
     char oldest_gone[24];
     const char *trim[] = {pg_long_param(pg_long(res, 0, 0) - AUDIT_KEEP_ROWS, oldest_gone)};
     PQclear(res);
-    return pg_run(connection, "audit trim", "DELETE FROM audit_log WHERE id <= $1::bigint", 1,
-                  trim, NULL);
+    return pg_run(connection, "audit trim", "DELETE FROM audit_log WHERE id <= $1::bigint", 1, trim,
+                  NULL);
 }
 
 enum bus_err pg_audit_add(void *backend, const struct audit_entry *entry)

@@ -4,15 +4,15 @@
 
 #include "store/postgres_rows.h"
 
-#define DEAD_LETTER_COLUMNS                                                                     \
-    "intent_id, namespace, goal, publisher, claim_attempts, max_attempts, reason, died_at,"     \
+#define DEAD_LETTER_COLUMNS                                                                        \
+    "intent_id, namespace, goal, publisher, claim_attempts, max_attempts, reason, died_at,"        \
     " last_error, payload"
 
 /* $1 to $4 of every filtered statement; strpos, so the error text holds no
  * wildcard. */
-#define DEAD_FILTER_SQL                                                                         \
-    " ($1::text IS NULL OR namespace = $1::text) AND ($2::text IS NULL OR goal = $2::text)"    \
-    " AND ($3::text IS NULL OR reason = $3::text)"                                              \
+#define DEAD_FILTER_SQL                                                                            \
+    " ($1::text IS NULL OR namespace = $1::text) AND ($2::text IS NULL OR goal = $2::text)"        \
+    " AND ($3::text IS NULL OR reason = $3::text)"                                                 \
     " AND ($4::text IS NULL OR strpos(last_error, $4::text) > 0)"
 
 static void filter_params(const struct dead_filter *filter, const char *params[4])

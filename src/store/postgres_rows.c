@@ -5,8 +5,7 @@
 #include "store/postgres_rows.h"
 
 enum bus_err pg_read_rows(struct pg_backend *self, const char *what, const char *sql,
-                          int param_count, const char *const *params, pg_row_fn row,
-                          void *context)
+                          int param_count, const char *const *params, pg_row_fn row, void *context)
 {
     PGconn *conn = pg_reader_acquire(self);
     PGresult *res = NULL;

@@ -14,8 +14,7 @@ typedef void (*pg_row_fn)(const PGresult *res, int row, void *context);
 /* Runs sql on a connection of the read pool, gives the connection back,
  * then calls row(res, i, context) for each row. */
 enum bus_err pg_read_rows(struct pg_backend *self, const char *what, const char *sql,
-                          int param_count, const char *const *params, pg_row_fn row,
-                          void *context);
+                          int param_count, const char *const *params, pg_row_fn row, void *context);
 
 /* Runs a write on conn (a writer op's connection); adds the rows it
  * inserted, updated or deleted to *changes unless changes is NULL. */

@@ -175,13 +175,13 @@ static enum bus_err put_op(void *connection, void *arg)
     const char *insert[12] = {args->schedule->id};
     memcpy(insert + 1, p.values, sizeof p.values);
     long changed = 0;
-    enum bus_err err = pg_run(
-        connection, "schedule put",
-        "INSERT INTO schedules (id, name, owner, cron, every, timezone, intent, overlap,"
-        " catch_up, next_at, updated_at, created_at, revision, open_limit)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12)"
-        " ON CONFLICT (name) DO NOTHING",
-        PG_PARAM_COUNT(insert), insert, &changed);
+    enum bus_err err =
+        pg_run(connection, "schedule put",
+               "INSERT INTO schedules (id, name, owner, cron, every, timezone, intent, overlap,"
+               " catch_up, next_at, updated_at, created_at, revision, open_limit)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1, $12)"
+               " ON CONFLICT (name) DO NOTHING",
+               PG_PARAM_COUNT(insert), insert, &changed);
     *args->created = changed == 1;
     if (err != BUS_OK || changed == 1)
         return err;
@@ -253,8 +253,8 @@ static enum bus_err state_op(void *connection, void *arg)
     return err;
 }
 
-enum bus_err pg_schedule_set_paused(void *backend, const char *name, const char *owner,
-                                    bool paused, double next_at, double now)
+enum bus_err pg_schedule_set_paused(void *backend, const char *name, const char *owner, bool paused,
+                                    double next_at, double now)
 {
     struct state_args args = {name, owner, paused, next_at, now, false};
     return pg_write(backend, state_op, &args);
