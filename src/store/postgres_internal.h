@@ -91,6 +91,35 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
 /* The owner of an active tester key: BUS_OK or BUS_ERR_NOT_FOUND. */
 enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_MAX_BYTES + 1]);
 
+/* Requeues an intent (open again at run_at, lease cleared). */
+enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
+                               double run_at, double now);
+
+/* ---- housekeeping of store_ops (postgres_cleanup.c) --------------------- */
+enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count);
+enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
+                        struct cleanup_stats *stats);
+
+/* ---- schema (postgres_schema.c) ----------------------------------------- */
+
+/* Applies the migrations the database lacks, each in its own transaction,
+ * under a session advisory lock (nodes starting at once wait for each
+ * other). 0 with *applied = how many ran, or -1 after saying why on stderr
+ * (also when the database is newer than this binary). */
+int pg_schema_migrate(PGconn *conn, int *applied);
+/* The version the newest migration of this binary makes. */
+int pg_schema_latest(void);
+
+/* ---- connections (postgres_conn.c) -------------------------------------- */
+
+/* A new connection with the bus's session settings, or NULL after saying
+ * why on stderr. */
+PGconn *pg_connect(const char *conninfo);
+/* Makes a broken connection usable again (PQreset): true when it is. */
+bool pg_reconnect(PGconn *conn);
+/* Transaction control of the writer (group commit, a savepoint per op). */
+extern const struct writer_hooks pg_writer_hooks;
+
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
 /* Same contracts as in store.h; names pg_<op>. */
 enum bus_err pg_key_create(void *backend, const char *key_hash, const char *owner, double now);
