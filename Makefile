@@ -60,7 +60,7 @@ test-postgres: test-deps
 	set -e; dir=$$(mktemp -d "$${TMPDIR:-/tmp}/intent-bus-pg.XXXXXX"); chmod 755 "$$dir"; \
 	trap 'scripts/pg-cluster.sh stop "'"$$dir"'" || true; rm -rf "'"$$dir"'"' EXIT; \
 	url=$$(scripts/pg-cluster.sh start "$$dir"); \
-	INTENT_BUS_DATABASE_URL="$$url" ctest --test-dir $(BUILD) --output-on-failure -L client; \
+	INTENT_BUS_DATABASE_URL="$$url" ctest --test-dir $(BUILD) --output-on-failure -L 'client|postgres'; \
 	for suite in $(PG_SUITES); do \
 	  INTENT_BUS_DATABASE_URL="$$url" INTENT_BUS_PG_CLUSTER_DIR="$$dir" \
 	  INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus \
