@@ -165,6 +165,8 @@ void pg_read_record(const PGresult *res, int row, struct intent_record *out)
 
 PGconn *pg_connect(const char *conninfo)
 {
+    if (!pg_libpq_load())
+        return NULL;
     /* Later keywords win: the operator's URL overrides these defaults. */
     const char *const keywords[] = {"application_name", "connect_timeout", "dbname", NULL};
     const char *const values[] = {"intent-bus", "10", conninfo, NULL};
@@ -211,6 +213,8 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn)
         if (self->readers[i].conn == conn)
             reader = &self->readers[i];
     assert(reader != NULL);
+    if (reader == NULL)
+        return; /* not one of the pool's: nothing to give back */
     pthread_mutex_lock(&self->readers_lock);
     reader->next_free = self->free_readers;
     self->free_readers = reader;

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <libpq-fe.h>
+#include "store/postgres_libpq.h" /* libpq-fe.h, loaded at run time */
 
 #include "store/store.h"
 #include "store/writer.h"
