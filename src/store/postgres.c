@@ -90,7 +90,7 @@ static enum bus_err idempotency_lock(PGconn *conn, const struct idempotency *ide
 {
     const char *params[] = {idem->principal, idem->key};
     return pg_exec(conn, "idempotency lock",
-                   "SELECT pg_advisory_xact_lock(2, hashtext($1 || ' ' || $2))", 2, params, NULL);
+                   "SELECT pg_advisory_xact_lock(2, hashtext($1::text || ' ' || $2::text))", 2, params, NULL);
 }
 
 /* BUS_OK with replay->body set when the key was used for the same request,
@@ -209,7 +209,7 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
     const char *params[] = {publisher};
     PGresult *res = NULL;
     enum bus_err err = pg_exec(conn, "open intent lock",
-                               "SELECT pg_advisory_xact_lock(1, hashtext($1))", 1, params, NULL);
+                               "SELECT pg_advisory_xact_lock(1, hashtext($1::text))", 1, params, NULL);
     if (err == BUS_OK)
         err = pg_exec(conn, "open intent count",
                       "SELECT COUNT(*) FROM intents WHERE publisher = $1 AND status = 'open'", 1,
