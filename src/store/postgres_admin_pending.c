@@ -138,8 +138,8 @@ enum bus_err pg_schedule_list(void *backend, const char *owner, store_each_sched
     return BUS_ERR_INTERNAL;
 }
 
-enum bus_err pg_schedule_set_paused(void *backend, const char *name, const char *owner,
-                                    bool paused, double next_at, double now)
+enum bus_err pg_schedule_set_paused(void *backend, const char *name, const char *owner, bool paused,
+                                    double next_at, double now)
 {
     (void)backend, (void)name, (void)owner, (void)paused, (void)next_at, (void)now;
     return BUS_ERR_INTERNAL;

@@ -21,8 +21,9 @@ static atomic_bool database_lost;
 static void note_lost(PGconn *conn)
 {
     if (!atomic_exchange(&database_lost, true))
-        fprintf(stderr, "intent-bus: database connection lost, requests answer 503 until it"
-                        " is back: %s",
+        fprintf(stderr,
+                "intent-bus: database connection lost, requests answer 503 until it"
+                " is back: %s",
                 PQerrorMessage(conn));
 }
 
@@ -270,9 +271,9 @@ static int hook_savepoint(void *connection)
     PGconn *conn = connection;
     if (batch.failed)
         return -1;
-    static const char *const prefix[] = {
-        [PENDING_NONE] = "", [PENDING_RELEASE] = "RELEASE op; ",
-        [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
+    static const char *const prefix[] = {[PENDING_NONE] = "",
+                                         [PENDING_RELEASE] = "RELEASE op; ",
+                                         [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
     char sql[64];
     snprintf(sql, sizeof sql, "%s%sSAVEPOINT op", batch.begin_pending ? "BEGIN; " : "",
              prefix[batch.pending]);
@@ -302,7 +303,8 @@ static int hook_commit(void *connection)
         return -1;
     if (batch.begin_pending)
         return 0; /* nothing was sent */
-    PGresult *res = PQexec(conn, batch.pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
+    PGresult *res =
+        PQexec(conn, batch.pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = (int)map_failure(conn, res, "commit");

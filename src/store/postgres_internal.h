@@ -91,6 +91,21 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
 /* The owner of an active tester key: BUS_OK or BUS_ERR_NOT_FOUND. */
 enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_MAX_BYTES + 1]);
 
+/* The tail of a statement whose CTE `killed` is an UPDATE to dead
+ * RETURNING id, namespace, goal, payload, publisher, claim_attempts,
+ * max_attempts, last_error: archives those rows as dead letters with the
+ * SQL expressions reason and died_at, replacing an older letter of the same
+ * intent (retried by the admin, and dead again). */
+#define PG_ARCHIVE_KILLED(reason, died_at)                                                     \
+    " INSERT INTO dead_letters (intent_id, namespace, goal, payload, publisher,"              \
+    " claim_attempts, max_attempts, last_error, reason, died_at)"                             \
+    " SELECT id, namespace, goal, payload, publisher, claim_attempts, max_attempts,"          \
+    " last_error, " reason ", " died_at " FROM killed"                                         \
+    " ON CONFLICT (intent_id) DO UPDATE SET namespace = excluded.namespace,"                  \
+    " goal = excluded.goal, payload = excluded.payload, publisher = excluded.publisher,"      \
+    " claim_attempts = excluded.claim_attempts, max_attempts = excluded.max_attempts,"        \
+    " last_error = excluded.last_error, reason = excluded.reason, died_at = excluded.died_at"
+
 /* Requeues an intent (open again at run_at, lease cleared). */
 enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
                                double run_at, double now);

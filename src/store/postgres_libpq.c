@@ -24,11 +24,11 @@ static void load(void)
     }
     bool complete = true;
 /* A data pointer to a function pointer: what dlsym is for (POSIX). */
-#define PG_LIBPQ_RESOLVE(name)                                                                 \
-    if ((pg_libpq.name = (__typeof__(name) *)dlsym(handle, #name)) == NULL) {                  \
-        fprintf(stderr, "intent-bus: %s lacks %s: libpq 10 or newer is needed\n",              \
-                LIBPQ_SONAME, #name);                                                          \
-        complete = false;                                                                      \
+#define PG_LIBPQ_RESOLVE(name)                                                                     \
+    if ((pg_libpq.name = (__typeof__(name) *)dlsym(handle, #name)) == NULL) {                      \
+        fprintf(stderr, "intent-bus: %s lacks %s: libpq 10 or newer is needed\n", LIBPQ_SONAME,    \
+                #name);                                                                            \
+        complete = false;                                                                          \
     }
     PG_LIBPQ_FUNCTIONS(PG_LIBPQ_RESOLVE)
 #undef PG_LIBPQ_RESOLVE

@@ -13,31 +13,31 @@
 
 #include <libpq-fe.h>
 
-#define PG_LIBPQ_FUNCTIONS(X)                                                                  \
-    X(PQconnectdbParams)                                                                       \
-    X(PQfinish)                                                                                \
-    X(PQreset)                                                                                 \
-    X(PQstatus)                                                                                \
-    X(PQtransactionStatus)                                                                     \
-    X(PQerrorMessage)                                                                          \
-    X(PQserverVersion)                                                                         \
-    X(PQexec)                                                                                  \
-    X(PQexecParams)                                                                            \
-    X(PQresultStatus)                                                                          \
-    X(PQresStatus)                                                                             \
-    X(PQresultErrorField)                                                                      \
-    X(PQresultErrorMessage)                                                                    \
-    X(PQclear)                                                                                 \
-    X(PQntuples)                                                                               \
-    X(PQnfields)                                                                               \
-    X(PQfname)                                                                                 \
-    X(PQgetvalue)                                                                              \
-    X(PQgetisnull)                                                                             \
-    X(PQgetlength)                                                                             \
-    X(PQcmdTuples)                                                                             \
-    X(PQcmdStatus)                                                                             \
-    X(PQescapeLiteral)                                                                         \
-    X(PQescapeIdentifier)                                                                      \
+#define PG_LIBPQ_FUNCTIONS(X)                                                                      \
+    X(PQconnectdbParams)                                                                           \
+    X(PQfinish)                                                                                    \
+    X(PQreset)                                                                                     \
+    X(PQstatus)                                                                                    \
+    X(PQtransactionStatus)                                                                         \
+    X(PQerrorMessage)                                                                              \
+    X(PQserverVersion)                                                                             \
+    X(PQexec)                                                                                      \
+    X(PQexecParams)                                                                                \
+    X(PQresultStatus)                                                                              \
+    X(PQresStatus)                                                                                 \
+    X(PQresultErrorField)                                                                          \
+    X(PQresultErrorMessage)                                                                        \
+    X(PQclear)                                                                                     \
+    X(PQntuples)                                                                                   \
+    X(PQnfields)                                                                                   \
+    X(PQfname)                                                                                     \
+    X(PQgetvalue)                                                                                  \
+    X(PQgetisnull)                                                                                 \
+    X(PQgetlength)                                                                                 \
+    X(PQcmdTuples)                                                                                 \
+    X(PQcmdStatus)                                                                                 \
+    X(PQescapeLiteral)                                                                             \
+    X(PQescapeIdentifier)                                                                          \
     X(PQfreemem)
 
 #define PG_LIBPQ_MEMBER(name) __typeof__(name) *name;
