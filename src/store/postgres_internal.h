@@ -115,6 +115,13 @@ enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count);
 enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
                         struct cleanup_stats *stats);
 
+/* ---- reads of store_ops (postgres_reads.c) ------------------------------- */
+enum bus_err pg_get_intent(void *backend, const char *id, struct intent_record *out);
+enum bus_err pg_kv_get(void *backend, const char *principal, const char *key, double now,
+                       char **value_json);
+enum bus_err pg_key_lookup(void *backend, const char *key_hash,
+                           char owner[OWNER_MAX_BYTES + 1]);
+
 /* ---- schema (postgres_schema.c) ----------------------------------------- */
 
 /* Applies the migrations the database lacks, each in its own transaction,
