@@ -9,13 +9,12 @@
 
 void migrate_print_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: intent-bus migrate [--database URL]\n"
-            "  Brings a PostgreSQL database's schema up to this version of intent-bus\n"
-            "  and exits; `serve --database` does the same at start. Safe to run while\n"
-            "  nodes start, and more than once: an advisory lock makes each migration\n"
-            "  run once.\n"
-            "  --database URL   a libpq URI (default $BUS_DATABASE_URL)\n");
+    fprintf(out, "usage: intent-bus migrate [--database URL]\n"
+                 "  Brings a PostgreSQL database's schema up to this version of intent-bus\n"
+                 "  and exits; `serve --database` does the same at start. Safe to run while\n"
+                 "  nodes start, and more than once: an advisory lock makes each migration\n"
+                 "  run once.\n"
+                 "  --database URL   a libpq URI (default $BUS_DATABASE_URL)\n");
 }
 
 int migrate_main(int argc, char **argv)
@@ -38,9 +37,10 @@ int migrate_main(int argc, char **argv)
         url = optarg;
     }
     if (optind < argc || url == NULL || url[0] == '\0') {
-        fprintf(stderr, optind < argc ? "intent-bus: unexpected argument '%s'\n"
-                                      : "intent-bus: migrate needs --database URL or"
-                                        " $BUS_DATABASE_URL%s\n",
+        fprintf(stderr,
+                optind < argc ? "intent-bus: unexpected argument '%s'\n"
+                              : "intent-bus: migrate needs --database URL or"
+                                " $BUS_DATABASE_URL%s\n",
                 optind < argc ? argv[optind] : "");
         migrate_print_usage(stderr);
         return 2;

@@ -10,7 +10,7 @@
  * the row they check, and the checks that count or look up before writing
  * (the open-intent cap, idempotency keys) take a transaction-scoped
  * advisory lock on what they count, so two nodes cannot both pass them.
- * Reads use a pool of autocommit connections. */
+ * Reads use a pool of autocommit connections (postgres_reads.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +71,8 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
 static enum bus_err submit_gated(struct pg_backend *self, const struct store_nonce_call *nonce,
                                  writer_op_fn op, void *call, store_done_fn done, void *context)
 {
-    return writer_submit_prelude(self->writer, nonce != NULL ? nonce_gate_op : NULL,
-                                 (void *)nonce, op, call, done, context);
+    return writer_submit_prelude(self->writer, nonce != NULL ? nonce_gate_op : NULL, (void *)nonce,
+                                 op, call, done, context);
 }
 
 static enum bus_err pg_nonce_use(void *backend, const char *principal, const char *nonce,
@@ -90,7 +90,8 @@ static enum bus_err idempotency_lock(PGconn *conn, const struct idempotency *ide
 {
     const char *params[] = {idem->principal, idem->key};
     return pg_exec(conn, "idempotency lock",
-                   "SELECT pg_advisory_xact_lock(2, hashtext($1 || ' ' || $2))", 2, params, NULL);
+                   "SELECT pg_advisory_xact_lock(2, hashtext($1::text || ' ' || $2::text))", 2,
+                   params, NULL);
 }
 
 /* BUS_OK with replay->body set when the key was used for the same request,
@@ -127,8 +128,11 @@ static enum bus_err idempotency_remember(PGconn *conn, const struct idempotency 
 {
     char status_text[24];
     char now_text[32];
-    const char *params[] = {idem->principal, idem->key, idem->fingerprint,
-                            pg_long_param((long)status, status_text), body,
+    const char *params[] = {idem->principal,
+                            idem->key,
+                            idem->fingerprint,
+                            pg_long_param((long)status, status_text),
+                            body,
                             pg_double_param(now, now_text)};
     return pg_exec(conn, "idempotency record",
                    "INSERT INTO idempotency (principal, key, fingerprint, status, body, created_at)"
@@ -146,8 +150,7 @@ static enum bus_err idempotency_remember(PGconn *conn, const struct idempotency 
 static enum bus_err idempotent_write(PGconn *conn, const struct idempotency *idem, double now,
                                      unsigned status, const char *body,
                                      struct stored_response *replay,
-                                     enum bus_err (*write)(PGconn *, const void *),
-                                     const void *arg)
+                                     enum bus_err (*write)(PGconn *, const void *), const void *arg)
 {
     if (idem != NULL) {
         enum bus_err err = idempotency_lookup(conn, idem, now, replay);
@@ -208,8 +211,9 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
         return BUS_OK;
     const char *params[] = {publisher};
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, "open intent lock",
-                               "SELECT pg_advisory_xact_lock(1, hashtext($1))", 1, params, NULL);
+    enum bus_err err =
+        pg_exec(conn, "open intent lock", "SELECT pg_advisory_xact_lock(1, hashtext($1::text))", 1,
+                params, NULL);
     if (err == BUS_OK)
         err = pg_exec(conn, "open intent count",
                       "SELECT COUNT(*) FROM intents WHERE publisher = $1 AND status = 'open'", 1,
@@ -456,33 +460,23 @@ static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *
     return submit_gated(backend, call->nonce, fulfill_op, call, done, context);
 }
 
-/* The intent's dead state and its dead letter, in one statement. The
- * letter is replaced if one is there already (an intent retried by the
- * admin and dead again). */
+/* The intent's dead state and its dead letter, in one statement. */
 enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text,
                             const char *reason, double now)
 {
     char now_text[32];
     const char *params[] = {id, pg_text_param(error_text), pg_double_param(now, now_text), reason};
-    return pg_exec(conn, "kill",
-                   "WITH killed AS (UPDATE intents SET status = 'dead', last_error = $2,"
-                   " claim_token = NULL, claim_expires_at = NULL, updated_at = $3::float8"
-                   " WHERE id = $1 RETURNING id, namespace, goal, payload, publisher,"
-                   " claim_attempts, max_attempts, last_error)"
-                   " INSERT INTO dead_letters (intent_id, namespace, goal, payload, publisher,"
-                   " claim_attempts, max_attempts, last_error, reason, died_at)"
-                   " SELECT id, namespace, goal, payload, publisher, claim_attempts, max_attempts,"
-                   " last_error, $4, $3::float8 FROM killed"
-                   " ON CONFLICT (intent_id) DO UPDATE SET namespace = excluded.namespace,"
-                   " goal = excluded.goal, payload = excluded.payload,"
-                   " publisher = excluded.publisher, claim_attempts = excluded.claim_attempts,"
-                   " max_attempts = excluded.max_attempts, last_error = excluded.last_error,"
-                   " reason = excluded.reason, died_at = excluded.died_at",
-                   4, params, NULL);
+    return pg_exec(
+        conn, "kill",
+        "WITH killed AS (UPDATE intents SET status = 'dead', last_error = $2,"
+        " claim_token = NULL, claim_expires_at = NULL, updated_at = $3::float8"
+        " WHERE id = $1 RETURNING id, namespace, goal, payload, publisher,"
+        " claim_attempts, max_attempts, last_error)" PG_ARCHIVE_KILLED("$4", "$3::float8"),
+        4, params, NULL);
 }
 
-enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
-                               double run_at, double now)
+enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text, double run_at,
+                               double now)
 {
     char run_at_text[32];
     char now_text[32];
@@ -523,8 +517,8 @@ static enum bus_err pg_fail(void *backend, const struct lease_ref *ref, const ch
     return pg_write(backend, fail_op, &args);
 }
 
-static enum bus_err pg_fail_submit(void *backend, struct store_fail_call *call,
-                                   store_done_fn done, void *context)
+static enum bus_err pg_fail_submit(void *backend, struct store_fail_call *call, store_done_fn done,
+                                   void *context)
 {
     return submit_gated(backend, call->nonce, fail_op, call, done, context);
 }
@@ -573,93 +567,6 @@ static enum bus_err pg_kv_set(void *backend, const struct kv_write *write,
 {
     struct kv_set_args args = {write, idem, response_status, response_body, replay};
     return pg_write(backend, kv_set_op, &args);
-}
-
-/* ---- reads, on the pool of autocommit connections ------------------------ */
-
-/* Runs a read on a pool connection. A connection that broke while idle in
- * the pool (the server restarted) is only found out by using it: the read
- * is then tried once more on a fresh connection, as reads change nothing. */
-static enum bus_err pool_read(struct pg_backend *self, const char *what, const char *sql,
-                              int param_count, const char *const *params, PGresult **out)
-{
-    PGconn *conn = pg_reader_acquire(self);
-    enum bus_err err = pg_exec(conn, what, sql, param_count, params, out);
-    if (err == BUS_ERR_DATABASE_BUSY && PQstatus(conn) == CONNECTION_BAD && pg_reconnect(conn))
-        err = pg_exec(conn, what, sql, param_count, params, out);
-    pg_reader_release(self, conn);
-    return err;
-}
-
-static enum bus_err pg_get_intent(void *backend, const char *id, struct intent_record *out)
-{
-    const char *params[] = {id};
-    PGresult *res = NULL;
-    enum bus_err err = pool_read(backend, "intent read",
-                                 "SELECT " PG_INTENT_COLUMNS " FROM intents WHERE id = $1", 1,
-                                 params, &res);
-    if (err != BUS_OK)
-        return err;
-    err = BUS_ERR_NOT_FOUND;
-    if (PQntuples(res) > 0) {
-        pg_read_record(res, 0, out);
-        err = out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
-    }
-    PQclear(res);
-    return err;
-}
-
-static enum bus_err pg_kv_get(void *backend, const char *principal, const char *key, double now,
-                              char **value_json)
-{
-    char now_text[32];
-    const char *params[] = {principal, key, pg_double_param(now, now_text)};
-    PGresult *res = NULL;
-    *value_json = NULL;
-    enum bus_err err = pool_read(backend, "kv read",
-                                 "SELECT value FROM kv WHERE principal = $1 AND key = $2"
-                                 " AND expires_at > $3::float8",
-                                 3, params, &res);
-    if (err != BUS_OK)
-        return err;
-    err = BUS_ERR_NOT_FOUND;
-    if (PQntuples(res) > 0) {
-        *value_json = pg_dup(res, 0, 0);
-        err = *value_json ? BUS_OK : BUS_ERR_INTERNAL;
-    }
-    PQclear(res);
-    return err;
-}
-
-static const char key_owner_sql[] =
-    "SELECT owner FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL";
-
-static enum bus_err read_owner(PGresult *res, char owner[OWNER_MAX_BYTES + 1])
-{
-    enum bus_err err = BUS_ERR_NOT_FOUND;
-    if (PQntuples(res) > 0) {
-        pg_copy(res, 0, 0, owner, OWNER_MAX_BYTES + 1);
-        err = BUS_OK;
-    }
-    PQclear(res);
-    return err;
-}
-
-enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_MAX_BYTES + 1])
-{
-    const char *params[] = {key_hash};
-    PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, "key lookup", key_owner_sql, 1, params, &res);
-    return err != BUS_OK ? err : read_owner(res, owner);
-}
-
-static enum bus_err pg_key_lookup(void *backend, const char *key_hash,
-                                  char owner[OWNER_MAX_BYTES + 1])
-{
-    const char *params[] = {key_hash};
-    PGresult *res = NULL;
-    enum bus_err err = pool_read(backend, "key lookup", key_owner_sql, 1, params, &res);
-    return err != BUS_OK ? err : read_owner(res, owner);
 }
 
 /* ---- opening and closing ------------------------------------------------ */
@@ -757,8 +664,7 @@ static int open_connections(struct pg_backend *self, int reader_count)
     if (self->write_conn == NULL || pg_schema_migrate(self->write_conn, &applied) != 0)
         return -1;
     if (applied > 0)
-        fprintf(stderr, "intent-bus: database schema migrated to version %d\n",
-                pg_schema_latest());
+        fprintf(stderr, "intent-bus: database schema migrated to version %d\n", pg_schema_latest());
     if (open_readers(self, reader_count > 0 ? reader_count : 1) != 0)
         return -1;
     self->writer = writer_start(self->write_conn, &pg_writer_hooks, MAX_BATCH);

@@ -28,25 +28,17 @@ static enum bus_err kill_exhausted(PGconn *conn, double now, long *count)
     char now_text[32];
     const char *params[] = {pg_double_param(now, now_text)};
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(
-        conn, "lease sweep",
-        "WITH lapsed AS (SELECT id FROM intents WHERE status = 'claimed'"
-        " AND claim_expires_at <= $1::float8 AND claim_attempts >= max_attempts"
-        " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED),"
-        " killed AS (UPDATE intents SET status = 'dead', last_error = 'lease expired',"
-        " claim_token = NULL, claim_expires_at = NULL, updated_at = $1::float8 FROM lapsed"
-        " WHERE intents.id = lapsed.id RETURNING intents.id, namespace, goal, payload,"
-        " publisher, claim_attempts, max_attempts, last_error)"
-        " INSERT INTO dead_letters (intent_id, namespace, goal, payload, publisher,"
-        " claim_attempts, max_attempts, last_error, reason, died_at)"
-        " SELECT id, namespace, goal, payload, publisher, claim_attempts, max_attempts,"
-        " last_error, 'lease_expired', $1::float8 FROM killed"
-        " ON CONFLICT (intent_id) DO UPDATE SET namespace = excluded.namespace,"
-        " goal = excluded.goal, payload = excluded.payload, publisher = excluded.publisher,"
-        " claim_attempts = excluded.claim_attempts, max_attempts = excluded.max_attempts,"
-        " last_error = excluded.last_error, reason = excluded.reason,"
-        " died_at = excluded.died_at",
-        1, params, &res);
+    enum bus_err err =
+        pg_exec(conn, "lease sweep",
+                "WITH lapsed AS (SELECT id FROM intents WHERE status = 'claimed'"
+                " AND claim_expires_at <= $1::float8 AND claim_attempts >= max_attempts"
+                " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED),"
+                " killed AS (UPDATE intents SET status = 'dead', last_error = 'lease expired',"
+                " claim_token = NULL, claim_expires_at = NULL, updated_at = $1::float8 FROM lapsed"
+                " WHERE intents.id = lapsed.id RETURNING intents.id, namespace, goal, payload,"
+                " publisher, claim_attempts, max_attempts, last_error)"
+                PG_ARCHIVE_KILLED("'lease_expired'", "$1::float8"),
+                1, params, &res);
     *count = err == BUS_OK ? changed(res) : 0;
     return err;
 }
@@ -132,9 +124,9 @@ static enum bus_err cleanup_op(void *connection, void *arg)
             conn, "DELETE FROM intents WHERE status = 'fulfilled' AND updated_at <= $1::float8",
             retained_since, &stats->fulfilled_deleted);
     if (err == BUS_OK)
-        err = delete_before(conn,
-                            "DELETE FROM intents WHERE status = 'dead' AND updated_at <= $1::float8",
-                            retained_since, &stats->dead_deleted);
+        err = delete_before(
+            conn, "DELETE FROM intents WHERE status = 'dead' AND updated_at <= $1::float8",
+            retained_since, &stats->dead_deleted);
     if (err == BUS_OK)
         err = delete_before(conn, "DELETE FROM dead_letters WHERE died_at <= $1::float8",
                             retained_since, &stats->dead_letters_deleted);

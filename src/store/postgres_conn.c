@@ -21,8 +21,9 @@ static atomic_bool database_lost;
 static void note_lost(PGconn *conn)
 {
     if (!atomic_exchange(&database_lost, true))
-        fprintf(stderr, "intent-bus: database connection lost, requests answer 503 until it"
-                        " is back: %s",
+        fprintf(stderr,
+                "intent-bus: database connection lost, requests answer 503 until it"
+                " is back: %s",
                 PQerrorMessage(conn));
 }
 
@@ -165,6 +166,8 @@ void pg_read_record(const PGresult *res, int row, struct intent_record *out)
 
 PGconn *pg_connect(const char *conninfo)
 {
+    if (!pg_libpq_load())
+        return NULL;
     /* Later keywords win: the operator's URL overrides these defaults. */
     const char *const keywords[] = {"application_name", "connect_timeout", "dbname", NULL};
     const char *const values[] = {"intent-bus", "10", conninfo, NULL};
@@ -211,6 +214,8 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn)
         if (self->readers[i].conn == conn)
             reader = &self->readers[i];
     assert(reader != NULL);
+    if (reader == NULL)
+        return; /* not one of the pool's: nothing to give back */
     pthread_mutex_lock(&self->readers_lock);
     reader->next_free = self->free_readers;
     self->free_readers = reader;
@@ -266,9 +271,9 @@ static int hook_savepoint(void *connection)
     PGconn *conn = connection;
     if (batch.failed)
         return -1;
-    static const char *const prefix[] = {
-        [PENDING_NONE] = "", [PENDING_RELEASE] = "RELEASE op; ",
-        [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
+    static const char *const prefix[] = {[PENDING_NONE] = "",
+                                         [PENDING_RELEASE] = "RELEASE op; ",
+                                         [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
     char sql[64];
     snprintf(sql, sizeof sql, "%s%sSAVEPOINT op", batch.begin_pending ? "BEGIN; " : "",
              prefix[batch.pending]);
@@ -298,7 +303,8 @@ static int hook_commit(void *connection)
         return -1;
     if (batch.begin_pending)
         return 0; /* nothing was sent */
-    PGresult *res = PQexec(conn, batch.pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
+    PGresult *res =
+        PQexec(conn, batch.pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = (int)map_failure(conn, res, "commit");

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <libpq-fe.h>
+#include "store/postgres_libpq.h" /* libpq-fe.h, loaded at run time */
 
 #include "store/store.h"
 #include "store/writer.h"
@@ -91,6 +91,21 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
 /* The owner of an active tester key: BUS_OK or BUS_ERR_NOT_FOUND. */
 enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_MAX_BYTES + 1]);
 
+/* The tail of a statement whose CTE `killed` is an UPDATE to dead
+ * RETURNING id, namespace, goal, payload, publisher, claim_attempts,
+ * max_attempts, last_error: archives those rows as dead letters with the
+ * SQL expressions reason and died_at, replacing an older letter of the same
+ * intent (retried by the admin, and dead again). */
+#define PG_ARCHIVE_KILLED(reason, died_at)                                                     \
+    " INSERT INTO dead_letters (intent_id, namespace, goal, payload, publisher,"              \
+    " claim_attempts, max_attempts, last_error, reason, died_at)"                             \
+    " SELECT id, namespace, goal, payload, publisher, claim_attempts, max_attempts,"          \
+    " last_error, " reason ", " died_at " FROM killed"                                         \
+    " ON CONFLICT (intent_id) DO UPDATE SET namespace = excluded.namespace,"                  \
+    " goal = excluded.goal, payload = excluded.payload, publisher = excluded.publisher,"      \
+    " claim_attempts = excluded.claim_attempts, max_attempts = excluded.max_attempts,"        \
+    " last_error = excluded.last_error, reason = excluded.reason, died_at = excluded.died_at"
+
 /* Requeues an intent (open again at run_at, lease cleared). */
 enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
                                double run_at, double now);
@@ -99,6 +114,13 @@ enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_t
 enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count);
 enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
                         struct cleanup_stats *stats);
+
+/* ---- reads of store_ops (postgres_reads.c) ------------------------------- */
+enum bus_err pg_get_intent(void *backend, const char *id, struct intent_record *out);
+enum bus_err pg_kv_get(void *backend, const char *principal, const char *key, double now,
+                       char **value_json);
+enum bus_err pg_key_lookup(void *backend, const char *key_hash,
+                           char owner[OWNER_MAX_BYTES + 1]);
 
 /* ---- schema (postgres_schema.c) ----------------------------------------- */
 

@@ -138,9 +138,10 @@ static int apply(PGconn *conn, const struct migration *migration)
     if (run(conn, "BEGIN", "begin") != 0)
         return -1;
     if (run(conn, migration->sql, "schema change") != 0 ||
-        pg_exec(conn, "record migration",
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::float8)",
-                2, params, NULL) != BUS_OK ||
+        pg_exec(
+            conn, "record migration",
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::float8)",
+            2, params, NULL) != BUS_OK ||
         run(conn, "COMMIT", "commit") != 0) {
         PQclear(PQexec(conn, "ROLLBACK"));
         return -1;

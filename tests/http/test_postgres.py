@@ -40,6 +40,31 @@ def test_db_and_database_together_are_a_usage_error(tmp_path):
     assert not (tmp_path / "bus.db").exists()
 
 
+def test_bus_database_url_wins_over_bus_db_path(tmp_path):
+    """Both set: PostgreSQL is used (here unreachable: exit 1), the file is
+    never created; --db on the command line wins over the environment."""
+    url = f"postgresql:///bus?host={tmp_path}&connect_timeout=2"
+    env = {"BUS_SECRET": "a" * 32, "BUS_DB_PATH": str(tmp_path / "env.db"),
+           "BUS_DATABASE_URL": url}
+    done = run_bus("serve", "--port", "0", env=env)
+    assert done.returncode == 1, done
+    assert "cannot connect to the database" in done.stderr
+    assert not (tmp_path / "env.db").exists()
+    flag = subprocess.Popen([str(BIN), "serve", "--port", "0", "--db", str(tmp_path / "flag.db")],
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("BUS_")},
+                                 **env},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (tmp_path / "flag.db").exists() or flag.poll() is not None,
+                   timeout=10, message="the server to open its file")
+        assert flag.poll() is None, flag.stderr.read()
+    finally:
+        flag.terminate()
+        flag.wait(10)
+    assert (tmp_path / "flag.db").exists()
+
+
 def test_a_database_url_needs_bus_secret():
     done = run_bus("serve", "--port", "0", "--database", "postgresql:///bus")
     assert done.returncode == 2, done
