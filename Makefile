@@ -1,6 +1,7 @@
 # Front door for newcomers; the build itself is CMake + CTest.
 #   make run    install what the bus needs, build it (no tests), start it on 127.0.0.1:8080
-#   make test   install the test tools too, build, run every test (unit + HTTP + package)
+#   make test   install the test tools too, build, run every test (unit + HTTP + package,
+#               and the HTTP and client suites again on PostgreSQL: make test-postgres)
 #   make asan   the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deb    the Debian packages (intent-bus, libintentbus1, libintentbus-dev)
 #   make bench  the seed's benchmark profiles (docs/BENCHMARKS.md)
@@ -13,7 +14,7 @@ JOBS       ?= $(shell nproc)
 
 DEB_BUILD  ?= build-deb
 
-.PHONY: all deps test-deps build run test unit http asan bench install deb package-test systemd-test clean
+.PHONY: all deps test-deps build run test test-postgres unit http asan bench install deb package-test systemd-test clean
 
 all: build
 
@@ -46,7 +47,25 @@ test: test-deps
 	set -e; for suite in $(PY_SUITES); do \
 	  INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus $(PYTHON) -m pytest -q -p no:cacheprovider $$suite; \
 	done
+	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory package-test
+
+# tests/http and the libintentbus tests against PostgreSQL: a throw-away
+# cluster (scripts/pg-cluster.sh) in a temporary directory, a fresh database
+# per server, the cluster stopped and removed whatever the outcome.
+PG_SUITES = tests/http
+test-postgres: test-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	set -e; dir=$$(mktemp -d "$${TMPDIR:-/tmp}/intent-bus-pg.XXXXXX"); chmod 755 "$$dir"; \
+	trap 'scripts/pg-cluster.sh stop "'"$$dir"'" || true; rm -rf "'"$$dir"'"' EXIT; \
+	url=$$(scripts/pg-cluster.sh start "$$dir"); \
+	INTENT_BUS_DATABASE_URL="$$url" ctest --test-dir $(BUILD) --output-on-failure -L 'client|postgres'; \
+	for suite in $(PG_SUITES); do \
+	  INTENT_BUS_DATABASE_URL="$$url" INTENT_BUS_PG_CLUSTER_DIR="$$dir" \
+	  INTENT_BUS_BIN=$(CURDIR)/$(BUILD)/intent-bus \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $$suite; \
+	done
 
 asan: test-deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTENT_BUS_SANITIZE=ON -DBUILD_TESTING=ON >/dev/null

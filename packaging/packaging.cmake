@@ -105,6 +105,9 @@ set(IB_DEB_VERSION "${PROJECT_VERSION}-${IB_DEBIAN_REVISION}")
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME intent-bus)
 set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
+# serve --database loads libpq at run time (src/store/postgres_libpq.h), so
+# dpkg-shlibdeps cannot see it; SQLite needs nothing more.
+set(CPACK_DEBIAN_SERVER_PACKAGE_RECOMMENDS "libpq5")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
     ${IB_PACKAGING}/debian/postinst ${IB_PACKAGING}/debian/prerm
     ${IB_PACKAGING}/debian/postrm ${IB_PACKAGING}/debian/conffiles)

@@ -13,6 +13,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
+  libpq-dev                 # the PostgreSQL backend (serve --database)
   curl openssl
   tzdata                    # the zones of schedules (src/util/zone.c); minimal images lack it
 )
@@ -20,7 +21,7 @@ test_packages=(
   libcmocka-dev python3 python3-pytest
   prometheus                # promtool, which checks /metrics in the tests
   chromium chromium-driver  # the dashboard's browser test
-  postgresql                # the PostgreSQL test cluster
+  postgresql                # the PostgreSQL test cluster (scripts/pg-cluster.sh)
   dpkg-dev file lintian systemd man-db bash-completion zsh adduser
                             # `make deb` and the package's test
   debootstrap systemd-container  # `make systemd-test`

@@ -11,6 +11,7 @@
 
 #include "cli/usage.h"
 #include "serve/backup_command.h"
+#include "serve/migrate_command.h"
 #include "serve/server.h"
 #include "util/sibling.h"
 #include "version.h"
@@ -41,6 +42,8 @@ int main(int argc, char **argv)
         return server_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "backup") == 0)
         return backup_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "migrate") == 0)
+        return migrate_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("intent-bus %s (Intent Protocol %s)\n", INTENT_BUS_VERSION, INTENT_PROTOCOL_VERSION);
         return 0;

@@ -11,6 +11,7 @@ void cli_print_usage(FILE *out)
             "the bus:\n"
             "  serve      run the bus (intent-bus serve --help)\n"
             "  backup     copy the live database to a file (intent-bus backup --help)\n"
+            "  migrate    bring a PostgreSQL database's schema up to date (--help)\n"
             "  bench      load-test a bus (intent-bus bench --help)\n"
             "  version    print the version\n"
             "\n"

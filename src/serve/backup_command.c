@@ -4,6 +4,7 @@
 #include "serve/backup_command.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "serve/config.h"
@@ -22,13 +23,23 @@ void backup_print_usage(FILE *out)
             "  BUS_SECRET is set.\n");
 }
 
+/* The online backup is SQLite's; PostgreSQL has tools of its own. */
+static int refuse_postgres(void)
+{
+    fprintf(stderr, "intent-bus: backup copies a SQLite database; for PostgreSQL use its own"
+                    " tools (pg_dump, or pg_basebackup with WAL archiving)\n");
+    return 2;
+}
+
 int backup_main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"db", required_argument, NULL, 'd'}, {"database", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *db = getenv("BUS_DB_PATH");
     if (db == NULL || db[0] == '\0')
         db = CONFIG_DEFAULT_DB;
+    bool db_flag = false;
     optind = 1;
     int option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -36,12 +47,18 @@ int backup_main(int argc, char **argv)
             backup_print_usage(stdout);
             return 0;
         }
+        if (option == 'D')
+            return refuse_postgres();
         if (option != 'd' || optarg[0] == '\0') {
             backup_print_usage(stderr);
             return 2;
         }
         db = optarg;
+        db_flag = true;
     }
+    const char *url = getenv("BUS_DATABASE_URL");
+    if (config_is_database_url(db) || (!db_flag && url != NULL && url[0] != '\0'))
+        return refuse_postgres();
     if (argc - optind != 1) {
         fprintf(stderr, "intent-bus: backup takes one FILE\n");
         backup_print_usage(stderr);

@@ -18,8 +18,8 @@
 void config_print_usage(FILE *out)
 {
     /* The man page intent-bus-serve(8) is generated from this text. */
-    fputs("usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH] [--threads N]\n"
-          "                        [--tls-cert PEM --tls-key PEM]\n"
+    fputs("usage: intent-bus serve [--bind ADDR] [--port N] [--db PATH | --database URL]\n"
+          "                        [--threads N] [--tls-cert PEM --tls-key PEM]\n"
           "\n"
           "Runs the bus until SIGTERM or SIGINT, which drain it: no new requests,\n"
           "every acknowledged write committed, then exit 0. Flags win over the\n"
@@ -29,6 +29,9 @@ void config_print_usage(FILE *out)
           "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
           "  --port N       TCP port (default 8080; 0 picks a free one)\n"
           "  --db PATH      SQLite database file (default $BUS_DB_PATH or infrastructure.db)\n"
+          "  --database URL PostgreSQL instead of SQLite: a libpq URI such as\n"
+          "                 postgresql://bus@db.example/bus (default $BUS_DATABASE_URL);\n"
+          "                 any number of nodes may share one database. Not with --db\n"
           "  --threads N    HTTP worker threads and read connections (default 4)\n"
           "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
           "  --help         this help\n"
@@ -37,6 +40,9 @@ void config_print_usage(FILE *out)
           "  BUS_SECRET     the API key; unset, a random one is made on first start and\n"
           "                 kept in PATH.secret (mode 0600)\n"
           "  BUS_DB_PATH    the database file, as --db\n"
+          "  BUS_DATABASE_URL\n"
+          "                 the PostgreSQL database, as --database; wins over BUS_DB_PATH.\n"
+          "                 BUS_SECRET is then required (every node uses the same key)\n"
           "  BUS_CLEANUP_INTERVAL_SECONDS\n"
           "                 seconds between cleanup passes, 300-86400 (default 21600)\n"
           "  BUS_RETENTION_SECONDS\n"
@@ -145,6 +151,10 @@ static int load_environment(struct config *config)
     if ((value = getenv("BUS_DB_PATH")) && value[0] &&
         copy_option(config->db_path, sizeof config->db_path, value, "BUS_DB_PATH") != 0)
         return -1;
+    if ((value = getenv("BUS_DATABASE_URL")) && value[0] &&
+        copy_option(config->database_url, sizeof config->database_url, value,
+                    "BUS_DATABASE_URL") != 0)
+        return -1;
     if ((value = getenv("BUS_CLEANUP_INTERVAL_SECONDS")) && value[0] &&
         parse_number(value, CONFIG_CLEANUP_MIN, CONFIG_CLEANUP_MAX, &config->cleanup_interval)) {
         fprintf(stderr, "intent-bus: BUS_CLEANUP_INTERVAL_SECONDS must be %g to %g\n",
@@ -219,7 +229,12 @@ static int apply_flag(struct config *config, int option, const char *value)
         config->port = (int)number;
         return 0;
     case 'd':
+        /* A file named on the command line wins over $BUS_DATABASE_URL. */
+        config->database_url[0] = '\0';
         return copy_option(config->db_path, sizeof config->db_path, value, "--db");
+    case 'D':
+        return copy_option(config->database_url, sizeof config->database_url, value,
+                           "--database");
     case 't':
         if (parse_number(value, 1, 1024, &number) != 0 || number != floor(number))
             break;
@@ -240,8 +255,11 @@ int config_load(struct config *config, int argc, char **argv)
         {"bind", required_argument, NULL, 'b'}, {"port", required_argument, NULL, 'p'},
         {"db", required_argument, NULL, 'd'},   {"threads", required_argument, NULL, 't'},
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"database", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    bool db_flag = false;
+    bool database_flag = false;
     memset(config, 0, sizeof *config);
     strcpy(config->bind, "127.0.0.1");
     config->port = CONFIG_DEFAULT_PORT;
@@ -264,6 +282,12 @@ int config_load(struct config *config, int argc, char **argv)
             config_print_usage(stderr);
             return -1;
         }
+        db_flag |= option == 'd';
+        database_flag |= option == 'D';
+    }
+    if (db_flag && database_flag) {
+        fprintf(stderr, "intent-bus: --db (SQLite) and --database (PostgreSQL) exclude each other\n");
+        return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "intent-bus: unexpected argument '%s'\n", argv[optind]);
@@ -273,5 +297,37 @@ int config_load(struct config *config, int argc, char **argv)
         fprintf(stderr, "intent-bus: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    /* A generated key lives in a file beside the SQLite database; nodes
+     * sharing a PostgreSQL database must share a key they are given. */
+    if (config->database_url[0] && !config->secret[0]) {
+        fprintf(stderr, "intent-bus: with a PostgreSQL database, set BUS_SECRET (the same on "
+                        "every node)\n");
+        return -1;
+    }
     return 0;
+}
+
+bool config_is_database_url(const char *text)
+{
+    return strncmp(text, "postgres://", 11) == 0 || strncmp(text, "postgresql://", 13) == 0;
+}
+
+/* Masks the password of a URI's user:password@ and of a password=
+ * keyword; the rest is shown as given. */
+void config_database_label(const struct config *config, char *out, size_t size)
+{
+    if (!config->database_url[0]) {
+        snprintf(out, size, "%s", config->db_path);
+        return;
+    }
+    const char *url = config->database_url;
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon != NULL)
+        snprintf(out, size, "PostgreSQL %.*s:***%s", (int)(colon - url), url, at);
+    else if (strstr(url, "password=") != NULL)
+        snprintf(out, size, "PostgreSQL (connection string with a password)");
+    else
+        snprintf(out, size, "PostgreSQL %s", url);
 }

@@ -23,6 +23,8 @@ struct config {
     char bind[64];
     int port;
     char db_path[PATH_MAX];
+    /* --database or BUS_DATABASE_URL: a libpq URI; "" = SQLite at db_path */
+    char database_url[1024];
     int threads;
     char secret[512];          /* BUS_SECRET, or the generated key */
     char secret_path[PATH_MAX + 8]; /* where a generated key is kept, "" if none */
@@ -50,6 +52,14 @@ struct config {
 /* Reads the environment and argv (after "serve"). Returns 0, 1 when --help
  * was printed, or -1 after printing what is wrong on stderr. */
 int config_load(struct config *config, int argc, char **argv);
+
+/* The database, for the start-up line: the SQLite path, or the URL with
+ * any password masked. */
+void config_database_label(const struct config *config, char *out, size_t size);
+
+/* Whether text names a PostgreSQL database (a postgres:// or postgresql://
+ * URI) rather than a file. */
+bool config_is_database_url(const char *text);
 
 /* --help prints it on stdout, a usage error on stderr. */
 void config_print_usage(FILE *out);

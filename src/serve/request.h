@@ -64,6 +64,8 @@ const char *request_query(const struct http_request *request, const char *name);
 /* Retry-After of the answers to a storage fault (full disk, read-only file
  * system, I/O error). */
 #define STORAGE_RETRY_AFTER_SECONDS 30
+/* database_busy: contention, or a PostgreSQL server restarting. */
+#define DATABASE_BUSY_RETRY_AFTER_SECONDS 1
 
 /* Fills response with status and body, compact; takes body (NULL, from a
  * failed json_pack, leaves no body: the glue then answers 500). */

@@ -38,6 +38,8 @@ void response_error(struct http_response *response, const struct bus_error *erro
     if (error->err == BUS_ERR_STORAGE_FULL || error->err == BUS_ERR_STORAGE_READ_ONLY ||
         error->err == BUS_ERR_STORAGE_IO)
         response->retry_after = STORAGE_RETRY_AFTER_SECONDS;
+    else if (error->err == BUS_ERR_DATABASE_BUSY)
+        response->retry_after = DATABASE_BUSY_RETRY_AFTER_SECONDS;
 }
 
 bool response_refuse(struct http_response *response, unsigned status, const char *code,

@@ -29,8 +29,10 @@ static void block_shutdown_signals(sigset_t *signals)
 
 static int open_server(struct server *server)
 {
-    server->store =
-        store_sqlite_open(server->config.db_path, server->config.threads, server->config.sync_full);
+    const struct config *config = &server->config;
+    server->store = config->database_url[0]
+                        ? store_postgres_open(config->database_url, config->threads)
+                        : store_sqlite_open(config->db_path, config->threads, config->sync_full);
     if (server->store == NULL)
         return -1;
     struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,
@@ -89,10 +91,11 @@ int server_main(int argc, char **argv)
     zone_init(); /* before any thread: schedules switch TZ later */
     if (open_server(&server) != 0)
         return 1;
+    char database[sizeof server.config.database_url + 32];
+    config_database_label(&server.config, database, sizeof database);
     fprintf(stderr, "intent-bus %s listening on %s://%s:%u (database %s, protocol %s)\n",
             INTENT_BUS_VERSION, server.config.tls_cert[0] ? "https" : "http",
-            server.config.bind, http_bound_port(&server),
-            server.config.db_path, INTENT_PROTOCOL_VERSION);
+            server.config.bind, http_bound_port(&server), database, INTENT_PROTOCOL_VERSION);
     if (!server.config.admin_token[0] && !server.config.dashboard_password[0])
         fprintf(stderr, "intent-bus: the admin API and dashboard are off; set BUS_ADMIN_SECRET "
                         "(sent as X-Admin-Token) or DASHBOARD_PASSWORD (Basic auth, user admin) "

@@ -391,6 +391,17 @@ struct store {
  * database cannot be opened or is too old for UPDATE ... RETURNING. */
 struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full);
 
+/* Opens the PostgreSQL backend on conninfo (a libpq URI or key=value
+ * string) with reader_count read connections beside the write connection,
+ * applying any missing schema migration first. Returns NULL (and prints why
+ * on stderr) when the database cannot be reached or migrated. */
+struct store *store_postgres_open(const char *conninfo, int reader_count);
+
+/* Applies the missing migrations to the database at conninfo and says on
+ * stdout at which version it is: `intent-bus migrate`. 0, or -1 after
+ * printing why on stderr. */
+int store_postgres_migrate(const char *conninfo);
+
 void store_close(struct store *store);
 
 #endif

@@ -10,6 +10,10 @@
 #
 # NAME=VALUE pairs go into the server's environment, on top of a clean one
 # (no BUS_* variable is inherited): BUS_REQUIRE_SIGNATURES=true.
+#
+# With INTENT_BUS_DATABASE_URL set (a throw-away cluster's superuser URL,
+# scripts/pg-cluster.sh), the server runs on a fresh PostgreSQL database of
+# that cluster instead of a SQLite file.
 set -uo pipefail
 
 usage() {
@@ -64,8 +68,20 @@ while IFS= read -r name; do
     esac
 done < <(compgen -e)
 
+database=(--db "$workdir/bus.db")
+if [[ -n ${INTENT_BUS_DATABASE_URL:-} ]]; then
+    name=bus_$(random_hex)
+    psql "$INTENT_BUS_DATABASE_URL" -qAtc "CREATE DATABASE \"$name\"" </dev/null || exit 1
+    # The same URL, naming the new database: scheme://authority/NAME?query
+    base=${INTENT_BUS_DATABASE_URL%%\?*}
+    query=${INTENT_BUS_DATABASE_URL#"$base"}
+    authority=${base#*://}
+    authority=${authority%%/*}
+    database=(--database "${base%%://*}://$authority/$name$query")
+fi
+
 env "${unset_args[@]}" BUS_SECRET="$api_key" BUS_ADMIN_SECRET="$admin_token" "${server_env[@]}" \
-    "$server_binary" serve --bind 127.0.0.1 --port 0 --db "$workdir/bus.db" \
+    "$server_binary" serve --bind 127.0.0.1 --port 0 "${database[@]}" \
     </dev/null >"$log" 2>&1 &
 server_pid=$!
 

@@ -15,6 +15,12 @@ shape {"error": {"code": str, "message": str}} on every 4xx.
 
 Run with:  cd <repo> && /usr/bin/python3 -m pytest tests/http -q
 Binary:    $INTENT_BUS_BIN or <repo>/build/intent-bus
+
+On PostgreSQL: with $INTENT_BUS_DATABASE_URL set (a superuser's URL of a
+throw-away cluster, scripts/pg-cluster.sh), every server runs with
+`--database` on a database of its own, created for it (one per `db` path, so
+a restart on the same `db` finds its data again). Tests of SQLite's files
+are skipped there (`sqlite_only`).
 """
 
 import http.client
@@ -46,6 +52,39 @@ SECURITY_HEADERS = {
 }
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+POSTGRES_URL = os.environ.get("INTENT_BUS_DATABASE_URL", "")
+ON_POSTGRES = bool(POSTGRES_URL)
+
+
+def sqlite_only(reason):
+    """Marks a test of the SQLite backend's files: skipped on PostgreSQL."""
+    return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
+
+
+def postgres_url(database):
+    """POSTGRES_URL naming another database of the same cluster."""
+    match = re.match(r"^(postgres(?:ql)?://[^/?]*)(/[^?]*)?(\?.*)?$", POSTGRES_URL)
+    assert match, f"INTENT_BUS_DATABASE_URL is not a postgresql:// URI: {POSTGRES_URL}"
+    return f"{match[1]}/{database}{match[3] or ''}"
+
+
+def postgres_createdb():
+    """A fresh, empty database on the test cluster; returns its URL."""
+    name = f"bus_{secrets.token_hex(8)}"
+    subprocess.run(["psql", POSTGRES_URL, "-qAtc", f'CREATE DATABASE "{name}"'], check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    return postgres_url(name)
+
+
+_postgres_databases = {}  # a server's db path -> the URL of the database standing in for it
+
+
+def postgres_database_for(db_path):
+    key = str(Path(db_path).resolve())
+    if key not in _postgres_databases:
+        _postgres_databases[key] = postgres_createdb()
+    return _postgres_databases[key]
 
 DEFAULT = object()  # "use the client's own key"
 OMIT = object()  # "leave this field out of the request body"
@@ -261,6 +300,9 @@ class Server:
     """One `intent-bus serve` process."""
 
     def __init__(self, workdir, env=None, secret=DEFAULT, db=None, port=None, extra_args=()):
+        if ON_POSTGRES and secret is None:
+            pytest.skip("SQLite only: a generated key is kept in a file beside the SQLite "
+                        "database; on PostgreSQL BUS_SECRET is required")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db = Path(db) if db else self.workdir / "bus.db"
@@ -284,9 +326,15 @@ class Server:
     def secret_file(self):
         return Path(str(self.db) + ".secret")
 
+    @property
+    def database_url(self):
+        """On PostgreSQL, the database standing in for self.db."""
+        return postgres_database_for(self.db) if ON_POSTGRES else None
+
     def command(self):
+        database = ["--database", self.database_url] if ON_POSTGRES else ["--db", str(self.db)]
         return [str(BIN), "serve", "--bind", "127.0.0.1", "--port", str(self.port),
-                "--db", str(self.db), *self.extra_args]
+                *database, *self.extra_args]
 
     def environment(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}

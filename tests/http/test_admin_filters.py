@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from conftest import admin_client, admin_env, assert_error, unique, wait_until
+from conftest import admin_client, admin_env, assert_error, sqlite_only, unique, wait_until
 
 
 @pytest.fixture
@@ -116,6 +116,7 @@ def test_blank_filters_mean_not_given(srv):
                error="", before="") == [iid]
 
 
+@sqlite_only("upgrades a SQLite file of schema 3")
 def test_a_version_3_database_gains_the_worker_column(srv):
     """Databases from before intents.worker_id (schema 3) are upgraded on open:
     their intents keep everything and have no worker id; new claims record it."""

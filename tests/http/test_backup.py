@@ -8,7 +8,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from conftest import BIN, assert_error, unique, wait_until
+from conftest import BIN, assert_error, sqlite_only, unique, wait_until
+
+pytestmark = sqlite_only("`intent-bus backup` copies the SQLite file")
 
 
 def run_backup(*args, env=None):

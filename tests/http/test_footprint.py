@@ -4,6 +4,8 @@ never loads it (docs/ARCHITECTURE.md, docs/BENCHMARKS.md idle RSS)."""
 
 from pathlib import Path
 
+from conftest import sqlite_only
+
 
 def mapped_libraries(pid):
     names = set()
@@ -14,6 +16,7 @@ def mapped_libraries(pid):
     return names
 
 
+@sqlite_only("libpq, loaded for a PostgreSQL database, links OpenSSL and LDAP")
 def test_a_serving_bus_maps_no_client_library(shared_server, bus):
     intent_id = bus.publish(goal="footprint")
     claimed = bus.claim_ok(goal="footprint")

@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, sqlite_only
+
+pytestmark = sqlite_only("fills the file system under the SQLite file")
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from conftest import assert_error
+from conftest import assert_error, sqlite_only
+
+pytestmark = sqlite_only("opens database files of earlier releases")
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "first-release.db"
 SECRET = "fixture-secret-of-the-first-release-0123456789"

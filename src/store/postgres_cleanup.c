@@ -1,0 +1,150 @@
+/* The PostgreSQL backend's housekeeping: dead-lettering lapsed leases with
+ * no attempts left (every second) and the full cleanup pass of spec
+ * section 11. Every node runs them; rows another node's transaction holds
+ * are skipped (SKIP LOCKED), not waited for: that node settles them, or
+ * the next pass does. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backoff.h"
+#include "store/postgres_internal.h"
+
+/* Leases settled per pass and kind: a backlog takes several passes, each
+ * a bounded transaction. */
+#define EXPIRED_LEASES_PER_PASS "1024"
+
+/* Rows a command changed. */
+static long changed(PGresult *res)
+{
+    long count = strtol(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return count;
+}
+
+/* Dead-letters, in one statement, up to a pass's worth of claimed intents
+ * whose lease ended by $1 with no attempts left. */
+static enum bus_err kill_exhausted(PGconn *conn, double now, long *count)
+{
+    char now_text[32];
+    const char *params[] = {pg_double_param(now, now_text)};
+    PGresult *res = NULL;
+    enum bus_err err =
+        pg_exec(conn, "lease sweep",
+                "WITH lapsed AS (SELECT id FROM intents WHERE status = 'claimed'"
+                " AND claim_expires_at <= $1::float8 AND claim_attempts >= max_attempts"
+                " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED),"
+                " killed AS (UPDATE intents SET status = 'dead', last_error = 'lease expired',"
+                " claim_token = NULL, claim_expires_at = NULL, updated_at = $1::float8 FROM lapsed"
+                " WHERE intents.id = lapsed.id RETURNING intents.id, namespace, goal, payload,"
+                " publisher, claim_attempts, max_attempts, last_error)"
+                PG_ARCHIVE_KILLED("'lease_expired'", "$1::float8"),
+                1, params, &res);
+    *count = err == BUS_OK ? changed(res) : 0;
+    return err;
+}
+
+struct sweep_args {
+    double now;
+    long *dead_count;
+};
+
+static enum bus_err sweep_op(void *connection, void *arg)
+{
+    struct sweep_args *args = arg;
+    return kill_exhausted(connection, args->now, args->dead_count);
+}
+
+enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count)
+{
+    struct sweep_args args = {now, dead_count};
+    return pg_write(backend, sweep_op, &args);
+}
+
+/* Requeues, each with its own backoff, the lapsed leases that have
+ * attempts left. */
+static enum bus_err requeue_lapsed(PGconn *conn, double now, struct cleanup_stats *stats)
+{
+    char now_text[32];
+    const char *params[] = {pg_double_param(now, now_text)};
+    PGresult *res = NULL;
+    enum bus_err err = pg_exec(conn, "expired lease scan",
+                               "SELECT id, claim_attempts, backoff_base FROM intents"
+                               " WHERE status = 'claimed' AND claim_expires_at <= $1::float8"
+                               " AND claim_attempts < max_attempts"
+                               " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED",
+                               1, params, &res);
+    if (err != BUS_OK)
+        return err;
+    for (int row = 0; err == BUS_OK && row < PQntuples(res); row++) {
+        double delay = backoff_delay(pg_double(res, row, 2), (int)pg_long(res, row, 1),
+                                     backoff_random_jitter());
+        err = pg_requeue_intent(conn, PQgetvalue(res, row, 0), "lease expired", now + delay, now);
+        if (err == BUS_OK)
+            stats->expired_claims_requeued++;
+    }
+    PQclear(res);
+    return err;
+}
+
+/* Runs one DELETE with its cut-off time and adds the rows removed. */
+static enum bus_err delete_before(PGconn *conn, const char *sql, double cutoff, long *counter)
+{
+    char cutoff_text[32];
+    const char *params[] = {pg_double_param(cutoff, cutoff_text)};
+    PGresult *res = NULL;
+    enum bus_err err = pg_exec(conn, "cleanup delete", sql, 1, params, &res);
+    if (err == BUS_OK)
+        *counter += changed(res);
+    return err;
+}
+
+struct cleanup_args {
+    double now;
+    double retention_seconds;
+    struct cleanup_stats *stats;
+};
+
+static enum bus_err cleanup_op(void *connection, void *arg)
+{
+    PGconn *conn = connection;
+    struct cleanup_args *args = arg;
+    double now = args->now;
+    double retained_since = now - args->retention_seconds;
+    struct cleanup_stats *stats = args->stats;
+    memset(stats, 0, sizeof *stats);
+    enum bus_err err = delete_before(
+        conn, "DELETE FROM intents WHERE status = 'open' AND expires_at <= $1::float8", now,
+        &stats->expired_open_deleted);
+    if (err == BUS_OK)
+        err = kill_exhausted(conn, now, &stats->expired_claims_dead);
+    if (err == BUS_OK)
+        err = requeue_lapsed(conn, now, stats);
+    if (err == BUS_OK)
+        err = delete_before(
+            conn, "DELETE FROM intents WHERE status = 'fulfilled' AND updated_at <= $1::float8",
+            retained_since, &stats->fulfilled_deleted);
+    if (err == BUS_OK)
+        err = delete_before(
+            conn, "DELETE FROM intents WHERE status = 'dead' AND updated_at <= $1::float8",
+            retained_since, &stats->dead_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, "DELETE FROM dead_letters WHERE died_at <= $1::float8",
+                            retained_since, &stats->dead_letters_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, "DELETE FROM kv WHERE expires_at <= $1::float8", now,
+                            &stats->store_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, "DELETE FROM idempotency WHERE created_at <= $1::float8",
+                            now - IDEMPOTENCY_RETENTION_SECONDS, &stats->idempotency_deleted);
+    if (err == BUS_OK)
+        err = delete_before(conn, "DELETE FROM nonces WHERE seen_at <= $1::float8",
+                            now - NONCE_RETENTION_SECONDS, &stats->nonces_deleted);
+    return err;
+}
+
+enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
+                        struct cleanup_stats *stats)
+{
+    struct cleanup_args args = {now, retention_seconds, stats};
+    return pg_write(backend, cleanup_op, &args);
+}

@@ -1,0 +1,187 @@
+/* Internals shared by the PostgreSQL backend's files (postgres.c: the
+ * connection handling and the client API; postgres_schema.c: the numbered
+ * migrations; postgres_admin.c: keys and the admin API; postgres_schedules.c:
+ * schedules). Not part of store.h: no other layer may see libpq. */
+#ifndef STORE_POSTGRES_INTERNAL_H
+#define STORE_POSTGRES_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/postgres_libpq.h" /* libpq-fe.h, loaded at run time */
+
+#include "store/store.h"
+#include "store/writer.h"
+
+/* The intent columns in the order pg_read_record() reads them; the same
+ * names and order as the SQLite backend's INTENT_COLUMNS. */
+#define PG_INTENT_COLUMNS                                                                      \
+    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
+    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
+    " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
+    " payload, result, last_error, worker_id"
+
+/* A connection of the read pool; reconnected (PQreset) when found broken. */
+struct pg_reader {
+    PGconn *conn;
+    struct pg_reader *next_free;
+};
+
+struct pg_backend {
+    struct store store;
+    char *conninfo;       /* owned: the libpq URI or key=value string */
+    PGconn *write_conn;   /* the writer thread's; writer ops get it as `connection` */
+    struct writer *writer;
+    pthread_mutex_t readers_lock;
+    pthread_cond_t reader_returned;
+    struct pg_reader *readers;
+    struct pg_reader *free_readers;
+    int reader_count;
+};
+
+/* ---- running SQL (postgres.c) ------------------------------------------- */
+
+/* Runs sql with text parameters (NULL = SQL NULL) on conn. BUS_OK with
+ * *out set (PQclear it) when the command succeeded; otherwise *out is NULL
+ * and the result says why: BUS_ERR_DATABASE_BUSY for a lost connection or
+ * a serialization/lock failure (the caller retries later: 503), a storage
+ * fault for disk-full (53100: BUS_ERR_STORAGE_FULL), BUS_ERR_INTERNAL
+ * otherwise (logged to stderr once with `what`). out may be NULL when the
+ * rows are not wanted. */
+enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
+                     const char *const *params, PGresult **out);
+
+/* Parameter text for a double: "%.17g" in buf (size >= 32), or NULL for
+ * NAN (SQL NULL). */
+const char *pg_double_param(double value, char *buf);
+/* Parameter text for a long, in buf (size >= 24). */
+const char *pg_long_param(long value, char *buf);
+/* NULL for NULL and "" (an absent optional text), else text. */
+const char *pg_text_param(const char *text);
+
+/* Column readers of row `row`: NAN / 0 / "" / NULL for SQL NULL. */
+double pg_double(const PGresult *res, int row, int column);
+long pg_long(const PGresult *res, int row, int column);
+void pg_copy(const PGresult *res, int row, int column, char *out, size_t size);
+char *pg_dup(const PGresult *res, int row, int column); /* malloc'd, NULL for NULL */
+
+/* Reads a row selected with PG_INTENT_COLUMNS (column 0 first). */
+void pg_read_record(const PGresult *res, int row, struct intent_record *out);
+
+/* A connection of the read pool, waiting for one when all are busy, and
+ * giving it back. Reads that must see the newest commit may use it: every
+ * pool connection is autocommit. */
+PGconn *pg_reader_acquire(struct pg_backend *self);
+void pg_reader_release(struct pg_backend *self, PGconn *conn);
+
+/* Runs op(write_conn, arg) on the writer thread inside its transaction
+ * (group commit, a savepoint per operation) and waits for the commit:
+ * writer_run(self->writer, op, arg). */
+enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg);
+
+/* Inside a writer op (conn = the op's connection): */
+/* Moves an intent to dead and copies it into dead_letters with reason. */
+enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text,
+                            const char *reason, double now);
+enum bus_err pg_insert_intent(PGconn *conn, const struct intent_new *intent);
+/* BUS_ERR_LIMIT_EXCEEDED when publisher already has open_limit open
+ * intents (open_limit <= 0: no limit); serialised across nodes. */
+enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_limit);
+/* The owner of an active tester key: BUS_OK or BUS_ERR_NOT_FOUND. */
+enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_MAX_BYTES + 1]);
+
+/* The tail of a statement whose CTE `killed` is an UPDATE to dead
+ * RETURNING id, namespace, goal, payload, publisher, claim_attempts,
+ * max_attempts, last_error: archives those rows as dead letters with the
+ * SQL expressions reason and died_at, replacing an older letter of the same
+ * intent (retried by the admin, and dead again). */
+#define PG_ARCHIVE_KILLED(reason, died_at)                                                     \
+    " INSERT INTO dead_letters (intent_id, namespace, goal, payload, publisher,"              \
+    " claim_attempts, max_attempts, last_error, reason, died_at)"                             \
+    " SELECT id, namespace, goal, payload, publisher, claim_attempts, max_attempts,"          \
+    " last_error, " reason ", " died_at " FROM killed"                                         \
+    " ON CONFLICT (intent_id) DO UPDATE SET namespace = excluded.namespace,"                  \
+    " goal = excluded.goal, payload = excluded.payload, publisher = excluded.publisher,"      \
+    " claim_attempts = excluded.claim_attempts, max_attempts = excluded.max_attempts,"        \
+    " last_error = excluded.last_error, reason = excluded.reason, died_at = excluded.died_at"
+
+/* Requeues an intent (open again at run_at, lease cleared). */
+enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
+                               double run_at, double now);
+
+/* ---- housekeeping of store_ops (postgres_cleanup.c) --------------------- */
+enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count);
+enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
+                        struct cleanup_stats *stats);
+
+/* ---- reads of store_ops (postgres_reads.c) ------------------------------- */
+enum bus_err pg_get_intent(void *backend, const char *id, struct intent_record *out);
+enum bus_err pg_kv_get(void *backend, const char *principal, const char *key, double now,
+                       char **value_json);
+enum bus_err pg_key_lookup(void *backend, const char *key_hash,
+                           char owner[OWNER_MAX_BYTES + 1]);
+
+/* ---- schema (postgres_schema.c) ----------------------------------------- */
+
+/* Applies the migrations the database lacks, each in its own transaction,
+ * under a session advisory lock (nodes starting at once wait for each
+ * other). 0 with *applied = how many ran, or -1 after saying why on stderr
+ * (also when the database is newer than this binary). */
+int pg_schema_migrate(PGconn *conn, int *applied);
+/* The version the newest migration of this binary makes. */
+int pg_schema_latest(void);
+
+/* ---- connections (postgres_conn.c) -------------------------------------- */
+
+/* A new connection with the bus's session settings, or NULL after saying
+ * why on stderr. */
+PGconn *pg_connect(const char *conninfo);
+/* Makes a broken connection usable again (PQreset): true when it is. */
+bool pg_reconnect(PGconn *conn);
+/* Transaction control of the writer (group commit, a savepoint per op). */
+extern const struct writer_hooks pg_writer_hooks;
+
+/* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
+/* Same contracts as in store.h; names pg_<op>. */
+enum bus_err pg_key_create(void *backend, const char *key_hash, const char *owner, double now);
+enum bus_err pg_key_revoke(void *backend, const char *key_hash, double now,
+                           char owner[OWNER_MAX_BYTES + 1]);
+enum bus_err pg_key_list(void *backend, store_each_key each, void *context);
+enum bus_err pg_key_find(void *backend, const char *prefix, char key_hash[PRINCIPAL_LEN + 1]);
+enum bus_err pg_goal_counts(void *backend, double now, int limit, store_each_goal_count each,
+                            void *context);
+enum bus_err pg_worker_leases(void *backend, double now, store_each_worker_leases each,
+                              void *context);
+enum bus_err pg_audit_add(void *backend, const struct audit_entry *entry);
+enum bus_err pg_audit_list(void *backend, int limit, long before, store_each_audit each,
+                           void *context);
+enum bus_err pg_oldest_open(void *backend, double now, int limit, store_each_oldest each,
+                            void *context);
+enum bus_err pg_queue_counts(void *backend, double now, store_each_count each, void *context,
+                             struct queue_totals *totals);
+enum bus_err pg_intent_list(void *backend, const struct intent_filter *filter,
+                            store_each_intent each, void *context);
+enum bus_err pg_intent_cancel(void *backend, const char *id, double now);
+enum bus_err pg_intent_retry(void *backend, const char *id, double now);
+enum bus_err pg_dead_list(void *backend, const struct dead_filter *filter,
+                          store_each_dead_letter each, void *context);
+enum bus_err pg_dead_purge(void *backend, const struct dead_filter *filter, long *deleted);
+enum bus_err pg_dead_get(void *backend, const char *id, struct dead_letter *out);
+enum bus_err pg_purge(void *backend, const char *namespace_, struct purge_stats *stats);
+
+/* ---- schedules (postgres_schedules.c) ----------------------------------- */
+enum bus_err pg_schedule_put(void *backend, const struct schedule *schedule, bool *created);
+enum bus_err pg_schedule_get(void *backend, const char *name, const char *owner,
+                             struct schedule *out);
+enum bus_err pg_schedule_list(void *backend, const char *owner, store_each_schedule each,
+                              void *context);
+enum bus_err pg_schedule_set_paused(void *backend, const char *name, const char *owner,
+                                    bool paused, double next_at, double now);
+enum bus_err pg_schedule_delete(void *backend, const char *name, const char *owner);
+enum bus_err pg_schedule_due(void *backend, double now, store_each_schedule each, void *context);
+enum bus_err pg_schedule_step(void *backend, struct store_schedule_step *step);
+enum bus_err pg_schedule_fires(void *backend, const char *schedule_id, int limit,
+                               store_each_fire each, void *context);
+
+#endif
