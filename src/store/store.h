@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "core/errors.h"
+#include "core/event.h"
 #include "core/intent.h"
 #include "core/schedule.h"
 #include "util/histogram.h"
@@ -244,8 +245,22 @@ struct store_schedule_step {
     enum schedule_outcome outcome;   /* out */
 };
 
+/* Called by a backend for a change another node announced; see listen. */
+typedef void (*store_heard_fn)(void *context, const struct intent_event *event);
+
 struct store_ops {
     void (*close)(void *backend);
+    /* Events between the nodes (processes) sharing this database; both
+     * NULL in a backend only one process uses. announce passes a committed
+     * change on to every other node, without waiting and best effort (a
+     * lost one is found by the long-poll's periodic re-check). listen makes
+     * the backend call heard, on a thread of its own, for each change
+     * another node announced, and with an unknown claimable event
+     * (namespace_ NULL) whenever some may have been missed (a reconnect);
+     * listen(backend, NULL, NULL) stops that, waiting for a call in
+     * progress to return. */
+    void (*announce)(void *backend, const struct intent_event *event);
+    enum bus_err (*listen)(void *backend, store_heard_fn heard, void *context);
     const struct store_write_stats *(*write_stats)(void *backend);
     /* Inserts the intent, or with idem != NULL replays or refuses: on
      * BUS_OK with replay->body != NULL nothing was inserted and the earlier
