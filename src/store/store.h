@@ -261,6 +261,13 @@ struct store_ops {
      * progress to return. */
     void (*announce)(void *backend, const struct intent_event *event);
     enum bus_err (*listen)(void *backend, store_heard_fn heard, void *context);
+    /* Counts a request of principal at now against `limit` requests in any
+     * `period` seconds, across every node: *allowed false when over (the
+     * request is then not counted), with *retry_after the seconds until one
+     * more would be allowed. NULL in a backend only one process uses: the
+     * window is then kept in that process's memory. */
+    enum bus_err (*rate_take)(void *backend, const char *principal, double now, int limit,
+                              double period, bool *allowed, double *retry_after);
     const struct store_write_stats *(*write_stats)(void *backend);
     /* Inserts the intent, or with idem != NULL replays or refuses: on
      * BUS_OK with replay->body != NULL nothing was inserted and the earlier
