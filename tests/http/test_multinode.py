@@ -41,7 +41,7 @@ def admin_of(node):
 def test_each_job_is_fulfilled_once_across_three_nodes(nodes):
     jobs, workers = 5000, 50
     ns = unique("multi")
-    published, fulfilled, refused_twice = [], [], []
+    published, fulfilled = [], []
     lock = threading.Lock()
     publishing_done = threading.Event()
     errors = []
