@@ -15,12 +15,14 @@ struct rate_window {
     double last;
 };
 
-void rate_limiter_init(struct rate_limiter *limiter, int limit, double period)
+void rate_limiter_init(struct rate_limiter *limiter, int limit, double period,
+                       struct store *store)
 {
     memset(limiter, 0, sizeof *limiter);
     pthread_mutex_init(&limiter->lock, NULL);
     limiter->limit = limit;
     limiter->period = period;
+    limiter->store = store;
 }
 
 void rate_limiter_destroy(struct rate_limiter *limiter)
@@ -78,9 +80,25 @@ static bool window_take(struct rate_window *window, int limit, double period, do
     return true;
 }
 
+/* The window kept by a store several nodes share. A store that cannot
+ * answer (the database is away) lets the request through: it will meet
+ * the same fault in its own work and be answered 503. */
+static bool shared_take(struct rate_limiter *limiter, const char *principal, double now,
+                        double *retry_after)
+{
+    bool allowed = true;
+    struct store *store = limiter->store;
+    if (store->ops->rate_take(store->backend, principal, now, limiter->limit, limiter->period,
+                              &allowed, retry_after) != BUS_OK)
+        return true;
+    return allowed;
+}
+
 bool rate_limit_take(struct rate_limiter *limiter, const char *principal, double now,
                      double *retry_after)
 {
+    if (limiter->store != NULL && limiter->store->ops->rate_take != NULL)
+        return shared_take(limiter, principal, now, retry_after);
     pthread_mutex_lock(&limiter->lock);
     struct rate_window *window = find_window(limiter, principal);
     if (window == NULL)

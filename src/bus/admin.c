@@ -239,7 +239,7 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
     enum bus_err err = admin_action(bus, id, bus->store->ops->intent_cancel, "dead", reply, error);
     if (err == BUS_OK) {
         atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
-        struct bus_event event = {.kind = BUS_EVENT_SETTLED, .id = id};
+        struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
         bus_notify(bus, &event);
     }
     return err;
@@ -247,7 +247,7 @@ enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply 
 
 void bus_admin_retried(struct bus *bus, const char *id)
 {
-    struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = clock_now()};
+    struct intent_event event = {.kind = INTENT_EVENT_CLAIMABLE, .id = id, .due = clock_now()};
     bus_notify(bus, &event);
 }
 

@@ -46,29 +46,53 @@ void bus_destroy(struct bus *bus)
     bus->workers = NULL;
 }
 
-void bus_notify(struct bus *bus, const struct bus_event *event)
+/* An event of another node: for this node's listener only. */
+static void heard_from_node(void *context, const struct intent_event *event)
 {
+    struct bus *bus = context;
     if (bus->listener.notify != NULL)
         bus->listener.notify(bus->listener.context, event);
 }
 
+void bus_notify(struct bus *bus, const struct intent_event *event)
+{
+    heard_from_node(bus, event);
+    if (bus->store->ops->announce != NULL)
+        bus->store->ops->announce(bus->store->backend, event);
+}
+
+void bus_set_listener(struct bus *bus, struct bus_listener listener)
+{
+    const struct store_ops *ops = bus->store->ops;
+    if (listener.notify == NULL) {
+        if (ops->listen != NULL)
+            ops->listen(bus->store->backend, NULL, NULL);
+        bus->listener = listener;
+        return;
+    }
+    bus->listener = listener;
+    if (ops->listen != NULL && ops->listen(bus->store->backend, heard_from_node, bus) != BUS_OK)
+        fprintf(stderr, "intent-bus: cannot hear other nodes' events; long-polls rely on the "
+                        "periodic re-check\n");
+}
+
 static void notify_settled(struct bus *bus, const char *id)
 {
-    struct bus_event event = {.kind = BUS_EVENT_SETTLED, .id = id};
+    struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
     bus_notify(bus, &event);
 }
 
 /* An intent became claimable at `due`, but its attributes are not at hand. */
 static void notify_some_claimable(struct bus *bus, const char *id, double due)
 {
-    struct bus_event event = {.kind = BUS_EVENT_CLAIMABLE, .id = id, .due = due};
+    struct intent_event event = {.kind = INTENT_EVENT_CLAIMABLE, .id = id, .due = due};
     bus_notify(bus, &event);
 }
 
 static void notify_published(struct bus *bus, const struct intent_new *intent)
 {
-    struct bus_event event = {
-        .kind = BUS_EVENT_CLAIMABLE,
+    struct intent_event event = {
+        .kind = INTENT_EVENT_CLAIMABLE,
         .id = intent->id,
         .namespace_ = intent->namespace_,
         .goal = intent->goal,

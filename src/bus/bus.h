@@ -47,28 +47,10 @@ struct bus_counters {
     atomic_ulong schedule_skips; /* occurrences not published: overlap, cap, missed */
 };
 
-/* What the bus tells a listener (long-poll) after a change is committed. */
-enum bus_event_kind {
-    BUS_EVENT_CLAIMABLE, /* an intent is, or at `due` will be, claimable */
-    BUS_EVENT_SETTLED,   /* intent `id` reached fulfilled or dead */
-};
-
-/* Strings are borrowed for the call. A CLAIMABLE event with a NULL
- * namespace_ means "some intent, attributes unknown" (a retry or requeue). */
-struct bus_event {
-    enum bus_event_kind kind;
-    const char *id;
-    const char *namespace_;
-    const char *goal;
-    const char *publisher;
-    const char *target_worker;       /* "" = none */
-    const char *required_capability; /* "" = none */
-    bool is_public;
-    double due;
-};
-
+/* The bus tells a listener (long-poll) about every committed change, its
+ * own and, through the store, those of other nodes on the same database. */
 struct bus_listener {
-    void (*notify)(void *context, const struct bus_event *event);
+    void (*notify)(void *context, const struct intent_event *event);
     void *context;
 };
 
@@ -109,8 +91,15 @@ struct claim_params {
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);
 
-/* Tells the listener about an event (no-op without one). */
-void bus_notify(struct bus *bus, const struct bus_event *event);
+/* Tells the listener about an event of this node (no-op without one), and
+ * the other nodes on the same database through the store. */
+void bus_notify(struct bus *bus, const struct intent_event *event);
+
+/* Sets the one listener (before serving), and hears other nodes' events
+ * for it when the store carries them; a listener with notify NULL stops
+ * both (before what it points to is freed). A store that cannot listen is
+ * logged: waits are then ended by the periodic re-check alone. */
+void bus_set_listener(struct bus *bus, struct bus_listener listener);
 void bus_destroy(struct bus *bus);
 /* Tells the listener a newly published intent is claimable (at run_at). */
 void bus_notify_published(struct bus *bus, const struct intent_new *intent);

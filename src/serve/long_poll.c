@@ -257,7 +257,7 @@ void long_poll_waiting(struct long_poll *poll, size_t *claims, size_t *results)
 }
 
 /* True when the event was queued for the dispatcher. */
-static bool queue_claimable(struct long_poll *poll, const struct bus_event *event)
+static bool queue_claimable(struct long_poll *poll, const struct intent_event *event)
 {
     bool due_now = event->due <= clock_now();
     /* Nobody waits and nothing is due later: nothing to remember. */
@@ -299,14 +299,14 @@ static bool queue_settled(struct long_poll *poll, const char *id)
     return true;
 }
 
-static void on_bus_event(void *context, const struct bus_event *event)
+static void on_bus_event(void *context, const struct intent_event *event)
 {
     struct long_poll *poll = context;
     pthread_mutex_lock(&poll->lock);
     poll->sequence++; /* a waiter parking right now tries again */
     bool queued = false;
     if (!poll->stopping)
-        queued = event->kind == BUS_EVENT_SETTLED ? queue_settled(poll, event->id)
+        queued = event->kind == INTENT_EVENT_SETTLED ? queue_settled(poll, event->id)
                                                   : queue_claimable(poll, event);
     /* Waking the dispatcher for an event nobody waits on cost a context
      * switch per publish and fulfil under load (perf). */
@@ -645,7 +645,7 @@ struct long_poll *long_poll_start(struct server *server)
         free(poll);
         return NULL;
     }
-    server->bus.listener = (struct bus_listener){on_bus_event, poll};
+    bus_set_listener(&server->bus, (struct bus_listener){on_bus_event, poll});
     return poll;
 }
 
@@ -664,7 +664,7 @@ void long_poll_free(struct long_poll *poll)
 {
     if (poll == NULL)
         return;
-    poll->server->bus.listener = (struct bus_listener){NULL, NULL};
+    bus_set_listener(&poll->server->bus, (struct bus_listener){NULL, NULL});
     while (poll->events != NULL) {
         struct pending_event *event = poll->events;
         poll->events = event->next;

@@ -42,7 +42,8 @@ static int open_server(struct server *server)
     bus_init(&server->bus, server->store, &settings, clock_now());
     admin_auth_init(&server->admin, server->config.admin_token, server->config.dashboard_password,
                     server->config.viewer_password);
-    rate_limiter_init(&server->rate_limits, server->config.tester_rate_limit, 60.0);
+    rate_limiter_init(&server->rate_limits, server->config.tester_rate_limit, 60.0,
+                      server->store);
     http_metrics_init(&server->metrics, clock_now());
     if (server->config.metrics_token[0])
         token_sha256_hex(server->config.metrics_token, strlen(server->config.metrics_token),

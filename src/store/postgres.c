@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "core/backoff.h"
+#include "store/postgres_import.h"
 #include "store/postgres_internal.h"
+#include "store/postgres_notify.h"
 #include "util/token.h"
 
 #define MAX_BATCH 256
@@ -574,6 +576,7 @@ static enum bus_err pg_kv_set(void *backend, const struct kv_write *write,
 static void pg_close(void *backend)
 {
     struct pg_backend *self = backend;
+    pg_notifier_stop(self->notifier); /* after the bus stopped listening */
     writer_stop(self->writer);
     for (int i = 0; i < self->reader_count; i++)
         PQfinish(self->readers[i].conn);
@@ -592,8 +595,24 @@ static const struct store_write_stats *pg_write_stats(void *backend)
     return writer_stats(self->writer);
 }
 
+static void pg_announce(void *backend, const struct intent_event *event)
+{
+    struct pg_backend *self = backend;
+    pg_notifier_announce(self->notifier, event);
+}
+
+static enum bus_err pg_listen(void *backend, store_heard_fn heard, void *context)
+{
+    struct pg_backend *self = backend;
+    pg_notifier_listen(self->notifier, heard, context);
+    return BUS_OK;
+}
+
 static const struct store_ops postgres_ops = {
     .close = pg_close,
+    .announce = pg_announce,
+    .listen = pg_listen,
+    .rate_take = pg_rate_take,
     .write_stats = pg_write_stats,
     .publish = pg_publish,
     .claim = pg_claim,
@@ -668,7 +687,8 @@ static int open_connections(struct pg_backend *self, int reader_count)
     if (open_readers(self, reader_count > 0 ? reader_count : 1) != 0)
         return -1;
     self->writer = writer_start(self->write_conn, &pg_writer_hooks, MAX_BATCH);
-    return self->writer != NULL ? 0 : -1;
+    self->notifier = pg_notifier_start(self->conninfo);
+    return self->writer != NULL && self->notifier != NULL ? 0 : -1;
 }
 
 struct store *store_postgres_open(const char *conninfo, int reader_count)
@@ -686,6 +706,19 @@ struct store *store_postgres_open(const char *conninfo, int reader_count)
         return NULL;
     }
     return &self->store;
+}
+
+int store_postgres_import_sqlite(const char *conninfo, const char *sqlite_path)
+{
+    PGconn *conn = pg_connect(conninfo);
+    if (conn == NULL)
+        return -1;
+    int applied = 0;
+    int rc = pg_schema_migrate(conn, &applied);
+    if (rc == 0)
+        rc = pg_import_sqlite(sqlite_path, conn, stdout);
+    PQfinish(conn);
+    return rc;
 }
 
 int store_postgres_migrate(const char *conninfo)

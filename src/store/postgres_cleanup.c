@@ -9,6 +9,9 @@
 #include "core/backoff.h"
 #include "store/postgres_internal.h"
 
+/* Longer than the tester limit's one-minute window. */
+#define RATE_HITS_KEEP_SECONDS 3600.0
+
 /* Leases settled per pass and kind: a backlog takes several passes, each
  * a bounded transaction. */
 #define EXPIRED_LEASES_PER_PASS "1024"
@@ -139,6 +142,12 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     if (err == BUS_OK)
         err = delete_before(conn, "DELETE FROM nonces WHERE seen_at <= $1::float8",
                             now - NONCE_RETENTION_SECONDS, &stats->nonces_deleted);
+    /* Request windows of keys that went quiet (a key's own requests prune
+     * the rest): older than any window the limit looks at. */
+    long windows_deleted = 0;
+    if (err == BUS_OK)
+        err = delete_before(conn, "DELETE FROM rate_hits WHERE at <= $1::float8",
+                            now - RATE_HITS_KEEP_SECONDS, &windows_deleted);
     return err;
 }
 

@@ -38,7 +38,12 @@ struct pg_backend {
     struct pg_reader *readers;
     struct pg_reader *free_readers;
     int reader_count;
+    struct pg_notifier *notifier; /* events between nodes (postgres_notify.c) */
 };
+
+/* The tester keys' request windows, across nodes (postgres_rate.c). */
+enum bus_err pg_rate_take(void *backend, const char *principal, double now, int limit,
+                          double period, bool *allowed, double *retry_after);
 
 /* ---- running SQL (postgres.c) ------------------------------------------- */
 

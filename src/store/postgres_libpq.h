@@ -38,7 +38,12 @@
     X(PQcmdStatus)                                                                                 \
     X(PQescapeLiteral)                                                                             \
     X(PQescapeIdentifier)                                                                          \
-    X(PQfreemem)
+    X(PQfreemem)                                                                                   \
+    X(PQconsumeInput)                                                                              \
+    X(PQnotifies)                                                                                  \
+    X(PQsocket)                                                                                    \
+    X(PQprepare)                                                                                   \
+    X(PQexecPrepared)
 
 #define PG_LIBPQ_MEMBER(name) __typeof__(name) *name;
 struct pg_libpq {
@@ -77,6 +82,11 @@ bool pg_libpq_load(void);
 #define PQescapeLiteral (pg_libpq.PQescapeLiteral)
 #define PQescapeIdentifier (pg_libpq.PQescapeIdentifier)
 #define PQfreemem (pg_libpq.PQfreemem)
+#define PQconsumeInput (pg_libpq.PQconsumeInput)
+#define PQnotifies (pg_libpq.PQnotifies)
+#define PQsocket (pg_libpq.PQsocket)
+#define PQprepare (pg_libpq.PQprepare)
+#define PQexecPrepared (pg_libpq.PQexecPrepared)
 #endif
 
 #endif

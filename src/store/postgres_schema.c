@@ -95,8 +95,17 @@ static const char migration_1[] =
     " intent_id text, recorded_at double precision NOT NULL,"
     " PRIMARY KEY (schedule_id, fire_at));";
 
+/* Version 2: the tester keys' request windows (postgres_rate.c), so the
+ * rate limit holds across nodes: a row per counted request. */
+static const char migration_2[] =
+    "CREATE TABLE rate_hits ("
+    " principal text NOT NULL, at double precision NOT NULL);"
+    "CREATE INDEX rate_hits_by_principal ON rate_hits (principal, at);"
+    "CREATE INDEX rate_hits_by_time ON rate_hits (at);";
+
 static const struct migration migrations[] = {
     {1, migration_1},
+    {2, migration_2},
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "core/errors.h"
+#include "core/event.h"
 #include "core/intent.h"
 #include "core/schedule.h"
 #include "util/histogram.h"
@@ -244,8 +245,29 @@ struct store_schedule_step {
     enum schedule_outcome outcome;   /* out */
 };
 
+/* Called by a backend for a change another node announced; see listen. */
+typedef void (*store_heard_fn)(void *context, const struct intent_event *event);
+
 struct store_ops {
     void (*close)(void *backend);
+    /* Events between the nodes (processes) sharing this database; both
+     * NULL in a backend only one process uses. announce passes a committed
+     * change on to every other node, without waiting and best effort (a
+     * lost one is found by the long-poll's periodic re-check). listen makes
+     * the backend call heard, on a thread of its own, for each change
+     * another node announced, and with an unknown claimable event
+     * (namespace_ NULL) whenever some may have been missed (a reconnect);
+     * listen(backend, NULL, NULL) stops that, waiting for a call in
+     * progress to return. */
+    void (*announce)(void *backend, const struct intent_event *event);
+    enum bus_err (*listen)(void *backend, store_heard_fn heard, void *context);
+    /* Counts a request of principal at now against `limit` requests in any
+     * `period` seconds, across every node: *allowed false when over (the
+     * request is then not counted), with *retry_after the seconds until one
+     * more would be allowed. NULL in a backend only one process uses: the
+     * window is then kept in that process's memory. */
+    enum bus_err (*rate_take)(void *backend, const char *principal, double now, int limit,
+                              double period, bool *allowed, double *retry_after);
     const struct store_write_stats *(*write_stats)(void *backend);
     /* Inserts the intent, or with idem != NULL replays or refuses: on
      * BUS_OK with replay->body != NULL nothing was inserted and the earlier
@@ -401,6 +423,12 @@ struct store *store_postgres_open(const char *conninfo, int reader_count);
  * stdout at which version it is: `intent-bus migrate`. 0, or -1 after
  * printing why on stderr. */
 int store_postgres_migrate(const char *conninfo);
+
+/* `intent-bus migrate --from FILE`: applies the migrations, then copies the
+ * SQLite bus at sqlite_path into the database at conninfo, which must hold
+ * no bus yet, in one transaction, saying what it copied on stdout. 0, or
+ * -1 after printing why on stderr (nothing copied). */
+int store_postgres_import_sqlite(const char *conninfo, const char *sqlite_path);
 
 void store_close(struct store *store);
 
