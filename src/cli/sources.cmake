@@ -1,17 +1,6 @@
-# Sources of intent-bus-client, the client side (bench and the client
+# Sources of intent-bus-client, the client side (the client
 # subcommands) beside main.c and usage.c, listed here so src/cli owns its own list.
 set(CLI_SOURCES
-  src/cli/bench.c
-  src/cli/bench_options.c
-  src/cli/bench_engine.c
-  src/cli/bench_loop.c
-  src/cli/bench_agent.c
-  src/cli/bench_worker.c
-  src/cli/bench_json.c
-  src/cli/bench_http.c
-  src/cli/bench_report.c
-  src/cli/bench_server.c
-  src/cli/latency.c
   src/cli/common.c
   src/cli/credentials.c
   src/cli/wait_result.c

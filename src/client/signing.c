@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/signature.h"
+#include "core/signature.h"
 #include "util/hex.h"
 #include "util/random.h"
 

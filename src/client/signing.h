@@ -1,5 +1,5 @@
 /* The signature headers of one request (spec 5.2, docs/SIGNING.md), made
- * with the server's own canonicalization (src/auth/signature.c) so the two
+ * with the server's own canonicalization (src/core/signature.c) so the two
  * cannot disagree on what is signed. */
 #ifndef CLIENT_SIGNING_H
 #define CLIENT_SIGNING_H

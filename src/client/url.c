@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/signature.h"
+#include "core/signature.h"
 
 char *url_path(const char *prefix, const char *segment)
 {

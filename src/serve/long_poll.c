@@ -21,9 +21,11 @@
 #include <microhttpd.h>
 
 #include "bus/validate.h"
+#include "core/eligibility.h"
 #include "serve/server.h"
 #include "util/clock.h"
 #include "util/decimal.h"
+#include "util/token.h"
 
 #define TICK_SECONDS 1.0
 #define RESULT_RECHECK_SECONDS 5.0
@@ -46,6 +48,7 @@ struct waiter {
     char *worker_id;
     char *capabilities;
     char *publisher;
+    char publisher_principal[PRINCIPAL_LEN + 1]; /* publisher's digest, when given */
     bool as_admin;
     /* result */
     char id[INTENT_ID_LEN + 1];
@@ -198,6 +201,9 @@ struct waiter *long_poll_claim_waiter(const struct http_request *request,
     waiter->worker_id = copy_or_null(params->worker_id);
     waiter->capabilities = copy_or_null(params->capabilities);
     waiter->publisher = copy_or_null(params->publisher);
+    if (params->publisher != NULL)
+        token_sha256_hex(params->publisher, strlen(params->publisher),
+                         waiter->publisher_principal);
     waiter->as_admin = params->as_admin;
     bool copied = (waiter->namespace_ || !params->namespace_) && (waiter->goal || !params->goal) &&
                   (waiter->worker_id || !params->worker_id) &&
@@ -420,40 +426,25 @@ static enum bus_err attempt(struct long_poll *poll, struct waiter *waiter)
 
 /* ---- matching an event to the longest-waiting worker -------------------- */
 
-/* Whether a comma-separated capability list holds token exactly. */
-static bool has_capability(const char *list, const char *token)
-{
-    size_t length = strlen(token);
-    for (const char *at = list; at != NULL && *at;) {
-        while (*at == ' ' || *at == '\t')
-            at++;
-        const char *end = strchr(at, ',');
-        size_t span = end ? (size_t)(end - at) : strlen(at);
-        while (span > 0 && (at[span - 1] == ' ' || at[span - 1] == '\t'))
-            span--;
-        if (span == length && strncmp(at, token, length) == 0)
-            return true;
-        at = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
-/* The in-memory mirror of the claim's eligibility rules. A false match
- * costs one empty claim; the tick covers anything missed. */
+/* Eligibility's own predicate (core/eligibility.c) over the waiter's
+ * filters. A false match costs one empty claim; the tick covers anything
+ * missed. */
 static bool waiter_matches(const struct waiter *waiter, const struct pending_event *event)
 {
-    const char *namespace_ = waiter->namespace_ ? waiter->namespace_ : DEFAULT_NAMESPACE;
-    if (waiter->kind != WAIT_CLAIM || strcmp(namespace_, event->namespace_) != 0)
+    if (waiter->kind != WAIT_CLAIM)
         return false;
-    if (waiter->goal != NULL && strcmp(waiter->goal, event->goal) != 0)
-        return false;
-    if (!event->is_public && !waiter->as_admin && strcmp(event->publisher, waiter->caller.id) != 0)
-        return false;
-    if (event->target_worker[0] &&
-        (waiter->worker_id == NULL || strcmp(waiter->worker_id, event->target_worker) != 0))
-        return false;
-    return !event->required_capability[0] ||
-           has_capability(waiter->capabilities, event->required_capability);
+    struct claim_seeker seeker = {
+        .namespace_ = waiter->namespace_ ? waiter->namespace_ : DEFAULT_NAMESPACE,
+        .goal = waiter->goal,
+        .caller = waiter->caller.id,
+        .worker_id = waiter->worker_id,
+        .capabilities = waiter->capabilities,
+        .publisher = waiter->publisher ? waiter->publisher_principal : NULL,
+    };
+    struct claim_offer offer = {event->namespace_,     event->goal,
+                                event->publisher,      event->is_public,
+                                event->target_worker, event->required_capability};
+    return claim_offer_matches(&seeker, &offer);
 }
 
 static struct waiter *first_match(struct long_poll *poll, const struct pending_event *event)

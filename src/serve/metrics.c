@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "serve/handlers.h"
+#include "bus/queue_view.h"
 #include "serve/metrics_parts.h"
 #include "serve/router.h"
 #include "serve/server.h"
@@ -170,15 +171,14 @@ static void write_intent_count(void *context, const char *namespace_, const char
         counts->expired += count;
 }
 
-static int write_queue(FILE *out, struct store *store, double now)
+static int write_queue(FILE *out, struct bus *bus, double now)
 {
     struct queue_totals totals;
     struct intent_counts counts = {out, 0};
     fputs("# HELP intent_bus_intents_total Total intents by status and namespace\n"
           "# TYPE intent_bus_intents_total gauge\n",
           out);
-    if (store->ops->queue_counts(store->backend, now, write_intent_count, &counts, &totals) !=
-        BUS_OK)
+    if (bus_queue_counts(bus, now, write_intent_count, &counts, &totals) != BUS_OK)
         return -1;
     fprintf(out,
             "# HELP intent_bus_expired_leases Claimed intents whose lease has lapsed and that no "
@@ -203,11 +203,11 @@ void handle_metrics(struct http_request *request, struct http_response *response
     if (out == NULL)
         return; /* body NULL: the glue answers 500 */
     double now = clock_now();
-    int rc = write_queue(out, server->store, now);
+    int rc = write_queue(out, &server->bus, now);
     if (rc == 0)
         rc = metrics_write_jobs(out, server, now);
     write_bus(out, &server->bus.counters);
-    write_database(out, server->store->ops->write_stats(server->store->backend));
+    write_database(out, bus_write_stats(&server->bus));
     write_http(out, &server->metrics);
     fprintf(out,
             "# HELP intent_bus_start_time_seconds When this server started, Unix time\n"

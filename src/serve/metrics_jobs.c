@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bus/goal_stats.h"
+#include "bus/queue_view.h"
 #include "serve/metrics_parts.h"
 #include "serve/server.h"
 
@@ -131,9 +132,8 @@ int metrics_write_jobs(FILE *out, struct server *server, double now)
           "# TYPE intent_bus_oldest_open_age_seconds gauge\n",
           out);
     struct oldest_writer writer = {out, now, 0};
-    struct store *store = server->store;
-    return store->ops->oldest_open(store->backend, now, GOAL_SERIES_MAX + 1, write_oldest,
-                                   &writer) == BUS_OK
+    return bus_oldest_open(&server->bus, now, GOAL_SERIES_MAX + 1, write_oldest, &writer) ==
+                   BUS_OK
                ? 0
                : -1;
 }

@@ -8,7 +8,8 @@
 
 #include <microhttpd.h>
 
-#include "auth/signature.h"
+#include "auth/nonces.h"
+#include "core/signature.h"
 #include "serve/long_poll.h"
 #include "serve/server.h"
 #include "util/clock.h"
@@ -116,8 +117,8 @@ static bool record_now(struct http_request *request, const char *nonce, double n
 {
     struct server *server = request->server;
     bool fresh = false;
-    enum bus_err err = server->store->ops->nonce_use(server->store->backend, request->caller.id,
-                                                     nonce, now, NONCE_RETENTION_SECONDS, &fresh);
+    enum bus_err err = auth_nonce_use(&server->auth, request->caller.id, nonce, now,
+                                      NONCE_RETENTION_SECONDS, &fresh);
     if (err != BUS_OK) {
         struct bus_error error;
         bus_error_set(&error, err, NULL, "the nonce could not be recorded");

@@ -1,7 +1,7 @@
 /* Strict auth on the server side (spec 5.2): checks a request's HMAC
  * signature headers whenever they are present, or always when
  * BUS_REQUIRE_SIGNATURES=true, and records each nonce so a replay is
- * refused. The canonicalization itself is auth/signature.c, shared with
+ * refused. The canonicalization itself is core/signature.c, shared with
  * the C client. */
 #ifndef SERVE_SIGNING_H
 #define SERVE_SIGNING_H

@@ -1,9 +1,9 @@
-/* Fuzzes request signing (auth/signature.c): the canonical path of a
+/* Fuzzes request signing (core/signature.c): the canonical path of a
  * request-target, the raw query split, and the signature headers. The
  * input is lines: target, X-Timestamp, X-Nonce, X-Signature, then the body. */
 #include "fuzz_input.h"
 
-#include "auth/signature.h"
+#include "core/signature.h"
 
 static void canonical_forms(const char *target)
 {

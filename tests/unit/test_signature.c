@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "auth/signature.h"
+#include "core/signature.h"
 
 /* The worked example of docs/SIGNING.md. The digest comes from:
  *   printf '%s\n%s\n%s\n%s\n%s' POST '/claim?goal=send_notification&namespace=default' \

@@ -1,11 +1,11 @@
 /* Bench workers; see bench_worker.h. What is counted matches the bench's
  * report: a claim's latency only when the bus answered it at once (200,
  * or a polling 204), since a long-poll 204 measures the wait. */
-#include "cli/bench_worker.h"
+#include "bench/bench_worker.h"
 
 #include <stdio.h>
 
-#include "cli/bench_json.h"
+#include "bench/bench_json.h"
 #include "util/clock.h"
 
 void bench_worker_claim(struct bench_agent *agent)

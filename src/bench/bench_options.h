@@ -1,7 +1,7 @@
 /* The command line of `intent-bus bench`: a profile (light, medium, heavy,
  * extreme: the seed's sizes) and the options that adjust it. */
-#ifndef CLI_BENCH_OPTIONS_H
-#define CLI_BENCH_OPTIONS_H
+#ifndef BENCH_BENCH_OPTIONS_H
+#define BENCH_BENCH_OPTIONS_H
 
 #include <stdbool.h>
 #include <stdio.h>

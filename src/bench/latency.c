@@ -1,6 +1,6 @@
 /* Latency samples; see latency.h. Exact percentiles from sorted samples:
  * a bench run holds at most a few hundred thousand of them. */
-#include "cli/latency.h"
+#include "bench/latency.h"
 
 #include <math.h>
 #include <stdlib.h>

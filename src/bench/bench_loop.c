@@ -2,7 +2,7 @@
  * socket and timer callbacks, which sockets to watch and when to call it
  * back; curl_multi_socket_action then only touches the transfers whose
  * socket moved, where curl_multi_perform would look at every handle. */
-#include "cli/bench_loop.h"
+#include "bench/bench_loop.h"
 
 #include <errno.h>
 #include <math.h>

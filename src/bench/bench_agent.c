@@ -1,12 +1,12 @@
 /* Bench clients; see bench_agent.h. Publishers and health probes live here,
  * workers in bench_worker.c. A request that cannot even be sent counts as
  * a transport failure, as one lost on the wire would. */
-#include "cli/bench_agent.h"
+#include "bench/bench_agent.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/bench_worker.h"
+#include "bench/bench_worker.h"
 #include "util/clock.h"
 
 static int role_url(struct bench_agent *agent, const char *base_url)

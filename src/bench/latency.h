@@ -1,7 +1,7 @@
 /* Latency samples of one kind of request, kept per thread and merged, with
  * the percentiles the bench prints. */
-#ifndef CLI_LATENCY_H
-#define CLI_LATENCY_H
+#ifndef BENCH_LATENCY_H
+#define BENCH_LATENCY_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* Options of `intent-bus bench`; see bench_options.h. */
-#include "cli/bench_options.h"
+#include "bench/bench_options.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Starting and stopping the bench's own bus; see bench_server.h. */
-#include "cli/bench_server.h"
+#include "bench/bench_server.h"
 
 #include <arpa/inet.h>
 #include <limits.h>

@@ -2,8 +2,8 @@
  * claim_token, payload.t) in place, without building a jansson tree: that
  * parse and its ~20 allocations per job were 5% of the bench's CPU. Reads
  * the JSON the bus writes; field values with escapes are refused. */
-#ifndef CLI_BENCH_JSON_H
-#define CLI_BENCH_JSON_H
+#ifndef BENCH_BENCH_JSON_H
+#define BENCH_BENCH_JSON_H
 
 /* Points at the value of member key of the object text starts with (key
  * written without escapes), or NULL when there is none or text is not an

@@ -1,7 +1,7 @@
 /* Request signing, spec 5.2: the canonical string of a request and its
  * HMAC-SHA256. Everything here is a pure function of its arguments; the
  * rules a client follows are written out in docs/SIGNING.md. */
-#include "auth/signature.h"
+#include "core/signature.h"
 
 #include <stdint.h>
 #include <stdlib.h>

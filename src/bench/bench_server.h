@@ -1,7 +1,7 @@
 /* The bus `intent-bus bench` starts for itself when no --url is given: this
  * same binary, `serve` on a free loopback port and a temporary database. */
-#ifndef CLI_BENCH_SERVER_H
-#define CLI_BENCH_SERVER_H
+#ifndef BENCH_BENCH_SERVER_H
+#define BENCH_BENCH_SERVER_H
 
 #include <sys/types.h>
 

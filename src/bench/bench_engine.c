@@ -1,7 +1,7 @@
 /* The bench's load engine; see bench_engine.h. Each loop thread owns its
  * multi handle, its clients and its results: the threads share only the
  * run's atomic counters and the read-only header list. */
-#include "cli/bench_engine.h"
+#include "bench/bench_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>

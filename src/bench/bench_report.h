@@ -1,12 +1,12 @@
 /* What a bench run measured, merged across loops, and how it is printed:
  * the seed's columns (success %, jobs/s, P99) and per-kind latencies, as a
  * table or as JSON. */
-#ifndef CLI_BENCH_REPORT_H
-#define CLI_BENCH_REPORT_H
+#ifndef BENCH_BENCH_REPORT_H
+#define BENCH_BENCH_REPORT_H
 
 #include <stdbool.h>
 
-#include "cli/latency.h"
+#include "bench/latency.h"
 
 #define BENCH_STATUS_SLOTS 600 /* slot 0 counts transport failures */
 

@@ -2,8 +2,8 @@
  * driving its share of the simulated clients (bench_agent.h), dealt out
  * round-robin. The caller watches the run meanwhile and collects the
  * merged results at the end. */
-#ifndef CLI_BENCH_ENGINE_H
-#define CLI_BENCH_ENGINE_H
+#ifndef BENCH_BENCH_ENGINE_H
+#define BENCH_BENCH_ENGINE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,9 +11,9 @@
 
 #include <curl/curl.h>
 
-#include "cli/bench_agent.h"
-#include "cli/bench_loop.h"
-#include "cli/bench_report.h"
+#include "bench/bench_agent.h"
+#include "bench/bench_loop.h"
+#include "bench/bench_report.h"
 
 /* How many clients of each role, on how many loops. */
 struct bench_cast {

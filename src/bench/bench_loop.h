@@ -2,15 +2,15 @@
  * socket-action API on an epoll set, plus a timer queue for the pauses of
  * polling workers. One thread runs it and many simulated clients share it,
  * so the bench spends its CPU on requests, not on context switches. */
-#ifndef CLI_BENCH_LOOP_H
-#define CLI_BENCH_LOOP_H
+#ifndef BENCH_BENCH_LOOP_H
+#define BENCH_BENCH_LOOP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
 
-#include "cli/bench_http.h"
+#include "bench/bench_http.h"
 
 /* Called from bench_loop_run: a request of owner's handle completed with
  * status (bench_conn_status) after seconds; or owner's pause is over. Both

@@ -3,8 +3,8 @@
  * server and a C client canonicalize the same way; the rules and a worked
  * example are in docs/SIGNING.md. The nonce store is not here: call it only
  * after signature_verify() returned SIGNATURE_OK. */
-#ifndef AUTH_SIGNATURE_H
-#define AUTH_SIGNATURE_H
+#ifndef CORE_SIGNATURE_H
+#define CORE_SIGNATURE_H
 
 #include <stdbool.h>
 #include <stddef.h>

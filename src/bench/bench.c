@@ -3,7 +3,7 @@
  * They are state machines on a couple of event loops (--loops), each on
  * its own keep-alive handle, so the bench takes little of the CPU it
  * shares with the bus it measures. This thread only watches. */
-#include "cli/bench.h"
+#include "bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +13,11 @@
 #include <curl/curl.h>
 
 #include "util/token.h"
-#include "cli/bench_agent.h"
-#include "cli/bench_engine.h"
-#include "cli/bench_options.h"
-#include "cli/bench_report.h"
-#include "cli/bench_server.h"
+#include "bench/bench_agent.h"
+#include "bench/bench_engine.h"
+#include "bench/bench_options.h"
+#include "bench/bench_report.h"
+#include "bench/bench_server.h"
 #include "util/clock.h"
 
 /* Prints a progress line on a terminal while the run goes on. */

@@ -3,15 +3,15 @@
  * a worker loops claim -> fulfil, a health probe loops GET /health. Each
  * owns one easy handle, reused request after request; what it measures
  * goes into its loop's results, so measuring takes no lock. */
-#ifndef CLI_BENCH_AGENT_H
-#define CLI_BENCH_AGENT_H
+#ifndef BENCH_BENCH_AGENT_H
+#define BENCH_BENCH_AGENT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "cli/bench_http.h"
-#include "cli/bench_loop.h"
-#include "cli/bench_report.h"
+#include "bench/bench_http.h"
+#include "bench/bench_loop.h"
+#include "bench/bench_report.h"
 
 #define BENCH_EMPTY_CLAIM_PAUSE 0.010 /* polling workers: seconds after a 204 */
 #define BENCH_LONG_POLL_WAIT "2"      /* seconds a --long-poll claim may wait */

@@ -1,6 +1,6 @@
 /* In-place reading of claim responses; see bench_json.h. Values the bench
  * does not read are skipped by bracket depth, strings by their quotes. */
-#include "cli/bench_json.h"
+#include "bench/bench_json.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

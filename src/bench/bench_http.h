@@ -2,8 +2,8 @@
  * reused request after request so it stays on a keep-alive connection, with
  * the last response body kept for parsing. The handle does not perform
  * requests itself: an event loop (bench_loop.h) runs it. */
-#ifndef CLI_BENCH_HTTP_H
-#define CLI_BENCH_HTTP_H
+#ifndef BENCH_BENCH_HTTP_H
+#define BENCH_BENCH_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

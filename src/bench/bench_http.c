@@ -1,5 +1,5 @@
 /* Bench handles; see bench_http.h. */
-#include "cli/bench_http.h"
+#include "bench/bench_http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

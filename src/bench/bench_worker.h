@@ -1,10 +1,10 @@
 /* The bench's simulated worker: claim -> (200) fulfil -> claim; after a
  * 204 it claims again at once with --long-poll, else after a 10 ms pause.
  * A state machine on struct bench_agent (bench_agent.h). */
-#ifndef CLI_BENCH_WORKER_H
-#define CLI_BENCH_WORKER_H
+#ifndef BENCH_BENCH_WORKER_H
+#define BENCH_BENCH_WORKER_H
 
-#include "cli/bench_agent.h"
+#include "bench/bench_agent.h"
 
 /* Claims the next job, or stops when every job is fulfilled or the run is
  * stopped. */

@@ -1,5 +1,5 @@
 /* Bench reports; see bench_report.h. */
-#include "cli/bench_report.h"
+#include "bench/bench_report.h"
 
 #include <jansson.h>
 #include <stdio.h>
