@@ -65,6 +65,29 @@ static double jobs_per_second(const struct bench_summary *summary)
     return summary->seconds > 0 ? (double)summary->fulfilled / summary->seconds : 0;
 }
 
+/* Server CPU milliseconds per 1,000 fulfilled jobs (= microseconds per
+ * job), the figure docs/BENCHMARKS.md compares; < 0 when unknown. */
+static double server_cpu_per_1000_jobs(const struct bench_summary *summary)
+{
+    if (summary->server_cpu_seconds < 0 || summary->fulfilled == 0)
+        return -1;
+    return 1e6 * summary->server_cpu_seconds / (double)summary->fulfilled;
+}
+
+static void print_server_cpu(const struct bench_summary *summary)
+{
+    if (summary->server_cpu_seconds < 0) {
+        printf("  server CPU: not measured (%s)\n",
+               summary->store == NULL ? "not started by the bench" : "/proc unreadable");
+        return;
+    }
+    printf("  server CPU %.2f s on %d node%s", summary->server_cpu_seconds, summary->nodes,
+           summary->nodes == 1 ? "" : "s");
+    if (summary->fulfilled > 0)
+        printf(": %.0f ms per 1,000 jobs", server_cpu_per_1000_jobs(summary));
+    printf("\n");
+}
+
 static void print_row(const char *kind, const struct latency *latency)
 {
     printf("  %-16s %8zu %9.2f %9.2f %9.2f\n", kind, latency->count,
@@ -75,12 +98,14 @@ static void print_row(const char *kind, const struct latency *latency)
 static void print_table(const struct bench_summary *summary, struct bench_results *results,
                         double p99)
 {
-    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %s\n", summary->profile,
-           summary->workers, summary->publishers, summary->jobs,
+    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %d node%s%s%s: %s\n",
+           summary->profile, summary->workers, summary->publishers, summary->jobs,
            summary->long_poll ? "long-poll" : "polling", summary->signed_requests ? ", signed" : "",
-           summary->url);
+           summary->nodes, summary->nodes == 1 ? "" : "s", summary->store ? " on " : "",
+           summary->store ? summary->store : "", summary->url);
     printf("  success %.2f %%   %.1f jobs/s   P99 %.2f ms   (%.2f s)\n",
            success_percent(summary), jobs_per_second(summary), 1000 * p99, summary->seconds);
+    print_server_cpu(summary);
     printf("  %-16s %8s %9s %9s %9s\n", "request", "count", "p50 ms", "p99 ms", "max ms");
     print_row("publish", &results->publish);
     print_row("claim", &results->claim);
@@ -129,6 +154,18 @@ static void print_json(const struct bench_summary *summary, struct bench_results
         latency_json(&results->publish), "claim", latency_json(&results->claim), "fulfil",
         latency_json(&results->fulfil), "publish_to_fulfil", latency_json(&results->end_to_end),
         "empty_claims", (json_int_t)results->empty_claims, "statuses", statuses);
+    double per_1000 = server_cpu_per_1000_jobs(summary);
+    if (report != NULL) {
+        json_object_set_new(report, "nodes", json_integer(summary->nodes));
+        json_object_set_new(report, "store",
+                            summary->store ? json_string(summary->store) : json_null());
+        json_object_set_new(report, "server_cpu_seconds",
+                            summary->server_cpu_seconds >= 0
+                                ? json_real(summary->server_cpu_seconds)
+                                : json_null());
+        json_object_set_new(report, "server_cpu_ms_per_1000_jobs",
+                            per_1000 >= 0 ? json_real(per_1000) : json_null());
+    }
     char *text = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
     if (text != NULL)
         printf("%s\n", text);
