@@ -149,9 +149,7 @@ static int prepare_targets(const struct bench_options *options, struct bench_tar
 {
     struct bench_nodes *nodes = set->nodes;
     if (options->url != NULL) {
-        if (bench_nodes_parse(nodes, options->url) != 0)
-            return -1;
-        set->targets.api_key = options->api_key;
+        set->targets.api_key = options->api_key; /* nodes parsed with the options */
     } else {
         struct bench_server_setup setup = {.database = options->database,
                                            .extra_env = options->server_env};
@@ -181,11 +179,16 @@ int bench_main(int argc, char **argv)
         fprintf(stderr, "intent-bus bench: --url needs --api-key or INTENT_API_KEY\n");
         return 2;
     }
+    struct bench_nodes nodes = {0};
+    if (options.url != NULL && bench_nodes_parse(&nodes, options.url) != 0) {
+        bench_nodes_stop(&nodes);
+        return 2;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "intent-bus bench: libcurl cannot start\n");
+        bench_nodes_stop(&nodes);
         return 1;
     }
-    struct bench_nodes nodes;
     struct bench_target_set set = {.nodes = &nodes};
     int rc = 1;
     if (prepare_targets(&options, &set) == 0)

@@ -23,8 +23,8 @@ double bench_cpu_seconds(pid_t pid)
     unsigned long long system = 0;
     long ticks = sysconf(_SC_CLK_TCK);
     if (end == NULL || ticks <= 0 ||
-        sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user,
-               &system) != 2)
+        sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user, &system) !=
+            2)
         return -1;
     return (double)(user + system) / (double)ticks;
 }

@@ -54,8 +54,7 @@ static int distinct_port(const struct bench_nodes *nodes, int before)
     return -1;
 }
 
-int bench_nodes_start(struct bench_nodes *nodes, int count,
-                      const struct bench_server_setup *setup)
+int bench_nodes_start(struct bench_nodes *nodes, int count, const struct bench_server_setup *setup)
 {
     memset(nodes, 0, sizeof *nodes);
     nodes->own = true;

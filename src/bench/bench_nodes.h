@@ -28,8 +28,7 @@ int bench_nodes_parse(struct bench_nodes *nodes, const char *url_list);
 /* Starts count servers (count > 1 needs database) with one fresh key and
  * waits until each answers /health. Returns 0, or -1 after printing why;
  * either way bench_nodes_stop cleans up. */
-int bench_nodes_start(struct bench_nodes *nodes, int count,
-                      const struct bench_server_setup *setup);
+int bench_nodes_start(struct bench_nodes *nodes, int count, const struct bench_server_setup *setup);
 
 /* Marks the start of the measured part: the servers' CPU time so far. */
 void bench_nodes_cpu_mark(struct bench_nodes *nodes);
