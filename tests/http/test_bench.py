@@ -34,6 +34,7 @@ def test_bench_light_profile_fulfils_every_job():
     assert report["nodes"] == 1 and report["store"] == "sqlite"
     assert report["url"].startswith("http://127.0.0.1:") and "," not in report["url"]
     assert report["server_cpu_seconds"] >= 0 and report["server_cpu_ms_per_1000_jobs"] >= 0
+    assert 0 < report["p50_ms"] <= report["p99_ms"]
 
 
 def test_bench_long_poll_and_custom_sizes():
