@@ -44,7 +44,8 @@ void bench_options_usage(FILE *out)
         "  --database URL    start the bus on this PostgreSQL database (a libpq URI, e.g.\n"
         "                    postgresql:///bench?host=/tmp/pg) instead: `serve --database`\n"
         "  --nodes N         with --database: start N nodes on it (default 1, at most %d),\n"
-        "                    the clients spread over them round-robin; server CPU is summed\n"
+        "                    the clients spread over them round-robin; the report sums\n"
+        "                    their CPU\n"
         "  --health SECONDS  measure the bench's own ceiling: GET /health for SECONDS\n"
         "  --timeout SECONDS give up after this long (default 300)\n"
         "  --json            print the results as JSON\n",
