@@ -67,7 +67,8 @@ struct bench_target_set {
     struct bench_targets targets;
     struct bench_nodes *nodes;
     const char *store; /* own servers' backend, NULL with --url */
-    char shown[BENCH_MOST_NODES * 64]; /* the URLs, comma-separated, for the report */
+    const char *shown; /* the URLs, comma-separated, for the report */
+    char own_urls[BENCH_MOST_NODES * 32]; /* own servers': what shown points at */
 };
 
 static int run_jobs(const struct bench_options *options, struct bench_target_set *set)
@@ -148,22 +149,25 @@ static int run_health(const struct bench_options *options, struct bench_target_s
 static int prepare_targets(const struct bench_options *options, struct bench_target_set *set)
 {
     struct bench_nodes *nodes = set->nodes;
-    if (options->url != NULL) {
-        set->targets.api_key = options->api_key; /* nodes parsed with the options */
-    } else {
-        struct bench_server_setup setup = {.database = options->database,
-                                           .extra_env = options->server_env};
-        if (bench_nodes_start(nodes, options->nodes, &setup) != 0)
-            return -1;
-        set->targets.api_key = nodes->api_key;
-        set->store = options->database ? "postgresql" : "sqlite";
-    }
     set->targets.urls = nodes->urls;
+    if (options->url != NULL) {
+        set->targets.api_key = options->api_key;
+        set->targets.count = nodes->count; /* parsed with the options */
+        set->shown = options->url;
+        return 0;
+    }
+    struct bench_server_setup setup = {.database = options->database,
+                                       .extra_env = options->server_env};
+    if (bench_nodes_start(nodes, options->nodes, &setup) != 0)
+        return -1;
+    set->targets.api_key = nodes->api_key;
     set->targets.count = nodes->count;
+    set->store = options->database ? "postgresql" : "sqlite";
     size_t used = 0;
-    for (int i = 0; i < nodes->count && used < sizeof set->shown; i++)
-        used += (size_t)snprintf(set->shown + used, sizeof set->shown - used, "%s%s",
+    for (int i = 0; i < nodes->count && used < sizeof set->own_urls; i++)
+        used += (size_t)snprintf(set->own_urls + used, sizeof set->own_urls - used, "%s%s",
                                  i ? "," : "", nodes->urls[i]);
+    set->shown = set->own_urls;
     return 0;
 }
 
