@@ -17,7 +17,7 @@
 #include "bench/bench_engine.h"
 #include "bench/bench_options.h"
 #include "bench/bench_report.h"
-#include "bench/bench_server.h"
+#include "bench/bench_nodes.h"
 #include "util/clock.h"
 
 /* Prints a progress line on a terminal while the run goes on. */
@@ -62,23 +62,36 @@ static void init_run(struct bench_run *run, int jobs, bool long_poll)
     snprintf(run->namespace_, sizeof run->namespace_, "bench-%s", suffix);
 }
 
-static int run_jobs(const struct bench_options *options, const char *url, const char *api_key)
+/* Where a run goes: the nodes' URLs and the key to use on them. */
+struct bench_target_set {
+    struct bench_targets targets;
+    struct bench_nodes *nodes;
+    const char *store; /* own servers' backend, NULL with --url */
+    const char *shown; /* the URLs, comma-separated, for the report */
+    char own_urls[BENCH_MOST_NODES * 32]; /* own servers': what shown points at */
+};
+
+static int run_jobs(const struct bench_options *options, struct bench_target_set *set)
 {
     struct bench_run run;
     init_run(&run, options->jobs, options->long_poll);
-    run.sign_key = options->sign ? api_key : NULL;
+    run.sign_key = options->sign ? set->targets.api_key : NULL;
     struct bench_cast cast = {
         .publishers = options->publishers, .workers = options->workers, .loops = options->loops};
     struct bench_engine engine;
     struct bench_results results = {0};
+    bench_nodes_cpu_mark(set->nodes);
     double started = clock_now();
-    if (bench_engine_start(&engine, &cast, &run, url, api_key) == 0)
+    if (bench_engine_start(&engine, &cast, &run, &set->targets) == 0)
         watch(&run, &engine, started, options->timeout);
     atomic_store(&run.stop, true);
     bench_engine_finish(&engine, &results);
     struct bench_summary summary = {
         .profile = options->profile,
-        .url = url,
+        .url = set->shown,
+        .nodes = set->targets.count,
+        .store = set->store,
+        .server_cpu_seconds = bench_nodes_cpu_since_mark(set->nodes),
         .workers = options->workers,
         .publishers = options->publishers,
         .jobs = options->jobs,
@@ -110,15 +123,18 @@ static void print_health(const struct bench_options *options, const char *url,
                options->workers, rate, p50_ms, p99_ms, failures, url);
 }
 
-static int run_health(const struct bench_options *options, const char *url)
+static int run_health(const struct bench_options *options, struct bench_target_set *set)
 {
+    const char *url = set->shown;
     struct bench_run run;
     init_run(&run, 0, false);
     run.health_until = clock_now() + options->health_seconds;
     struct bench_cast cast = {.probes = options->workers, .loops = options->loops};
     struct bench_engine engine;
     struct bench_results results = {0};
-    int rc = bench_engine_start(&engine, &cast, &run, url, "-");
+    struct bench_targets targets = set->targets;
+    targets.api_key = "-";
+    int rc = bench_engine_start(&engine, &cast, &run, &targets);
     if (bench_engine_finish(&engine, &results) != 0)
         rc = -1;
     long failures = 0;
@@ -127,6 +143,32 @@ static int run_health(const struct bench_options *options, const char *url)
     print_health(options, url, &results.health, failures);
     bench_results_free(&results);
     return rc == 0 && failures == 0 ? 0 : 1;
+}
+
+/* The nodes given with --url, or the servers started for the run. */
+static int prepare_targets(const struct bench_options *options, struct bench_target_set *set)
+{
+    struct bench_nodes *nodes = set->nodes;
+    set->targets.urls = nodes->urls;
+    if (options->url != NULL) {
+        set->targets.api_key = options->api_key;
+        set->targets.count = nodes->count; /* parsed with the options */
+        set->shown = options->url;
+        return 0;
+    }
+    struct bench_server_setup setup = {.database = options->database,
+                                       .extra_env = options->server_env};
+    if (bench_nodes_start(nodes, options->nodes, &setup) != 0)
+        return -1;
+    set->targets.api_key = nodes->api_key;
+    set->targets.count = nodes->count;
+    set->store = options->database ? "postgresql" : "sqlite";
+    size_t used = 0;
+    for (int i = 0; i < nodes->count && used < sizeof set->own_urls; i++)
+        used += (size_t)snprintf(set->own_urls + used, sizeof set->own_urls - used, "%s%s",
+                                 i ? "," : "", nodes->urls[i]);
+    set->shown = set->own_urls;
+    return 0;
 }
 
 int bench_main(int argc, char **argv)
@@ -141,22 +183,21 @@ int bench_main(int argc, char **argv)
         fprintf(stderr, "intent-bus bench: --url needs --api-key or INTENT_API_KEY\n");
         return 2;
     }
+    struct bench_nodes nodes = {0};
+    if (options.url != NULL && bench_nodes_parse(&nodes, options.url) != 0) {
+        bench_nodes_stop(&nodes);
+        return 2;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "intent-bus bench: libcurl cannot start\n");
+        bench_nodes_stop(&nodes);
         return 1;
     }
-    struct bench_server server = {0};
-    const char *url = options.url;
-    const char *api_key = options.api_key;
+    struct bench_target_set set = {.nodes = &nodes};
     int rc = 1;
-    if (url == NULL && bench_server_start(&server, options.server_env) == 0) {
-        url = server.url;
-        api_key = server.api_key;
-    }
-    if (url != NULL)
-        rc = options.health_seconds > 0 ? run_health(&options, url)
-                                        : run_jobs(&options, url, api_key);
-    bench_server_stop(&server);
+    if (prepare_targets(&options, &set) == 0)
+        rc = options.health_seconds > 0 ? run_health(&options, &set) : run_jobs(&options, &set);
+    bench_nodes_stop(&nodes);
     curl_global_cleanup();
     return rc;
 }

@@ -3,6 +3,7 @@
  * run's atomic counters and the read-only header list. */
 #include "bench/bench_engine.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +59,31 @@ static int open_loops(struct bench_engine *engine)
     return 0;
 }
 
+/* Agent's place among the clients of its role: workers come first, then
+ * publishers, then health probes. */
+static int index_in_role(const struct bench_cast *cast, int agent)
+{
+    switch (role_of(cast, agent)) {
+    case BENCH_WORKER:
+        return agent;
+    case BENCH_PUBLISHER:
+        return agent - cast->workers;
+    case BENCH_HEALTH:
+        break;
+    }
+    return agent - cast->workers - cast->publishers;
+}
+
+/* Each role is dealt to the nodes round-robin on its own, so every node
+ * gets its share of publishers and of workers alike. */
 static int open_agents(struct bench_engine *engine, const struct bench_cast *cast,
-                       struct bench_run *run, const char *base_url)
+                       struct bench_run *run, const struct bench_targets *targets)
 {
     for (; engine->agents_ready < engine->agent_count; engine->agents_ready++) {
         int i = engine->agents_ready;
         int loop = i % engine->loop_count;
-        if (bench_agent_open(&engine->agents[i], role_of(cast, i), run, base_url, engine->headers,
+        const char *url = targets->urls[index_in_role(cast, i) % targets->count];
+        if (bench_agent_open(&engine->agents[i], role_of(cast, i), run, url, engine->headers,
                              &engine->loops[loop], &engine->results[loop]) != 0)
             return -1;
     }
@@ -87,16 +106,17 @@ static int start_threads(struct bench_engine *engine)
 }
 
 int bench_engine_start(struct bench_engine *engine, const struct bench_cast *cast,
-                       struct bench_run *run, const char *base_url, const char *api_key)
+                       struct bench_run *run, const struct bench_targets *targets)
 {
+    assert(targets->count > 0);
     memset(engine, 0, sizeof *engine);
     atomic_init(&engine->loops_running, 0);
     engine->agent_count = cast->publishers + cast->workers + cast->probes;
     engine->loop_count = cast->loops < engine->agent_count ? cast->loops : engine->agent_count;
     if (engine->loop_count < 1)
         engine->loop_count = 1;
-    if (allocate(engine, api_key) != 0 || open_loops(engine) != 0 ||
-        open_agents(engine, cast, run, base_url) != 0)
+    if (allocate(engine, targets->api_key) != 0 || open_loops(engine) != 0 ||
+        open_agents(engine, cast, run, targets) != 0)
         return -1;
     return start_threads(engine);
 }

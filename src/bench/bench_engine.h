@@ -23,6 +23,13 @@ struct bench_cast {
     int loops;
 };
 
+/* Where the clients go: count base URLs (nodes of one bus) and the key. */
+struct bench_targets {
+    const char *const *urls;
+    int count;
+    const char *api_key;
+};
+
 struct bench_loop_task;
 
 struct bench_engine {
@@ -40,11 +47,13 @@ struct bench_engine {
     struct curl_slist *headers;
 };
 
-/* Opens every client on base_url with api_key and starts the loop threads
- * (fewer loops than asked when there are fewer clients). Returns 0, or -1
- * after printing why; either way call bench_engine_finish. */
+/* Opens every client with the targets' key, the clients of each role
+ * spread round-robin over the targets' URLs, and starts the loop threads
+ * (fewer loops than asked when there are fewer clients). The URLs must
+ * outlive the engine. Returns 0, or -1 after printing why; either way call
+ * bench_engine_finish. */
 int bench_engine_start(struct bench_engine *engine, const struct bench_cast *cast,
-                       struct bench_run *run, const char *base_url, const char *api_key);
+                       struct bench_run *run, const struct bench_targets *targets);
 
 /* Whether a loop thread still has work: false once every client stopped. */
 bool bench_engine_running(struct bench_engine *engine);

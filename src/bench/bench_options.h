@@ -13,7 +13,9 @@ struct bench_options {
     int publishers;
     int loops;          /* event-loop threads driving the clients */
     int health_seconds; /* > 0: measure GET /health instead */
-    const char *url;
+    int nodes;            /* own servers: 1, or more on one --database */
+    const char *url;      /* running nodes, comma-separated */
+    const char *database; /* own servers on this PostgreSQL database */
     const char *api_key;
     const char *server_env;
     bool long_poll;
@@ -23,7 +25,8 @@ struct bench_options {
 };
 
 /* Parses argv after "bench" into options. Returns 0, 1 when --help was
- * asked for, or -1 on bad usage (then print bench_options_usage()). */
+ * asked for, or -1 on bad usage (then print bench_options_usage()):
+ * --nodes above 1 without --database, --database or --nodes with --url. */
 int bench_options_parse(struct bench_options *options, int argc, char **argv);
 
 /* On stdout for --help, on stderr after a usage error. */

@@ -38,8 +38,14 @@ void bench_results_free(struct bench_results *results)
     latency_free(&results->health);
 }
 
-/* Every request's latency together: the seed's single P99 column. */
-static double overall_p99(struct bench_results *results)
+/* Every request's latency together: the seed's single P99 column, and
+ * its P50 beside it. */
+struct overall {
+    double p50;
+    double p99;
+};
+
+static struct overall overall_percentiles(struct bench_results *results)
 {
     struct latency all = {0};
     struct latency parts[3] = {results->publish, results->claim, results->fulfil};
@@ -50,9 +56,9 @@ static double overall_p99(struct bench_results *results)
         latency_merge(&all, &copy);
     }
     latency_sort(&all);
-    double p99 = latency_percentile(&all, 0.99);
+    struct overall overall = {latency_percentile(&all, 0.50), latency_percentile(&all, 0.99)};
     latency_free(&all);
-    return p99;
+    return overall;
 }
 
 static double success_percent(const struct bench_summary *summary)
@@ -65,6 +71,29 @@ static double jobs_per_second(const struct bench_summary *summary)
     return summary->seconds > 0 ? (double)summary->fulfilled / summary->seconds : 0;
 }
 
+/* Server CPU milliseconds per 1,000 fulfilled jobs (= microseconds per
+ * job), the figure docs/BENCHMARKS.md compares; < 0 when unknown. */
+static double server_cpu_per_1000_jobs(const struct bench_summary *summary)
+{
+    if (summary->server_cpu_seconds < 0 || summary->fulfilled == 0)
+        return -1;
+    return 1e6 * summary->server_cpu_seconds / (double)summary->fulfilled;
+}
+
+static void print_server_cpu(const struct bench_summary *summary)
+{
+    if (summary->server_cpu_seconds < 0) {
+        printf("  server CPU: not measured (%s)\n",
+               summary->store == NULL ? "not started by the bench" : "/proc unreadable");
+        return;
+    }
+    printf("  server CPU %.2f s on %d node%s", summary->server_cpu_seconds, summary->nodes,
+           summary->nodes == 1 ? "" : "s");
+    if (summary->fulfilled > 0)
+        printf(": %.0f ms per 1,000 jobs", server_cpu_per_1000_jobs(summary));
+    printf("\n");
+}
+
 static void print_row(const char *kind, const struct latency *latency)
 {
     printf("  %-16s %8zu %9.2f %9.2f %9.2f\n", kind, latency->count,
@@ -73,14 +102,17 @@ static void print_row(const char *kind, const struct latency *latency)
 }
 
 static void print_table(const struct bench_summary *summary, struct bench_results *results,
-                        double p99)
+                        struct overall overall)
 {
-    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %s\n", summary->profile,
-           summary->workers, summary->publishers, summary->jobs,
+    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %d node%s%s%s: %s\n",
+           summary->profile, summary->workers, summary->publishers, summary->jobs,
            summary->long_poll ? "long-poll" : "polling", summary->signed_requests ? ", signed" : "",
-           summary->url);
-    printf("  success %.2f %%   %.1f jobs/s   P99 %.2f ms   (%.2f s)\n",
-           success_percent(summary), jobs_per_second(summary), 1000 * p99, summary->seconds);
+           summary->nodes, summary->nodes == 1 ? "" : "s", summary->store ? " on " : "",
+           summary->store ? summary->store : "", summary->url);
+    printf("  success %.2f %%   %.1f jobs/s   P50 %.2f ms   P99 %.2f ms   (%.2f s)\n",
+           success_percent(summary), jobs_per_second(summary), 1000 * overall.p50,
+           1000 * overall.p99, summary->seconds);
+    print_server_cpu(summary);
     printf("  %-16s %8s %9s %9s %9s\n", "request", "count", "p50 ms", "p99 ms", "max ms");
     print_row("publish", &results->publish);
     print_row("claim", &results->claim);
@@ -107,7 +139,7 @@ static json_t *latency_json(const struct latency *latency)
 }
 
 static void print_json(const struct bench_summary *summary, struct bench_results *results,
-                       double p99)
+                       struct overall overall)
 {
     json_t *statuses = json_object();
     for (int status = 0; status < BENCH_STATUS_SLOTS; status++) {
@@ -125,10 +157,23 @@ static void print_json(const struct bench_summary *summary, struct bench_results
         (json_int_t)summary->fulfilled, "long_poll", summary->long_poll, "signed",
         summary->signed_requests, "seconds",
         summary->seconds, "success_percent", success_percent(summary), "jobs_per_second",
-        jobs_per_second(summary), "p99_ms", 1000 * p99, "publish",
+        jobs_per_second(summary), "p99_ms", 1000 * overall.p99, "publish",
         latency_json(&results->publish), "claim", latency_json(&results->claim), "fulfil",
         latency_json(&results->fulfil), "publish_to_fulfil", latency_json(&results->end_to_end),
         "empty_claims", (json_int_t)results->empty_claims, "statuses", statuses);
+    double per_1000 = server_cpu_per_1000_jobs(summary);
+    if (report != NULL) {
+        json_object_set_new(report, "p50_ms", json_real(1000 * overall.p50));
+        json_object_set_new(report, "nodes", json_integer(summary->nodes));
+        json_object_set_new(report, "store",
+                            summary->store ? json_string(summary->store) : json_null());
+        json_object_set_new(report, "server_cpu_seconds",
+                            summary->server_cpu_seconds >= 0
+                                ? json_real(summary->server_cpu_seconds)
+                                : json_null());
+        json_object_set_new(report, "server_cpu_ms_per_1000_jobs",
+                            per_1000 >= 0 ? json_real(per_1000) : json_null());
+    }
     char *text = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
     if (text != NULL)
         printf("%s\n", text);
@@ -143,9 +188,9 @@ void bench_report_print(const struct bench_summary *summary, struct bench_result
     latency_sort(&results->claim);
     latency_sort(&results->fulfil);
     latency_sort(&results->end_to_end);
-    double p99 = overall_p99(results);
+    struct overall overall = overall_percentiles(results);
     if (json)
-        print_json(summary, results, p99);
+        print_json(summary, results, overall);
     else
-        print_table(summary, results, p99);
+        print_table(summary, results, overall);
 }

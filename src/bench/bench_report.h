@@ -30,7 +30,10 @@ void bench_results_merge(struct bench_results *total, struct bench_results *mine
 
 struct bench_summary {
     const char *profile;
-    const char *url;
+    const char *url; /* as given: one URL or a comma-separated list */
+    int nodes;
+    const char *store; /* "sqlite" or "postgresql" for own servers, NULL with --url */
+    double server_cpu_seconds; /* own servers' CPU over the run, summed; < 0: unknown */
     int workers;
     int publishers;
     int jobs;

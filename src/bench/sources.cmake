@@ -11,5 +11,7 @@ set(BENCH_SOURCES
   src/bench/bench_http.c
   src/bench/bench_report.c
   src/bench/bench_server.c
+  src/bench/bench_nodes.c
+  src/bench/bench_cpu.c
   src/bench/latency.c
 )

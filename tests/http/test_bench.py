@@ -4,11 +4,15 @@ a burst of concurrent publishes, committed in shared transactions, is all
 there after kill -9. Behaviour only: no timing is asserted."""
 
 import json
+import secrets
 import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import BIN, unique
+import pytest
+
+from conftest import BIN, ON_POSTGRES, postgres_createdb, unique
+from test_metrics import bearer, raw_get, samples
 
 
 def run_bench(*args, timeout=120):
@@ -26,6 +30,11 @@ def test_bench_light_profile_fulfils_every_job():
     assert report["publish"]["count"] == 50 and report["fulfil"]["count"] == 50
     assert report["statuses"].get("201") == 50
     assert not any(int(k) >= 500 for k in report["statuses"] if k.isdigit())
+    # One node of its own, and what the servers spent on the run.
+    assert report["nodes"] == 1 and report["store"] == "sqlite"
+    assert report["url"].startswith("http://127.0.0.1:") and "," not in report["url"]
+    assert report["server_cpu_seconds"] >= 0 and report["server_cpu_ms_per_1000_jobs"] >= 0
+    assert 0 < report["p50_ms"] <= report["p99_ms"]
 
 
 def test_bench_long_poll_and_custom_sizes():
@@ -90,6 +99,59 @@ def test_bench_against_a_running_bus(shared_server):
     assert "success 100.00 %" in out and "errors: none" in out
 
 
+def test_bench_takes_a_list_of_nodes(shared_server):
+    url = f"http://127.0.0.1:{shared_server.port}"
+    code, out, err = run_bench("--url", f"{url},{url}", "--api-key", shared_server.key,
+                               "--jobs", "20", "--workers", "3", "--publishers", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["nodes"] == 2 and report["url"] == f"{url},{url}"
+    assert report["fulfilled"] == 20 and report["statuses"]["201"] == 20
+    # Not its own servers: their CPU is not the bench's to read.
+    assert report["store"] is None and report["server_cpu_seconds"] is None
+    assert report["server_cpu_ms_per_1000_jobs"] is None
+    code, out, err = run_bench("--url", f"{url},{url}", "--api-key", shared_server.key,
+                               "--jobs", "4", "--workers", "1")
+    assert code == 0, err
+    assert "2 nodes: " in out and "server CPU: not measured" in out
+
+
+def test_bench_spreads_each_role_over_the_nodes(server_factory):
+    """Two separate buses sharing a key: a job published on one can only be
+    claimed there, so every job is fulfilled only if each bus got its share
+    of publishers and of workers."""
+    key = "bench-" + secrets.token_hex(8)
+    env = {"BUS_METRICS_TOKEN": "mt-" + secrets.token_hex(8)}
+    buses = [server_factory(secret=key, env=env) for _ in range(2)]
+    urls = ",".join(f"http://127.0.0.1:{bus.port}" for bus in buses)
+    code, out, err = run_bench("--url", urls, "--api-key", key, "--jobs", "40", "--workers",
+                               "4", "--publishers", "2", "--timeout", "60", "--json")
+    assert code == 0, err
+    assert json.loads(out)["fulfilled"] == 40
+    if ON_POSTGRES:
+        return  # /metrics answers database_busy there for now (its queue counts)
+    counts = [samples(raw_get(bus, "/metrics", bearer(bus))[2]) for bus in buses]
+    for m in counts:
+        assert m["intent_bus_published_total"] > 0
+        assert m["intent_bus_fulfills_total"] == m["intent_bus_published_total"]
+    assert sum(m["intent_bus_published_total"] for m in counts) == 40
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs INTENT_BUS_DATABASE_URL (PostgreSQL)")
+def test_bench_runs_several_nodes_on_one_postgresql_database():
+    code, out, err = run_bench("--database", postgres_createdb(), "--nodes", "2", "--jobs",
+                               "200", "--workers", "6", "--publishers", "4", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["fulfilled"] == 200 and report["success_percent"] == 100.0
+    assert report["nodes"] == 2 and report["store"] == "postgresql"
+    urls = report["url"].split(",")
+    assert len(urls) == 2 and len(set(urls)) == 2
+    assert report["statuses"]["201"] == 200
+    assert not any(int(k) >= 500 for k in report["statuses"] if k.isdigit())
+    assert report["server_cpu_seconds"] > 0 and report["server_cpu_ms_per_1000_jobs"] > 0
+
+
 def test_bench_health_ceiling():
     code, out, err = run_bench("--health", "1", "--workers", "2", "--json")
     assert code == 0, err
@@ -118,6 +180,17 @@ def test_bench_rejects_bad_usage():
     assert run_bench("--loops", "0")[0] == 2
     assert run_bench("--loops", "65")[0] == 2
     assert run_bench("--loops")[0] == 2
+    # Several SQLite files would be several buses: nodes share one database.
+    assert run_bench("--nodes", "2")[0] == 2
+    assert run_bench("--nodes", "0", "--database", "postgresql:///x")[0] == 2
+    assert run_bench("--nodes", "17", "--database", "postgresql:///x")[0] == 2
+    # --url names running nodes; it does not start any.
+    for extra in (["--database", "postgresql:///x"], ["--nodes", "2"]):
+        code, _, err = run_bench("--url", "http://127.0.0.1:1", "--api-key", "k", *extra)
+        assert code == 2 and "--url" in err
+    for urls in ("http://127.0.0.1:1,", ",http://127.0.0.1:1", "a,,b", ",".join(["a"] * 17)):
+        code, _, err = run_bench("--url", urls, "--api-key", "k")
+        assert code == 2 and "comma-separated" in err
 
 
 def test_concurrent_publishes_survive_kill_9(server_factory):
