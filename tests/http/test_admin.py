@@ -177,6 +177,8 @@ def expected_with_credentials(method, path):
         return 400, None
     if path == "/admin/purge":
         return 400, "invalid_request"
+    if path.startswith("/admin/goals/"):
+        return 200, None  # pause, resume, limit of a goal nobody uses
     raise AssertionError(path)
 
 
