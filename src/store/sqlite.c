@@ -141,7 +141,12 @@ static int add_worker_column(sqlite3 *db, char **message)
  * uncorrelated with the scanned row, so SQLite runs each at most once per
  * claim; with no control anywhere, the first is one look at an empty table
  * and the second never runs, which keeps the claim's cost when nobody uses
- * the feature. A live lease is counted through intents_lease_ends. */
+ * the feature. A live lease is counted through intents_lease_ends, reading
+ * each live lease's row for its namespace and goal: with a limit in the
+ * claim's namespace and 40 leases held, the claim's SELECT took about
+ * 16 µs instead of 6 (Python's sqlite3 on a 2,000-row queue), and a
+ * control in another namespace about 9. No index was added for it, since
+ * every claim and fulfil would then write one more b-tree. */
 #define CLAIM_BLOCKED_GOALS_SQL                                                                \
     "SELECT c.goal FROM goal_controls c WHERE c.namespace = ?1"                                 \
     " AND (?3 IS NULL OR c.goal = ?3)"                                                         \
