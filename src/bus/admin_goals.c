@@ -73,8 +73,7 @@ json_t *bus_goal_control_json(const struct goal_control *control)
 {
     return json_pack("{s:s, s:s, s:b, s:o}", "namespace", control->namespace_, "goal",
                      control->goal, "paused", control->paused, "max_claimed",
-                     control->max_claimed > 0 ? json_integer(control->max_claimed)
-                                              : json_null());
+                     control->max_claimed > 0 ? json_integer(control->max_claimed) : json_null());
 }
 
 enum bus_err bus_admin_goal_control(struct bus *bus, const char *path, enum goal_action action,

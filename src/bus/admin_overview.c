@@ -65,10 +65,10 @@ static json_t *goal_item(struct goal_rows *rows, const char *namespace_, const c
     snprintf(key, size, "%s\n%s", namespace_, goal);
     json_t *item = json_object_get(rows->goals, key);
     if (item == NULL) {
-        item = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:n, s:b, s:n}", "namespace",
-                         namespace_, "goal", goal, "open", 0, "scheduled", 0, "claimed", 0,
-                         "expired", 0, "fulfilled", 0, "dead", 0, "oldest_open_age", "paused", 0,
-                         "max_claimed");
+        item =
+            json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:n, s:b, s:n}", "namespace",
+                      namespace_, "goal", goal, "open", 0, "scheduled", 0, "claimed", 0, "expired",
+                      0, "fulfilled", 0, "dead", 0, "oldest_open_age", "paused", 0, "max_claimed");
         json_object_set_new(rows->goals, key, item);
         json_array_append(rows->order, item);
     }
@@ -95,8 +95,8 @@ static void add_goal_control(void *context, const struct goal_control *control)
     if (item == NULL)
         return;
     json_object_set_new(item, "paused", json_boolean(control->paused));
-    json_object_set_new(item, "max_claimed", control->max_claimed > 0
-                                                 ? json_integer(control->max_claimed)
+    json_object_set_new(item, "max_claimed",
+                        control->max_claimed > 0 ? json_integer(control->max_claimed)
                                                  : json_null());
 }
 

@@ -307,8 +307,8 @@ static void goal_control(struct http_request *request, struct http_response *res
     path[length] = '\0';
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    enum bus_err err = bus_admin_goal_control(&request->server->bus, path, action,
-                                              request->json, &reply, &error);
+    enum bus_err err =
+        bus_admin_goal_control(&request->server->bus, path, action, request->json, &reply, &error);
     response_from_bus(response, err, &reply, &error);
     char target[OWNER_MAX_BYTES + 1];
     copy_target(target, path, length);

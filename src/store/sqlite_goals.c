@@ -35,7 +35,6 @@ static const char upsert_sql[] =
 static const char drop_empty_sql[] = "DELETE FROM goal_controls WHERE namespace = ?1 AND goal = ?2"
                                      " AND paused = 0 AND max_claimed IS NULL";
 
-
 struct control_args {
     const struct goal_control_change *change;
     struct goal_control *out;
@@ -111,8 +110,8 @@ static enum bus_err control_set_op(void *connection, void *arg)
     }
     enum bus_err err = step_once(conn->db, stmt, "goal control");
     if (err == BUS_OK)
-        err = step_once(conn->db, prepare_for_goal(conn->db, drop_empty_sql, change),
-                        "goal control");
+        err =
+            step_once(conn->db, prepare_for_goal(conn->db, drop_empty_sql, change), "goal control");
     return err == BUS_OK ? read_back(conn->db, change, args->out) : err;
 }
 
@@ -130,8 +129,9 @@ enum bus_err sql_goal_control_list(void *backend, store_each_goal_control each, 
     struct read_connection *reader = sql_reader_acquire(self);
     sqlite3_stmt *stmt = NULL;
     enum bus_err err = BUS_ERR_INTERNAL;
-    if (sqlite3_prepare_v2(reader->db, "SELECT namespace, goal, paused, max_claimed, updated_at"
-                                       " FROM goal_controls ORDER BY namespace, goal",
+    if (sqlite3_prepare_v2(reader->db,
+                           "SELECT namespace, goal, paused, max_claimed, updated_at"
+                           " FROM goal_controls ORDER BY namespace, goal",
                            -1, &stmt, NULL) == SQLITE_OK) {
         int rc;
         struct goal_control control;

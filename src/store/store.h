@@ -419,8 +419,7 @@ struct store_ops {
     enum bus_err (*goal_control_set)(void *backend, const struct goal_control_change *change,
                                      struct goal_control *out);
     /* Every goal with a control, by namespace then goal. */
-    enum bus_err (*goal_control_list)(void *backend, store_each_goal_control each,
-                                      void *context);
+    enum bus_err (*goal_control_list)(void *backend, store_each_goal_control each, void *context);
 };
 
 struct store {

@@ -135,7 +135,8 @@ static void pausing_skips_the_goal_for_named_and_any_goal_claims(void **state)
     assert_int_equal(claim(f, "ns", NULL, T0 + 3, NULL), 2);
     assert_int_equal(claim(f, "ns", NULL, T0 + 3, NULL), -1);
     assert_int_equal(claim(f, "elsewhere", "held", T0 + 3, NULL), 3); /* per namespace */
-    publish(f, 4, "ns", "held", T0 + 4); /* publishing is untouched */
+    /* publishing is untouched */
+    publish(f, 4, "ns", "held", T0 + 4);
     after = set(f, "ns", "held", GOAL_PAUSE_CLEAR, KEEP_LIMIT, T0 + 5);
     assert_false(after.paused);
     assert_int_equal(claim(f, "ns", NULL, T0 + 6, NULL), 1);
@@ -198,7 +199,8 @@ static void controls_are_independent_and_listed_until_both_are_off(void **state)
     assert_int_equal(both.max_claimed, 5);
     set(f, "a", "no intents needed", GOAL_PAUSE_KEEP, 1, T0 + 2);
     struct listing listing = {0};
-    assert_int_equal(f->store->ops->goal_control_list(f->store->backend, collect, &listing), BUS_OK);
+    assert_int_equal(f->store->ops->goal_control_list(f->store->backend, collect, &listing),
+                     BUS_OK);
     assert_int_equal(listing.count, 2);
     assert_string_equal(listing.controls[0].namespace_, "a"); /* by namespace, then goal */
     assert_int_equal(listing.controls[0].max_claimed, 1);
@@ -214,7 +216,8 @@ static void controls_are_independent_and_listed_until_both_are_off(void **state)
     assert_int_equal(after.max_claimed, 0);
     set(f, "a", "no intents needed", GOAL_PAUSE_CLEAR, 0, T0 + 5); /* both at once */
     listing.count = 0;
-    assert_int_equal(f->store->ops->goal_control_list(f->store->backend, collect, &listing), BUS_OK);
+    assert_int_equal(f->store->ops->goal_control_list(f->store->backend, collect, &listing),
+                     BUS_OK);
     assert_int_equal(listing.count, 0);
 }
 
