@@ -81,9 +81,30 @@ enum bus_err bus_admin_history(struct bus *bus, const char *minutes, struct bus_
 
 /* GET /admin/goals: {"goals":[{"namespace","goal", a count per state
  * (open, scheduled, claimed, expired, fulfilled, dead), "oldest_open_age"
- * (seconds the longest-waiting claimable one has waited, null if none)}],
- * "truncated"}; reads every intent. */
+ * (seconds the longest-waiting claimable one has waited, null if none),
+ * "paused", "max_claimed" (null: no limit)}], "truncated"}; reads every
+ * intent. Goals with controls but no intents are listed too (at the end). */
 enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bus_error *error);
+
+/* ---- goal controls (admin_goals.c) ---- */
+
+#define GOAL_MAX_CLAIMED_MAX 1000000
+
+enum goal_action { GOAL_ACTION_PAUSE, GOAL_ACTION_RESUME, GOAL_ACTION_LIMIT };
+
+/* POST /admin/goals/<namespace>/<goal>/pause, /resume and /limit. path is
+ * "<namespace>/<goal>" as the request path has it once percent-decoded:
+ * the namespace ends at the first '/', the goal runs to the end. limit's
+ * body is {"max_claimed": N} (1 to GOAL_MAX_CLAIMED_MAX) or
+ * {"max_claimed": null} (no limit); pause and resume ignore the body.
+ * Replies {"ok":true,"namespace","goal","paused","max_claimed"} (the state
+ * after the change). Resume and limit wake parked claims. */
+enum bus_err bus_admin_goal_control(struct bus *bus, const char *path, enum goal_action action,
+                                    const json_t *body, struct bus_reply *reply,
+                                    struct bus_error *error);
+
+/* {"namespace","goal","paused","max_claimed"} of one goal (new reference). */
+json_t *bus_goal_control_json(const struct goal_control *control);
 
 /* GET /admin/workers?since=S (seconds, default 3600): the workers that
  * claimed (with a job or not) in the last S seconds, per worker id and

@@ -54,25 +54,34 @@ struct goal_rows {
     long rows;
 };
 
+/* The goal's item, made (all counts zero, no controls) when first met;
+ * NULL when out of memory. */
+static json_t *goal_item(struct goal_rows *rows, const char *namespace_, const char *goal)
+{
+    size_t size = strlen(namespace_) + strlen(goal) + 2;
+    char *key = malloc(size);
+    if (key == NULL)
+        return NULL;
+    snprintf(key, size, "%s\n%s", namespace_, goal);
+    json_t *item = json_object_get(rows->goals, key);
+    if (item == NULL) {
+        item =
+            json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:n, s:b, s:n}", "namespace",
+                      namespace_, "goal", goal, "open", 0, "scheduled", 0, "claimed", 0, "expired",
+                      0, "fulfilled", 0, "dead", 0, "oldest_open_age", "paused", 0, "max_claimed");
+        json_object_set_new(rows->goals, key, item);
+        json_array_append(rows->order, item);
+    }
+    free(key);
+    return item;
+}
+
 static void add_goal_count(void *context, const char *namespace_, const char *goal,
                            const char *state, long count, double oldest_open)
 {
     struct goal_rows *rows = context;
     rows->rows++;
-    size_t size = strlen(namespace_) + strlen(goal) + 2;
-    char *key = malloc(size);
-    if (key == NULL)
-        return;
-    snprintf(key, size, "%s\n%s", namespace_, goal);
-    json_t *item = json_object_get(rows->goals, key);
-    if (item == NULL) {
-        item = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:n}", "namespace", namespace_,
-                         "goal", goal, "open", 0, "scheduled", 0, "claimed", 0, "expired", 0,
-                         "fulfilled", 0, "dead", 0, "oldest_open_age");
-        json_object_set_new(rows->goals, key, item);
-        json_array_append(rows->order, item);
-    }
-    free(key);
+    json_t *item = goal_item(rows, namespace_, goal);
     if (item == NULL)
         return;
     json_object_set_new(item, state, json_integer(count));
@@ -80,17 +89,31 @@ static void add_goal_count(void *context, const char *namespace_, const char *go
         json_object_set_new(item, "oldest_open_age", json_real(fmax(0, rows->now - oldest_open)));
 }
 
+static void add_goal_control(void *context, const struct goal_control *control)
+{
+    json_t *item = goal_item(context, control->namespace_, control->goal);
+    if (item == NULL)
+        return;
+    json_object_set_new(item, "paused", json_boolean(control->paused));
+    json_object_set_new(item, "max_claimed",
+                        control->max_claimed > 0 ? json_integer(control->max_claimed)
+                                                 : json_null());
+}
+
 enum bus_err bus_admin_goals(struct bus *bus, struct bus_reply *reply, struct bus_error *error)
 {
     struct goal_rows rows = {json_object(), json_array(), clock_now(), 0};
     enum bus_err err = bus->store->ops->goal_counts(bus->store->backend, rows.now, GOAL_ROWS_MAX,
                                                     add_goal_count, &rows);
+    long counted = rows.rows;
+    if (err == BUS_OK)
+        err = bus->store->ops->goal_control_list(bus->store->backend, add_goal_control, &rows);
     json_decref(rows.goals);
     if (err != BUS_OK) {
         json_decref(rows.order);
         return bus_error_set(error, err, NULL, "the database could not answer");
     }
     json_t *body =
-        json_pack("{s:o, s:b}", "goals", rows.order, "truncated", rows.rows >= GOAL_ROWS_MAX);
+        json_pack("{s:o, s:b}", "goals", rows.order, "truncated", counted >= GOAL_ROWS_MAX);
     return bus_reply_json(reply, 200, body, error);
 }

@@ -17,3 +17,8 @@ const struct store_write_stats *bus_write_stats(const struct bus *bus)
 {
     return bus->store->ops->write_stats(bus->store->backend);
 }
+
+enum bus_err bus_goal_controls(struct bus *bus, store_each_goal_control each, void *context)
+{
+    return bus->store->ops->goal_control_list(bus->store->backend, each, context);
+}

@@ -15,6 +15,9 @@ enum bus_err bus_queue_counts(struct bus *bus, double now, store_each_count each
 enum bus_err bus_oldest_open(struct bus *bus, double now, int limit, store_each_oldest each,
                              void *context);
 
+/* Every goal that is paused or has a concurrency limit, by namespace and goal. */
+enum bus_err bus_goal_controls(struct bus *bus, store_each_goal_control each, void *context);
+
 /* How the database's commits are going. */
 const struct store_write_stats *bus_write_stats(const struct bus *bus);
 

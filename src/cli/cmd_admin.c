@@ -251,6 +251,46 @@ static bool build_goals(const struct cli_common *common, char **operands, int co
     return build_view(flags, request, "/admin/goals");
 }
 
+/* goal pause|resume NS GOAL, goal limit NS GOAL N|none. */
+static bool build_goal(const struct cli_common *common, char **operands, int count,
+                       const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)flags;
+    const char *action = operands[0];
+    bool limit = strcmp(action, "limit") == 0;
+    if (!limit && strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0) {
+        cli_usage_error(common, "'%s' is not pause, resume or limit", action);
+        return false;
+    }
+    if (limit != (count == 4)) {
+        cli_usage_error(common, limit ? "limit needs N (or none)" : "%s takes NS GOAL only",
+                        action);
+        return false;
+    }
+    json_t *max_claimed = NULL;
+    if (limit) {
+        char *end = NULL;
+        long long n = strtoll(operands[3], &end, 10);
+        if (strcmp(operands[3], "none") == 0)
+            max_claimed = json_null();
+        else if (end != operands[3] && *end == '\0')
+            max_claimed = json_integer(n); /* the server checks its range */
+        else {
+            cli_usage_error(common, "N must be a whole number or none, not '%s'", operands[3]);
+            return false;
+        }
+    }
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "/%s", action);
+    char *prefix = path_with_id("/admin/goals/", operands[1], "/");
+    request->method = "POST";
+    request->path = prefix ? path_with_id(prefix, operands[2], suffix) : NULL;
+    free(prefix);
+    if (!limit)
+        return true;
+    return set_body(common, request, json_pack("{s:o}", "max_claimed", max_claimed), "N");
+}
+
 static bool build_retry(const struct cli_common *common, char **operands, int count,
                         const struct admin_flags *flags, struct admin_request *request)
 {
@@ -370,6 +410,11 @@ static const struct admin_command commands[] = {
     {"goals", "", "intents per namespace, goal and state",
      "Counts intents per namespace, goal and state, with each goal's oldest open job.", 0, 0, 0,
      build_goals},
+    {"goal", "pause|resume NS GOAL, or limit NS GOAL N|none", "pause a goal or limit it",
+     "pause: claims of goal GOAL in namespace NS get nothing until resume (publishes\n"
+     "are still accepted). limit: at most N of its intents are claimed at once (a\n"
+     "live lease each); none removes the limit.",
+     3, 4, 0, build_goal},
     {"retry", "ID", "put an intent back in the queue",
      "Puts the intent ID back in the queue with its attempts reset.", 1, 1, 0, build_retry},
     {"cancel", "ID", "force an intent to dead",

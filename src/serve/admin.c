@@ -277,3 +277,56 @@ void handle_admin_workers(struct http_request *request, struct http_response *re
                           request->server->auth.main_key_hash, &reply, &error);
     response_from_bus(response, err, &reply, &error);
 }
+
+/* At most OWNER_MAX_BYTES of text, cut on a UTF-8 character boundary: an
+ * audit target is that long, and must stay valid UTF-8 to be listed. */
+static void copy_target(char *out, const char *text, size_t length)
+{
+    if (length > OWNER_MAX_BYTES) {
+        length = OWNER_MAX_BYTES;
+        while (length > 0 && ((unsigned char)text[length] & 0xC0) == 0x80)
+            length--;
+    }
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
+/* The router gives "<namespace>/<goal><suffix>", percent-decoded. */
+static void goal_control(struct http_request *request, struct http_response *response,
+                         enum goal_action action, const char *suffix, const char *audit_action)
+{
+    size_t length = strlen(request->param) - strlen(suffix);
+    char *path = malloc(length + 1);
+    if (path == NULL) {
+        struct bus_error error;
+        bus_error_set(&error, BUS_ERR_INTERNAL, NULL, "out of memory");
+        response_error(response, &error);
+        return;
+    }
+    memcpy(path, request->param, length);
+    path[length] = '\0';
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_goal_control(&request->server->bus, path, action, request->json, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+    char target[OWNER_MAX_BYTES + 1];
+    copy_target(target, path, length);
+    audit(request, response, audit_action, target, true);
+    free(path);
+}
+
+void handle_admin_goal_pause(struct http_request *request, struct http_response *response)
+{
+    goal_control(request, response, GOAL_ACTION_PAUSE, "/pause", "goal_pause");
+}
+
+void handle_admin_goal_resume(struct http_request *request, struct http_response *response)
+{
+    goal_control(request, response, GOAL_ACTION_RESUME, "/resume", "goal_resume");
+}
+
+void handle_admin_goal_limit(struct http_request *request, struct http_response *response)
+{
+    goal_control(request, response, GOAL_ACTION_LIMIT, "/limit", "goal_limit");
+}

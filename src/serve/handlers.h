@@ -37,6 +37,10 @@ void handle_admin_dead(struct http_request *request, struct http_response *respo
 void handle_admin_keys(struct http_request *request, struct http_response *response);
 void handle_admin_workers(struct http_request *request, struct http_response *response);
 void handle_admin_goals(struct http_request *request, struct http_response *response);
+/* POST /admin/goals/<namespace>/<goal>/pause, /resume, /limit. */
+void handle_admin_goal_pause(struct http_request *request, struct http_response *response);
+void handle_admin_goal_resume(struct http_request *request, struct http_response *response);
+void handle_admin_goal_limit(struct http_request *request, struct http_response *response);
 void handle_admin_history(struct http_request *request, struct http_response *response);
 void handle_admin_audit(struct http_request *request, struct http_response *response);
 void handle_admin_whoami(struct http_request *request, struct http_response *response);

@@ -1,6 +1,7 @@
 /* The per namespace/goal families of /metrics; see metrics_parts.h. The
  * series come from the bus's goal_stats, capped there; the oldest-job gauge
- * comes from the store at scrape time, capped here the same way. */
+ * comes from the store at scrape time, capped here the same way, as are
+ * the goal controls (paused, max_claimed). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,8 +125,59 @@ static void write_oldest(void *context, const char *namespace_, const char *goal
     fprintf(writer->out, "} %.3f\n", age > 0 ? age : 0);
 }
 
+/* One pass over the goal controls for one family: paused goals (the
+ * first GOAL_SERIES_MAX with their labels, the rest counted in _other) or
+ * limited goals (the first GOAL_SERIES_MAX; a sum of limits means
+ * nothing, so the rest are left out). */
+struct control_writer {
+    FILE *out;
+    bool paused_family;
+    long rows;
+    long folded;
+};
+
+static void write_control(void *context, const struct goal_control *control)
+{
+    struct control_writer *writer = context;
+    if (writer->paused_family ? !control->paused : control->max_claimed <= 0)
+        return;
+    if (writer->rows++ >= GOAL_SERIES_MAX) {
+        writer->folded++;
+        return;
+    }
+    fputs(writer->paused_family ? "intent_bus_goal_paused{" : "intent_bus_goal_max_claimed{",
+          writer->out);
+    write_labels(writer->out, control->namespace_, control->goal);
+    fprintf(writer->out, "} %ld\n", writer->paused_family ? 1L : control->max_claimed);
+}
+
+static int write_controls(FILE *out, struct server *server)
+{
+    struct control_writer paused = {out, true, 0, 0};
+    fputs("# HELP intent_bus_goal_paused 1 for a paused goal (claims skip it)\n"
+          "# TYPE intent_bus_goal_paused gauge\n",
+          out);
+    if (bus_goal_controls(&server->bus, write_control, &paused) != BUS_OK)
+        return -1;
+    if (paused.folded > 0) {
+        fputs("intent_bus_goal_paused{", out);
+        write_labels(out, GOAL_OTHER, GOAL_OTHER);
+        fprintf(out, "} %ld\n", paused.folded);
+    }
+    fprintf(out,
+            "# HELP intent_bus_goals_paused Goals paused now\n"
+            "# TYPE intent_bus_goals_paused gauge\nintent_bus_goals_paused %ld\n"
+            "# HELP intent_bus_goal_max_claimed A goal's limit of intents claimed at once\n"
+            "# TYPE intent_bus_goal_max_claimed gauge\n",
+            paused.rows);
+    struct control_writer limited = {out, false, 0, 0};
+    return bus_goal_controls(&server->bus, write_control, &limited) == BUS_OK ? 0 : -1;
+}
+
 int metrics_write_jobs(FILE *out, struct server *server, double now)
 {
+    if (write_controls(out, server) != 0)
+        return -1;
     write_series(out, server->bus.goals);
     fputs("# HELP intent_bus_oldest_open_age_seconds How long the longest-waiting claimable "
           "open intent has waited, by namespace and goal\n"

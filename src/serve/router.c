@@ -34,7 +34,8 @@ struct route {
     const char *path;   /* ends in '/' when a parameter follows */
     const char *suffix; /* what follows the parameter, or NULL */
     bool has_param;
-    bool param_has_slashes; /* KV keys may contain '/', intent ids never */
+    bool param_has_slashes; /* KV keys may contain '/', intent ids never;
+                             * "<namespace>/<goal>" always has one */
     enum access access;
     handler_fn handler;
 };
@@ -61,6 +62,9 @@ static const struct route routes[] = {
     {"GET", "/admin/audit", NULL, false, false, ACCESS_ADMIN, handle_admin_audit},
     {"GET", "/admin/history", NULL, false, false, ACCESS_ADMIN, handle_admin_history},
     {"GET", "/admin/goals", NULL, false, false, ACCESS_ADMIN, handle_admin_goals},
+    {"POST", "/admin/goals/", "/pause", true, true, ACCESS_ADMIN, handle_admin_goal_pause},
+    {"POST", "/admin/goals/", "/resume", true, true, ACCESS_ADMIN, handle_admin_goal_resume},
+    {"POST", "/admin/goals/", "/limit", true, true, ACCESS_ADMIN, handle_admin_goal_limit},
     {"GET", "/admin/workers", NULL, false, false, ACCESS_ADMIN, handle_admin_workers},
     {"GET", "/admin/whoami", NULL, false, false, ACCESS_ADMIN, handle_admin_whoami},
     {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
@@ -121,7 +125,7 @@ static bool path_matches(const struct route *route, const char *path, const char
         if (!ends_with(rest, route->suffix))
             return false;
         size_t length = strlen(rest) - strlen(route->suffix);
-        if (memchr(rest, '/', length) != NULL)
+        if (!route->param_has_slashes && memchr(rest, '/', length) != NULL)
             return false;
     } else if (!route->param_has_slashes && strchr(rest, '/') != NULL) {
         return false;

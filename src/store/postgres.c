@@ -290,6 +290,8 @@ static const char claim_sql[] =
     " AND (required_capability IS NULL"
     "      OR required_capability IN (SELECT json_array_elements_text($6::json)))"
     " AND ($7::text IS NULL OR publisher = $7::text)"
+    " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"
+    "      OR goal NOT IN (" PG_CLAIM_BLOCKED_GOALS_SQL "))"
     " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"
     " LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " UPDATE intents SET status = 'claimed', claim_attempts = intents.claim_attempts + 1,"
@@ -297,7 +299,9 @@ static const char claim_sql[] =
     " claim_expires_at = $9::float8, updated_at = $2::float8, worker_id = $5::text"
     " FROM chosen WHERE intents.id = chosen.id"
     " RETURNING intents.id, namespace, goal, payload, claim_attempts, max_attempts, priority,"
-    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed";
+    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed,"
+    " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = intents.namespace"
+    "         AND c.goal = intents.goal AND c.max_claimed IS NOT NULL)";
 
 static void read_claimed(const PGresult *res, struct claimed_intent *out)
 {
@@ -340,8 +344,13 @@ static enum bus_err claim_op(void *connection, void *arg)
     }
     read_claimed(res, out);
     out->claim_expires_at = request->now + request->lease_seconds;
+    bool limited = strcmp(PQgetvalue(res, 0, 11), "t") == 0;
     PQclear(res);
-    return out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
+    if (out->payload_json == NULL)
+        return BUS_ERR_INTERNAL;
+    /* Not BUS_OK: the writer undoes the claim (its savepoint). */
+    return limited ? pg_goal_limit_check(connection, out->namespace_, out->goal, request->now)
+                   : BUS_OK;
 }
 
 static enum bus_err pg_claim(void *backend, const struct claim_request *request,
@@ -656,6 +665,8 @@ static const struct store_ops postgres_ops = {
     .schedule_due = pg_schedule_due,
     .schedule_step = pg_schedule_step,
     .schedule_fires = pg_schedule_fires,
+    .goal_control_set = pg_goal_control_set,
+    .goal_control_list = pg_goal_control_list,
 };
 
 static int open_readers(struct pg_backend *self, int count)

@@ -41,6 +41,30 @@ struct pg_backend {
     struct pg_notifier *notifier; /* events between nodes (postgres_notify.c) */
 };
 
+/* ---- goal controls (postgres_goals.c) ------------------------------------ */
+
+/* The goals of namespace $1 (and goal $3, when given) that a claim at time
+ * $2 must pass over: paused, or holding max_claimed live leases. The claim
+ * statement's snapshot may miss another node's claim committed while it
+ * ran, so a claim of a limited goal is checked again (below). */
+#define PG_CLAIM_BLOCKED_GOALS_SQL                                                              \
+    "SELECT c.goal FROM goal_controls c WHERE c.namespace = $1"                                  \
+    " AND ($3::text IS NULL OR c.goal = $3::text)"                                               \
+    " AND (c.paused = 1 OR c.max_claimed <= (SELECT count(*) FROM intents l"                     \
+    "      WHERE l.status = 'claimed' AND l.claim_expires_at > $2::float8"                       \
+    "      AND l.namespace = c.namespace AND l.goal = c.goal))"
+
+/* Inside the claim's transaction, after it took an intent of a goal with a
+ * limit: locks the goal's control row (so the nodes check one at a time,
+ * each after the previous one's commit) and counts the live leases anew.
+ * BUS_ERR_EMPTY when the claim went over the limit: the writer then undoes
+ * it. */
+enum bus_err pg_goal_limit_check(PGconn *conn, const char *namespace_, const char *goal,
+                                 double now);
+enum bus_err pg_goal_control_set(void *backend, const struct goal_control_change *change,
+                                 struct goal_control *out);
+enum bus_err pg_goal_control_list(void *backend, store_each_goal_control each, void *context);
+
 /* The tester keys' request windows, across nodes (postgres_rate.c). */
 enum bus_err pg_rate_take(void *backend, const char *principal, double now, int limit,
                           double period, bool *allowed, double *retry_after);

@@ -103,9 +103,19 @@ static const char migration_2[] =
     "CREATE INDEX rate_hits_by_principal ON rate_hits (principal, at);"
     "CREATE INDEX rate_hits_by_time ON rate_hits (at);";
 
+/* Version 3: goal controls, pause and concurrency limit (postgres_goals.c). */
+static const char migration_3[] =
+    "CREATE TABLE goal_controls ("
+    " namespace text NOT NULL, goal text NOT NULL,"
+    " paused integer NOT NULL DEFAULT 0 CHECK (paused = 0 OR paused = 1),"
+    " max_claimed bigint CHECK (max_claimed IS NULL OR max_claimed >= 1),"
+    " updated_at double precision NOT NULL,"
+    " PRIMARY KEY (namespace, goal));";
+
 static const struct migration migrations[] = {
     {1, migration_1},
     {2, migration_2},
+    {3, migration_3},
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -153,4 +153,10 @@ enum bus_err sql_schedule_step(void *backend, struct store_schedule_step *step);
 enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limit,
                                 store_each_fire each, void *context);
 
+/* The goal controls' table (schema version 6) and operations, in sqlite_goals.c. */
+int sql_goals_schema(sqlite3 *db, char **message);
+enum bus_err sql_goal_control_set(void *backend, const struct goal_control_change *change,
+                                  struct goal_control *out);
+enum bus_err sql_goal_control_list(void *backend, store_each_goal_control each, void *context);
+
 #endif

@@ -248,6 +248,35 @@ struct store_schedule_step {
 /* Called by a backend for a change another node announced; see listen. */
 typedef void (*store_heard_fn)(void *context, const struct intent_event *event);
 
+/* ---- goal controls: pause and concurrency limit ------------------------- */
+
+/* A goal's controls. While paused, no claim takes its intents (publishes
+ * are still accepted). With max_claimed > 0, no claim takes one of its
+ * intents while max_claimed of them hold a live lease (status claimed,
+ * claim_expires_at > now; a lapsed lease does not count), across every
+ * worker and node. A goal with neither control has no record. */
+struct goal_control {
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    bool paused;
+    long max_claimed; /* 0 = no limit */
+    double updated_at;
+};
+
+enum goal_pause_change { GOAL_PAUSE_KEEP, GOAL_PAUSE_SET, GOAL_PAUSE_CLEAR };
+
+/* One change to a goal's controls; what it does not change is kept. */
+struct goal_control_change {
+    const char *namespace_;
+    const char *goal;
+    enum goal_pause_change pause;
+    bool set_limit;
+    long max_claimed; /* with set_limit: the new limit, 0 removes it */
+    double now;
+};
+
+typedef void (*store_each_goal_control)(void *context, const struct goal_control *control);
+
 struct store_ops {
     void (*close)(void *backend);
     /* Events between the nodes (processes) sharing this database; both
@@ -279,7 +308,10 @@ struct store_ops {
                             const struct idempotency *idem, unsigned response_status,
                             const char *response_body, struct stored_response *replay);
     /* Locks the first eligible intent (spec 6.4) for request->claimer with
-     * request->token; BUS_ERR_EMPTY when none is eligible. */
+     * request->token; BUS_ERR_EMPTY when none is eligible. Intents of a goal
+     * that is paused or at its limit (struct goal_control) are not eligible,
+     * decided in the claim's own transaction, so that concurrent claims
+     * never take a goal past max_claimed; claim_submit does the same. */
     enum bus_err (*claim)(void *backend, const struct claim_request *request,
                           struct claimed_intent *out);
     /* BUS_ERR_NOT_FOUND unless ref names a claimed intent whose lease is
@@ -400,6 +432,16 @@ struct store_ops {
     /* A schedule's most recent fire records, newest first. */
     enum bus_err (*schedule_fires)(void *backend, const char *schedule_id, int limit,
                                    store_each_fire each, void *context);
+
+    /* Goal controls (struct goal_control). Applies change atomically,
+     * serialised with claims (a claim committed after it honours it), and
+     * gives the goal's controls after it in *out: when neither is left its
+     * record is deleted and *out has paused false, max_claimed 0. Setting a
+     * goal's controls needs no intent of that goal to exist. */
+    enum bus_err (*goal_control_set)(void *backend, const struct goal_control_change *change,
+                                     struct goal_control *out);
+    /* Every goal with a control, by namespace then goal. */
+    enum bus_err (*goal_control_list)(void *backend, store_each_goal_control each, void *context);
 };
 
 struct store {

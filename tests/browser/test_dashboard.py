@@ -713,6 +713,54 @@ def test_workers_page(dashboard):
     assert browser.execute("return location.hash;") == "#jobs"
 
 
+def test_goal_pause_resume_and_limit(dashboard):
+    """The goals table shows each goal's controls, and its buttons and limit
+    field change them through the admin API (issue 18)."""
+    browser, srv = dashboard.browser, dashboard.server
+    ns, goal = "ops.goals", "reports/daily run"
+    srv.publish(ns, goal)
+    goto(browser, "overview")
+    row = (f"#goals-body tr[data-namespace={css_attr(ns)}][data-goal={css_attr(goal)}]")
+
+    def cells():
+        return browser.execute(
+            "const tr = document.querySelector(arguments[0]);"
+            "if (!tr) return null;"
+            "const get = l => tr.querySelector(`td[data-label=\"${l}\"]`).textContent.trim();"
+            "return {paused: get('Paused'), limit: get('Limit'),"
+            "        buttons: Array.from(tr.querySelectorAll('button[data-action]'))"
+            "          .map(b => b.getAttribute('data-action'))};", row)
+
+    wait_until(lambda: cells() is not None, timeout=15, message="the goal's row")
+    assert cells() == {"paused": "—", "limit": "—", "buttons": ["goal-pause", "goal-limit"]}
+
+    def api():
+        return next(g for g in srv.admin("GET", "/admin/goals")["goals"]
+                    if g["namespace"] == ns and g["goal"] == goal)
+
+    click(browser, f"{row} button[data-action=goal-pause]")
+    wait_until(lambda: api()["paused"], timeout=10, message="the API to show the pause")
+    wait_until(lambda: (cells() or {}).get("paused") == "paused", timeout=10,
+               message="the page to show the pause")
+    assert "goal-resume" in cells()["buttons"]
+
+    browser.execute("document.querySelector(arguments[0] + ' input[data-goal-key]').value = '3';", row)
+    click(browser, f"{row} button[data-action=goal-limit]")
+    wait_until(lambda: api()["max_claimed"] == 3, timeout=10, message="the API to show the limit")
+    wait_until(lambda: (cells() or {}).get("limit") == "3", timeout=10,
+               message="the page to show the limit")
+
+    click(browser, f"{row} button[data-action=goal-unlimit]")
+    wait_until(lambda: api()["max_claimed"] is None, timeout=10, message="the limit removed")
+    click(browser, f"{row} button[data-action=goal-resume]")
+    wait_until(lambda: not api()["paused"], timeout=10, message="the API to show the resume")
+    wait_until(lambda: (cells() or {}).get("paused") == "—", timeout=10,
+               message="the page to show the resume")
+    actions = [e["action"] for e in srv.admin("GET", "/admin/audit?limit=4")["entries"]]
+    assert actions == ["goal_resume", "goal_limit", "goal_limit", "goal_pause"]
+    assert not console_problems(browser)
+
+
 def test_viewer_sees_but_cannot_act(dashboard):
     """The read-only credential: the pages, no action buttons or forms."""
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
@@ -729,9 +777,15 @@ def test_viewer_sees_but_cannot_act(dashboard):
             "return Array.from(document.querySelectorAll('button[data-action], .admin-only'))"
             ".filter(b => b.offsetParent !== null).length;")
         assert visible == 0
+        goto(browser, "overview")
+        visible = browser.execute(
+            "return Array.from(document.querySelectorAll('#goals-body button, #goals-body input'))"
+            ".filter(b => b.offsetParent !== null).length;")
+        assert visible == 0, "a viewer gets no goal controls"
         goto(browser, "keys")
         assert not browser.s("GET", f"/element/{browser.find_one('#key-form')}/displayed")
         assert browser.text(browser.find_one("#role")) == "read-only"
     finally:
         browser.cdp("Network.setExtraHTTPHeaders", {"headers": {}})
+
 

@@ -119,3 +119,30 @@ def test_workers_and_goals(cli, admin, ns):
     assert any(w["worker_id"] == "cli-w1" and w["held"] == 1 for w in workers), workers
     goals = [g for g in admin("goals")["goals"] if g["namespace"] == ns]
     assert goals == [dict(goals[0], goal="g1", claimed=1)]
+
+
+def test_goal_pause_resume_limit(cli, server, admin, ns):
+    goal = "reports/daily run"
+    cli.publish(goal, {}, "-n", ns)
+    assert admin("goal", "pause", ns, goal) == {"ok": True, "namespace": ns, "goal": goal,
+                                                "paused": True, "max_claimed": None}
+    assert cli.run("claim", goal, "-n", ns).returncode != 0  # nothing handed out
+    assert admin("goal", "limit", ns, goal, "2")["max_claimed"] == 2
+    resumed = admin("goal", "resume", ns, goal)
+    assert resumed["paused"] is False and resumed["max_claimed"] == 2
+    assert cli.json("claim", goal, "-n", ns)["goal"] == goal
+    assert admin("goal", "limit", ns, goal, "none")["max_claimed"] is None
+    listed = [g for g in admin("goals")["goals"] if g["namespace"] == ns]
+    assert listed[0]["paused"] is False and listed[0]["max_claimed"] is None
+
+
+@pytest.mark.parametrize("args", [("stop", "ns", "g"), ("limit", "ns", "g"),
+                                  ("pause", "ns", "g", "3"), ("limit", "ns", "g", "1.5")])
+def test_goal_usage_errors(cli, server, args):
+    done = cli.run("admin", "goal", *args, "--admin-token", server.admin)
+    assert done.returncode == 2, done.stderr
+
+
+def test_goal_limit_out_of_range_is_the_servers_400(cli, server):
+    done = cli.run("admin", "goal", "limit", "ns", "g", "0", "--admin-token", server.admin)
+    assert done.returncode != 0 and "invalid_max_claimed" in done.stderr

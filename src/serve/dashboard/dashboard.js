@@ -293,8 +293,40 @@
     replaceRows(byId('keys-body'), rows);
   }
 
+  /* A goal's control buttons carry the goal itself, not an intent id. */
+  function goalButton(action, g, label, kind) {
+    return el('button', {type: 'button', className: 'btn btn-small admin-only ' + kind,
+                         'data-action': action, 'data-namespace': g.namespace,
+                         'data-goal': g.goal, text: label,
+                         title: label + ' ' + g.namespace + '/' + g.goal});
+  }
+
+  function goalControlCell(g, typed) {
+    var limit = el('input', {type: 'number', min: 1, step: 1, className: 'limit-input',
+                             'aria-label': 'Limit of ' + g.goal, placeholder: 'max',
+                             'data-goal-key': g.namespace + '\n' + g.goal});
+    if (typed !== undefined) limit.value = typed;
+    var parts = [
+      g.paused ? goalButton('goal-resume', g, 'Resume', 'btn-primary')
+               : goalButton('goal-pause', g, 'Pause', 'btn-danger'),
+      limit,
+      goalButton('goal-limit', g, 'Set limit', '')
+    ];
+    if (typeof g.max_claimed === 'number') parts.push(goalButton('goal-unlimit', g, 'No limit', ''));
+    return el('td', {'data-label': 'Control', className: 'actions admin-only'}, parts);
+  }
+
+  /* What is typed in the limit fields survives the table's refresh. */
+  function typedLimits() {
+    var typed = {};
+    Array.prototype.forEach.call(document.querySelectorAll('#goals-body input[data-goal-key]'),
+      function (input) { if (input.value !== '') typed[input.getAttribute('data-goal-key')] = input.value; });
+    return typed;
+  }
+
   function renderGoals(data) {
     var goals = (data && Array.isArray(data.goals)) ? data.goals : [];
+    var typed = typedLimits();
     var oldest = null;
     var rows = goals.map(function (g) {
       if (typeof g.oldest_open_age === 'number' && (oldest === null || g.oldest_open_age > oldest))
@@ -308,11 +340,15 @@
         numCell('Expired', count(g.expired), count(g.expired) ? 'has-expired' : ''),
         numCell('Fulfilled', count(g.fulfilled)),
         numCell('Dead', count(g.dead)),
-        numCell('Oldest open', ageText(g.oldest_open_age))
+        numCell('Oldest open', ageText(g.oldest_open_age)),
+        el('td', {'data-label': 'Paused', className: 'paused-cell'},
+           [g.paused ? el('span', {className: 'status status-paused', text: 'paused'}) : '—']),
+        numCell('Limit', typeof g.max_claimed === 'number' ? g.max_claimed : null),
+        goalControlCell(g, typed[g.namespace + '\n' + g.goal])
       ]);
     });
-    if (rows.length === 0) rows.push(emptyRow(9, 'No intents yet.'));
-    if (data && data.truncated) rows.push(emptyRow(9, 'Only the first goals are shown.'));
+    if (rows.length === 0) rows.push(emptyRow(12, 'No intents yet.'));
+    if (data && data.truncated) rows.push(emptyRow(12, 'Only the first goals are shown.'));
     replaceRows(byId('goals-body'), rows);
     setText('oldest-open', ageText(oldest));
   }
@@ -721,8 +757,39 @@
     }
   }
 
+  /* Pause, resume, limit or unlimit the goal a button names. */
+  function runGoalAction(button, action) {
+    var ns = button.getAttribute('data-namespace');
+    var goal = button.getAttribute('data-goal');
+    var verb = action.slice('goal-'.length);
+    var body = null;
+    if (verb === 'limit' || verb === 'unlimit') {
+      var input = button.parentNode.querySelector('input[data-goal-key]');
+      var typed = input ? input.value.trim() : '';
+      if (verb === 'limit' && !/^[1-9][0-9]*$/.test(typed)) {
+        setActionError('The limit must be a whole number of at least 1.');
+        return;
+      }
+      body = {max_claimed: verb === 'limit' ? Number(typed) : null};
+      verb = 'limit';
+    }
+    var path = '/admin/goals/' + encodeURIComponent(ns) + '/' + encodeURIComponent(goal) + '/' + verb;
+    act(button, 'Saving…', function () { return request('POST', path, body); },
+        function (answer) {
+          var input = button.parentNode && button.parentNode.querySelector('input[data-goal-key]');
+          if (input) input.value = '';
+          showNotice(ns + '/' + goal + ': ' + (answer.paused ? 'paused' : 'running') + ', ' +
+                     (typeof answer.max_claimed === 'number' ? 'at most ' + answer.max_claimed +
+                      ' claimed at once.' : 'no limit.'));
+        }, 'Changing the goal');
+  }
+
   function runAction(button) {
     var action = button.getAttribute('data-action');
+    if (action && action.indexOf('goal-') === 0) {
+      runGoalAction(button, action);
+      return;
+    }
     if (action === 'revoke') {
       var keyId = button.getAttribute('data-key-id');
       if (!keyId || !window.confirm('Revoke the tester key ' + keyId + '? Its owner gets 401 from now on.'))
