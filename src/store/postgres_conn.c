@@ -253,9 +253,22 @@ PGconn *pg_connect(const char *conninfo)
 {
     if (!pg_libpq_load())
         return NULL;
-    /* Later keywords win: the operator's URL overrides these defaults. */
-    const char *const keywords[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *const values[] = {"intent-bus", "10", conninfo, NULL};
+    /* Later keywords win: the operator's URL overrides these defaults. A
+     * server that stops answering over TCP (a partition, a dead host) is
+     * found out within about half a minute by the keepalives and the user
+     * timeout, instead of holding the writer for the kernel's two hours. */
+    const char *const keywords[] = {"application_name",
+                                    "connect_timeout",
+                                    "keepalives_idle",
+                                    "keepalives_interval",
+                                    "keepalives_count",
+                                    "tcp_user_timeout",
+                                    "options",
+                                    "dbname",
+                                    NULL};
+    const char *const values[] = {
+        "intent-bus", "10", "10", "5", "3", "30000", "-c client_min_messages=warning",
+        conninfo,     NULL};
     PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (conn == NULL) {
         fprintf(stderr, "intent-bus: cannot connect to the database: out of memory\n");
