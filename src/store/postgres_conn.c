@@ -65,12 +65,97 @@ static enum bus_err map_failure(PGconn *conn, const PGresult *res, const char *w
     return BUS_ERR_INTERNAL;
 }
 
+/* ---- prepared statements ------------------------------------------------ */
+
+/* A statement sent unnamed is planned every time it runs: planning the
+ * claim took 1.5 ms where running it took 0.08 (EXPLAIN ANALYZE,
+ * PostgreSQL 15), and the writer runs one statement at a time. So each
+ * connection prepares a statement the first time it runs it and reuses it
+ * afterwards. The cache is keyed by the SQL text (built SQL works too; past
+ * STATEMENT_CACHE_SIZE texts, the rest run unnamed), lives with the
+ * connection (libpq instance data), is forgotten when the connection is
+ * reset (the new session has no statements) and freed with it. */
+#define STATEMENT_CACHE_SIZE 128
+
+struct statement_cache {
+    int count;
+    char *sql[STATEMENT_CACHE_SIZE]; /* owned; statement i is named "ib<i>" */
+};
+
+static void statement_cache_clear(struct statement_cache *cache)
+{
+    for (int i = 0; i < cache->count; i++)
+        free(cache->sql[i]);
+    cache->count = 0;
+}
+
+static int statement_cache_event(PGEventId event, void *info, void *pass_through)
+{
+    (void)pass_through;
+    PGconn *conn = NULL;
+    if (event == PGEVT_CONNRESET)
+        conn = ((PGEventConnReset *)info)->conn;
+    else if (event == PGEVT_CONNDESTROY)
+        conn = ((PGEventConnDestroy *)info)->conn;
+    struct statement_cache *cache = conn ? PQinstanceData(conn, statement_cache_event) : NULL;
+    if (cache != NULL) {
+        statement_cache_clear(cache);
+        if (event == PGEVT_CONNDESTROY)
+            free(cache);
+    }
+    return 1; /* success: libpq fails a reset whose event procedure says otherwise */
+}
+
+/* Gives conn a statement cache; without one (out of memory) it runs every
+ * statement unnamed. */
+static void statement_cache_attach(PGconn *conn)
+{
+    struct statement_cache *cache = calloc(1, sizeof *cache);
+    if (cache == NULL)
+        return;
+    if (!PQregisterEventProc(conn, statement_cache_event, "intent-bus statements", NULL) ||
+        !PQsetInstanceData(conn, statement_cache_event, cache))
+        free(cache);
+}
+
+/* Runs sql as conn's prepared statement, preparing it first if new. */
+static PGresult *run_statement(PGconn *conn, const char *sql, int param_count,
+                               const char *const *params)
+{
+    struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
+    int index = -1;
+    for (int i = 0; cache != NULL && i < cache->count && index < 0; i++)
+        if (strcmp(cache->sql[i], sql) == 0)
+            index = i;
+    char name[16];
+    if (index < 0 && cache != NULL && cache->count < STATEMENT_CACHE_SIZE) {
+        char *copy = strdup(sql);
+        if (copy == NULL)
+            return PQexecParams(conn, sql, param_count, NULL, params, NULL, NULL, 0);
+        snprintf(name, sizeof name, "ib%d", cache->count);
+        PGresult *res = PQprepare(conn, name, sql, param_count, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            free(copy);
+            return res; /* the failure, for pg_exec to map */
+        }
+        PQclear(res);
+        index = cache->count;
+        cache->sql[cache->count++] = copy;
+    }
+    if (index < 0)
+        return PQexecParams(conn, sql, param_count, NULL, params, NULL, NULL, 0);
+    snprintf(name, sizeof name, "ib%d", index);
+    return PQexecPrepared(conn, name, param_count, params, NULL, NULL, 0);
+}
+
+/* ---- running SQL, continued --------------------------------------------- */
+
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out)
 {
     if (out != NULL)
         *out = NULL;
-    PGresult *res = PQexecParams(conn, sql, param_count, NULL, params, NULL, NULL, 0);
+    PGresult *res = run_statement(conn, sql, param_count, params);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         if (out != NULL)
@@ -168,9 +253,22 @@ PGconn *pg_connect(const char *conninfo)
 {
     if (!pg_libpq_load())
         return NULL;
-    /* Later keywords win: the operator's URL overrides these defaults. */
-    const char *const keywords[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *const values[] = {"intent-bus", "10", conninfo, NULL};
+    /* Later keywords win: the operator's URL overrides these defaults. A
+     * server that stops answering over TCP (a partition, a dead host) is
+     * found out within about half a minute by the keepalives and the user
+     * timeout, instead of holding the writer for the kernel's two hours. */
+    const char *const keywords[] = {"application_name",
+                                    "connect_timeout",
+                                    "keepalives_idle",
+                                    "keepalives_interval",
+                                    "keepalives_count",
+                                    "tcp_user_timeout",
+                                    "options",
+                                    "dbname",
+                                    NULL};
+    const char *const values[] = {
+        "intent-bus", "10", "10", "5", "3", "30000", "-c client_min_messages=warning",
+        conninfo,     NULL};
     PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (conn == NULL) {
         fprintf(stderr, "intent-bus: cannot connect to the database: out of memory\n");
@@ -181,6 +279,7 @@ PGconn *pg_connect(const char *conninfo)
         PQfinish(conn);
         return NULL;
     }
+    statement_cache_attach(conn);
     return conn;
 }
 

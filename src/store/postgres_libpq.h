@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include <libpq-events.h>
 #include <libpq-fe.h>
 
 #define PG_LIBPQ_FUNCTIONS(X)                                                                      \
@@ -23,6 +24,11 @@
     X(PQserverVersion)                                                                             \
     X(PQexec)                                                                                      \
     X(PQexecParams)                                                                                \
+    X(PQprepare)                                                                                   \
+    X(PQexecPrepared)                                                                              \
+    X(PQregisterEventProc)                                                                         \
+    X(PQsetInstanceData)                                                                           \
+    X(PQinstanceData)                                                                              \
     X(PQresultStatus)                                                                              \
     X(PQresStatus)                                                                                 \
     X(PQresultErrorField)                                                                          \
@@ -66,6 +72,11 @@ bool pg_libpq_load(void);
 #define PQserverVersion (pg_libpq.PQserverVersion)
 #define PQexec (pg_libpq.PQexec)
 #define PQexecParams (pg_libpq.PQexecParams)
+#define PQprepare (pg_libpq.PQprepare)
+#define PQexecPrepared (pg_libpq.PQexecPrepared)
+#define PQregisterEventProc (pg_libpq.PQregisterEventProc)
+#define PQsetInstanceData (pg_libpq.PQsetInstanceData)
+#define PQinstanceData (pg_libpq.PQinstanceData)
 #define PQresultStatus (pg_libpq.PQresultStatus)
 #define PQresStatus (pg_libpq.PQresStatus)
 #define PQresultErrorField (pg_libpq.PQresultErrorField)

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import (BIN, ON_POSTGRES, REPO, assert_error, postgres_createdb, unique,
                       wait_until)
+from test_signing import (assert_signature_refused, publish_body, send, send_signed,
+                          signing_headers)
 
 needs_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="needs INTENT_BUS_DATABASE_URL")
 CLUSTER_DIR = os.environ.get("INTENT_BUS_PG_CLUSTER_DIR", "")
@@ -210,3 +212,21 @@ def test_concurrent_claims_on_two_nodes_never_share_an_intent(server_factory):
     for thread in threads:
         thread.join(60)
     assert sorted(got) == sorted(ids), "an intent was claimed twice, or lost"
+
+
+@needs_postgres
+def test_a_nonce_used_on_one_node_is_refused_on_another(server_factory):
+    """The nonces table's primary key decides, not a node's memory: the same
+    signed request (same nonce) replayed on a second node is refused, and
+    made nothing there."""
+    a = server_factory(name="a")
+    b = server_factory(name="b", db=a.db, secret=a.secret)
+    ca, cb = a.client(), b.client()
+    ns = unique("sig")
+    body = publish_body(ns)
+    headers = signing_headers(a.key, "POST", "/intent", body)
+    first = send(ca, "POST", "/intent", body, headers)
+    assert first.status == 201, first.raw
+    assert_signature_refused(send(cb, "POST", "/intent", body, headers))
+    assert send_signed(cb, "POST", f"/claim?namespace={ns}").status == 200
+    assert send_signed(ca, "POST", f"/claim?namespace={ns}").status == 204
