@@ -47,9 +47,7 @@
     X(PQfreemem)                                                                                   \
     X(PQconsumeInput)                                                                              \
     X(PQnotifies)                                                                                  \
-    X(PQsocket)                                                                                    \
-    X(PQprepare)                                                                                   \
-    X(PQexecPrepared)
+    X(PQsocket)
 
 #define PG_LIBPQ_MEMBER(name) __typeof__(name) *name;
 struct pg_libpq {
@@ -96,8 +94,6 @@ bool pg_libpq_load(void);
 #define PQconsumeInput (pg_libpq.PQconsumeInput)
 #define PQnotifies (pg_libpq.PQnotifies)
 #define PQsocket (pg_libpq.PQsocket)
-#define PQprepare (pg_libpq.PQprepare)
-#define PQexecPrepared (pg_libpq.PQexecPrepared)
 #endif
 
 #endif
