@@ -337,6 +337,19 @@ enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
  * The state is the writer thread's own (each writer has one thread). */
 enum pending { PENDING_NONE, PENDING_RELEASE, PENDING_UNDO };
 
+/* The writer's statements run with generic plans. A prepared statement is
+ * planned for its parameters (a custom plan) until PostgreSQL judges its
+ * generic plan no dearer, and for the claim it never did: the claim was
+ * planned again on every call, which cost more than running it (EXPLAIN
+ * ANALYZE: 0.5-1.3 ms planning; the generic plan has the same shape, the
+ * claim index scanned in order). Forcing generic plans more than halved the
+ * database's CPU per job (docs/BENCHMARKS.md, "PostgreSQL speed"). SET
+ * LOCAL: only the writer's transactions, set again in each (it rides with
+ * BEGIN, no round trip of its own), so a reset connection needs nothing
+ * redone. The writer's statements find rows by key or through a partial
+ * index, which a generic plan does as well as a custom one. */
+#define BEGIN_SQL "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; "
+
 static _Thread_local struct {
     bool begin_pending; /* BEGIN not yet sent */
     bool failed;        /* the transaction cannot commit: the batch fails */
@@ -373,8 +386,8 @@ static int hook_savepoint(void *connection)
     static const char *const prefix[] = {[PENDING_NONE] = "",
                                          [PENDING_RELEASE] = "RELEASE op; ",
                                          [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
-    char sql[64];
-    snprintf(sql, sizeof sql, "%s%sSAVEPOINT op", batch.begin_pending ? "BEGIN; " : "",
+    char sql[128];
+    snprintf(sql, sizeof sql, "%s%sSAVEPOINT op", batch.begin_pending ? BEGIN_SQL : "",
              prefix[batch.pending]);
     int rc = run_control(conn, sql);
     /* A connection that broke while idle is found out here, before anything
