@@ -53,7 +53,7 @@ test: test-deps
 # tests/http and the libintentbus tests against PostgreSQL: a throw-away
 # cluster (scripts/pg-cluster.sh) in a temporary directory, a fresh database
 # per server, the cluster stopped and removed whatever the outcome.
-PG_SUITES = tests/http
+PG_SUITES = tests/http tests/cli tests/cross sdk/python/tests tests/examples
 test-postgres: test-deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)

@@ -107,7 +107,8 @@ void metrics_write_process(FILE *out, struct server *server)
             "# TYPE intent_bus_build_info gauge\n"
             "intent_bus_build_info{version=\"%s\",protocol=\"%s\",api=\"%s\"} 1\n",
             INTENT_BUS_VERSION, INTENT_PROTOCOL_VERSION, INTENT_BUS_API_VERSION);
-    write_database_files(out, server->config.db_path);
+    if (server->config.database_url[0] == '\0') /* files only SQLite has */
+        write_database_files(out, server->config.db_path);
     size_t claims, results;
     long_poll_waiting(server->long_poll, &claims, &results);
     fprintf(out,

@@ -24,7 +24,7 @@
 #define QUEUE_MAX 4096      /* events waiting to be sent; more are dropped */
 #define SEND_BATCH 64       /* pg_notify() calls per statement */
 #define RECONNECT_MS 1000   /* between attempts while the database is away */
-#define IDLE_POLL_MS 1000   /* a stop is also seen this often */
+#define WAIT_MS 1000        /* the longest poll(): a stop or a reconnect is due this often */
 
 struct pg_notifier {
     char *conninfo;
@@ -183,8 +183,7 @@ static void wait_for_work(struct pg_notifier *notifier)
     struct pollfd fds[2] = {{.fd = notifier->wake_fd, .events = POLLIN},
                             {.fd = notifier->conn ? PQsocket(notifier->conn) : -1,
                              .events = POLLIN}};
-    int timeout = notifier->conn ? IDLE_POLL_MS : RECONNECT_MS;
-    if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+    if (poll(fds, 2, WAIT_MS) < 0 && errno != EINTR)
         return;
     if (fds[0].revents & POLLIN)
         drain_wake(notifier);

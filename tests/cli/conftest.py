@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(os.environ.get("INTENT_BUS_BIN", REPO / "build" / "intent-bus")))
+sys.path.insert(0, str(Path(REPO) / "tests" / "support"))
+from bus_database import serve_database_args  # noqa: E402
 
 _counter = itertools.count()
 
@@ -56,7 +59,7 @@ class Server:
         self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--db", str(workdir / "bus.db")],
+             *serve_database_args(workdir)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_healthy()
 

@@ -24,6 +24,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(os.environ.get("INTENT_BUS_BIN", REPO / "build" / "intent-bus")))
+sys.path.insert(0, str(Path(REPO) / "tests" / "support"))
+from bus_database import serve_database_args  # noqa: E402
 sys.path.insert(0, str(REPO / "sdk" / "python"))
 
 
@@ -46,7 +48,7 @@ class Bus:
         self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--bind", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1],
-             "--db", str(workdir / "bus.db")],
+             *serve_database_args(workdir)],
             env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while True:

@@ -4,6 +4,7 @@ The binary is $INTENT_BUS_BIN, default <repo>/build/intent-bus (run `make`).
 """
 
 import os
+from pathlib import Path
 import secrets
 import signal
 import socket
@@ -17,6 +18,8 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "examples")
 BIN = os.environ.get("INTENT_BUS_BIN", os.path.join(REPO, "build", "intent-bus"))
+sys.path.insert(0, str(Path(REPO) / "tests" / "support"))
+from bus_database import serve_database_args  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "sdk", "python"))
 
@@ -35,7 +38,8 @@ class Bus:
         env = dict(os.environ, BUS_SECRET=self.key, BUS_LOG_LEVEL="warn", **extra_env)
         self.log = open(tmp_path / "bus.log", "wb")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--bind", "127.0.0.1", "--port", str(self.port), "--db", str(tmp_path / "bus.db")],
+            [BIN, "serve", "--bind", "127.0.0.1", "--port", str(self.port),
+             *serve_database_args(tmp_path)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 10

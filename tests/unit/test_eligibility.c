@@ -1,7 +1,9 @@
 /* The claim query of a store against the eligibility predicate
  * (core/eligibility.c), over every combination of an intent's routing
  * attributes and a claim's filters: one intent alone in a namespace, one
- * claim, and the store must take it exactly when the predicate says so. */
+ * claim, and the store must take it exactly when the predicate says so.
+ * On SQLite always; on PostgreSQL too when $INTENT_BUS_DATABASE_URL names
+ * a throw-away cluster (`make test-postgres`), in a database of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "bus/validate.h"
+#include "pg_test_database.h"
 #include "core/eligibility.h"
 #include "store/store.h"
 #include "util/token.h"
@@ -165,6 +168,30 @@ static void sqlite_claims_as_the_predicate_says(void **state)
     rmdir(dir);
 }
 
+static void postgresql_claims_as_the_predicate_says(void **state)
+{
+    (void)state;
+    const char *url = getenv("INTENT_BUS_DATABASE_URL");
+    if (url == NULL || url[0] == '\0')
+        skip();
+    char database[48];
+    snprintf(database, sizeof database, "bus_eligibility_%d", (int)getpid());
+    PGconn *admin = PQconnectdb(url);
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    assert_true(pg_test_create_database(admin, database));
+    char *conninfo = pg_test_conninfo(url, database);
+    assert_non_null(conninfo);
+    struct store *store = store_postgres_open(conninfo, 1);
+    assert_non_null(store);
+    check_store(store);
+    store_close(store);
+    char drop[96];
+    snprintf(drop, sizeof drop, "DROP DATABASE %s", database);
+    assert_true(pg_test_run(admin, drop));
+    PQfinish(admin);
+    free(conninfo);
+}
+
 static void capability_lists_are_matched_by_whole_names(void **state)
 {
     (void)state;
@@ -181,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(capability_lists_are_matched_by_whole_names),
         cmocka_unit_test(sqlite_claims_as_the_predicate_says),
+        cmocka_unit_test(postgresql_claims_as_the_predicate_says),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

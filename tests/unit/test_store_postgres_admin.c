@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "pg_test_database.h"
 #include "store/store.h"
 
 #define T0 1700000000.0
@@ -38,64 +39,6 @@ struct fixture {
 
 /* ---- fixture ------------------------------------------------------------ */
 
-/* Runs sql on conn; true when it succeeded. */
-static bool run(PGconn *conn, const char *sql)
-{
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType status = PQresultStatus(res);
-    bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
-    PQclear(res);
-    return ok;
-}
-
-/* The test URL's connection parameters with dbname replaced, as a
- * key=value string (malloc'd). */
-static char *conninfo_for(const char *url, const char *database)
-{
-    PQconninfoOption *options = PQconninfoParse(url, NULL);
-    if (options == NULL)
-        return NULL;
-    size_t size = 64 + strlen(database);
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
-        if (o->val != NULL)
-            size += strlen(o->keyword) + 2 * strlen(o->val) + 8;
-    char *out = malloc(size);
-    size_t used = 0;
-    for (PQconninfoOption *o = options; out != NULL && o->keyword != NULL; o++) {
-        if (o->val == NULL || strcmp(o->keyword, "dbname") == 0)
-            continue;
-        used += (size_t)snprintf(out + used, size - used, "%s='", o->keyword);
-        for (const char *c = o->val; *c; c++) {
-            if (*c == '\'' || *c == '\\')
-                out[used++] = '\\';
-            out[used++] = *c;
-        }
-        used += (size_t)snprintf(out + used, size - used, "' ");
-    }
-    if (out != NULL)
-        snprintf(out + used, size - used, "dbname='%s'", database);
-    PQconninfoFree(options);
-    return out;
-}
-
-/* A fresh database whose collation does not order by bytes (ICU "en"),
- * or the cluster's default where ICU is missing. */
-static bool create_database(PGconn *admin, const char *name)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "CREATE DATABASE %s LOCALE_PROVIDER icu ICU_LOCALE 'en' TEMPLATE template0", name);
-    PGresult *res = PQexec(admin, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (ok)
-        return true;
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    return run(admin, sql);
-}
-
 static int setup(void **state)
 {
     const char *url = getenv("INTENT_BUS_DATABASE_URL");
@@ -107,9 +50,9 @@ static int setup(void **state)
     static int serial;
     snprintf(f->database, sizeof f->database, "bus_unit_%d_%d", (int)getpid(), serial++);
     PGconn *admin = PQconnectdb(url);
-    bool created = PQstatus(admin) == CONNECTION_OK && create_database(admin, f->database);
+    bool created = PQstatus(admin) == CONNECTION_OK && pg_test_create_database(admin, f->database);
     PQfinish(admin);
-    f->conninfo = created ? conninfo_for(url, f->database) : NULL;
+    f->conninfo = created ? pg_test_conninfo(url, f->database) : NULL;
     if (f->conninfo == NULL)
         return -1;
     f->store = store_postgres_open(f->conninfo, 2);
@@ -131,7 +74,7 @@ static int teardown(void **state)
     PGconn *admin = PQconnectdb(getenv("INTENT_BUS_DATABASE_URL"));
     char sql[96];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", f->database);
-    run(admin, sql);
+    pg_test_run(admin, sql);
     PQfinish(admin);
     free(f->conninfo);
     free(f);
@@ -227,9 +170,9 @@ static void error_text_filters_hold_no_wildcards(void **state)
     struct fixture *f = fixture_or_skip(state);
     publish(f, 1, "default", "g", KEY_A);
     publish(f, 2, "default", "g", KEY_A);
-    assert_true(run(f->side, "UPDATE intents SET last_error = 'disk 50% full_now'"
+    assert_true(pg_test_run(f->side, "UPDATE intents SET last_error = 'disk 50% full_now'"
                              " WHERE id LIKE '%1'"));
-    assert_true(run(f->side, "UPDATE intents SET last_error = 'disk 5 full' WHERE id LIKE '%2'"));
+    assert_true(pg_test_run(f->side, "UPDATE intents SET last_error = 'disk 5 full' WHERE id LIKE '%2'"));
     struct intent_filter filter = {.limit = 10, .now = T0 + 10};
     struct names found = {0};
     strcpy(filter.error_text, "50% full_");
@@ -344,7 +287,7 @@ static void audit_log_keeps_the_newest_entries(void **state)
     assert_int_equal(ops->audit_list(f->store->backend, 10, 2, keep_audit, &found), BUS_OK);
     assert_int_equal(found.count, 1);
     /* AUDIT_KEEP_ROWS entries later, the first two are gone. */
-    assert_true(run(f->side, "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 10001)"));
+    assert_true(pg_test_run(f->side, "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 10001)"));
     assert_int_equal(ops->audit_add(f->store->backend, &entry), BUS_OK);
     found.count = 0;
     assert_int_equal(ops->audit_list(f->store->backend, 10, 0, keep_audit, &found), BUS_OK);

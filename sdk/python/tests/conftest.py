@@ -35,6 +35,8 @@ sys.path.insert(0, str(SDK_DIR))
 from intent_bus import IntentClient  # noqa: E402
 
 BIN = Path(os.environ.get("INTENT_BUS_BIN", str(REPO / "build" / "intent-bus")))
+sys.path.insert(0, str(Path(REPO) / "tests" / "support"))
+from bus_database import serve_database_args  # noqa: E402
 if not BIN.is_absolute():
     BIN = REPO / BIN
 
@@ -76,7 +78,7 @@ class Server:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--db", str(self.workdir / "bus.db")],
+             *serve_database_args(self.workdir)],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
         )
         deadline = time.monotonic() + timeout
