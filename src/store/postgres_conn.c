@@ -118,15 +118,21 @@ static void statement_cache_attach(PGconn *conn)
         free(cache);
 }
 
+/* Looks sql up in cache: its index, or -1. */
+static int statement_cache_find(const struct statement_cache *cache, const char *sql)
+{
+    for (int i = 0; cache != NULL && i < cache->count; i++)
+        if (strcmp(cache->sql[i], sql) == 0)
+            return i;
+    return -1;
+}
+
 /* Runs sql as conn's prepared statement, preparing it first if new. */
 static PGresult *run_statement(PGconn *conn, const char *sql, int param_count,
                                const char *const *params)
 {
     struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
-    int index = -1;
-    for (int i = 0; cache != NULL && i < cache->count && index < 0; i++)
-        if (strcmp(cache->sql[i], sql) == 0)
-            index = i;
+    int index = statement_cache_find(cache, sql);
     char name[16];
     if (index < 0 && cache != NULL && cache->count < STATEMENT_CACHE_SIZE) {
         char *copy = strdup(sql);
@@ -148,14 +154,142 @@ static PGresult *run_statement(PGconn *conn, const char *sql, int param_count,
     return PQexecPrepared(conn, name, param_count, params, NULL, NULL, 0);
 }
 
+/* ---- one round trip: transaction control and a statement ---------------- */
+
+/* Reads one command's result of a pipeline, and the NULL that ends it.
+ * NULL when the connection failed. */
+static PGresult *pipeline_result(PGconn *conn)
+{
+    PGresult *res = PQgetResult(conn);
+    if (res != NULL)
+        for (PGresult *extra; (extra = PQgetResult(conn)) != NULL;)
+            PQclear(extra); /* none expected: one statement per command */
+    return res;
+}
+
+/* Back to ordinary commands after a pipeline. A pipeline cut short (a
+ * send failed, the connection broke) cannot always be left: a broken
+ * connection is reset by the next pg_reconnect (which leaves pipeline mode
+ * too); one still up, in a state nothing here expects, is reset now. */
+static void leave_pipeline(PGconn *conn)
+{
+    if (!PQexitPipelineMode(conn) && PQstatus(conn) == CONNECTION_OK)
+        PQreset(conn);
+}
+
+/* A pipeline's outcome (run_pipelined). */
+struct pipelined {
+    PGresult *res;   /* the first failure's result, else the statement's; NULL: lost */
+    bool control_ok; /* every control statement succeeded */
+};
+
+/* Sends the statement at the end of a pipeline: as conn's prepared
+ * statement, preparing it first if new (*copy then holds its text, for the
+ * cache once the prepare succeeded); unnamed if the cache is full. The
+ * number of commands sent (0 to 2), or -1 when a send failed. */
+static int send_statement(PGconn *conn, const char *sql, int param_count,
+                          const char *const *params, char **copy)
+{
+    struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
+    int index = statement_cache_find(cache, sql);
+    int sent = 0;
+    char name[16];
+    *copy = NULL;
+    if (index < 0 && cache != NULL && cache->count < STATEMENT_CACHE_SIZE &&
+        (*copy = strdup(sql)) != NULL) {
+        index = cache->count;
+        snprintf(name, sizeof name, "ib%d", index);
+        if (!PQsendPrepare(conn, name, sql, param_count, NULL))
+            return -1;
+        sent++;
+    }
+    if (index < 0) {
+        if (!PQsendQueryParams(conn, sql, param_count, NULL, params, NULL, NULL, 0))
+            return -1;
+        return sent + 1;
+    }
+    snprintf(name, sizeof name, "ib%d", index);
+    if (!PQsendQueryPrepared(conn, name, param_count, params, NULL, NULL, 0))
+        return -1;
+    return sent + 1;
+}
+
+/* Runs the control statements and then sql in one pipeline: one round
+ * trip. A failure skips the rest (PostgreSQL aborts the pipeline), so
+ * control_ok says whether sql ran. */
+static struct pipelined run_pipelined(PGconn *conn, const char *const *control, int control_count,
+                                      const char *sql, int param_count,
+                                      const char *const *params)
+{
+    struct pipelined out = {NULL, false};
+    if (!PQenterPipelineMode(conn))
+        return out;
+    bool ok = true;
+    for (int i = 0; i < control_count && ok; i++)
+        ok = PQsendQueryParams(conn, control[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    char *copy = NULL;
+    int statement_commands = ok ? send_statement(conn, sql, param_count, params, &copy) : -1;
+    ok = statement_commands > 0 && PQpipelineSync(conn) == 1;
+    if (!ok) {
+        /* Nothing was synced: the connection is broken (or out of memory);
+         * nothing of it can be trusted, and the batch fails. */
+        free(copy);
+        leave_pipeline(conn);
+        return out;
+    }
+    out.control_ok = true;
+    for (int i = 0; i < control_count + statement_commands; i++) {
+        PGresult *res = pipeline_result(conn);
+        if (res == NULL) {
+            out.control_ok = out.control_ok && i >= control_count;
+            break; /* the connection failed */
+        }
+        ExecStatusType status = PQresultStatus(res);
+        bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+        if (i < control_count && failed)
+            out.control_ok = false;
+        bool is_prepare = copy != NULL && i == control_count;
+        if (is_prepare && !failed) {
+            struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
+            cache->sql[cache->count++] = copy;
+            copy = NULL;
+        }
+        /* Keep the first failure, or the statement's own result. */
+        if ((failed && out.res == NULL) ||
+            (i == control_count + statement_commands - 1 && out.res == NULL)) {
+            out.res = res;
+        } else {
+            PQclear(res);
+        }
+    }
+    free(copy);
+    PGresult *sync = PQgetResult(conn);
+    bool synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced) {
+        out.control_ok = false; /* the connection failed: what ran is unknown */
+        PQclear(out.res);
+        out.res = NULL;
+    }
+    leave_pipeline(conn);
+    return out;
+}
+
 /* ---- running SQL, continued --------------------------------------------- */
+
+/* True when conn is the writer's, in a batch, and owes transaction
+ * control: then *res is sql's result, sent with that control (below). */
+static bool writer_statement(PGconn *conn, const char *sql, int param_count,
+                             const char *const *params, PGresult **res);
 
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out)
 {
     if (out != NULL)
         *out = NULL;
-    PGresult *res = run_statement(conn, sql, param_count, params);
+    PGresult *res = NULL;
+    if (!writer_statement(conn, sql, param_count, params, &res))
+        res = run_statement(conn, sql, param_count, params);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         if (out != NULL)
@@ -329,35 +463,103 @@ enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
 
 /* ---- the writer's transaction hooks ------------------------------------- */
 
-/* BEGIN, SAVEPOINT and RELEASE cost a round trip each if sent alone, and a
- * batch has a savepoint per operation. They are deferred and sent with the
- * next one that must go: "BEGIN; SAVEPOINT op" before the first operation,
- * "RELEASE op; SAVEPOINT op" between two, and COMMIT (which releases) at
- * the end: one round trip per operation besides its own statements.
+/* BEGIN, SAVEPOINT and RELEASE would cost a round trip each if sent alone,
+ * and a batch has a savepoint per operation. So they are owed, not sent,
+ * and go with the operation's first statement in one pipeline (one round
+ * trip): "BEGIN", "SET LOCAL ..." and "SAVEPOINT op" with the first
+ * operation's, "RELEASE op" and "SAVEPOINT op" with each later one's, and
+ * COMMIT (which releases) at the end. An operation's round trips are its
+ * statements', no more; one that sends no statement gets no savepoint (it
+ * changed nothing an undo would roll back).
  * The state is the writer thread's own (each writer has one thread). */
 enum pending { PENDING_NONE, PENDING_RELEASE, PENDING_UNDO };
 
+/* The writer's statements run with generic plans. A prepared statement is
+ * planned for its parameters (a custom plan) until PostgreSQL judges its
+ * generic plan no dearer, and for the claim it never did: the claim was
+ * planned again on every call, which cost more than running it (EXPLAIN
+ * ANALYZE: 0.5-1.3 ms planning; the generic plan has the same shape, the
+ * claim index scanned in order). Forcing generic plans more than halved the
+ * database's CPU per job (docs/BENCHMARKS.md, "PostgreSQL speed"). SET
+ * LOCAL: only the writer's transactions, set again in each (it rides with
+ * BEGIN, no round trip of its own), so a reset connection needs nothing
+ * redone. The writer's statements find rows by key or through a partial
+ * index, which a generic plan does as well as a custom one. */
+#define GENERIC_PLANS_SQL "SET LOCAL plan_cache_mode = force_generic_plan"
+
 static _Thread_local struct {
-    bool begin_pending; /* BEGIN not yet sent */
-    bool failed;        /* the transaction cannot commit: the batch fails */
-    enum pending pending;
+    PGconn *conn;          /* the writer's connection, during a batch */
+    bool begin_pending;    /* BEGIN not yet sent */
+    bool savepoint_wanted; /* the current operation's SAVEPOINT not yet sent */
+    bool savepoint_open;   /* the current operation's SAVEPOINT is set */
+    bool failed;           /* the transaction cannot commit: the batch fails */
+    enum pending pending;  /* the previous savepoint's end, not yet sent */
 } batch;
 
-/* A command whose failure fails the batch: 0, or the enum bus_err. */
-static int run_control(PGconn *conn, const char *sql)
+static void batch_reset(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : (int)map_failure(conn, res, sql);
-    PQclear(res);
-    return rc;
+    batch.conn = conn;
+    batch.begin_pending = conn != NULL;
+    batch.savepoint_wanted = false;
+    batch.savepoint_open = false;
+    batch.failed = false;
+    batch.pending = PENDING_NONE;
+}
+
+/* The transaction control owed before the next statement, in order, in
+ * control (room for MAX_CONTROL); how many. */
+#define MAX_CONTROL 5
+static int owed_control(const char *control[MAX_CONTROL])
+{
+    int count = 0;
+    if (batch.begin_pending) {
+        control[count++] = "BEGIN";
+        control[count++] = GENERIC_PLANS_SQL;
+    }
+    if (batch.pending == PENDING_UNDO)
+        control[count++] = "ROLLBACK TO op";
+    if (batch.pending != PENDING_NONE)
+        control[count++] = "RELEASE op";
+    if (batch.savepoint_wanted)
+        control[count++] = "SAVEPOINT op";
+    assert(count <= MAX_CONTROL);
+    return count;
+}
+
+static bool writer_statement(PGconn *conn, const char *sql, int param_count,
+                             const char *const *params, PGresult **res)
+{
+    if (conn != batch.conn)
+        return false;
+    if (batch.failed) {
+        *res = NULL; /* the transaction is lost already: send nothing */
+        return true;
+    }
+    const char *control[MAX_CONTROL];
+    int count = owed_control(control);
+    if (count == 0)
+        return false;
+    struct pipelined run = run_pipelined(conn, control, count, sql, param_count, params);
+    /* A connection that broke while idle is found out here, before anything
+     * of the batch was sent: reconnect and start again, once. */
+    if (!run.control_ok && batch.begin_pending && PQstatus(conn) == CONNECTION_BAD &&
+        pg_reconnect(conn)) {
+        PQclear(run.res);
+        run = run_pipelined(conn, control, count, sql, param_count, params);
+    }
+    batch.begin_pending = false;
+    batch.pending = PENDING_NONE;
+    batch.savepoint_open = batch.savepoint_wanted && run.control_ok;
+    batch.savepoint_wanted = false;
+    batch.failed = !run.control_ok;
+    *res = run.res;
+    return true;
 }
 
 static int hook_begin(void *connection)
 {
     PGconn *conn = connection;
-    batch.begin_pending = true;
-    batch.failed = false;
-    batch.pending = PENDING_NONE;
+    batch_reset(conn);
     if (!pg_reconnect(conn)) {
         note_lost(conn);
         return -1;
@@ -367,30 +569,22 @@ static int hook_begin(void *connection)
 
 static int hook_savepoint(void *connection)
 {
-    PGconn *conn = connection;
+    (void)connection;
+    assert(connection == batch.conn);
     if (batch.failed)
         return -1;
-    static const char *const prefix[] = {[PENDING_NONE] = "",
-                                         [PENDING_RELEASE] = "RELEASE op; ",
-                                         [PENDING_UNDO] = "ROLLBACK TO op; RELEASE op; "};
-    char sql[64];
-    snprintf(sql, sizeof sql, "%s%sSAVEPOINT op", batch.begin_pending ? "BEGIN; " : "",
-             prefix[batch.pending]);
-    int rc = run_control(conn, sql);
-    /* A connection that broke while idle is found out here, before anything
-     * of the batch was sent: reconnect and start again, once. */
-    if (rc != 0 && batch.begin_pending && PQstatus(conn) == CONNECTION_BAD && pg_reconnect(conn))
-        rc = run_control(conn, sql);
-    batch.begin_pending = false;
-    batch.pending = PENDING_NONE;
-    batch.failed = rc != 0;
-    return rc;
+    batch.savepoint_wanted = true; /* sent with the operation's first statement */
+    return 0;
 }
 
 static void hook_release(void *connection, int undo)
 {
     (void)connection;
-    batch.pending = undo ? PENDING_UNDO : PENDING_RELEASE;
+    assert(connection == batch.conn);
+    if (batch.savepoint_open)
+        batch.pending = undo ? PENDING_UNDO : PENDING_RELEASE;
+    batch.savepoint_open = false;
+    batch.savepoint_wanted = false;
 }
 
 /* COMMIT of a transaction that an error aborted answers ROLLBACK, with
@@ -398,19 +592,21 @@ static void hook_release(void *connection, int undo)
 static int hook_commit(void *connection)
 {
     PGconn *conn = connection;
-    if (batch.failed)
+    bool failed = batch.failed;
+    bool sent_nothing = batch.begin_pending;
+    enum pending pending = batch.pending;
+    batch_reset(NULL);
+    if (failed)
         return -1;
-    if (batch.begin_pending)
-        return 0; /* nothing was sent */
-    PGresult *res =
-        PQexec(conn, batch.pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
+    if (sent_nothing)
+        return 0;
+    PGresult *res = PQexec(conn, pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = (int)map_failure(conn, res, "commit");
     else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
         rc = -1;
     PQclear(res);
-    batch.pending = PENDING_NONE;
     return rc;
 }
 
@@ -419,8 +615,7 @@ static void hook_rollback(void *connection)
     PGconn *conn = connection;
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, "ROLLBACK"));
-    batch.begin_pending = false;
-    batch.pending = PENDING_NONE;
+    batch_reset(NULL);
 }
 
 const struct writer_hooks pg_writer_hooks = {

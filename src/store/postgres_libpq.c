@@ -6,7 +6,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
-/* The soname of libpq 10 and later (Debian: libpq5). */
+/* The soname of libpq 10 and later (Debian: libpq5); the writer's pipelines
+ * (postgres_conn.c) need libpq 14. */
 #define LIBPQ_SONAME "libpq.so.5"
 
 struct pg_libpq pg_libpq;
@@ -26,7 +27,7 @@ static void load(void)
 /* A data pointer to a function pointer: what dlsym is for (POSIX). */
 #define PG_LIBPQ_RESOLVE(name)                                                                     \
     if ((pg_libpq.name = (__typeof__(name) *)dlsym(handle, #name)) == NULL) {                      \
-        fprintf(stderr, "intent-bus: %s lacks %s: libpq 10 or newer is needed\n", LIBPQ_SONAME,    \
+        fprintf(stderr, "intent-bus: %s lacks %s: libpq 14 or newer is needed\n", LIBPQ_SONAME,    \
                 #name);                                                                            \
         complete = false;                                                                          \
     }

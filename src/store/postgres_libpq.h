@@ -47,7 +47,14 @@
     X(PQfreemem)                                                                                   \
     X(PQconsumeInput)                                                                              \
     X(PQnotifies)                                                                                  \
-    X(PQsocket)
+    X(PQsocket)                                                                                    \
+    X(PQgetResult)                                                                                 \
+    X(PQsendQueryParams)                                                                           \
+    X(PQsendPrepare)                                                                               \
+    X(PQsendQueryPrepared)                                                                         \
+    X(PQenterPipelineMode)                                                                         \
+    X(PQexitPipelineMode)                                                                          \
+    X(PQpipelineSync)
 
 #define PG_LIBPQ_MEMBER(name) __typeof__(name) *name;
 struct pg_libpq {
@@ -94,6 +101,13 @@ bool pg_libpq_load(void);
 #define PQconsumeInput (pg_libpq.PQconsumeInput)
 #define PQnotifies (pg_libpq.PQnotifies)
 #define PQsocket (pg_libpq.PQsocket)
+#define PQgetResult (pg_libpq.PQgetResult)
+#define PQsendQueryParams (pg_libpq.PQsendQueryParams)
+#define PQsendPrepare (pg_libpq.PQsendPrepare)
+#define PQsendQueryPrepared (pg_libpq.PQsendQueryPrepared)
+#define PQenterPipelineMode (pg_libpq.PQenterPipelineMode)
+#define PQexitPipelineMode (pg_libpq.PQexitPipelineMode)
+#define PQpipelineSync (pg_libpq.PQpipelineSync)
 #endif
 
 #endif
