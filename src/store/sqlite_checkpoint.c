@@ -17,9 +17,10 @@
 #include <stdlib.h>
 
 /* The thread is asked to copy once the WAL holds BACKGROUND_PAGES pages
- * (4 MB); 200 and 500 were no better (docs/BENCHMARKS.md, issue 16). The
- * writer copies on its own at INLINE_PAGES only if the WAL was not started
- * over after a cycle (a reader held an old snapshot). */
+ * (4 MB); 200 and 500 were no better (docs/BENCHMARKS.md, issue 16). At
+ * INLINE_PAGES (16 MB) the writer waits for the thread's pass, or copies
+ * on its own if the WAL was not started over after a cycle (a reader held
+ * an old snapshot). */
 #define BACKGROUND_PAGES 1000
 #define INLINE_PAGES 4000
 #define BUSY_TIMEOUT_MS 5000
@@ -35,7 +36,8 @@ struct sqlite_checkpointer {
     sqlite3 *db;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake;   /* the thread waits for ASKED */
+    pthread_cond_t copied; /* the writer waits for COPIED, rarely */
     bool stopping;       /* under lock */
     _Atomic int cycle;   /* enum cycle */
 };
@@ -53,8 +55,9 @@ static void *checkpoint_main(void *arg)
         /* PASSIVE never waits for the writer or readers; what it could
          * not copy (or all, on an error) the writer's own pass copies. */
         sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        atomic_store(&self->cycle, COPIED);
         pthread_mutex_lock(&self->lock);
+        atomic_store(&self->cycle, COPIED);
+        pthread_cond_signal(&self->copied);
     }
     pthread_mutex_unlock(&self->lock);
     return NULL;
@@ -66,6 +69,17 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sqlite_checkpointer *self = arg;
     int cycle = atomic_load(&self->cycle);
+    if (cycle == ASKED && pages >= INLINE_PAGES) {
+        /* The thread's pass is slower than the writes (a slow or busy
+         * disk): the writer waits for it, as it waited for its own
+         * checkpoints before, or the WAL would grow while the pass gets
+         * longer. */
+        pthread_mutex_lock(&self->lock);
+        while (atomic_load(&self->cycle) == ASKED)
+            pthread_cond_wait(&self->copied, &self->lock);
+        pthread_mutex_unlock(&self->lock);
+        cycle = COPIED;
+    }
     if (cycle == COPIED || (cycle == IDLE && pages >= INLINE_PAGES)) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         atomic_store(&self->cycle, IDLE);
@@ -98,7 +112,9 @@ struct sqlite_checkpointer *sqlite_checkpointer_start(const char *path, bool syn
     }
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->wake, NULL);
+    pthread_cond_init(&self->copied, NULL);
     if (pthread_create(&self->thread, NULL, checkpoint_main, self) != 0) {
+        pthread_cond_destroy(&self->copied);
         pthread_cond_destroy(&self->wake);
         pthread_mutex_destroy(&self->lock);
         sqlite3_close(self->db);
@@ -119,6 +135,7 @@ void sqlite_checkpointer_stop(struct sqlite_checkpointer *self, sqlite3 *writer_
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);
     pthread_join(self->thread, NULL);
+    pthread_cond_destroy(&self->copied);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
     sqlite3_close(self->db);
