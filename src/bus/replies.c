@@ -80,14 +80,13 @@ static char *splice_payload(char *reply, const char *payload)
 char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
 {
     return splice_payload(
-        finish(json_pack(
-            "{s:s, s:s, s:s, s:n, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id", claimed->id,
-            "namespace", claimed->namespace_, "goal", claimed->goal, "payload", "claim_attempts",
-            claimed->claim_attempts, "priority", claimed->priority, "target_worker",
-            string_or_null(claimed->target_worker), "required_capability",
-            string_or_null(claimed->required_capability), "claim_token", claimed->token,
-            "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at",
-            claimed->claim_expires_at)),
+        finish(json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id",
+                         claimed->id, "namespace", claimed->namespace_, "goal", claimed->goal,
+                         "payload", "claim_attempts", claimed->claim_attempts, "priority",
+                         claimed->priority, "target_worker", string_or_null(claimed->target_worker),
+                         "required_capability", string_or_null(claimed->required_capability),
+                         "claim_token", claimed->token, "claim_timeout", (json_int_t)claim_timeout,
+                         "claim_expires_at", claimed->claim_expires_at)),
         claimed->payload_json);
 }
 

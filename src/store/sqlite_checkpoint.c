@@ -38,8 +38,8 @@ struct sqlite_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;   /* the thread waits for ASKED */
     pthread_cond_t copied; /* the writer waits for COPIED, rarely */
-    bool stopping;       /* under lock */
-    _Atomic int cycle;   /* enum cycle */
+    bool stopping;         /* under lock */
+    _Atomic int cycle;     /* enum cycle */
 };
 
 static void *checkpoint_main(void *arg)
