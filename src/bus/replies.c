@@ -1,9 +1,12 @@
 /* Response bodies of spec section 7. Stored JSON texts (payloads, results,
- * values) are parsed back so they are embedded as JSON, not as strings. */
+ * values) are embedded as JSON, not as strings: parsed back, except the
+ * claim's payload, which is spliced in as stored. */
 #include "bus/replies.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -41,15 +44,50 @@ char *reply_published(const char *id, const char *namespace_)
                             namespace_));
 }
 
+/* Where the claim reply's "payload" goes: packed as null, then replaced
+ * by the stored text. Inside a JSON string every '"' is escaped, so the
+ * first ,"payload":null, in jansson's compact output is the member itself. */
+static const char PAYLOAD_SLOT[] = ",\"payload\":null,";
+
+/* The stored payload text spliced in as it is, not parsed back and printed
+ * again: a claim's reply is its one hot use (docs/BENCHMARKS.md, issue 16).
+ * Stored payloads are jansson's compact output (validate_publish) on both
+ * backends, so they are valid JSON; NULL or "" becomes null as before. */
+static char *splice_payload(char *reply, const char *payload)
+{
+    if (reply == NULL || payload == NULL || payload[0] == '\0')
+        return reply;
+    char *slot = strstr(reply, PAYLOAD_SLOT);
+    assert(slot != NULL);
+    if (slot == NULL) { /* cannot be: jansson wrote the member */
+        free(reply);
+        return NULL;
+    }
+    size_t before = (size_t)(slot - reply) + sizeof PAYLOAD_SLOT - 1 - strlen("null,");
+    const char *after = slot + sizeof PAYLOAD_SLOT - 1 - 1; /* from the ',' */
+    size_t payload_length = strlen(payload);
+    size_t after_length = strlen(after);
+    char *text = malloc(before + payload_length + after_length + 1);
+    if (text != NULL) {
+        memcpy(text, reply, before);
+        memcpy(text + before, payload, payload_length);
+        memcpy(text + before + payload_length, after, after_length + 1);
+    }
+    free(reply);
+    return text;
+}
+
 char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
 {
-    return finish(json_pack(
-        "{s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id", claimed->id, "namespace",
-        claimed->namespace_, "goal", claimed->goal, "payload", stored_json(claimed->payload_json),
-        "claim_attempts", claimed->claim_attempts, "priority", claimed->priority, "target_worker",
-        string_or_null(claimed->target_worker), "required_capability",
-        string_or_null(claimed->required_capability), "claim_token", claimed->token,
-        "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at", claimed->claim_expires_at));
+    return splice_payload(
+        finish(json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id",
+                         claimed->id, "namespace", claimed->namespace_, "goal", claimed->goal,
+                         "payload", "claim_attempts", claimed->claim_attempts, "priority",
+                         claimed->priority, "target_worker", string_or_null(claimed->target_worker),
+                         "required_capability", string_or_null(claimed->required_capability),
+                         "claim_token", claimed->token, "claim_timeout", (json_int_t)claim_timeout,
+                         "claim_expires_at", claimed->claim_expires_at)),
+        claimed->payload_json);
 }
 
 /* "ok" and "id" (and extend's "extended_by") are the original server's

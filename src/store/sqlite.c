@@ -17,15 +17,17 @@
 #include "core/backoff.h"
 #include "util/token.h"
 #include "store/store.h"
+#include "store/sqlite_checkpoint.h"
 #include "store/sqlite_internal.h"
 #include "store/writer.h"
 
 #define MAX_BATCH 256
-/* The writer checkpoints the WAL into the database after every 200 pages
- * (SQLite's default is 1000). A checkpoint holds up every write queued
- * behind it for its copy and sync; smaller, more frequent ones kept the
- * request P99 of `bench heavy` at 6-9 ms where 1000 pages gave 10-12 and
- * 2000 gave 13-14, at the same throughput (docs/BENCHMARKS.md). */
+/* Checkpoints run on a thread of their own (sqlite_checkpoint.c). Should
+ * it not start, the writer checkpoints the WAL after every 200 pages
+ * (SQLite's default is 1000): a checkpoint holds up every write queued
+ * behind it for its copy and sync, and smaller ones kept the request P99
+ * of `bench heavy` at 6-9 ms where 1000 pages gave 10-12 and 2000 gave
+ * 13-14 (docs/BENCHMARKS.md). */
 #define WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 200;"
 #define BUSY_TIMEOUT_MS 5000
 
@@ -1319,6 +1321,7 @@ static void sqlite_close(void *backend)
 {
     struct sqlite_backend *self = backend;
     writer_stop(self->writer);
+    sqlite_checkpointer_stop(self->checkpointer, self->writes.db);
     for (int i = 0; i < self->reader_count; i++)
         close_reader(&self->readers[i]);
     close_writer(&self->writes);
@@ -1417,6 +1420,9 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
     /* The writer opens (and creates) the file first, so readers find it. */
     bool opened = open_writer(&self->writes, path, sync_full) == 0 &&
                   open_readers(self, path, reader_count > 0 ? reader_count : 1) == 0;
+    /* Without its thread the writer keeps SQLite's autocheckpoint. */
+    if (opened)
+        self->checkpointer = sqlite_checkpointer_start(path, sync_full, self->writes.db);
     if (opened)
         self->writer = writer_start(&self->writes, &sqlite_writer_hooks, MAX_BATCH);
     if (self->writer == NULL) {

@@ -11,6 +11,8 @@
 #include "store/store.h"
 #include "store/writer.h"
 
+struct sqlite_checkpointer;
+
 #define INTENT_COLUMNS                                                                         \
     "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
     " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
@@ -69,6 +71,8 @@ struct sqlite_backend {
     struct store store;
     struct write_connection writes;
     struct writer *writer;
+    /* NULL when checkpoints stay on the writer (SQLite's autocheckpoint). */
+    struct sqlite_checkpointer *checkpointer;
     pthread_mutex_t readers_lock;
     pthread_cond_t reader_returned;
     struct read_connection *readers;
