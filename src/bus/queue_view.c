@@ -22,3 +22,8 @@ enum bus_err bus_goal_controls(struct bus *bus, store_each_goal_control each, vo
 {
     return bus->store->ops->goal_control_list(bus->store->backend, each, context);
 }
+
+void bus_pool_usage(const struct bus *bus, long *size, long *in_use)
+{
+    bus->store->ops->pool_usage(bus->store->backend, size, in_use);
+}

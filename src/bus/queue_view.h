@@ -18,6 +18,9 @@ enum bus_err bus_oldest_open(struct bus *bus, double now, int limit, store_each_
 /* Every goal that is paused or has a concurrency limit, by namespace and goal. */
 enum bus_err bus_goal_controls(struct bus *bus, store_each_goal_control each, void *context);
 
+/* The store's read pool: connections it holds, and in use now. */
+void bus_pool_usage(const struct bus *bus, long *size, long *in_use);
+
 /* How the database's commits are going. */
 const struct store_write_stats *bus_write_stats(const struct bus *bus);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bus/queue_view.h"
 #include "serve/long_poll.h"
 #include "serve/metrics_parts.h"
 #include "serve/server.h"
@@ -109,6 +110,13 @@ void metrics_write_process(FILE *out, struct server *server)
             INTENT_BUS_VERSION, INTENT_PROTOCOL_VERSION, INTENT_BUS_API_VERSION);
     if (server->config.database_url[0] == '\0') /* files only SQLite has */
         write_database_files(out, server->config.db_path);
+    long pool_size = 0, pool_in_use = 0;
+    bus_pool_usage(&server->bus, &pool_size, &pool_in_use);
+    write_gauge(out, "intent_bus_db_pool_connections",
+                "Read connections the database pool holds (the writer's is not counted)",
+                pool_size);
+    write_gauge(out, "intent_bus_db_pool_in_use", "Read connections serving a read now",
+                pool_in_use);
     size_t claims, results;
     long_poll_waiting(server->long_poll, &claims, &results);
     fprintf(out,

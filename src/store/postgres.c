@@ -623,6 +623,7 @@ static const struct store_ops postgres_ops = {
     .listen = pg_listen,
     .rate_take = pg_rate_take,
     .write_stats = pg_write_stats,
+    .pool_usage = pg_pool_usage,
     .publish = pg_publish,
     .claim = pg_claim,
     .extend = pg_extend,

@@ -456,6 +456,18 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn)
     pthread_mutex_unlock(&self->readers_lock);
 }
 
+void pg_pool_usage(void *backend, long *size, long *in_use)
+{
+    struct pg_backend *self = backend;
+    pthread_mutex_lock(&self->readers_lock);
+    long idle = 0;
+    for (const struct pg_reader *r = self->free_readers; r != NULL; r = r->next_free)
+        idle++;
+    *size = self->reader_count;
+    *in_use = self->reader_count - idle;
+    pthread_mutex_unlock(&self->readers_lock);
+}
+
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
 {
     return writer_run(self->writer, op, arg);

@@ -103,6 +103,8 @@ void pg_read_record(const PGresult *res, int row, struct intent_record *out);
  * pool connection is autocommit. */
 PGconn *pg_reader_acquire(struct pg_backend *self);
 void pg_reader_release(struct pg_backend *self, PGconn *conn);
+/* store_ops.pool_usage: the read pool's size and connections in use. */
+void pg_pool_usage(void *backend, long *size, long *in_use);
 
 /* Runs op(write_conn, arg) on the writer thread inside its transaction
  * (group commit, a savepoint per operation) and waits for the commit:

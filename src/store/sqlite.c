@@ -1075,6 +1075,18 @@ void sql_reader_release(struct sqlite_backend *self, struct read_connection *rea
     pthread_mutex_unlock(&self->readers_lock);
 }
 
+static void sqlite_pool_usage(void *backend, long *size, long *in_use)
+{
+    struct sqlite_backend *self = backend;
+    pthread_mutex_lock(&self->readers_lock);
+    long idle = 0;
+    for (const struct read_connection *r = self->free_readers; r != NULL; r = r->next_free)
+        idle++;
+    *size = self->reader_count;
+    *in_use = self->reader_count - idle;
+    pthread_mutex_unlock(&self->readers_lock);
+}
+
 void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out)
 {
     char status[16];
@@ -1340,6 +1352,7 @@ static const struct store_write_stats *sqlite_write_stats(void *backend)
 static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
     .write_stats = sqlite_write_stats,
+    .pool_usage = sqlite_pool_usage,
     .publish = sqlite_publish,
     .claim = sqlite_claim,
     .extend = sqlite_extend,

@@ -298,6 +298,9 @@ struct store_ops {
     enum bus_err (*rate_take)(void *backend, const char *principal, double now, int limit,
                               double period, bool *allowed, double *retry_after);
     const struct store_write_stats *(*write_stats)(void *backend);
+    /* The read pool: how many connections it holds, how many serve a read
+     * right now (for /metrics; the writer's one connection is not counted). */
+    void (*pool_usage)(void *backend, long *size, long *in_use);
     /* Inserts the intent, or with idem != NULL replays or refuses: on
      * BUS_OK with replay->body != NULL nothing was inserted and the earlier
      * response is in *replay; a different fingerprint gives

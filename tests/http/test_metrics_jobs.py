@@ -137,6 +137,9 @@ def test_build_process_and_database_families(server):
     assert m["process_open_fds"] >= 3 and m["process_max_fds"] >= m["process_open_fds"]
     assert abs(m["process_start_time_seconds"] - time.time()) < 600
     assert m["process_cpu_seconds_total"] >= 0
+    # The read pool (--threads connections by default), on either backend.
+    assert m["intent_bus_db_pool_connections"] >= 1
+    assert 0 <= m["intent_bus_db_pool_in_use"] <= m["intent_bus_db_pool_connections"]
     if ON_POSTGRES:  # the database's files are PostgreSQL's own business
         assert "intent_bus_db_size_bytes" not in m
     else:
