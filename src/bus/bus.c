@@ -46,8 +46,10 @@ void bus_destroy(struct bus *bus)
     bus->workers = NULL;
 }
 
-/* An event of another node: for this node's listener only. */
-static void heard_from_node(void *context, const struct intent_event *event)
+/* Hands an event to this node's listener: this node's own events (from
+ * bus_notify) and, as the store's heard callback, other nodes' (which are
+ * not announced again). */
+static void tell_listener(void *context, const struct intent_event *event)
 {
     struct bus *bus = context;
     if (bus->listener.notify != NULL)
@@ -56,7 +58,7 @@ static void heard_from_node(void *context, const struct intent_event *event)
 
 void bus_notify(struct bus *bus, const struct intent_event *event)
 {
-    heard_from_node(bus, event);
+    tell_listener(bus, event);
     if (bus->store->ops->announce != NULL)
         bus->store->ops->announce(bus->store->backend, event);
 }
@@ -71,7 +73,7 @@ void bus_set_listener(struct bus *bus, struct bus_listener listener)
         return;
     }
     bus->listener = listener;
-    if (ops->listen != NULL && ops->listen(bus->store->backend, heard_from_node, bus) != BUS_OK)
+    if (ops->listen != NULL && ops->listen(bus->store->backend, tell_listener, bus) != BUS_OK)
         fprintf(stderr, "intent-bus: cannot hear other nodes' events; long-polls rely on the "
                         "periodic re-check\n");
 }
