@@ -38,6 +38,9 @@ class Ledger:
         self.fulfilled = set()
         self.unexpected = []  # (what, status, body): anything but 2xx, 204, 404/409 or 503
         self.busy = 0  # well-formed 503 database_busy answers
+        # Publishes whose node went away before it answered: the intent may
+        # have been committed all the same (at-least-once), and be fulfilled.
+        self.unanswered = 0
 
     def note(self, what, status, body):
         with self.lock:
@@ -80,6 +83,8 @@ def publisher(port, key, ns, ledger, stop, count):
             with ledger.lock:
                 ledger.published.add(body["id"])
         elif status is None:
+            with ledger.lock:
+                ledger.unanswered += 1
             return  # this publisher's node is gone
         elif not busy_is_well_formed(status, headers, body, ledger):
             ledger.note("publish", status, json.dumps(body))
@@ -136,7 +141,9 @@ def check_nothing_lost(node, ns, ledger):
     for job_id in sorted(ledger.published):
         assert client.status(job_id)["status"] == "fulfilled", job_id
     client.close()
-    assert ledger.fulfilled <= ledger.published
+    # Only a publish left unanswered by a killed node may add a job nobody
+    # was told about; at most one per publisher.
+    assert len(ledger.fulfilled - ledger.published) <= ledger.unanswered
     assert not ledger.unexpected, ledger.unexpected[:5]
 
 
