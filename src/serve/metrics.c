@@ -154,6 +154,10 @@ static void write_database(FILE *out, const struct store_write_stats *stats)
                   atomic_load(&stats->operations));
     write_counter(out, "intent_bus_db_failed_transactions_total", "Write transactions rolled back",
                   atomic_load(&stats->failed_transactions));
+    write_counter(out, "intent_bus_db_redone_transactions_total",
+                  "Write transactions run again without an operation whose statement failed"
+                  " (PostgreSQL)",
+                  atomic_load(&stats->redone_transactions));
 }
 
 struct intent_counts {

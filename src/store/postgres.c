@@ -4,7 +4,10 @@
  * the memory of one process.
  *
  * Writes go through the writer (store/writer.c): one connection, many
- * operations per transaction, a savepoint per operation. Across nodes,
+ * operations per transaction, no savepoint per operation: an operation that
+ * fails must fail before it changes anything, or the writer runs its batch
+ * again without it (so every operation here may run twice; its allocated
+ * outputs are handed to pg_writer_output). Across nodes,
  * claims take rows with FOR UPDATE SKIP LOCKED (two nodes never hand out
  * the same intent, and neither waits for the other), lease operations lock
  * the row they check, and the checks that count or look up before writing
@@ -21,8 +24,6 @@
 #include "store/postgres_internal.h"
 #include "store/postgres_notify.h"
 #include "util/token.h"
-
-#define MAX_BATCH 256
 
 /* ---- nonces of signed requests ----------------------------------------- */
 
@@ -156,6 +157,8 @@ static enum bus_err idempotent_write(PGconn *conn, const struct idempotency *ide
 {
     if (idem != NULL) {
         enum bus_err err = idempotency_lookup(conn, idem, now, replay);
+        if (err == BUS_OK)
+            pg_writer_output(conn, &replay->body);
         if (err != BUS_ERR_EMPTY)
             return err;
     }
@@ -343,12 +346,14 @@ static enum bus_err claim_op(void *connection, void *arg)
         return BUS_ERR_EMPTY;
     }
     read_claimed(res, out);
+    pg_writer_output(connection, &out->payload_json);
     out->claim_expires_at = request->now + request->lease_seconds;
     bool limited = strcmp(PQgetvalue(res, 0, 11), "t") == 0;
     PQclear(res);
     if (out->payload_json == NULL)
         return BUS_ERR_INTERNAL;
-    /* Not BUS_OK: the writer undoes the claim (its savepoint). */
+    /* Not BUS_OK: the claim changed its row, so the writer undoes it
+     * (runs the batch again without this claim). */
     return limited ? pg_goal_limit_check(connection, out->namespace_, out->goal, request->now)
                    : BUS_OK;
 }
@@ -698,7 +703,7 @@ static int open_connections(struct pg_backend *self, int reader_count)
         fprintf(stderr, "intent-bus: database schema migrated to version %d\n", pg_schema_latest());
     if (open_readers(self, reader_count > 0 ? reader_count : 1) != 0)
         return -1;
-    self->writer = writer_start(self->write_conn, &pg_writer_hooks, MAX_BATCH);
+    self->writer = writer_start(self->write_conn, &pg_writer_hooks, PG_MAX_BATCH);
     self->notifier = pg_notifier_start(self->conninfo);
     return self->writer != NULL && self->notifier != NULL ? 0 : -1;
 }

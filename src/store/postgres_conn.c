@@ -6,11 +6,13 @@
  * the operation answers BUS_ERR_DATABASE_BUSY (503 with Retry-After), and
  * the next use of the connection reconnects by itself. */
 #include <assert.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/postgres_internal.h"
 
@@ -277,10 +279,12 @@ static struct pipelined run_pipelined(PGconn *conn, const char *const *control, 
 
 /* ---- running SQL, continued --------------------------------------------- */
 
-/* True when conn is the writer's, in a batch, and owes transaction
- * control: then *res is sql's result, sent with that control (below). */
+/* True when conn is the writer's, in a batch, and owes its BEGIN: then
+ * *res is sql's result, sent with the BEGIN (below). */
 static bool writer_statement(PGconn *conn, const char *sql, int param_count,
                              const char *const *params, PGresult **res);
+/* Notes a writer statement's success: did it change anything? (below) */
+static void writer_statement_done(PGconn *conn, const char *sql, const PGresult *res);
 
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out)
@@ -292,6 +296,7 @@ enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_
         res = run_statement(conn, sql, param_count, params);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        writer_statement_done(conn, sql, res);
         if (out != NULL)
             *out = res;
         else
@@ -475,16 +480,18 @@ enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
 
 /* ---- the writer's transaction hooks ------------------------------------- */
 
-/* BEGIN, SAVEPOINT and RELEASE would cost a round trip each if sent alone,
- * and a batch has a savepoint per operation. So they are owed, not sent,
- * and go with the operation's first statement in one pipeline (one round
- * trip): "BEGIN", "SET LOCAL ..." and "SAVEPOINT op" with the first
- * operation's, "RELEASE op" and "SAVEPOINT op" with each later one's, and
- * COMMIT (which releases) at the end. An operation's round trips are its
- * statements', no more; one that sends no statement gets no savepoint (it
- * changed nothing an undo would roll back).
- * The state is the writer thread's own (each writer has one thread). */
-enum pending { PENDING_NONE, PENDING_RELEASE, PENDING_UNDO };
+/* A batch runs in one transaction with no savepoint per operation: half
+ * of the writer's statements were SAVEPOINT and RELEASE, each a
+ * subtransaction for PostgreSQL to start and end (docs/BENCHMARKS.md,
+ * "PostgreSQL speed", 2026-12-02). Without them a failed statement aborts
+ * the whole transaction, so after each operation the writer asks
+ * hook_after_op whether the transaction is still good; if a statement
+ * failed, or the operation changed rows and then failed (a claim over its
+ * goal's limit), the writer rolls back and runs the batch again without
+ * it (store/writer.h). BEGIN is owed, not sent, and goes with the batch's
+ * first statement in one pipeline (one round trip), with the SET LOCAL
+ * below. The state is the writer thread's own (each writer has one
+ * thread). */
 
 /* The writer's statements run with generic plans. A prepared statement is
  * planned for its parameters (a custom plan) until PostgreSQL judges its
@@ -499,43 +506,88 @@ enum pending { PENDING_NONE, PENDING_RELEASE, PENDING_UNDO };
  * index, which a generic plan does as well as a custom one. */
 #define GENERIC_PLANS_SQL "SET LOCAL plan_cache_mode = force_generic_plan"
 
+/* At most one output per operation (pg_writer_output). */
+#define MAX_OUTPUTS PG_MAX_BATCH
+
 static _Thread_local struct {
-    PGconn *conn;          /* the writer's connection, during a batch */
-    bool begin_pending;    /* BEGIN not yet sent */
-    bool savepoint_wanted; /* the current operation's SAVEPOINT not yet sent */
-    bool savepoint_open;   /* the current operation's SAVEPOINT is set */
-    bool failed;           /* the transaction cannot commit: the batch fails */
-    enum pending pending;  /* the previous savepoint's end, not yet sent */
+    PGconn *conn;       /* the writer's connection, during a batch */
+    bool begin_pending; /* BEGIN not yet sent */
+    bool failed;        /* BEGIN failed or the connection broke: the batch is lost */
+    bool changed;       /* the current operation's statements changed rows */
+    int output_count;
+    char **outputs[MAX_OUTPUTS]; /* freed if the transaction rolls back */
 } batch;
 
 static void batch_reset(PGconn *conn)
 {
     batch.conn = conn;
     batch.begin_pending = conn != NULL;
-    batch.savepoint_wanted = false;
-    batch.savepoint_open = false;
     batch.failed = false;
-    batch.pending = PENDING_NONE;
+    batch.changed = false;
+    batch.output_count = 0; /* committed: the outputs are their callers' */
 }
 
-/* The transaction control owed before the next statement, in order, in
- * control (room for MAX_CONTROL); how many. */
-#define MAX_CONTROL 5
-static int owed_control(const char *control[MAX_CONTROL])
+void pg_writer_output(PGconn *conn, char **slot)
 {
-    int count = 0;
-    if (batch.begin_pending) {
-        control[count++] = "BEGIN";
-        control[count++] = GENERIC_PLANS_SQL;
+    if (conn != batch.conn || *slot == NULL)
+        return;
+    assert(batch.output_count < MAX_OUTPUTS);
+    if (batch.output_count < MAX_OUTPUTS)
+        batch.outputs[batch.output_count++] = slot;
+}
+
+/* A rolled-back run's outputs: the operation fills them again if it runs
+ * again, and its caller finds NULL if it does not. */
+static void free_outputs(void)
+{
+    for (int i = 0; i < batch.output_count; i++) {
+        free(*batch.outputs[i]);
+        *batch.outputs[i] = NULL;
     }
-    if (batch.pending == PENDING_UNDO)
-        control[count++] = "ROLLBACK TO op";
-    if (batch.pending != PENDING_NONE)
-        control[count++] = "RELEASE op";
-    if (batch.savepoint_wanted)
-        control[count++] = "SAVEPOINT op";
-    assert(count <= MAX_CONTROL);
-    return count;
+    batch.output_count = 0;
+}
+
+static bool starts_with_word(const char *text, const char *word)
+{
+    size_t length = strlen(word);
+    return strncasecmp(text, word, length) == 0 && !isalnum((unsigned char)text[length]);
+}
+
+/* Whether sql has a data-modifying statement in parentheses (a CTE such
+ * as "WITH killed AS (UPDATE ...)"), which the command tag does not count. */
+static bool writes_in_parentheses(const char *sql)
+{
+    static const char *const verbs[] = {"INSERT", "UPDATE", "DELETE", "MERGE"};
+    for (const char *open = strchr(sql, '('); open != NULL; open = strchr(open + 1, '(')) {
+        const char *word = open + 1;
+        while (isspace((unsigned char)*word))
+            word++;
+        for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+            if (starts_with_word(word, verbs[i]))
+                return true;
+    }
+    return false;
+}
+
+/* Whether a successful statement may have changed something: an INSERT,
+ * UPDATE or DELETE that touched rows, a data-modifying CTE, or any other
+ * command but a plain SELECT (whose locks a rollback gives back anyway). */
+static bool statement_changed(const char *sql, const PGresult *res)
+{
+    if (writes_in_parentheses(sql))
+        return true;
+    const char *tag = PQcmdStatus((PGresult *)res);
+    if (starts_with_word(tag, "SELECT"))
+        return false;
+    bool counted = starts_with_word(tag, "INSERT") || starts_with_word(tag, "UPDATE") ||
+                   starts_with_word(tag, "DELETE") || starts_with_word(tag, "MERGE");
+    return !counted || strtol(PQcmdTuples((PGresult *)res), NULL, 10) > 0;
+}
+
+static void writer_statement_done(PGconn *conn, const char *sql, const PGresult *res)
+{
+    if (conn == batch.conn && statement_changed(sql, res))
+        batch.changed = true;
 }
 
 static bool writer_statement(PGconn *conn, const char *sql, int param_count,
@@ -547,22 +599,18 @@ static bool writer_statement(PGconn *conn, const char *sql, int param_count,
         *res = NULL; /* the transaction is lost already: send nothing */
         return true;
     }
-    const char *control[MAX_CONTROL];
-    int count = owed_control(control);
-    if (count == 0)
+    if (!batch.begin_pending)
         return false;
+    const char *const control[] = {"BEGIN", GENERIC_PLANS_SQL};
+    int count = (int)(sizeof control / sizeof control[0]);
     struct pipelined run = run_pipelined(conn, control, count, sql, param_count, params);
     /* A connection that broke while idle is found out here, before anything
      * of the batch was sent: reconnect and start again, once. */
-    if (!run.control_ok && batch.begin_pending && PQstatus(conn) == CONNECTION_BAD &&
-        pg_reconnect(conn)) {
+    if (!run.control_ok && PQstatus(conn) == CONNECTION_BAD && pg_reconnect(conn)) {
         PQclear(run.res);
         run = run_pipelined(conn, control, count, sql, param_count, params);
     }
     batch.begin_pending = false;
-    batch.pending = PENDING_NONE;
-    batch.savepoint_open = batch.savepoint_wanted && run.control_ok;
-    batch.savepoint_wanted = false;
     batch.failed = !run.control_ok;
     *res = run.res;
     return true;
@@ -579,24 +627,24 @@ static int hook_begin(void *connection)
     return 0;
 }
 
-static int hook_savepoint(void *connection)
+static int hook_after_op(void *connection, enum bus_err result)
 {
     (void)connection;
     assert(connection == batch.conn);
+    bool changed = batch.changed;
+    batch.changed = false;
     if (batch.failed)
         return -1;
-    batch.savepoint_wanted = true; /* sent with the operation's first statement */
-    return 0;
-}
-
-static void hook_release(void *connection, int undo)
-{
-    (void)connection;
-    assert(connection == batch.conn);
-    if (batch.savepoint_open)
-        batch.pending = undo ? PENDING_UNDO : PENDING_RELEASE;
-    batch.savepoint_open = false;
-    batch.savepoint_wanted = false;
+    switch (PQtransactionStatus(batch.conn)) {
+    case PQTRANS_IDLE: /* nothing sent yet */
+    case PQTRANS_INTRANS:
+        return result != BUS_OK && changed ? WRITER_REDO : 0;
+    case PQTRANS_INERROR: /* a statement failed: the transaction is aborted */
+        return WRITER_REDO;
+    default: /* the connection broke: what ran is unknown */
+        note_lost(batch.conn);
+        return -1;
+    }
 }
 
 /* COMMIT of a transaction that an error aborted answers ROLLBACK, with
@@ -604,21 +652,19 @@ static void hook_release(void *connection, int undo)
 static int hook_commit(void *connection)
 {
     PGconn *conn = connection;
-    bool failed = batch.failed;
-    bool sent_nothing = batch.begin_pending;
-    enum pending pending = batch.pending;
-    batch_reset(NULL);
-    if (failed)
-        return -1;
-    if (sent_nothing)
-        return 0;
-    PGresult *res = PQexec(conn, pending == PENDING_UNDO ? "ROLLBACK TO op; COMMIT" : "COMMIT");
+    if (batch.failed)
+        return -1; /* the writer calls hook_rollback: it frees the outputs */
     int rc = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = (int)map_failure(conn, res, "commit");
-    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        rc = -1;
-    PQclear(res);
+    if (!batch.begin_pending) {
+        PGresult *res = PQexec(conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = (int)map_failure(conn, res, "commit");
+        else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+            rc = -1;
+        PQclear(res);
+    }
+    if (rc == 0)
+        batch_reset(NULL); /* the outputs are their callers' now */
     return rc;
 }
 
@@ -627,6 +673,7 @@ static void hook_rollback(void *connection)
     PGconn *conn = connection;
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, "ROLLBACK"));
+    free_outputs();
     batch_reset(NULL);
 }
 
@@ -634,6 +681,5 @@ const struct writer_hooks pg_writer_hooks = {
     .begin = hook_begin,
     .commit = hook_commit,
     .rollback = hook_rollback,
-    .savepoint = hook_savepoint,
-    .release = hook_release,
+    .after_op = hook_after_op,
 };

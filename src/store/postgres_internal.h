@@ -107,7 +107,8 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn);
 void pg_pool_usage(void *backend, long *size, long *in_use);
 
 /* Runs op(write_conn, arg) on the writer thread inside its transaction
- * (group commit, a savepoint per operation) and waits for the commit:
+ * (group commit; op may run more than once, see writer.h) and waits for
+ * the commit:
  * writer_run(self->writer, op, arg). */
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg);
 
@@ -170,8 +171,17 @@ int pg_schema_latest(void);
 PGconn *pg_connect(const char *conninfo);
 /* Makes a broken connection usable again (PQreset): true when it is. */
 bool pg_reconnect(PGconn *conn);
-/* Transaction control of the writer (group commit, a savepoint per op). */
+/* Transaction control of the writer: group commit, no savepoint per
+ * operation; a batch that an operation spoilt is rolled back and run again
+ * without it (store/writer.h, after_op). */
 extern const struct writer_hooks pg_writer_hooks;
+/* How many operations share a writer transaction at most. */
+#define PG_MAX_BATCH 256
+/* Inside a writer op: *slot is an allocated output of the op (NULL: none).
+ * If the transaction is rolled back (to run the batch again, or a failed
+ * commit), it is freed and *slot set to NULL; the op fills it again if it
+ * runs again. At most one per operation. */
+void pg_writer_output(PGconn *conn, char **slot);
 
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
 /* Same contracts as in store.h; names pg_<op>. */

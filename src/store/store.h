@@ -154,6 +154,9 @@ struct store_write_stats {
     atomic_ulong transactions;
     atomic_ulong operations;          /* requests' writes, many per transaction */
     atomic_ulong failed_transactions;
+    /* Rolled back and run again without an operation that spoilt them
+     * (PostgreSQL: no savepoint per operation; store/writer.h, after_op). */
+    atomic_ulong redone_transactions;
 };
 
 /* A signed request's nonce, recorded in the same transaction just before

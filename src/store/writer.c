@@ -22,6 +22,10 @@ struct writer_job {
     writer_op_fn prelude; /* NULL, or run first; op only if it succeeds */
     void *prelude_arg;
     enum bus_err result;
+    /* Without savepoints, after a redo (writer.h, after_op): */
+    bool dropped;            /* the prelude spoilt the transaction: run nothing, answer result */
+    bool op_answered;        /* op spoilt it: run the prelude only, answer op_answer */
+    enum bus_err op_answer;
     struct writer_job *next;
 };
 
@@ -78,15 +82,82 @@ static void run_job(struct writer *writer, struct writer_job *job)
         job->result = run_in_savepoint(writer, job->op, job->arg);
 }
 
+/* Without savepoints: runs the job, unless a redo took it out, and says
+ * what after_op said of it (0, WRITER_REDO or a failure). */
+static int run_job_redoable(struct writer *writer, struct writer_job *job)
+{
+    const struct writer_hooks *hooks = writer->hooks;
+    if (job->dropped)
+        return 0; /* job->result holds its answer */
+    if (job->prelude != NULL) {
+        enum bus_err result = job->prelude(writer->connection, job->prelude_arg);
+        int after = hooks->after_op(writer->connection, result);
+        job->result = result;
+        if (after == WRITER_REDO) {
+            job->dropped = true;
+            job->result = result == BUS_OK ? BUS_ERR_INTERNAL : result;
+        }
+        if (after != 0 || result != BUS_OK)
+            return after;
+    }
+    if (job->op_answered) {
+        job->result = job->op_answer;
+        return 0;
+    }
+    enum bus_err result = job->op(writer->connection, job->arg);
+    int after = hooks->after_op(writer->connection, result);
+    job->result = result;
+    if (after == WRITER_REDO) {
+        /* Success that spoilt the transaction (a failed statement the op
+         * did not report) was not kept: not an answer to give. */
+        job->op_answered = true;
+        job->op_answer = result == BUS_OK ? BUS_ERR_INTERNAL : result;
+        job->result = job->op_answer;
+    }
+    return after;
+}
+
+/* Runs the batch in one transaction without a savepoint per operation.
+ * When an operation spoils the transaction (WRITER_REDO), rolls back and
+ * runs the batch again from the start, that operation out; each redo
+ * takes one more operation (or prelude) out, so this ends. 0 with the
+ * transaction open and every job's result set, or the failure (the
+ * transaction then rolled back, or never begun). */
+static int run_redoable(struct writer *writer, struct writer_job *batch)
+{
+    const struct writer_hooks *hooks = writer->hooks;
+    for (;;) {
+        int failure = hooks->begin(writer->connection);
+        if (failure != 0)
+            return failure;
+        int after = 0;
+        for (struct writer_job *job = batch; job != NULL && after == 0; job = job->next)
+            after = run_job_redoable(writer, job);
+        if (after == 0)
+            return 0;
+        hooks->rollback(writer->connection);
+        if (after != WRITER_REDO)
+            return after;
+        atomic_fetch_add(&writer->stats.redone_transactions, 1);
+    }
+}
+
 static void run_batch(struct writer *writer, struct writer_job *batch)
 {
     const struct writer_hooks *hooks = writer->hooks;
     unsigned long operations = 0;
     double started = clock_monotonic();
-    int failure = hooks->begin(writer->connection);
-    if (failure == 0) {
-        for (struct writer_job *job = batch; job; job = job->next, operations++)
+    int failure = 0;
+    if (hooks->after_op != NULL) {
+        failure = run_redoable(writer, batch);
+        for (struct writer_job *job = batch; job; job = job->next)
+            operations++;
+    } else {
+        failure = hooks->begin(writer->connection);
+        for (struct writer_job *job = batch; failure == 0 && job; job = job->next, operations++)
             run_job(writer, job);
+    }
+    if (failure == 0) {
         failure = hooks->commit(writer->connection);
         if (failure != 0)
             hooks->rollback(writer->connection);

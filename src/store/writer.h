@@ -11,7 +11,11 @@
 
 /* One operation, run on the writer thread inside an open transaction.
  * It must leave the database unchanged when it returns an error (the
- * writer rolls back to a savepoint to make sure). */
+ * writer rolls back to a savepoint to make sure, or, for a backend without
+ * savepoints, rolls the transaction back and runs the batch again without
+ * it). An operation may therefore run more than once before its commit:
+ * it writes its outputs anew on every run and keeps no effect outside the
+ * transaction before the commit. */
 typedef enum bus_err (*writer_op_fn)(void *connection, void *arg);
 
 /* Transaction control of a backend; each returns 0 (BUS_OK) on success,
@@ -21,10 +25,23 @@ struct writer_hooks {
     int (*begin)(void *connection);
     int (*commit)(void *connection);
     void (*rollback)(void *connection);
+    /* A savepoint per operation, undone when it fails. */
     int (*savepoint)(void *connection);
     /* Releases the savepoint, first rolling back to it when undo is set. */
     void (*release)(void *connection, int undo);
+    /* Instead of savepoint and release (which are then NULL): called after
+     * each operation (and prelude) with its result. 0: the transaction
+     * goes on (the operation succeeded, or failed having changed nothing).
+     * WRITER_REDO: the operation left the transaction unusable (a failed
+     * statement aborts it) or changed something and then failed; the
+     * writer rolls back and runs the batch again, that operation answered
+     * its result and not run again. Else the batch is lost, as for a
+     * failed hook (the connection broke). */
+    int (*after_op)(void *connection, enum bus_err result);
 };
+
+/* after_op: roll back and run the batch again without this operation. */
+#define WRITER_REDO (-2)
 
 struct writer;
 

@@ -54,8 +54,11 @@ static void fake_release(void *connection, int undo)
     ((struct fake_db *)connection)->undone += undo != 0;
 }
 
-static const struct writer_hooks fake_hooks = {fake_begin, fake_commit, fake_rollback,
-                                               fake_savepoint, fake_release};
+static const struct writer_hooks fake_hooks = {.begin = fake_begin,
+                                               .commit = fake_commit,
+                                               .rollback = fake_rollback,
+                                               .savepoint = fake_savepoint,
+                                               .release = fake_release};
 
 /* Counts done callbacks and keeps the last result. */
 struct outcome {
