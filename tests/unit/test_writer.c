@@ -271,6 +271,151 @@ static void stop_runs_what_was_queued(void **state)
     outcome_destroy(&outcome);
 }
 
+/* ---- without savepoints: after_op and the redo --------------------------- */
+
+/* A fake backend without savepoints: an operation "spoils" the transaction
+ * when its arg says so; after_op reports it once per run. */
+struct redo_db {
+    int begins;
+    int rollbacks;
+    int commits;
+    bool spoilt; /* set by the last operation */
+};
+
+static int redo_begin(void *connection)
+{
+    ((struct redo_db *)connection)->begins++;
+    return 0;
+}
+
+static int redo_commit(void *connection)
+{
+    ((struct redo_db *)connection)->commits++;
+    return 0;
+}
+
+static void redo_rollback(void *connection)
+{
+    ((struct redo_db *)connection)->rollbacks++;
+}
+
+static int redo_after_op(void *connection, enum bus_err result)
+{
+    (void)result;
+    struct redo_db *db = connection;
+    bool spoilt = db->spoilt;
+    db->spoilt = false;
+    return spoilt ? WRITER_REDO : 0;
+}
+
+static const struct writer_hooks redo_hooks = {.begin = redo_begin,
+                                               .commit = redo_commit,
+                                               .rollback = redo_rollback,
+                                               .after_op = redo_after_op};
+
+struct redo_op {
+    int runs;
+    bool spoils;
+    enum bus_err result;
+};
+
+static enum bus_err redo_op_run(void *connection, void *arg)
+{
+    struct redo_op *op = arg;
+    op->runs++;
+    if (op->spoils)
+        ((struct redo_db *)connection)->spoilt = true;
+    return op->result;
+}
+
+/* The second of three queued operations spoils the transaction: the batch
+ * is rolled back and run again without it; the first ran twice, the third
+ * once, one commit, each answered its own result. One that answered
+ * BUS_OK yet spoilt it answers BUS_ERR_INTERNAL (nothing of it was kept). */
+static void spoilt_batch_is_run_again_without_the_operation(void **state)
+{
+    (void)state;
+    struct redo_db db = {0};
+    struct fake_db counts = {0};
+    struct outcome first, second, third, gate_done;
+    outcome_init(&first, &counts);
+    outcome_init(&second, &counts);
+    outcome_init(&third, &counts);
+    outcome_init(&gate_done, &counts);
+    struct gate gate = {.entered = false, .open = false};
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.changed, NULL);
+    struct writer *writer = writer_start(&db, &redo_hooks, 8);
+    assert_non_null(writer);
+    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    struct redo_op a = {0, false, BUS_OK}, bad = {0, true, BUS_OK}, c = {0, false, BUS_ERR_EMPTY};
+    assert_int_equal(writer_submit(writer, redo_op_run, &a, record, &first), BUS_OK);
+    assert_int_equal(writer_submit(writer, redo_op_run, &bad, record, &second), BUS_OK);
+    assert_int_equal(writer_submit(writer, redo_op_run, &c, record, &third), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    wait_for_calls(&third, 1);
+    wait_for_calls(&second, 1);
+    wait_for_calls(&first, 1);
+    assert_int_equal(first.result, BUS_OK);
+    assert_int_equal(second.result, BUS_ERR_INTERNAL);
+    assert_int_equal(third.result, BUS_ERR_EMPTY);
+    assert_int_equal(a.runs, 2);
+    assert_int_equal(bad.runs, 1);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(db.rollbacks, 1);
+    assert_int_equal(db.commits, 2); /* the gate's and the batch's */
+    assert_int_equal(writer_stats(writer)->redone_transactions, 1);
+    assert_int_equal(writer_stats(writer)->transactions, 2);
+    writer_stop(writer);
+    pthread_cond_destroy(&gate.changed);
+    pthread_mutex_destroy(&gate.lock);
+    outcome_destroy(&first);
+    outcome_destroy(&second);
+    outcome_destroy(&third);
+    outcome_destroy(&gate_done);
+}
+
+/* A prelude that spoils the transaction takes its whole job out; an
+ * operation that does keeps its prelude, which runs again on the redo. */
+static void spoilt_prelude_takes_the_job_out(void **state)
+{
+    (void)state;
+    struct redo_db db = {0};
+    struct fake_db counts = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &counts);
+    struct writer *writer = writer_start(&db, &redo_hooks, 8);
+    assert_non_null(writer);
+    struct redo_op bad_prelude = {0, true, BUS_ERR_INTERNAL}, op = {0, false, BUS_OK};
+    assert_int_equal(writer_submit_prelude(writer, redo_op_run, &bad_prelude, redo_op_run, &op,
+                                           record, &outcome),
+                     BUS_OK);
+    wait_for_calls(&outcome, 1);
+    assert_int_equal(outcome.result, BUS_ERR_INTERNAL);
+    assert_int_equal(bad_prelude.runs, 1);
+    assert_int_equal(op.runs, 0);
+
+    struct redo_op prelude = {0, false, BUS_OK}, bad_op = {0, true, BUS_ERR_NOT_FOUND};
+    assert_int_equal(writer_submit_prelude(writer, redo_op_run, &prelude, redo_op_run, &bad_op,
+                                           record, &outcome),
+                     BUS_OK);
+    wait_for_calls(&outcome, 2);
+    assert_int_equal(outcome.result, BUS_ERR_NOT_FOUND);
+    assert_int_equal(prelude.runs, 2); /* kept: run again on the redo */
+    assert_int_equal(bad_op.runs, 1);
+    writer_stop(writer);
+    assert_int_equal(db.rollbacks, 2);
+    assert_int_equal(db.commits, 2);
+    outcome_destroy(&outcome);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +425,8 @@ int main(void)
         cmocka_unit_test(prelude_is_kept_and_can_stop_the_operation),
         cmocka_unit_test(queued_writes_share_a_transaction),
         cmocka_unit_test(stop_runs_what_was_queued),
+        cmocka_unit_test(spoilt_batch_is_run_again_without_the_operation),
+        cmocka_unit_test(spoilt_prelude_takes_the_job_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
