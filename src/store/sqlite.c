@@ -673,6 +673,78 @@ static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *
     return submit_gated(self, call->nonce, claim_op, call, done, context);
 }
 
+/* ---- batch publish and claim -------------------------------------------- */
+
+/* Each item is a publish of its own (publish_op), so it follows every rule
+ * a single one does; the open-intent count sees the items inserted before
+ * it in this transaction. An item's refusal writes nothing, so it needs no
+ * savepoint of its own. */
+static enum bus_err publish_many_op(void *connection, void *arg)
+{
+    struct store_publish_many_call *call = arg;
+    for (int i = 0; i < call->count; i++) {
+        struct store_publish_item *item = &call->items[i];
+        struct store_publish_call one = {.intent = item->intent,
+                                         .open_limit = call->open_limit,
+                                         .idem = item->idem,
+                                         .response_status = 201,
+                                         .response_body = item->response_body,
+                                         .replay = &item->replay};
+        item->result = publish_op(connection, &one);
+        if (item->result != BUS_OK && item->result != BUS_ERR_IDEMPOTENCY_CONFLICT &&
+            item->result != BUS_ERR_LIMIT_EXCEEDED)
+            return item->result;
+    }
+    return BUS_OK;
+}
+
+static enum bus_err sqlite_publish_many(void *backend, struct store_publish_many_call *call)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, publish_many_op, call);
+}
+
+static enum bus_err sqlite_publish_many_submit(void *backend, struct store_publish_many_call *call,
+                                               store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return submit_gated(self, call->nonce, publish_many_op, call, done, context);
+}
+
+/* One claim_op after another in the same transaction: each sees the ones
+ * before it, so goal limits and pauses hold for the batch as for single
+ * claims, and the single writer means no other claim runs in between. */
+static enum bus_err claim_many_op(void *connection, void *arg)
+{
+    struct store_claim_many_call *call = arg;
+    struct claim_request item = *call->request; /* shares capabilities_json: not cleared */
+    *call->claimed = 0;
+    for (int i = 0; i < call->max; i++) {
+        memcpy(item.token, call->tokens[i], sizeof item.token);
+        struct store_claim_call one = {NULL, &item, &call->out[i]};
+        enum bus_err err = claim_op(connection, &one);
+        if (err == BUS_ERR_EMPTY)
+            break;
+        if (err != BUS_OK)
+            return err;
+        (*call->claimed)++;
+    }
+    return *call->claimed > 0 ? BUS_OK : BUS_ERR_EMPTY;
+}
+
+static enum bus_err sqlite_claim_many(void *backend, struct store_claim_many_call *call)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, claim_many_op, call);
+}
+
+static enum bus_err sqlite_claim_many_submit(void *backend, struct store_claim_many_call *call,
+                                             store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return submit_gated(self, call->nonce, claim_many_op, call, done, context);
+}
+
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
 
 struct lease_row {
@@ -1359,6 +1431,10 @@ static const struct store_ops sqlite_ops = {
     .fulfill = sqlite_fulfill,
     .publish_submit = sqlite_publish_submit,
     .claim_submit = sqlite_claim_submit,
+    .publish_many = sqlite_publish_many,
+    .publish_many_submit = sqlite_publish_many_submit,
+    .claim_many = sqlite_claim_many,
+    .claim_many_submit = sqlite_claim_many_submit,
     .fulfill_submit = sqlite_fulfill_submit,
     .fail = sqlite_fail,
     .extend_submit = sqlite_extend_submit,
