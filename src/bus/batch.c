@@ -40,8 +40,8 @@ static enum bus_err prepare_item(const struct principal *caller, const json_t *b
     if (err == BUS_OK)
         err = item_idempotency_key(body, &key, error);
     if (err == BUS_OK)
-        err = bus_prepare_idempotency(caller, key, BATCH_IDEMPOTENCY_SCOPE, body, &item->idem,
-                                      idem, error);
+        err = bus_prepare_idempotency(caller, key, BATCH_IDEMPOTENCY_SCOPE, body, &item->idem, idem,
+                                      error);
     if (err == BUS_OK && !token_time_ordered_hex(item->intent.id, INTENT_ID_LEN / 2, now))
         err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
     if (err != BUS_OK)
@@ -53,8 +53,7 @@ static enum bus_err prepare_item(const struct principal *caller, const json_t *b
     return BUS_OK;
 }
 
-static enum bus_err read_envelope(const json_t *body, const json_t **list,
-                                  struct bus_error *error)
+static enum bus_err read_envelope(const json_t *body, const json_t **list, struct bus_error *error)
 {
     *list = json_is_object(body) ? json_object_get(body, "intents") : NULL;
     if (!json_is_array(*list) || json_array_size(*list) == 0 ||
@@ -103,8 +102,8 @@ enum bus_err batch_publish_prepare(const struct principal *caller, const json_t 
 static json_t *error_item(int index, const struct bus_error *error)
 {
     return json_pack("{s:i, s:i, s:{s:s, s:s}}", "index", index, "http_status",
-                     (int)bus_err_http_status(error->err), "error", "code", error->code,
-                     "message", error->message);
+                     (int)bus_err_http_status(error->err), "error", "code", error->code, "message",
+                     error->message);
 }
 
 /* A published (or replayed) item: its 201 body with index and status. */
@@ -150,9 +149,8 @@ enum bus_err batch_publish_finish(struct bus *bus, struct publish_many_call *cal
     int published = 0;
     for (int i = 0; i < call->count && results != NULL; i++) {
         struct publish_many_item *item = &call->items[i];
-        json_t *one = item->valid
-                          ? stored_item(bus, i, item, &call->store_items[item->store_index])
-                          : error_item(i, &item->error);
+        json_t *one = item->valid ? stored_item(bus, i, item, &call->store_items[item->store_index])
+                                  : error_item(i, &item->error);
         if (one != NULL && json_object_get(one, "error") == NULL)
             published++;
         if (one == NULL || json_array_append_new(results, one) != 0) {
@@ -187,10 +185,9 @@ enum bus_err batch_claim_prepare(const struct principal *caller, const struct cl
                                  struct bus_error *error)
 {
     if (params->max < 1 || params->max > BATCH_MAX_ITEMS)
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_max",
-                             "max must be 1 to %d", BATCH_MAX_ITEMS);
-    enum bus_err err =
-        bus_fill_claim_request(caller, params, lease_seconds, &call->request, error);
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_max", "max must be 1 to %d",
+                             BATCH_MAX_ITEMS);
+    enum bus_err err = bus_fill_claim_request(caller, params, lease_seconds, &call->request, error);
     if (err != BUS_OK)
         return err;
     call->max = params->max;
@@ -201,12 +198,12 @@ enum bus_err batch_claim_prepare(const struct principal *caller, const struct cl
     for (int i = 0; i < call->max; i++)
         if (!token_random_hex(call->tokens[i], CLAIM_TOKEN_LEN / 2))
             return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
-    call->store = (struct store_claim_many_call){.request = &call->request,
-                                                 .tokens = (const char(*)[CLAIM_TOKEN_LEN + 1])
-                                                     call->tokens,
-                                                 .max = call->max,
-                                                 .out = call->claimed,
-                                                 .claimed = &call->count};
+    call->store =
+        (struct store_claim_many_call){.request = &call->request,
+                                       .tokens = (const char(*)[CLAIM_TOKEN_LEN + 1]) call->tokens,
+                                       .max = call->max,
+                                       .out = call->claimed,
+                                       .claimed = &call->count};
     return BUS_OK;
 }
 

@@ -21,7 +21,7 @@ struct publish_many_item {
     struct bus_error error;
     struct intent_new intent;
     struct idempotency idem;
-    char *response; /* its 201 body, remembered with its idempotency key */
+    char *response;  /* its 201 body, remembered with its idempotency key */
     int store_index; /* its place in store_items, when valid */
 };
 

@@ -144,7 +144,7 @@ static enum ib_err claim_jobs(struct listener *listener, const struct ib_claim *
     enum ib_err err = ib_claim(listener->claim_client, claim, &job);
     if (err != IB_OK)
         return err;
-    *jobs = malloc(sizeof **jobs);
+    *jobs = malloc(sizeof(struct ib_job *));
     if (*jobs == NULL) { /* the job is claimed: its lease will lapse, and it will be retried */
         ib_job_free(job);
         return IB_ERR_NO_MEMORY;

@@ -96,8 +96,7 @@ static bool blank(const char *line)
 }
 
 /* Adds one line to the batch, or prints why it cannot be sent. */
-static bool add_line(struct pending *pending, long number, const char *line,
-                     const char *namespace_)
+static bool add_line(struct pending *pending, long number, const char *line, const char *namespace_)
 {
     json_error_t error;
     json_t *intent = json_loads(line, JSON_ALLOW_NUL, &error);
@@ -105,9 +104,8 @@ static bool add_line(struct pending *pending, long number, const char *line,
     pending->line_numbers[at] = number;
     pending->local[at] = NULL;
     if (!json_is_object(intent)) {
-        pending->local[at] =
-            json_pack("{s:{s:s, s:s}}", "error", "code", "invalid_json", "message",
-                      intent ? "a line must be one JSON object" : error.text);
+        pending->local[at] = json_pack("{s:{s:s, s:s}}", "error", "code", "invalid_json", "message",
+                                       intent ? "a line must be one JSON object" : error.text);
         json_decref(intent);
         return pending->local[at] != NULL;
     }

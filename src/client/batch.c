@@ -87,8 +87,7 @@ enum ib_err ib_publish_many(struct ib_client *client, const struct ib_publish *i
     client_begin_call(client);
     if (intents == NULL || results == NULL || count == 0 || count > IB_BATCH_MAX)
         return client_fail(client, IB_ERR_INVALID_ARGUMENT,
-                           "1 to %d intents and room for their results are required",
-                           IB_BATCH_MAX);
+                           "1 to %d intents and room for their results are required", IB_BATCH_MAX);
     char *body = NULL;
     enum ib_err err = batch_body(client, intents, count, &body);
     if (err != IB_OK)
@@ -123,9 +122,8 @@ static enum ib_err read_jobs(struct ib_client *client, const json_t *reply, unsi
     const json_t *list = json_object_get(reply, "intents");
     size_t size = json_array_size(list);
     if (!json_is_array(list) || size == 0 || size > max)
-        return client_fail(client, IB_ERR_PROTOCOL, "the claim reply has no list of 1 to %u",
-                           max);
-    *jobs = calloc(size, sizeof **jobs);
+        return client_fail(client, IB_ERR_PROTOCOL, "the claim reply has no list of 1 to %u", max);
+    *jobs = calloc(size, sizeof(struct ib_job *));
     if (*jobs == NULL)
         return client_fail(client, IB_ERR_NO_MEMORY, "out of memory reading jobs");
     enum ib_err err = IB_OK;

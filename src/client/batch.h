@@ -8,8 +8,7 @@
 #include "intentbus.h"
 
 /* The POST /intent body of intent as an object (*out: the caller's). */
-enum ib_err publish_object(struct ib_client *client, const struct ib_publish *intent,
-                           json_t **out);
+enum ib_err publish_object(struct ib_client *client, const struct ib_publish *intent, json_t **out);
 
 /* A job from one claim reply object. */
 enum ib_err claim_read_job(struct ib_client *client, const json_t *reply, struct ib_job **out);

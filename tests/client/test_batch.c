@@ -57,7 +57,8 @@ static void test_publish_many_with_a_bad_item(void **state)
     while (ib_claim_many(client, &claim, 40, &jobs, &count) == IB_OK) {
         assert_true(count >= 1 && count <= 40);
         for (size_t i = 0; i < count; i++)
-            assert_ib(client, ib_fulfill(client, jobs[i]->id, jobs[i]->claim_token, "1", NULL), IB_OK);
+            assert_ib(client, ib_fulfill(client, jobs[i]->id, jobs[i]->claim_token, "1", NULL),
+                      IB_OK);
         total += count;
         ib_jobs_free(jobs, count);
     }
@@ -104,8 +105,7 @@ static void test_claim_many_wait_and_arguments(void **state)
     assert_string_not_equal(jobs[0]->claim_token, jobs[1]->claim_token);
     ib_jobs_free(jobs, count);
     assert_ib(client, ib_claim_many(client, &claim, 0, &jobs, &count), IB_ERR_INVALID_ARGUMENT);
-    assert_ib(client, ib_claim_many(client, &claim, 101, &jobs, &count),
-              IB_ERR_INVALID_ARGUMENT);
+    assert_ib(client, ib_claim_many(client, &claim, 101, &jobs, &count), IB_ERR_INVALID_ARGUMENT);
     struct ib_publish_result result;
     assert_ib(client, ib_publish_many(client, NULL, 1, &result), IB_ERR_INVALID_ARGUMENT);
 }
