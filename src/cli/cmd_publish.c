@@ -242,8 +242,8 @@ int cli_publish_main(int argc, char **argv)
             return cli_usage_error(&common, "--batch takes no GOAL or JSON, and no --wait");
         return cli_with_client(&common, CLI_NEED_API_KEY, batch_call, &publish_options);
     }
-    if (argc - optind != 2)
-        return cli_usage_error(&common, "GOAL and JSON are required");
+    if (!cli_check_operands(&common, argc - optind, 2, 2))
+        return CLI_EXIT_USAGE;
     char *payload = cli_read_json_operand(&common, "JSON", argv[optind + 1]);
     if (payload == NULL)
         return CLI_EXIT_USAGE;
