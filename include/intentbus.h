@@ -194,6 +194,37 @@ enum ib_err ib_claim(struct ib_client *client, const struct ib_claim *request, s
 /* Frees a job from ib_claim(); NULL is a no-op. */
 void ib_job_free(struct ib_job *job);
 
+/* ---- batches (docs/PROTOCOL-EXTENSIONS.md "Batch publish and claim") ---- */
+
+#define IB_BATCH_MAX 100
+
+/* One intent's outcome in ib_publish_many(). */
+struct ib_publish_result {
+    enum ib_err err;        /* IB_OK: published, or replayed (its key was used before) */
+    char id[IB_ID_MAX + 1]; /* with IB_OK */
+    bool replayed;
+    char code[48];     /* otherwise the server's error code ("invalid_goal") */
+    char message[160]; /* and message */
+};
+
+/* Publishes count (1 to IB_BATCH_MAX) intents in one request and one
+ * transaction; each intent's idempotency_key travels with it. IB_OK: the
+ * server answered every item, results[i] says what became of intents[i]
+ * (some may have failed on their own). Any other error: the request as a
+ * whole failed (nothing was published) and results are not set. */
+enum ib_err ib_publish_many(struct ib_client *client, const struct ib_publish *intents,
+                            size_t count, struct ib_publish_result *results);
+
+/* Claims up to max (1 to IB_BATCH_MAX) intents at once, each with its own
+ * claim token and lease; with request->wait_seconds it returns as soon as
+ * at least one is there. IB_OK: *jobs is an array of *count (>= 1) jobs,
+ * free it with ib_jobs_free(). IB_ERR_EMPTY: nothing eligible. */
+enum ib_err ib_claim_many(struct ib_client *client, const struct ib_claim *request, unsigned max,
+                          struct ib_job ***jobs, size_t *count);
+
+/* Frees the jobs of ib_claim_many() and the array; NULL is a no-op. */
+void ib_jobs_free(struct ib_job **jobs, size_t count);
+
 /* Extends the lease of a claimed intent to now + seconds (10-3600; 0: the
  * server's default, 60). On IB_OK writes the new lease end into
  * *claim_expires_at when it is not NULL. IB_ERR_NOT_FOUND means the lease is

@@ -51,10 +51,10 @@ static void watch(struct bench_run *run, struct bench_engine *engine, double sta
         fprintf(stderr, "\n");
 }
 
-static void init_run(struct bench_run *run, int jobs, bool long_poll)
+static void init_run(struct bench_run *run, int jobs, bool long_poll, int batch)
 {
     char suffix[17];
-    *run = (struct bench_run){.jobs = jobs, .long_poll = long_poll};
+    *run = (struct bench_run){.jobs = jobs, .long_poll = long_poll, .batch = batch};
     atomic_init(&run->next_job, 0);
     atomic_init(&run->fulfilled, 0);
     atomic_init(&run->stop, false);
@@ -74,7 +74,7 @@ struct bench_target_set {
 static int run_jobs(const struct bench_options *options, struct bench_target_set *set)
 {
     struct bench_run run;
-    init_run(&run, options->jobs, options->long_poll);
+    init_run(&run, options->jobs, options->long_poll, options->batch);
     run.sign_key = options->sign ? set->targets.api_key : NULL;
     struct bench_cast cast = {
         .publishers = options->publishers, .workers = options->workers, .loops = options->loops};
@@ -97,6 +97,7 @@ static int run_jobs(const struct bench_options *options, struct bench_target_set
         .jobs = options->jobs,
         .fulfilled = atomic_load(&run.fulfilled),
         .long_poll = options->long_poll,
+        .batch = options->batch,
         .signed_requests = options->sign,
         .seconds = results.last_fulfil > 0 ? results.last_fulfil - started : 0};
     bench_report_print(&summary, &results, options->json);
@@ -127,7 +128,7 @@ static int run_health(const struct bench_options *options, struct bench_target_s
 {
     const char *url = set->shown;
     struct bench_run run;
-    init_run(&run, 0, false);
+    init_run(&run, 0, false, 1);
     run.health_until = clock_now() + options->health_seconds;
     struct bench_cast cast = {.probes = options->workers, .loops = options->loops};
     struct bench_engine engine;

@@ -4,21 +4,27 @@
 #include "bench/bench_agent.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_json.h"
 #include "bench/bench_worker.h"
 #include "util/clock.h"
 
 static int role_url(struct bench_agent *agent, const char *base_url)
 {
     int length = 0;
+    bool batch = agent->run->batch > 1;
+    char max[16] = "";
+    if (batch)
+        snprintf(max, sizeof max, "&max=%d", agent->run->batch);
     if (agent->role == BENCH_PUBLISHER)
-        length = snprintf(agent->url, sizeof agent->url, "%s/intent", base_url);
+        length = snprintf(agent->url, sizeof agent->url, "%s/intent%s", base_url, batch ? "s" : "");
     else if (agent->role == BENCH_HEALTH)
         length = snprintf(agent->url, sizeof agent->url, "%s/health", base_url);
     else
-        length = snprintf(agent->url, sizeof agent->url, "%s/claim?goal=bench&namespace=%s%s",
-                          base_url, agent->run->namespace_,
+        length = snprintf(agent->url, sizeof agent->url, "%s/claim?goal=bench%s&namespace=%s%s",
+                          base_url, max, agent->run->namespace_,
                           agent->run->long_poll ? "&wait=" BENCH_LONG_POLL_WAIT : "");
     return length > 0 && (size_t)length < sizeof agent->url ? 0 : -1;
 }
@@ -52,6 +58,9 @@ void bench_agent_close(struct bench_agent *agent)
     if (agent->loop != NULL)
         bench_loop_forget(agent->loop, &agent->conn);
     bench_conn_close(&agent->conn);
+    free(agent->batch_body);
+    free(agent->claimed);
+    agent->batch_body = agent->claimed = NULL;
 }
 
 int bench_agent_send(struct bench_agent *agent, enum bench_step step, const char *url,
@@ -66,10 +75,55 @@ int bench_agent_send(struct bench_agent *agent, enum bench_step step, const char
     return 0;
 }
 
+#define BATCH_ITEM_MAX 128 /* bytes of one intent in a batch body */
+
+/* Writes the body of a batch publish of jobs first..first+count-1;
+ * returns its length, or -1 when it cannot be made. */
+static int batch_body(struct bench_agent *agent, int first, int count)
+{
+    size_t size = (size_t)agent->run->batch * BATCH_ITEM_MAX + 32;
+    if (agent->batch_body == NULL && (agent->batch_body = malloc(size)) == NULL)
+        return -1;
+    char *at = agent->batch_body;
+    at += sprintf(at, "{\"intents\":[");
+    for (int i = 0; i < count; i++) {
+        int length = snprintf(at, BATCH_ITEM_MAX,
+                              "%s{\"goal\":\"bench\",\"namespace\":\"%s\","
+                              "\"payload\":{\"job\":%d,\"t\":%.6f}}",
+                              i > 0 ? "," : "", agent->run->namespace_, first + i, clock_now());
+        if (length < 0 || length >= BATCH_ITEM_MAX)
+            return -1;
+        at += length;
+    }
+    at += sprintf(at, "]}");
+    return (int)(at - agent->batch_body);
+}
+
+/* A batch publisher's next request: up to run->batch of the jobs left. */
+static void publish_batch_next(struct bench_agent *agent)
+{
+    struct bench_run *run = agent->run;
+    int first;
+    while (!atomic_load(&run->stop) &&
+           (first = atomic_fetch_add(&run->next_job, run->batch)) < run->jobs) {
+        int count = run->jobs - first < run->batch ? run->jobs - first : run->batch;
+        int length = batch_body(agent, first, count);
+        if (length < 0)
+            bench_results_record_status(agent->results, -1);
+        else if (bench_agent_send(agent, BENCH_PUBLISH, NULL, agent->batch_body,
+                                  (size_t)length) == 0)
+            return;
+    }
+}
+
 /* Posts the next job, if any is left; the URL never changes. */
 static void publish_next(struct bench_agent *agent)
 {
     struct bench_run *run = agent->run;
+    if (run->batch > 1) {
+        publish_batch_next(agent);
+        return;
+    }
     int job;
     while (!atomic_load(&run->stop) && (job = atomic_fetch_add(&run->next_job, 1)) < run->jobs) {
         int length = snprintf(
@@ -87,7 +141,11 @@ static void published(struct bench_agent *agent, long status, double seconds)
 {
     bench_results_record_status(agent->results, status);
     latency_add(&agent->results->publish, seconds);
-    agent->results->published += status == 201;
+    if (agent->run->batch > 1 && status == 200)
+        agent->results->published +=
+            (long)bench_json_number(bench_json_member(agent->conn.body, "published"));
+    else
+        agent->results->published += status == 201;
     publish_next(agent);
 }
 

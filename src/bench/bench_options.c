@@ -34,6 +34,9 @@ void bench_options_usage(FILE *out)
         "  --jobs N          intents to publish and fulfil (profile's, or 1000)\n"
         "  --publishers N    publishers, each posting one intent after another (default 4)\n"
         "  --long-poll       claim with wait= instead of polling (10 ms pause after a 204)\n"
+        "  --batch K         publish K intents per request (POST /intents) and claim up to K\n"
+        "                    jobs per request (POST /claim?max=K), 1-100 (default 1: one\n"
+        "                    each); fulfils stay one per job\n"
         "  --sign            sign every request (HMAC, docs/SIGNING.md), as the CLI does\n"
         "  --loops N         event-loop threads driving all of them (default %d, at most %d)\n"
         "  --url URL[,URL..] a running bus: one node, or several of one bus (the clients\n"
@@ -101,6 +104,8 @@ static int parse_flag(struct bench_options *options, int flag, const char *value
     case 'l':
         options->long_poll = true;
         return 0;
+    case 'B':
+        return positive(value, &options->batch, 100);
     case 's':
         options->sign = true;
         return 0;
@@ -125,6 +130,7 @@ static void set_defaults(struct bench_options *options, const struct profile *pr
                                       .publishers = 4,
                                       .loops = DEFAULT_LOOPS,
                                       .nodes = 1,
+                                      .batch = 1,
                                       .timeout = 300,
                                       .api_key = getenv("INTENT_API_KEY")};
     if (profile != NULL) {
@@ -147,6 +153,7 @@ int bench_options_parse(struct bench_options *options, int argc, char **argv)
                                           {"api-key", required_argument, NULL, 'k'},
                                           {"server-env", required_argument, NULL, 'e'},
                                           {"long-poll", no_argument, NULL, 'l'},
+                                          {"batch", required_argument, NULL, 'B'},
                                           {"sign", no_argument, NULL, 's'},
                                           {"json", no_argument, NULL, 'J'},
                                           {"timeout", required_argument, NULL, 't'},

@@ -19,6 +19,7 @@ struct bench_options {
     const char *api_key;
     const char *server_env;
     bool long_poll;
+    int batch; /* intents per publish and jobs per claim: 1, or POST /intents and claim?max= */
     bool sign;
     bool json;
     double timeout;

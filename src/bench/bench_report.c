@@ -104,9 +104,13 @@ static void print_row(const char *kind, const struct latency *latency)
 static void print_table(const struct bench_summary *summary, struct bench_results *results,
                         struct overall overall)
 {
-    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s, %d node%s%s%s: %s\n",
+    char batch[32] = "";
+    if (summary->batch > 1)
+        snprintf(batch, sizeof batch, ", batches of %d", summary->batch);
+    printf("profile %s: %d workers, %d publishers, %d jobs, %s%s%s, %d node%s%s%s: %s\n",
            summary->profile, summary->workers, summary->publishers, summary->jobs,
            summary->long_poll ? "long-poll" : "polling", summary->signed_requests ? ", signed" : "",
+           batch,
            summary->nodes, summary->nodes == 1 ? "" : "s", summary->store ? " on " : "",
            summary->store ? summary->store : "", summary->url);
     printf("  success %.2f %%   %.1f jobs/s   P50 %.2f ms   P99 %.2f ms   (%.2f s)\n",
@@ -165,6 +169,7 @@ static void print_json(const struct bench_summary *summary, struct bench_results
     if (report != NULL) {
         json_object_set_new(report, "p50_ms", json_real(1000 * overall.p50));
         json_object_set_new(report, "nodes", json_integer(summary->nodes));
+        json_object_set_new(report, "batch", json_integer(summary->batch > 1 ? summary->batch : 1));
         json_object_set_new(report, "store",
                             summary->store ? json_string(summary->store) : json_null());
         json_object_set_new(report, "server_cpu_seconds",

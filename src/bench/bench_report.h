@@ -39,6 +39,7 @@ struct bench_summary {
     int jobs;
     long fulfilled;
     bool long_poll;
+    int batch; /* --batch: 1, or intents per publish and jobs per claim */
     bool signed_requests;
     double seconds; /* first publish -> last fulfil */
 };

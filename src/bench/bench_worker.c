@@ -4,6 +4,8 @@
 #include "bench/bench_worker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "bench/bench_json.h"
 #include "util/clock.h"
@@ -42,15 +44,39 @@ static int prepare_fulfil(struct bench_agent *agent, const char *response)
     return body_length;
 }
 
-/* Sends the fulfil of the job just claimed; returns true when it went out. */
-static bool fulfil(struct bench_agent *agent)
+/* Where the next job of a batch claim's answer starts ({"id":...), after
+ * `after`; NULL when there is none. The bench's payloads hold no "id". */
+static const char *next_claimed(const char *after)
 {
-    int length = prepare_fulfil(agent, agent->conn.body);
+    return after ? strstr(after, "{\"id\":\"") : NULL;
+}
+
+/* Sends the fulfil of the job at job (a claim's answer, or one job of a
+ * batch claim's); returns true when it went out. */
+static bool fulfil_job(struct bench_agent *agent, const char *job)
+{
+    int length = prepare_fulfil(agent, job);
     if (length < 0)
         return false;
     agent->claim_url_set = false;
     size_t body_length = (size_t)length;
     return bench_agent_send(agent, BENCH_FULFIL, agent->fulfil_url, agent->body, body_length) == 0;
+}
+
+/* A batch claim's answer: keeps it and fulfils its jobs one by one. */
+static bool fulfil_batch(struct bench_agent *agent)
+{
+    free(agent->claimed);
+    agent->claimed = strdup(agent->conn.body ? agent->conn.body : "");
+    agent->next_job = next_claimed(agent->claimed);
+    return agent->next_job != NULL && fulfil_job(agent, agent->next_job);
+}
+
+static bool fulfil(struct bench_agent *agent)
+{
+    if (agent->run->batch > 1)
+        return fulfil_batch(agent);
+    return fulfil_job(agent, agent->conn.body);
 }
 
 void bench_worker_claimed(struct bench_agent *agent, long status, double seconds)
@@ -84,6 +110,12 @@ void bench_worker_fulfilled(struct bench_agent *agent, long status, double secon
         latency_add(&results->end_to_end, now - agent->published_at);
         atomic_fetch_add(&agent->run->fulfilled, 1);
         results->last_fulfil = now;
+    }
+    if (agent->next_job != NULL) {
+        agent->next_job = next_claimed(agent->next_job + 1);
+        if (agent->next_job != NULL && fulfil_job(agent, agent->next_job))
+            return;
+        agent->next_job = NULL;
     }
     bench_worker_claim(agent);
 }

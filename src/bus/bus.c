@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/backoff.h"
+#include "bus/batch.h"
+#include "bus/bus_internal.h"
 #include "bus/canonical_json.h"
 #include "bus/replies.h"
 #include "util/token.h"
@@ -156,7 +158,7 @@ static enum bus_err set_reply(struct bus_reply *reply, unsigned status, char *bo
 }
 
 /* Prepares an idempotency record, or leaves *use NULL without a key. */
-static enum bus_err prepare_idempotency(const struct principal *caller, const char *key,
+enum bus_err bus_prepare_idempotency(const struct principal *caller, const char *key,
                                         const char *scope, const json_t *body,
                                         struct idempotency *idem, const struct idempotency **use,
                                         struct bus_error *error)
@@ -204,7 +206,7 @@ static enum bus_err finish_idempotent(enum bus_err err, struct stored_response *
     return set_reply(reply, status, body, error);
 }
 
-static void fill_new_intent(struct intent_new *intent, const struct principal *caller, double now)
+void bus_fill_new_intent(struct intent_new *intent, const struct principal *caller, double now)
 {
     strcpy(intent->publisher, caller->id);
     intent->created_at = now;
@@ -212,7 +214,7 @@ static void fill_new_intent(struct intent_new *intent, const struct principal *c
     intent->expires_at = intent->run_at + DEFAULT_TTL_SECONDS;
 }
 
-static enum bus_err fill_claim_request(const struct principal *caller,
+enum bus_err bus_fill_claim_request(const struct principal *caller,
                                        const struct claim_params *params, double lease_seconds,
                                        struct claim_request *request, struct bus_error *error)
 {
@@ -282,7 +284,15 @@ static enum bus_err lease_store_error(enum bus_err err, struct bus_error *error)
 
 /* ---- the hot writes as calls ------------------------------------------- */
 
-enum call_kind { CALL_PUBLISH, CALL_CLAIM, CALL_FULFILL, CALL_EXTEND, CALL_FAIL };
+enum call_kind {
+    CALL_PUBLISH,
+    CALL_CLAIM,
+    CALL_FULFILL,
+    CALL_EXTEND,
+    CALL_FAIL,
+    CALL_PUBLISH_MANY,
+    CALL_CLAIM_MANY
+};
 
 struct publish_call {
     struct intent_new intent;
@@ -345,6 +355,8 @@ struct bus_call {
         struct fulfill_call fulfill;
         struct extend_call extend;
         struct fail_call fail;
+        struct publish_many_call publish_many;
+        struct claim_many_call claim_many;
     };
 };
 
@@ -379,6 +391,12 @@ static void call_clear(struct bus_call *call)
         break;
     case CALL_FAIL:
         free(call->fail.error_text);
+        break;
+    case CALL_PUBLISH_MANY:
+        batch_publish_clear(&call->publish_many);
+        break;
+    case CALL_CLAIM_MANY:
+        batch_claim_clear(&call->claim_many);
         break;
     }
 }
@@ -418,13 +436,13 @@ enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, 
     const struct idempotency *use_idem = NULL;
     enum bus_err err = validate_publish(body, &publish->intent, error);
     if (err == BUS_OK)
-        err = prepare_idempotency(caller, idempotency_key, "POST /intent", body, &publish->idem,
+        err = bus_prepare_idempotency(caller, idempotency_key, "POST /intent", body, &publish->idem,
                                   &use_idem, error);
     if (err == BUS_OK &&
         !token_time_ordered_hex(publish->intent.id, INTENT_ID_LEN / 2, clock_now()))
         err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "no randomness available");
     if (err == BUS_OK) {
-        fill_new_intent(&publish->intent, caller, clock_now());
+        bus_fill_new_intent(&publish->intent, caller, clock_now());
         publish->response = reply_published(publish->intent.id, publish->intent.namespace_);
         if (publish->response == NULL)
             err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
@@ -446,16 +464,35 @@ enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
                              const struct claim_params *params, struct bus_call **call,
                              struct bus_error *error)
 {
+    if (params->max > 0) {
+        *call = call_new(bus, CALL_CLAIM_MANY, error);
+        if (*call == NULL)
+            return BUS_ERR_INTERNAL;
+        enum bus_err err = batch_claim_prepare(caller, params, bus->settings.lease_seconds,
+                                               &(*call)->claim_many, error);
+        return err == BUS_OK ? BUS_OK : abandon(call, err);
+    }
     *call = call_new(bus, CALL_CLAIM, error);
     if (*call == NULL)
         return BUS_ERR_INTERNAL;
     struct claim_call *claim = &(*call)->claim;
     enum bus_err err =
-        fill_claim_request(caller, params, bus->settings.lease_seconds, &claim->request, error);
+        bus_fill_claim_request(caller, params, bus->settings.lease_seconds, &claim->request, error);
     if (err != BUS_OK)
         return abandon(call, err);
     claim->store = (struct store_claim_call){.request = &claim->request, .out = &claim->claimed};
     return BUS_OK;
+}
+
+enum bus_err bus_publish_many_begin(struct bus *bus, const struct principal *caller,
+                                    const json_t *body, struct bus_call **call,
+                                    struct bus_error *error)
+{
+    *call = call_new(bus, CALL_PUBLISH_MANY, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    enum bus_err err = batch_publish_prepare(caller, body, &(*call)->publish_many, error);
+    return err == BUS_OK ? BUS_OK : abandon(call, err);
 }
 
 enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
@@ -529,6 +566,10 @@ static const struct store_nonce_call **nonce_slot(struct bus_call *call)
         return &call->extend.store.nonce;
     case CALL_FAIL:
         return &call->fail.store.nonce;
+    case CALL_PUBLISH_MANY:
+        return &call->publish_many.store.nonce;
+    case CALL_CLAIM_MANY:
+        return &call->claim_many.store.nonce;
     }
     return NULL;
 }
@@ -579,6 +620,12 @@ void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context
     case CALL_FAIL:
         err = ops->fail_submit(backend, &call->fail.store, call_over, call);
         break;
+    case CALL_PUBLISH_MANY:
+        err = ops->publish_many_submit(backend, &call->publish_many.store, call_over, call);
+        break;
+    case CALL_CLAIM_MANY:
+        err = ops->claim_many_submit(backend, &call->claim_many.store, call_over, call);
+        break;
     }
     if (err != BUS_OK)
         call_over(call, err);
@@ -624,12 +671,18 @@ void bus_call_run(struct bus_call *call)
     case CALL_FAIL:
         call->result = ops->fail(backend, fail->ref, fail->error_text, fail->jitter, fail->out);
         break;
+    case CALL_PUBLISH_MANY:
+        call->result = ops->publish_many(backend, &call->publish_many.store);
+        break;
+    case CALL_CLAIM_MANY:
+        call->result = ops->claim_many(backend, &call->claim_many.store);
+        break;
     }
     call->over = true;
 }
 
 /* The claimed intent's goal series: claims, reclaimed leases, queue wait. */
-static void count_claim(struct bus *bus, const struct claimed_intent *claimed, double now)
+void bus_count_claim(struct bus *bus, const struct claimed_intent *claimed, double now)
 {
     struct goal_series *series = goal_stats_series(bus->goals, claimed->namespace_, claimed->goal);
     goal_series_count(series, GOAL_CLAIMED);
@@ -653,17 +706,20 @@ static void count_settled(struct bus *bus, const struct lease_ref *ref, enum goa
     goal_series_run(series, ref->now - ref->facts->claimed_at);
 }
 
+void bus_count_published(struct bus *bus, const struct intent_new *intent)
+{
+    atomic_fetch_add(&bus->counters.published, 1);
+    goal_series_count(goal_stats_series(bus->goals, intent->namespace_, intent->goal),
+                      GOAL_PUBLISHED);
+    minute_ring_count(bus->minutes, MINUTE_PUBLISHED, intent->created_at);
+    notify_published(bus, intent);
+}
+
 static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish, enum bus_err err,
                                    struct bus_reply *reply, struct bus_error *error)
 {
-    if (err == BUS_OK && publish->replay.body == NULL) {
-        atomic_fetch_add(&bus->counters.published, 1);
-        goal_series_count(
-            goal_stats_series(bus->goals, publish->intent.namespace_, publish->intent.goal),
-            GOAL_PUBLISHED);
-        minute_ring_count(bus->minutes, MINUTE_PUBLISHED, publish->intent.created_at);
-        notify_published(bus, &publish->intent);
-    }
+    if (err == BUS_OK && publish->replay.body == NULL)
+        bus_count_published(bus, &publish->intent);
     char *response = publish->response;
     publish->response = NULL; /* finish_idempotent takes it */
     return finish_idempotent(err, &publish->replay, 201, response, reply, error);
@@ -676,7 +732,7 @@ static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum
         workers_saw_claim(bus->workers, &claim->request, err == BUS_OK);
     if (err == BUS_OK) {
         atomic_fetch_add(&bus->counters.claims, 1);
-        count_claim(bus, &claim->claimed, claim->request.now);
+        bus_count_claim(bus, &claim->claimed, claim->request.now);
         strcpy(claim->claimed.token, claim->request.token);
         return set_reply(reply, 200, reply_claimed(&claim->claimed, bus->settings.lease_seconds),
                          error);
@@ -744,6 +800,10 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
         return finish_extend(&call->extend, call->result, reply, error);
     case CALL_FAIL:
         return finish_fail(call->bus, &call->fail, call->result, reply, error);
+    case CALL_PUBLISH_MANY:
+        return batch_publish_finish(call->bus, &call->publish_many, call->result, reply, error);
+    case CALL_CLAIM_MANY:
+        return batch_claim_finish(call->bus, &call->claim_many, call->result, reply, error);
     }
     return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "unknown call");
 }
@@ -822,7 +882,7 @@ enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const c
         return err;
     char scope[KV_KEY_MAX_BYTES + 16];
     snprintf(scope, sizeof scope, "POST /set/%s", key);
-    err = prepare_idempotency(caller, idempotency_key, scope, body, &idem, &use_idem, error);
+    err = bus_prepare_idempotency(caller, idempotency_key, scope, body, &idem, &use_idem, error);
     if (err != BUS_OK) {
         free(value_json);
         return err;

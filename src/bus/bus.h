@@ -87,6 +87,8 @@ struct claim_params {
     const char *publisher; /* an API key: only intents it published */
     bool as_admin;         /* admin credentials came too: publisher may be any key,
                             * and that publisher's private intents are claimable */
+    int max;               /* 0: one claim, the original reply; 1-BATCH_MAX_ITEMS: a batch
+                            * claim, {"intents": [...]} (bus/batch.h) */
 };
 
 void bus_init(struct bus *bus, struct store *store, const struct bus_settings *settings, double now);
@@ -131,6 +133,12 @@ typedef void (*bus_call_done_fn)(void *context);
 enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
                                const char *idempotency_key, struct bus_call **call,
                                struct bus_error *error);
+/* POST /intents: {"intents": [up to BATCH_MAX_ITEMS publish bodies]},
+ * each with an optional "idempotency_key"; reply 200 with a result per
+ * item (docs/PROTOCOL-EXTENSIONS.md). */
+enum bus_err bus_publish_many_begin(struct bus *bus, const struct principal *caller,
+                                    const json_t *body, struct bus_call **call,
+                                    struct bus_error *error);
 enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
                              const struct claim_params *params, struct bus_call **call,
                              struct bus_error *error);

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/credentials.h"
+#include "cli/publish_batch.h"
 #include "cli/wait_result.h"
 
 enum {
@@ -19,6 +20,7 @@ enum {
     OPT_PUBLIC,
     OPT_IDEMPOTENCY_KEY,
     OPT_WAIT,
+    OPT_BATCH,
 };
 
 static const struct option options[] = {
@@ -32,6 +34,7 @@ static const struct option options[] = {
     {"public", no_argument, NULL, OPT_PUBLIC},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
     {"wait", optional_argument, NULL, OPT_WAIT},
+    {"batch", required_argument, NULL, OPT_BATCH},
     CLI_COMMON_OPTIONS,
     {0},
 };
@@ -39,9 +42,17 @@ static const struct option options[] = {
 static void print_usage(void)
 {
     printf("usage: intent-bus publish GOAL JSON [options]\n"
+           "       intent-bus publish --batch FILE [-n NS]\n"
            "\n"
            "Publishes an intent (a job) with goal GOAL and payload JSON (\"-\": read it from\n"
            "standard input) and prints its id.\n"
+           "\n"
+           "With --batch, publishes the intents of FILE (\"-\": standard input), one JSON\n"
+           "object per line with the fields of POST /intent (goal, payload, namespace,\n"
+           "priority, ..., idempotency_key), 100 per request, and prints one JSON line per\n"
+           "input line: {\"line\":N,\"id\":...} or {\"line\":N,\"error\":{...}}. -n sets\n"
+           "the namespace of lines without one; the other options do not apply. Exit 1\n"
+           "when any line failed.\n"
            "\n"
            "options:\n"
            "  -n, --namespace NS       namespace (default \"default\")\n"
@@ -68,6 +79,7 @@ struct publish_options {
     struct ib_publish intent;
     bool wait;
     double wait_seconds; /* 0: no limit */
+    const char *batch;   /* --batch FILE, "-" for stdin */
 };
 
 /* "--wait 30": getopt takes only "--wait=30" for an optional value, so a
@@ -125,6 +137,9 @@ static bool take_option(struct cli_common *common, int flag, int argc, char **ar
         return true;
     case OPT_WAIT:
         return take_wait(common, argc, argv, publish);
+    case OPT_BATCH:
+        publish->batch = optarg;
+        return true;
     default:
         return false;
     }
@@ -198,14 +213,37 @@ static int publish_call(const struct cli_common *common, struct ib_client *clien
     return wait_and_print(common, client, url, id, publish->wait_seconds);
 }
 
+static int batch_call(const struct cli_common *common, struct ib_client *client, const char *url,
+                      void *context)
+{
+    const struct publish_options *publish = context;
+    bool from_stdin = strcmp(publish->batch, "-") == 0;
+    FILE *input = from_stdin ? stdin : fopen(publish->batch, "r");
+    if (input == NULL) {
+        cli_error(common, "cannot open %s", publish->batch);
+        return CLI_EXIT_USAGE;
+    }
+    int code = publish_batch(common, client, url, input, publish->intent.namespace_);
+    if (!from_stdin)
+        fclose(input);
+    return code;
+}
+
 int cli_publish_main(int argc, char **argv)
 {
     struct cli_common common = {.command = "publish"};
     struct publish_options publish_options = {0};
-    static const struct cli_syntax syntax = {":hn:", options, take_option, print_usage, 2, 2};
+    static const struct cli_syntax syntax = {":hn:", options, take_option, print_usage, 0, 2};
     int code = cli_parse(&common, argc, argv, &syntax, &publish_options);
     if (code >= 0)
         return code;
+    if (publish_options.batch != NULL) {
+        if (argc - optind != 0 || publish_options.wait)
+            return cli_usage_error(&common, "--batch takes no GOAL or JSON, and no --wait");
+        return cli_with_client(&common, CLI_NEED_API_KEY, batch_call, &publish_options);
+    }
+    if (!cli_check_operands(&common, argc - optind, 2, 2))
+        return CLI_EXIT_USAGE;
     char *payload = cli_read_json_operand(&common, "JSON", argv[optind + 1]);
     if (payload == NULL)
         return CLI_EXIT_USAGE;

@@ -6,6 +6,7 @@
  * when its job is done; `running` counts the slots with a job. */
 #include "cli/listener.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -86,21 +87,17 @@ static void *slot_main(void *context)
 
 /* ------------------------------------------------------------- claimer */
 
-/* Waits for a free slot; NULL once stopping. */
-static struct slot *wait_for_slot(struct listener *listener)
+/* Waits for a free slot; how many are free (at most IB_BATCH_MAX, one
+ * batch claim's worth), 0 once stopping. Only the claimer fills slots, so
+ * they stay free until it does. */
+static unsigned wait_for_slots(struct listener *listener)
 {
-    struct slot *free_slot = NULL;
     pthread_mutex_lock(&listener->lock);
     while (!listener->stopping && listener->running >= listener->config->concurrency)
         pthread_cond_wait(&listener->changed, &listener->lock);
-    for (unsigned i = 0; !listener->stopping && i < listener->config->concurrency; i++) {
-        if (listener->slots[i].job == NULL) {
-            free_slot = &listener->slots[i];
-            break;
-        }
-    }
+    unsigned free_slots = listener->stopping ? 0 : listener->config->concurrency - listener->running;
     pthread_mutex_unlock(&listener->lock);
-    return free_slot;
+    return free_slots < IB_BATCH_MAX ? free_slots : IB_BATCH_MAX;
 }
 
 /* Marks a claim as sent (it may wait on the bus up to wait_seconds). */
@@ -111,20 +108,50 @@ static void claim_sent(struct listener *listener)
     pthread_mutex_unlock(&listener->lock);
 }
 
-/* Marks the claim answered and hands its job, if any, to slot, in one step
- * so the listener is never seen finished in between. A job claimed after a
- * stop was asked for is run all the same: it is claimed, the slot is free. */
-static void claim_returned(struct listener *listener, struct slot *slot, struct ib_job *job)
+/* Marks the claim answered and hands its jobs (taking them) to free
+ * slots, in one step so the listener is never seen finished in between. A
+ * job claimed after a stop was asked for is run all the same: it is
+ * claimed, and there is a free slot for each (wait_for_slots). */
+static void claim_returned(struct listener *listener, struct ib_job **jobs, size_t count)
 {
     pthread_mutex_lock(&listener->lock);
     listener->claiming = false;
-    if (job != NULL) {
-        slot->job = job;
-        slot->claimed_at = clock_monotonic();
+    double claimed_at = clock_monotonic();
+    for (unsigned i = 0; i < listener->config->concurrency && count > 0; i++) {
+        struct slot *slot = &listener->slots[i];
+        if (slot->job != NULL)
+            continue;
+        slot->job = jobs[--count];
+        slot->claimed_at = claimed_at;
         listener->running++;
     }
+    assert(count == 0);
     pthread_cond_broadcast(&listener->changed);
     pthread_mutex_unlock(&listener->lock);
+}
+
+/* One claim for up to free_slots jobs: a single claim for one (as any bus
+ * answers it), a batch claim (POST /claim?max=K) for more. *jobs is an
+ * array of *count jobs, the array for free(). */
+static enum ib_err claim_jobs(struct listener *listener, const struct ib_claim *claim,
+                              unsigned free_slots, struct ib_job ***jobs, size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    if (free_slots > 1)
+        return ib_claim_many(listener->claim_client, claim, free_slots, jobs, count);
+    struct ib_job *job = NULL;
+    enum ib_err err = ib_claim(listener->claim_client, claim, &job);
+    if (err != IB_OK)
+        return err;
+    *jobs = malloc(sizeof(struct ib_job *));
+    if (*jobs == NULL) { /* the job is claimed: its lease will lapse, and it will be retried */
+        ib_job_free(job);
+        return IB_ERR_NO_MEMORY;
+    }
+    (*jobs)[0] = job;
+    *count = 1;
+    return IB_OK;
 }
 
 /* Sleeps seconds, or less when a stop comes. */
@@ -196,13 +223,15 @@ static void *claimer_main(void *context)
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(size_t)listener;
     unsigned failures = 0;
     unsigned idle = 0;
-    struct slot *slot;
-    while ((slot = wait_for_slot(listener)) != NULL) {
-        struct ib_job *job = NULL;
+    unsigned free_slots;
+    while ((free_slots = wait_for_slots(listener)) > 0) {
+        struct ib_job **jobs = NULL;
+        size_t count = 0;
         double asked_at = clock_monotonic();
         claim_sent(listener);
-        enum ib_err err = ib_claim(listener->claim_client, &claim, &job);
-        claim_returned(listener, slot, job);
+        enum ib_err err = claim_jobs(listener, &claim, free_slots, &jobs, &count);
+        claim_returned(listener, jobs, count);
+        free(jobs); /* the jobs are the slots' now */
         if (err == IB_OK) {
             failures = idle = 0;
         } else if (err == IB_ERR_ABORTED) {

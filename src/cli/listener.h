@@ -1,7 +1,9 @@
 /* The machinery of `intent-bus listen`: one claimer thread and
  * `concurrency` job slots, each slot a thread with its own clients (the
  * library's client is not thread-safe, save for ib_client_abort()). The
- * claimer claims only when a slot is free, with long-poll claims, so an
+ * claimer claims only when a slot is free, as many jobs as slots are free
+ * (a batch claim, POST /claim?max=K, when more than one), with long-poll
+ * claims, so an
  * idle listener makes one request per wait period; it backs off with
  * jitter on errors and honours Retry-After. The caller's thread handles
  * signals and decides when to stop (cmd_listen.c). */

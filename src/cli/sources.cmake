@@ -5,6 +5,7 @@ set(CLI_SOURCES
   src/cli/credentials.c
   src/cli/wait_result.c
   src/cli/cmd_publish.c
+  src/cli/publish_batch.c
   src/cli/cmd_job.c
   src/cli/cmd_result.c
   src/cli/cmd_kv.c

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/batch.h"
 #include "client/call.h"
 #include "client/url.h"
 
@@ -21,12 +22,13 @@ void ib_job_free(struct ib_job *job)
     free(job);
 }
 
-/* "/claim?capabilities=..&goal=..&namespace=..&publisher=..&wait=..&worker_id=.." */
-static char *claim_target(const struct ib_claim *claim)
+/* "/claim?capabilities=..&goal=..&max=..&namespace=..&publisher=..&wait=..&worker_id=.."
+ * (max: 0 leaves it out, the single claim). */
+char *claim_target(const struct ib_claim *claim, unsigned max)
 {
     char *url = strdup("/claim");
     if (url != NULL && url_add_param(&url, "capabilities", claim->capabilities) &&
-        url_add_param(&url, "goal", claim->goal) &&
+        url_add_param(&url, "goal", claim->goal) && url_add_count(&url, "max", max) &&
         url_add_param(&url, "namespace", claim->namespace_) &&
         url_add_param(&url, "publisher", claim->publisher) &&
         url_add_count(&url, "wait", claim->wait_seconds) &&
@@ -89,7 +91,7 @@ static char *read_payload(struct job_reader *reader)
 }
 
 /* A job from the 200 reply, every field of spec 7.3 checked for its type. */
-static enum ib_err read_job(struct ib_client *client, const json_t *reply, struct ib_job **out)
+enum ib_err claim_read_job(struct ib_client *client, const json_t *reply, struct ib_job **out)
 {
     struct ib_job *job = calloc(1, sizeof *job);
     if (job == NULL)
@@ -124,7 +126,7 @@ enum ib_err ib_claim(struct ib_client *client, const struct ib_claim *claim, str
         return client_fail(client, IB_ERR_INVALID_ARGUMENT, "job is required");
     *job = NULL;
     static const struct ib_claim everything = {0};
-    char *target = claim_target(claim ? claim : &everything);
+    char *target = claim_target(claim ? claim : &everything, 0);
     if (target == NULL)
         return client_fail(client, IB_ERR_NO_MEMORY, "out of memory building the request");
     struct http_request request = {
@@ -136,7 +138,7 @@ enum ib_err ib_claim(struct ib_client *client, const struct ib_claim *claim, str
     enum ib_err err = call_json_or_empty(client, &request, &reply);
     free(target);
     if (err == IB_OK)
-        err = read_job(client, reply, job);
+        err = claim_read_job(client, reply, job);
     json_decref(reply);
     return err;
 }

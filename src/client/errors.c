@@ -90,7 +90,7 @@ static enum ib_err from_status(long status)
 }
 
 /* Every other "invalid_<field>" code is a field rule (spec section 7). */
-static enum ib_err from_code(const char *code, long status)
+enum ib_err errors_from_code(const char *code, long status)
 {
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (strcmp(code, codes[i].code) == 0)
@@ -122,7 +122,7 @@ enum ib_err errors_from_response(struct ib_client *client, long status, const ch
                                  size_t size)
 {
     if (read_error_body(client, body, size))
-        return from_code(client->last.code, status);
+        return errors_from_code(client->last.code, status);
     enum ib_err err = from_status(status);
     client_fail(client, err, "HTTP %ld without an error body", status);
     return err;

@@ -14,4 +14,8 @@
 enum ib_err errors_from_response(struct ib_client *client, long status, const char *body,
                                  size_t size);
 
+/* The error a server's error code (with the status it came with) means:
+ * for the per-item errors of a batch publish. */
+enum ib_err errors_from_code(const char *code, long status);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/batch.h"
 #include "client/body.h"
 #include "client/call.h"
 
@@ -36,8 +37,9 @@ static enum ib_err add_numbers(struct ib_client *client, json_t *object,
     return err;
 }
 
-static enum ib_err publish_body(struct ib_client *client, const struct ib_publish *intent,
-                                char **text)
+/* The publish body as a JSON object (*out, owned by the caller). */
+enum ib_err publish_object(struct ib_client *client, const struct ib_publish *intent,
+                           json_t **out)
 {
     json_t *object = body_new(client);
     if (object == NULL)
@@ -59,7 +61,16 @@ static enum ib_err publish_body(struct ib_client *client, const struct ib_publis
         json_decref(object);
         return err;
     }
-    return body_finish(client, object, text);
+    *out = object;
+    return IB_OK;
+}
+
+static enum ib_err publish_body(struct ib_client *client, const struct ib_publish *intent,
+                                char **text)
+{
+    json_t *object = NULL;
+    enum ib_err err = publish_object(client, intent, &object);
+    return err == IB_OK ? body_finish(client, object, text) : err;
 }
 
 /* Copies the reply's id into the caller's buffer. */

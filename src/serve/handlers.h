@@ -12,6 +12,7 @@ void handle_root(struct http_request *request, struct http_response *response);
 /* serve/intents.c */
 void handle_publish(struct http_request *request, struct http_response *response);
 void handle_claim(struct http_request *request, struct http_response *response);
+void handle_publish_many(struct http_request *request, struct http_response *response);
 void handle_extend(struct http_request *request, struct http_response *response);
 void handle_fulfill(struct http_request *request, struct http_response *response);
 void handle_fail(struct http_request *request, struct http_response *response);

@@ -51,6 +51,9 @@ struct request_state {
     struct MHD_Connection *connection;
     double started;
     char who[sizeof((struct principal *)0)->label];
+    size_t limit;  /* router_body_limit's */
+    char *large;   /* owned: the body of a route allowed more than data holds */
+    size_t large_capacity;
     /* Last, and left uninitialised: zeroing 8 KB per request cost more
      * CPU than parsing it. Only data[0..size) is ever read. */
     char data[REQUEST_BODY_MAX];
@@ -140,20 +143,44 @@ static enum MHD_Result send_response(struct MHD_Connection *connection,
     return result;
 }
 
-static bool declared_too_large(struct MHD_Connection *connection)
+static bool declared_too_large(struct MHD_Connection *connection, size_t limit)
 {
     const char *length =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return length != NULL && strtoull(length, NULL, 10) > REQUEST_BODY_MAX;
+    return length != NULL && strtoull(length, NULL, 10) > limit;
+}
+
+/* Room for a body past REQUEST_BODY_MAX (a route with a larger limit),
+ * grown as it arrives; false when out of memory. */
+static bool grow_large(struct request_state *state, size_t needed)
+{
+    if (needed <= state->large_capacity)
+        return true;
+    size_t capacity = state->large_capacity ? state->large_capacity : 2 * REQUEST_BODY_MAX;
+    while (capacity < needed)
+        capacity *= 2;
+    char *large = realloc(state->large, capacity);
+    if (large == NULL)
+        return false;
+    if (state->large == NULL)
+        memcpy(large, state->data, state->size);
+    state->large = large;
+    state->large_capacity = capacity;
+    return true;
 }
 
 static void append_body(struct request_state *state, const char *data, size_t size)
 {
-    if (state->too_large || size > REQUEST_BODY_MAX - state->size) {
+    if (state->too_large || size > state->limit - state->size) {
         state->too_large = true;
         return;
     }
-    memcpy(state->data + state->size, data, size);
+    size_t needed = state->size + size;
+    if (needed > REQUEST_BODY_MAX && !grow_large(state, needed)) {
+        state->too_large = true;
+        return;
+    }
+    memcpy((state->large ? state->large : state->data) + state->size, data, size);
     state->size += size;
 }
 
@@ -289,7 +316,8 @@ static enum MHD_Result start_write(struct server *server, struct MHD_Connection 
 static enum MHD_Result answer(struct server *server, struct MHD_Connection *connection,
                               const char *method, const char *url, struct request_state *state)
 {
-    struct request_body body = {state->data, state->size, state->too_large};
+    struct request_body body = {state->large ? state->large : state->data, state->size,
+                                state->too_large, state->limit};
     struct http_response response = {0};
     edge_enter(server->edge, connection_edge(connection), EDGE_BUSY);
     router_dispatch(server, connection, method, url, &body, &response);
@@ -322,7 +350,8 @@ static enum MHD_Result on_head(struct server *server, struct MHD_Connection *con
         free(refusal.body);
         return result;
     }
-    state->too_large = declared_too_large(connection);
+    state->limit = router_body_limit(method, url);
+    state->too_large = declared_too_large(connection, state->limit);
     if (state->too_large)
         return answer(server, connection, method, url, state);
     return MHD_YES; /* wait for the body */
@@ -385,6 +414,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
         bus_call_free(state->write);
         if (state->parked)
             atomic_fetch_sub(&server->parked_requests, 1);
+        free(state->large);
     }
     free(state);
     *request_context = NULL;

@@ -1,6 +1,9 @@
 /* Handlers of /intent, /claim, /extend_claim, /fulfill and /fail. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bus/batch.h"
 #include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/long_poll.h"
@@ -26,6 +29,39 @@ void handle_publish(struct http_request *request, struct http_response *response
     enum bus_err err = bus_publish_begin(&request->server->bus, &request->caller, request->json,
                                          request_header(request, "Idempotency-Key"), &call, &error);
     leave_write(response, err, call, &error);
+}
+
+/* POST /intents: the batch publish (bus/batch.h). Idempotency keys are
+ * per item; an Idempotency-Key header is not read here. */
+void handle_publish_many(struct http_request *request, struct http_response *response)
+{
+    struct bus_call *call = NULL;
+    struct bus_error error;
+    enum bus_err err = bus_publish_many_begin(&request->server->bus, &request->caller,
+                                              request->json, &call, &error);
+    leave_write(response, err, call, &error);
+}
+
+/* ?max=K of a batch claim: plain decimal digits, 1 to BATCH_MAX_ITEMS;
+ * absent = 0, the single claim. */
+static bool read_claim_max(const struct http_request *request, int *max, struct bus_error *error)
+{
+    const char *text = request_query(request, "max");
+    *max = 0;
+    if (text == NULL)
+        return true;
+    long value = 0;
+    size_t length = strlen(text);
+    bool digits = length > 0 && length <= 3 && strspn(text, "0123456789") == length;
+    if (digits)
+        value = strtol(text, NULL, 10);
+    if (!digits || value < 1 || value > BATCH_MAX_ITEMS) {
+        bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_max",
+                      "max must be a whole number from 1 to %d", BATCH_MAX_ITEMS);
+        return false;
+    }
+    *max = (int)value;
+    return true;
 }
 
 /* A blank header or query value means "not given", as in the original
@@ -87,7 +123,8 @@ void handle_claim(struct http_request *request, struct http_response *response)
     struct claim_params params = {0};
     struct bus_error error;
     double wait = 0;
-    if (!read_claim_params(request, &params, &error)) {
+    if (!read_claim_params(request, &params, &error) ||
+        !read_claim_max(request, &params.max, &error)) {
         response_error(response, &error);
         return;
     }

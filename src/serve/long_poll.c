@@ -50,6 +50,7 @@ struct waiter {
     char *publisher;
     char publisher_principal[PRINCIPAL_LEN + 1]; /* publisher's digest, when given */
     bool as_admin;
+    int max; /* claim_params.max: 0 = a single claim */
     /* result */
     char id[INTENT_ID_LEN + 1];
     struct http_response response;
@@ -205,6 +206,7 @@ struct waiter *long_poll_claim_waiter(const struct http_request *request,
         token_sha256_hex(params->publisher, strlen(params->publisher),
                          waiter->publisher_principal);
     waiter->as_admin = params->as_admin;
+    waiter->max = params->max;
     bool copied = (waiter->namespace_ || !params->namespace_) && (waiter->goal || !params->goal) &&
                   (waiter->worker_id || !params->worker_id) &&
                   (waiter->capabilities || !params->capabilities) &&
@@ -321,8 +323,9 @@ static void on_bus_event(void *context, const struct intent_event *event)
  * waiter->response. */
 static enum bus_err attempt_claim(struct long_poll *poll, struct waiter *waiter)
 {
-    struct claim_params params = {waiter->namespace_, waiter->goal,      waiter->worker_id,
-                                  waiter->capabilities, waiter->publisher, waiter->as_admin};
+    struct claim_params params = {waiter->namespace_,   waiter->goal,      waiter->worker_id,
+                                  waiter->capabilities, waiter->publisher, waiter->as_admin,
+                                  waiter->max};
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
     enum bus_err err = bus_claim(&poll->server->bus, &waiter->caller, &params, &reply, &error);

@@ -47,6 +47,7 @@ static const struct route routes[] = {
     {"GET", "/", NULL, false, false, ACCESS_OPEN, handle_root},
     {"POST", "/intent", NULL, false, false, ACCESS_WRITE, handle_publish},
     {"POST", "/claim", NULL, false, false, ACCESS_WRITE, handle_claim},
+    {"POST", "/intents", NULL, false, false, ACCESS_WRITE, handle_publish_many},
     {"POST", "/extend_claim/", NULL, true, false, ACCESS_WRITE, handle_extend},
     {"POST", "/fulfill/", NULL, true, false, ACCESS_WRITE, handle_fulfill},
     {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
@@ -284,6 +285,12 @@ static bool came_over_https(const struct http_request *request)
     return config->trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
 }
 
+size_t router_body_limit(const char *method, const char *path)
+{
+    return strcmp(method, "POST") == 0 && strcmp(path, "/intents") == 0 ? REQUEST_BATCH_BODY_MAX
+                                                                         : REQUEST_BODY_MAX;
+}
+
 /* The checks before the handler; false when one of them has answered. */
 static bool admit(struct http_request *request, const struct route *route, const char *allowed,
                   const struct request_body *body, struct http_response *response)
@@ -298,7 +305,9 @@ static bool admit(struct http_request *request, const struct route *route, const
         return false;
     }
     if (body->too_large) {
-        fail_with(response, BUS_ERR_PAYLOAD_TOO_LARGE, "request body exceeds 8192 bytes");
+        char message[64];
+        snprintf(message, sizeof message, "request body exceeds %zu bytes", body->limit);
+        fail_with(response, BUS_ERR_PAYLOAD_TOO_LARGE, message);
         return false;
     }
     if (request->server->config.enforce_https && route->access != ACCESS_OPEN &&

@@ -9,6 +9,8 @@
 #include "serve/request.h"
 
 #define REQUEST_BODY_MAX 8192
+/* POST /intents carries up to 100 intents (docs/PROTOCOL-EXTENSIONS.md). */
+#define REQUEST_BATCH_BODY_MAX (1024 * 1024)
 
 struct server;
 struct MHD_Connection;
@@ -19,7 +21,12 @@ struct request_body {
     const char *data;
     size_t size;
     bool too_large;
+    size_t limit; /* router_body_limit's */
 };
+
+/* The largest body a request to path may carry: REQUEST_BODY_MAX but for
+ * the batch publish. */
+size_t router_body_limit(const char *method, const char *path);
 
 /* The route table, for labels in /metrics. */
 int router_route_count(void);

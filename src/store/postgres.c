@@ -280,45 +280,59 @@ static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *
  * once. SKIP LOCKED passes over rows another node's open transaction is
  * taking: two nodes never claim the same intent, and neither waits. The
  * CTE keeps the values from before the update that the claim reports. */
-static const char claim_sql[] =
-    "WITH chosen AS (SELECT id,"
-    " CASE WHEN status = 'claimed' THEN claim_expires_at ELSE run_at END AS eligible_since,"
-    " status = 'claimed' AS reclaimed FROM intents"
-    " WHERE namespace = $1 AND status IN ('open','claimed')"
-    " AND (status = 'open' OR claim_expires_at <= $2::float8)"
-    " AND run_at <= $2::float8 AND expires_at > $2::float8 AND claim_attempts < max_attempts"
-    " AND ($3::text IS NULL OR goal = $3::text)"
-    " AND (visibility = 'public' OR publisher = $4 OR publisher = $7::text)"
-    " AND (target_worker IS NULL OR target_worker = $5::text)"
-    " AND (required_capability IS NULL"
-    "      OR required_capability IN (SELECT json_array_elements_text($6::json)))"
-    " AND ($7::text IS NULL OR publisher = $7::text)"
-    " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"
-    "      OR goal NOT IN (" PG_CLAIM_BLOCKED_GOALS_SQL "))"
-    " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"
-    " LIMIT 1 FOR UPDATE SKIP LOCKED)"
-    " UPDATE intents SET status = 'claimed', claim_attempts = intents.claim_attempts + 1,"
-    " claim_token = $8, claimed_by = $4, claimed_at = $2::float8,"
-    " claim_expires_at = $9::float8, updated_at = $2::float8, worker_id = $5::text"
-    " FROM chosen WHERE intents.id = chosen.id"
-    " RETURNING intents.id, namespace, goal, payload, claim_attempts, max_attempts, priority,"
-    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed,"
-    " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = intents.namespace"
-    "         AND c.goal = intents.goal AND c.max_claimed IS NOT NULL)";
+/* Picks up to `limit` eligible rows (as chosen: id, eligible_since,
+ * reclaimed); PG_CLAIM_TAKE then takes them with the token `token`. */
+#define PG_CLAIM_PICK(limit)                                                                   \
+    "SELECT id,"                                                                               \
+    " CASE WHEN status = 'claimed' THEN claim_expires_at ELSE run_at END AS eligible_since,"  \
+    " status = 'claimed' AS reclaimed FROM intents"                                            \
+    " WHERE namespace = $1 AND status IN ('open','claimed')"                                   \
+    " AND (status = 'open' OR claim_expires_at <= $2::float8)"                                 \
+    " AND run_at <= $2::float8 AND expires_at > $2::float8 AND claim_attempts < max_attempts"  \
+    " AND ($3::text IS NULL OR goal = $3::text)"                                               \
+    " AND (visibility = 'public' OR publisher = $4 OR publisher = $7::text)"                   \
+    " AND (target_worker IS NULL OR target_worker = $5::text)"                                 \
+    " AND (required_capability IS NULL"                                                        \
+    "      OR required_capability IN (SELECT json_array_elements_text($6::json)))"             \
+    " AND ($7::text IS NULL OR publisher = $7::text)"                                          \
+    " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"                                           \
+    "      OR goal NOT IN (" PG_CLAIM_BLOCKED_GOALS_SQL "))"                                   \
+    " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"          \
+    " LIMIT " limit " FOR UPDATE SKIP LOCKED"
 
-static void read_claimed(const PGresult *res, struct claimed_intent *out)
+#define PG_CLAIM_TAKE(token)                                                                   \
+    " UPDATE intents SET status = 'claimed', claim_attempts = intents.claim_attempts + 1,"     \
+    " claim_token = " token ", claimed_by = $4, claimed_at = $2::float8,"                      \
+    " claim_expires_at = $9::float8, updated_at = $2::float8, worker_id = $5::text"            \
+    " FROM chosen WHERE intents.id = chosen.id"                                                \
+    " RETURNING intents.id, namespace, goal, payload, claim_attempts, max_attempts, priority,"  \
+    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed,"            \
+    " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = intents.namespace"             \
+    "         AND c.goal = intents.goal AND c.max_claimed IS NOT NULL)"
+
+static const char claim_sql[] = "WITH chosen AS (" PG_CLAIM_PICK("1") ")" PG_CLAIM_TAKE("$8");
+
+/* The batch claim: up to $10 rows at once, the i-th taken with the i-th
+ * token of the array $8 (row_number cannot sit beside FOR UPDATE, hence
+ * the second CTE). */
+static const char claim_many_sql[] =
+    "WITH picked AS (" PG_CLAIM_PICK("$10::integer") "),"
+    " chosen AS (SELECT id, eligible_since, reclaimed, row_number() OVER () AS n FROM picked)"
+    PG_CLAIM_TAKE("($8::text[])[chosen.n]");
+
+static void read_claimed(const PGresult *res, int row, struct claimed_intent *out)
 {
-    pg_copy(res, 0, 0, out->id, sizeof out->id);
-    pg_copy(res, 0, 1, out->namespace_, sizeof out->namespace_);
-    pg_copy(res, 0, 2, out->goal, sizeof out->goal);
-    out->payload_json = pg_dup(res, 0, 3);
-    out->claim_attempts = (int)pg_long(res, 0, 4);
-    out->max_attempts = (int)pg_long(res, 0, 5);
-    out->priority = (int)pg_long(res, 0, 6);
-    pg_copy(res, 0, 7, out->target_worker, sizeof out->target_worker);
-    pg_copy(res, 0, 8, out->required_capability, sizeof out->required_capability);
-    out->eligible_since = pg_double(res, 0, 9);
-    out->reclaimed = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+    pg_copy(res, row, 0, out->id, sizeof out->id);
+    pg_copy(res, row, 1, out->namespace_, sizeof out->namespace_);
+    pg_copy(res, row, 2, out->goal, sizeof out->goal);
+    out->payload_json = pg_dup(res, row, 3);
+    out->claim_attempts = (int)pg_long(res, row, 4);
+    out->max_attempts = (int)pg_long(res, row, 5);
+    out->priority = (int)pg_long(res, row, 6);
+    pg_copy(res, row, 7, out->target_worker, sizeof out->target_worker);
+    pg_copy(res, row, 8, out->required_capability, sizeof out->required_capability);
+    out->eligible_since = pg_double(res, row, 9);
+    out->reclaimed = strcmp(PQgetvalue(res, row, 10), "t") == 0;
 }
 
 static enum bus_err claim_op(void *connection, void *arg)
@@ -345,7 +359,7 @@ static enum bus_err claim_op(void *connection, void *arg)
         PQclear(res);
         return BUS_ERR_EMPTY;
     }
-    read_claimed(res, out);
+    read_claimed(res, 0, out);
     pg_writer_output(connection, &out->payload_json);
     out->claim_expires_at = request->now + request->lease_seconds;
     bool limited = strcmp(PQgetvalue(res, 0, 11), "t") == 0;
@@ -369,6 +383,180 @@ static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call
                                     store_done_fn done, void *context)
 {
     return submit_gated(backend, call->nonce, claim_op, call, done, context);
+}
+
+/* ---- batch publish and claim -------------------------------------------- */
+
+/* Each item is a publish of its own (publish_op), so it follows every rule
+ * a single one does; the open-intent count sees the items inserted before
+ * it. An item's refusal comes before it writes anything. */
+static enum bus_err publish_many_op(void *connection, void *arg)
+{
+    struct store_publish_many_call *call = arg;
+    for (int i = 0; i < call->count; i++) {
+        struct store_publish_item *item = &call->items[i];
+        struct store_publish_call one = {.intent = item->intent,
+                                         .open_limit = call->open_limit,
+                                         .idem = item->idem,
+                                         .response_status = 201,
+                                         .response_body = item->response_body,
+                                         .replay = &item->replay};
+        item->result = publish_op(connection, &one);
+        if (item->result != BUS_OK && item->result != BUS_ERR_IDEMPOTENCY_CONFLICT &&
+            item->result != BUS_ERR_LIMIT_EXCEEDED)
+            return item->result;
+    }
+    return BUS_OK;
+}
+
+static enum bus_err pg_publish_many(void *backend, struct store_publish_many_call *call)
+{
+    return pg_write(backend, publish_many_op, call);
+}
+
+static enum bus_err pg_publish_many_submit(void *backend, struct store_publish_many_call *call,
+                                           store_done_fn done, void *context)
+{
+    return submit_gated(backend, call->nonce, publish_many_op, call, done, context);
+}
+
+static enum bus_err savepoint(PGconn *conn, const char *sql)
+{
+    return pg_exec(conn, "batch claim savepoint", sql, 0, NULL, NULL);
+}
+
+/* The batch one claim_op at a time, each in a savepoint that undoes it
+ * when its goal limit check fails: the slow way, for batches that meet a
+ * goal with a limit. */
+static enum bus_err claim_each(PGconn *conn, struct store_claim_many_call *call)
+{
+    struct claim_request item = *call->request; /* shares capabilities_json: not cleared */
+    for (int i = 0; i < call->max; i++) {
+        memcpy(item.token, call->tokens[i], sizeof item.token);
+        struct store_claim_call one = {NULL, &item, &call->out[*call->claimed]};
+        enum bus_err err = savepoint(conn, "SAVEPOINT claim_one");
+        if (err == BUS_OK)
+            err = claim_op(conn, &one);
+        if (err == BUS_OK) {
+            (*call->claimed)++;
+            continue;
+        }
+        claimed_intent_clear(one.out);
+        if (err != BUS_ERR_EMPTY)
+            return err;
+        err = savepoint(conn, "ROLLBACK TO SAVEPOINT claim_one");
+        if (err != BUS_OK)
+            return err;
+        break;
+    }
+    return *call->claimed > 0 ? BUS_OK : BUS_ERR_EMPTY;
+}
+
+/* The tokens as a PostgreSQL array literal (hex needs no quoting). */
+static char *token_array(const char (*tokens)[CLAIM_TOKEN_LEN + 1], int count)
+{
+    char *text = malloc((size_t)count * (CLAIM_TOKEN_LEN + 1) + 3);
+    if (text == NULL)
+        return NULL;
+    char *at = text;
+    *at++ = '{';
+    for (int i = 0; i < count; i++) {
+        if (i > 0)
+            *at++ = ',';
+        memcpy(at, tokens[i], CLAIM_TOKEN_LEN);
+        at += CLAIM_TOKEN_LEN;
+    }
+    *at++ = '}';
+    *at = '\0';
+    return text;
+}
+
+/* Whether a goal of the namespace has a concurrency limit: a batch
+ * claim there goes one claim at a time (claim_each). A plain SELECT, so
+ * it costs the writer no redo (postgres_conn.c). */
+static enum bus_err namespace_has_limits(PGconn *conn, const char *namespace_, bool *limits)
+{
+    const char *params[] = {namespace_};
+    PGresult *res = NULL;
+    enum bus_err err = pg_exec(conn, "batch claim limits",
+                               "SELECT EXISTS (SELECT 1 FROM goal_controls"
+                               " WHERE namespace = $1 AND max_claimed IS NOT NULL)",
+                               1, params, &res);
+    if (err != BUS_OK)
+        return err;
+    *limits = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return BUS_OK;
+}
+
+/* The whole batch in one statement (FOR UPDATE SKIP LOCKED ... LIMIT K),
+ * with no savepoint: a savepoint is a subtransaction, the cost the writer
+ * shed (postgres_conn.c). A namespace with goal limits goes one claim at a
+ * time instead, since the statement checks a limit as it began and could
+ * take a goal past it. A limit set between the two statements shows in
+ * the taken rows: the claim is then refused as busy, and since it changed
+ * rows the writer runs the batch again without it. */
+static enum bus_err claim_many_op(void *connection, void *arg)
+{
+    PGconn *conn = connection;
+    struct store_claim_many_call *call = arg;
+    const struct claim_request *request = call->request;
+    *call->claimed = 0;
+    bool limits = false;
+    enum bus_err err = namespace_has_limits(conn, request->namespace_, &limits);
+    if (err != BUS_OK)
+        return err;
+    if (limits)
+        return claim_each(conn, call);
+    char now[32];
+    char expires[32];
+    char max[24];
+    char *tokens = token_array(call->tokens, call->max);
+    if (tokens == NULL)
+        return BUS_ERR_INTERNAL;
+    const char *params[] = {request->namespace_,
+                            pg_double_param(request->now, now),
+                            pg_text_param(request->goal),
+                            request->claimer,
+                            pg_text_param(request->worker_id),
+                            request->capabilities_json ? request->capabilities_json : "[]",
+                            pg_text_param(request->publisher),
+                            tokens,
+                            pg_double_param(request->now + request->lease_seconds, expires),
+                            pg_long_param(call->max, max)};
+    PGresult *res = NULL;
+    err = pg_exec(conn, "batch claim", claim_many_sql, 10, params, &res);
+    free(tokens);
+    if (err != BUS_OK)
+        return err;
+    int rows = PQntuples(res);
+    bool limited = false;
+    for (int row = 0; row < rows; row++) {
+        limited = limited || strcmp(PQgetvalue(res, row, 11), "t") == 0;
+        read_claimed(res, row, &call->out[row]);
+        pg_writer_output(conn, &call->out[row].payload_json);
+        call->out[row].claim_expires_at = request->now + request->lease_seconds;
+        if (call->out[row].payload_json == NULL)
+            err = BUS_ERR_INTERNAL;
+    }
+    PQclear(res);
+    if (limited)
+        err = BUS_ERR_DATABASE_BUSY;
+    if (err != BUS_OK)
+        return err;
+    *call->claimed = rows;
+    return rows > 0 ? BUS_OK : BUS_ERR_EMPTY;
+}
+
+static enum bus_err pg_claim_many(void *backend, struct store_claim_many_call *call)
+{
+    return pg_write(backend, claim_many_op, call);
+}
+
+static enum bus_err pg_claim_many_submit(void *backend, struct store_claim_many_call *call,
+                                         store_done_fn done, void *context)
+{
+    return submit_gated(backend, call->nonce, claim_many_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -635,6 +823,10 @@ static const struct store_ops postgres_ops = {
     .fulfill = pg_fulfill,
     .publish_submit = pg_publish_submit,
     .claim_submit = pg_claim_submit,
+    .publish_many = pg_publish_many,
+    .publish_many_submit = pg_publish_many_submit,
+    .claim_many = pg_claim_many,
+    .claim_many_submit = pg_claim_many_submit,
     .fulfill_submit = pg_fulfill_submit,
     .fail = pg_fail,
     .extend_submit = pg_extend_submit,

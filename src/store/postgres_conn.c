@@ -506,16 +506,14 @@ enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
  * index, which a generic plan does as well as a custom one. */
 #define GENERIC_PLANS_SQL "SET LOCAL plan_cache_mode = force_generic_plan"
 
-/* At most one output per operation (pg_writer_output). */
-#define MAX_OUTPUTS PG_MAX_BATCH
-
 static _Thread_local struct {
     PGconn *conn;       /* the writer's connection, during a batch */
     bool begin_pending; /* BEGIN not yet sent */
     bool failed;        /* BEGIN failed or the connection broke: the batch is lost */
     bool changed;       /* the current operation's statements changed rows */
     int output_count;
-    char **outputs[MAX_OUTPUTS]; /* freed if the transaction rolls back */
+    int output_capacity;
+    char ***outputs; /* freed if the transaction rolls back; grows, kept */
 } batch;
 
 static void batch_reset(PGconn *conn)
@@ -525,15 +523,29 @@ static void batch_reset(PGconn *conn)
     batch.failed = false;
     batch.changed = false;
     batch.output_count = 0; /* committed: the outputs are their callers' */
+    free(batch.outputs);    /* per batch: a thread-local would outlive it */
+    batch.outputs = NULL;
+    batch.output_capacity = 0;
 }
 
 void pg_writer_output(PGconn *conn, char **slot)
 {
     if (conn != batch.conn || *slot == NULL)
         return;
-    assert(batch.output_count < MAX_OUTPUTS);
-    if (batch.output_count < MAX_OUTPUTS)
-        batch.outputs[batch.output_count++] = slot;
+    if (batch.output_count == batch.output_capacity) {
+        int capacity = batch.output_capacity > 0 ? 2 * batch.output_capacity : PG_MAX_BATCH;
+        char ***grown = realloc(batch.outputs, (size_t)capacity * sizeof *grown);
+        if (grown == NULL) {
+            /* Untracked, it could leak on a rollback: the op finds no
+             * output, as after a failed allocation of its own. */
+            free(*slot);
+            *slot = NULL;
+            return;
+        }
+        batch.outputs = grown;
+        batch.output_capacity = capacity;
+    }
+    batch.outputs[batch.output_count++] = slot;
 }
 
 /* A rolled-back run's outputs: the operation fills them again if it runs

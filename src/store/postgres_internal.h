@@ -180,7 +180,7 @@ extern const struct writer_hooks pg_writer_hooks;
 /* Inside a writer op: *slot is an allocated output of the op (NULL: none).
  * If the transaction is rolled back (to run the batch again, or a failed
  * commit), it is freed and *slot set to NULL; the op fills it again if it
- * runs again. At most one per operation. */
+ * runs again. An op may have several (a batch claim's payloads). */
 void pg_writer_output(PGconn *conn, char **slot);
 
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */

@@ -155,7 +155,7 @@ static int add_worker_column(sqlite3 *db, char **message)
     " AND (c.paused = 1 OR c.max_claimed <= (SELECT COUNT(*) FROM intents l"                   \
     "      WHERE l.status = 'claimed' AND l.claim_expires_at > ?2"                             \
     "      AND l.namespace = c.namespace AND l.goal = c.goal))"
-#define CLAIM_FIND_SQL                                                                         \
+#define CLAIM_FIND_ORDERED_SQL                                                                 \
     "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"           \
     " target_worker, required_capability,"                                                    \
     " CASE WHEN status = 'claimed' THEN claim_expires_at ELSE run_at END,"                    \
@@ -171,8 +171,8 @@ static int add_worker_column(sqlite3 *db, char **message)
     " AND (?7 IS NULL OR publisher = ?7)"                                                      \
     " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"                                           \
     "      OR goal NOT IN (" CLAIM_BLOCKED_GOALS_SQL "))"                                       \
-    " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"         \
-    " LIMIT 1"
+    " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"
+#define CLAIM_FIND_SQL CLAIM_FIND_ORDERED_SQL " LIMIT 1"
 
 
 static const char *const writer_sql[W_STATEMENT_COUNT] = {
@@ -193,6 +193,10 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                           " (principal, key, fingerprint, status, body, created_at)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [W_CLAIM_FIND] = CLAIM_FIND_SQL,
+    /* A batch claim's candidates, read in one scan of the claim index. */
+    [W_CLAIM_FIND_MANY] = CLAIM_FIND_ORDERED_SQL " LIMIT ?8",
+    [W_GOAL_LIMITS] = "SELECT 1 FROM goal_controls WHERE namespace = ?1"
+                      " AND max_claimed IS NOT NULL LIMIT 1",
     [W_CLAIM_TAKE] = "UPDATE intents SET status = 'claimed', claim_attempts = ?2,"
                      " claim_token = ?3, claimed_by = ?4, claimed_at = ?5,"
                      " claim_expires_at = ?6, updated_at = ?5, worker_id = ?7 WHERE id = ?1",
@@ -611,11 +615,8 @@ static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
     out->reclaimed = sqlite3_column_int(stmt, 10) != 0;
 }
 
-/* The first eligible intent into out: BUS_OK, BUS_ERR_EMPTY or an error. */
-static enum bus_err find_claimable(struct write_connection *conn, const struct claim_request *request,
-                                   struct claimed_intent *out)
+static void bind_claim_find(sqlite3_stmt *stmt, const struct claim_request *request)
 {
-    sqlite3_stmt *stmt = statement(conn, W_CLAIM_FIND);
     sqlite3_bind_text(stmt, 1, request->namespace_, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, request->now);
     sql_bind_text(stmt, 3, request->goal);
@@ -624,6 +625,14 @@ static enum bus_err find_claimable(struct write_connection *conn, const struct c
     sqlite3_bind_text(stmt, 6, request->capabilities_json ? request->capabilities_json : "[]", -1,
                       SQLITE_STATIC);
     sql_bind_text(stmt, 7, request->publisher);
+}
+
+/* The first eligible intent into out: BUS_OK, BUS_ERR_EMPTY or an error. */
+static enum bus_err find_claimable(struct write_connection *conn, const struct claim_request *request,
+                                   struct claimed_intent *out)
+{
+    sqlite3_stmt *stmt = statement(conn, W_CLAIM_FIND);
+    bind_claim_find(stmt, request);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_EMPTY;
     if (rc == SQLITE_ROW) {
@@ -636,26 +645,30 @@ static enum bus_err find_claimable(struct write_connection *conn, const struct c
     return err;
 }
 
-static enum bus_err claim_op(void *connection, void *arg)
+/* Takes the intent found into out for request, with token. */
+static enum bus_err take_claimed(struct write_connection *conn, const struct claim_request *request,
+                                 const char *token, struct claimed_intent *out)
 {
-    struct write_connection *conn = connection;
-    struct store_claim_call *args = arg;
-    const struct claim_request *request = args->request;
-    struct claimed_intent *out = args->out;
-    enum bus_err err = find_claimable(conn, request, out);
-    if (err != BUS_OK)
-        return err;
     out->claim_attempts++;
     out->claim_expires_at = request->now + request->lease_seconds;
     sqlite3_stmt *stmt = statement(conn, W_CLAIM_TAKE);
     sqlite3_bind_text(stmt, 1, out->id, -1, SQLITE_STATIC);
     sqlite3_bind_int(stmt, 2, out->claim_attempts);
-    sqlite3_bind_text(stmt, 3, request->token, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, token, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, request->claimer, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
     sql_bind_text(stmt, 7, request->worker_id);
     return run_statement(conn, stmt);
+}
+
+static enum bus_err claim_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct store_claim_call *args = arg;
+    enum bus_err err = find_claimable(conn, args->request, args->out);
+    return err == BUS_OK ? take_claimed(conn, args->request, args->request->token, args->out)
+                         : err;
 }
 
 static enum bus_err sqlite_claim(void *backend, const struct claim_request *request,
@@ -671,6 +684,139 @@ static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *
 {
     struct sqlite_backend *self = backend;
     return submit_gated(self, call->nonce, claim_op, call, done, context);
+}
+
+/* ---- batch publish and claim -------------------------------------------- */
+
+/* Each item is a publish of its own (publish_op), so it follows every rule
+ * a single one does; the open-intent count sees the items inserted before
+ * it in this transaction. An item's refusal writes nothing, so it needs no
+ * savepoint of its own. */
+static enum bus_err publish_many_op(void *connection, void *arg)
+{
+    struct store_publish_many_call *call = arg;
+    for (int i = 0; i < call->count; i++) {
+        struct store_publish_item *item = &call->items[i];
+        struct store_publish_call one = {.intent = item->intent,
+                                         .open_limit = call->open_limit,
+                                         .idem = item->idem,
+                                         .response_status = 201,
+                                         .response_body = item->response_body,
+                                         .replay = &item->replay};
+        item->result = publish_op(connection, &one);
+        if (item->result != BUS_OK && item->result != BUS_ERR_IDEMPOTENCY_CONFLICT &&
+            item->result != BUS_ERR_LIMIT_EXCEEDED)
+            return item->result;
+    }
+    return BUS_OK;
+}
+
+static enum bus_err sqlite_publish_many(void *backend, struct store_publish_many_call *call)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, publish_many_op, call);
+}
+
+static enum bus_err sqlite_publish_many_submit(void *backend, struct store_publish_many_call *call,
+                                               store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return submit_gated(self, call->nonce, publish_many_op, call, done, context);
+}
+
+/* One claim_op after another in the same transaction: each sees the ones
+ * before it, so goal limits hold for the batch as for single claims, and
+ * the single writer means no other claim runs in between. Each find scans
+ * past every live lease ahead of it in the claim index, so this is for
+ * namespaces with a goal limit only (claim_many_op). */
+static enum bus_err claim_each(void *connection, struct store_claim_many_call *call)
+{
+    struct claim_request item = *call->request; /* shares capabilities_json: not cleared */
+    *call->claimed = 0;
+    for (int i = 0; i < call->max; i++) {
+        memcpy(item.token, call->tokens[i], sizeof item.token);
+        struct store_claim_call one = {NULL, &item, &call->out[i]};
+        enum bus_err err = claim_op(connection, &one);
+        if (err == BUS_ERR_EMPTY)
+            break;
+        if (err != BUS_OK)
+            return err;
+        (*call->claimed)++;
+    }
+    return *call->claimed > 0 ? BUS_OK : BUS_ERR_EMPTY;
+}
+
+/* Whether a goal of the namespace has a claim limit (*limited). */
+static enum bus_err namespace_limited(struct write_connection *conn, const char *namespace_,
+                                      bool *limited)
+{
+    sqlite3_stmt *stmt = statement(conn, W_GOAL_LIMITS);
+    sqlite3_bind_text(stmt, 1, namespace_, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    *limited = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? BUS_OK : sql_map_error(conn->db, rc, "claim");
+}
+
+/* The batch's candidates: up to max eligible intents in claim order, in
+ * one scan (K finds of one row would each scan past the live leases ahead
+ * of them: with 2,000 jobs held, a claim of 100 took 17 ms). Read to the
+ * end before any is taken, so the scan never sees its own updates. Paused
+ * goals are passed over by the find itself. */
+static enum bus_err find_many(struct write_connection *conn, struct store_claim_many_call *call,
+                              int *found)
+{
+    sqlite3_stmt *stmt = statement(conn, W_CLAIM_FIND_MANY);
+    bind_claim_find(stmt, call->request);
+    sqlite3_bind_int(stmt, 8, call->max);
+    int rc = SQLITE_DONE;
+    enum bus_err err = BUS_OK;
+    *found = 0;
+    while (err == BUS_OK && *found < call->max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        read_claimed(stmt, &call->out[*found]);
+        err = call->out[(*found)++].payload_json ? BUS_OK : BUS_ERR_INTERNAL;
+    }
+    if (err == BUS_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = sql_map_error(conn->db, rc, "claim");
+    sqlite3_reset(stmt);
+    return err;
+}
+
+/* A batch claim: one scan for the candidates, then a take of each, unless
+ * a goal of the namespace has a limit, which one scan could take past its
+ * limit: then one claim at a time (claim_each). */
+static enum bus_err claim_many_op(void *connection, void *arg)
+{
+    struct write_connection *conn = connection;
+    struct store_claim_many_call *call = arg;
+    bool limited = false;
+    int found = 0;
+    *call->claimed = 0;
+    enum bus_err err = namespace_limited(conn, call->request->namespace_, &limited);
+    if (err != BUS_OK)
+        return err;
+    if (limited)
+        return claim_each(connection, call);
+    err = find_many(conn, call, &found);
+    for (int i = 0; err == BUS_OK && i < found; i++)
+        err = take_claimed(conn, call->request, call->tokens[i], &call->out[i]);
+    if (err != BUS_OK)
+        return err;
+    *call->claimed = found;
+    return found > 0 ? BUS_OK : BUS_ERR_EMPTY;
+}
+
+static enum bus_err sqlite_claim_many(void *backend, struct store_claim_many_call *call)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, claim_many_op, call);
+}
+
+static enum bus_err sqlite_claim_many_submit(void *backend, struct store_claim_many_call *call,
+                                             store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return submit_gated(self, call->nonce, claim_many_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -1359,6 +1505,10 @@ static const struct store_ops sqlite_ops = {
     .fulfill = sqlite_fulfill,
     .publish_submit = sqlite_publish_submit,
     .claim_submit = sqlite_claim_submit,
+    .publish_many = sqlite_publish_many,
+    .publish_many_submit = sqlite_publish_many_submit,
+    .claim_many = sqlite_claim_many,
+    .claim_many_submit = sqlite_claim_many_submit,
     .fulfill_submit = sqlite_fulfill_submit,
     .fail = sqlite_fail,
     .extend_submit = sqlite_extend_submit,

@@ -32,6 +32,8 @@ enum writer_statement {
     W_IDEMPOTENCY_PUT,
     W_CLAIM_FIND,
     W_CLAIM_TAKE,
+    W_CLAIM_FIND_MANY,
+    W_GOAL_LIMITS,
     W_LEASE_GET,
     W_EXTEND,
     W_FULFILL,

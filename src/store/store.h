@@ -212,6 +212,41 @@ struct store_fail_call {
     struct fail_outcome *out;
 };
 
+/* A batch publish (POST /intents): every item in one transaction, each
+ * as one publish (store_publish_call's meaning; status 201 remembered
+ * with its idem). An item refused for its own reason (an idempotency key
+ * reused with a different payload, the open-intent cap, which counts the
+ * items inserted before it) gets that error in its result and the others
+ * go on; a storage failure fails the whole batch, nothing kept. */
+struct store_publish_item {
+    const struct intent_new *intent;
+    const struct idempotency *idem; /* NULL = none */
+    const char *response_body;
+    struct stored_response replay; /* out: body set when replayed */
+    enum bus_err result;           /* out */
+};
+
+struct store_publish_many_call {
+    const struct store_nonce_call *nonce;
+    struct store_publish_item *items;
+    int count;
+    long open_limit;
+};
+
+/* A batch claim (POST /claim?max=K): up to max intents for one request,
+ * each with its own token (tokens[i] goes to out[i]), in one transaction
+ * and under every rule of a single claim, goal limits included (a limit
+ * of 3 stops the batch at 3). *claimed says how many; BUS_ERR_EMPTY when
+ * none. request->token is not used. */
+struct store_claim_many_call {
+    const struct store_nonce_call *nonce;
+    const struct claim_request *request;
+    const char (*tokens)[CLAIM_TOKEN_LEN + 1];
+    int max;
+    struct claimed_intent *out; /* max of them */
+    int *claimed;               /* out */
+};
+
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
  * the backend's writer thread: it must only record the result and wake
@@ -336,6 +371,14 @@ struct store_ops {
                                  void *context);
     enum bus_err (*fulfill_submit)(void *backend, struct store_fulfill_call *call,
                                    store_done_fn done, void *context);
+    /* The batch publish and claim (store_publish_many_call,
+     * store_claim_many_call), waiting and without waiting. */
+    enum bus_err (*publish_many)(void *backend, struct store_publish_many_call *call);
+    enum bus_err (*publish_many_submit)(void *backend, struct store_publish_many_call *call,
+                                        store_done_fn done, void *context);
+    enum bus_err (*claim_many)(void *backend, struct store_claim_many_call *call);
+    enum bus_err (*claim_many_submit)(void *backend, struct store_claim_many_call *call,
+                                      store_done_fn done, void *context);
     /* jitter feeds backoff_delay(); the outcome says open or dead. */
     enum bus_err (*fail)(void *backend, const struct lease_ref *ref, const char *error_text,
                          double jitter, struct fail_outcome *out);

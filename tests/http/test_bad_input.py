@@ -133,7 +133,7 @@ def test_huge_number_does_not_crash(bus):
 
 # ---- paths and methods ----------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/nope", "/intents", "/intent/extra", "/claim/x", "/status",
+@pytest.mark.parametrize("path", ["/nope", "/intentz", "/intent/extra", "/claim/x", "/status",
                                   "/status/", "/result", "/result/", "/fulfill", "/fulfill/",
                                   "/HEALTH", "/health/", "/set", "/get", "/v1/intent",
                                   "/extend_claim", "/fail"])

@@ -49,6 +49,22 @@ def test_bench_long_poll_and_custom_sizes():
     assert report["empty_claims"] == statuses.get("204", 0)
 
 
+@pytest.mark.parametrize("batch", ["10", "100"])
+def test_bench_batches(batch):
+    # 250 jobs: the last publish of each batch size is a short one.
+    code, out, err = run_bench("--workers", "4", "--jobs", "250", "--publishers", "2",
+                               "--batch", batch, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["batch"] == int(batch) and report["fulfilled"] == 250
+    statuses = report["statuses"]
+    publishes = -(-250 // int(batch))
+    assert report["publish"]["count"] == publishes and "201" not in statuses
+    assert report["fulfil"]["count"] == 250
+    # 200s: the publishes, the fulfils and the claims that brought jobs
+    assert statuses["200"] == publishes + 250 + (report["claim"]["count"] - statuses.get("204", 0))
+
+
 def test_bench_counts_every_request_by_kind_and_status():
     code, out, err = run_bench("--workers", "4", "--jobs", "40", "--publishers", "2", "--json")
     assert code == 0, err
@@ -180,6 +196,8 @@ def test_bench_rejects_bad_usage():
     assert run_bench("--loops", "0")[0] == 2
     assert run_bench("--loops", "65")[0] == 2
     assert run_bench("--loops")[0] == 2
+    assert run_bench("--batch", "0")[0] == 2
+    assert run_bench("--batch", "101")[0] == 2
     # Several SQLite files would be several buses: nodes share one database.
     assert run_bench("--nodes", "2")[0] == 2
     assert run_bench("--nodes", "0", "--database", "postgresql:///x")[0] == 2

@@ -35,6 +35,7 @@ from .errors import (
     IntentBusValidationError,
 )
 from .models import (
+    BatchItemResult,
     ExtendResult,
     FailResult,
     FulfillResult,
@@ -59,6 +60,7 @@ __all__ = [
     "resolve_base_url",
     # answers
     "PublishedIntent",
+    "BatchItemResult",
     "Job",
     "IntentStatus",
     "IntentResult",

@@ -44,6 +44,7 @@ from .errors import (
     error_from_response,
 )
 from .models import (
+    BatchItemResult,
     ExtendResult,
     FailResult,
     FulfillResult,
@@ -72,6 +73,8 @@ MAX_ERROR_BYTES = 2000
 _NEVER = 0  # claim, extend, fulfill, fail: no retry at all
 _REFUSED_ONLY = 1  # publish without an idempotency key: retry only what the bus provably did not run
 _ALWAYS = 2  # publish with an idempotency key, set, get, result, status
+
+BATCH_MAX = 100  # intents per publish_many, jobs per claim_many
 
 # A keep-alive connection idle longer than this is not reused for a request
 # that must not be retried: a connection the server (or a proxy) may have
@@ -571,6 +574,59 @@ class IntentClient:
         )
         return PublishedIntent.from_json(self._json(resp))
 
+    def publish_many(
+        self, intents: Sequence[Mapping[str, Any]], namespace: str = "default"
+    ) -> List[BatchItemResult]:
+        """Publish up to 100 intents in one request and one transaction
+        (``POST /intents``, docs/PROTOCOL-EXTENSIONS.md).
+
+        Args:
+            intents: each a mapping of :meth:`publish`'s fields (``goal`` and
+                ``payload`` required; ``priority``, ``delay``, ...) plus an
+                optional ``idempotency_key`` of its own. The server applies
+                its defaults to fields left out.
+            namespace: for the intents that name none.
+
+        Returns:
+            one :class:`BatchItemResult` per intent, in order. An intent the
+            bus refused on its own (an invalid field, a reused key, the
+            open-intent cap) has ``error`` set; the others are published.
+
+        Raises the usual errors when the request as a whole is refused (then
+        nothing was published). Retried on connection errors only when every
+        intent has an ``idempotency_key``.
+        """
+        items = [dict(intent) for intent in intents]
+        if not 1 <= len(items) <= BATCH_MAX:
+            raise ValueError(f"publish_many takes 1 to {BATCH_MAX} intents, not {len(items)}")
+        for item in items:
+            item.setdefault("namespace", namespace)
+        keyed = all(item.get("idempotency_key") is not None for item in items)
+        resp = self._request(
+            "POST",
+            "/intents",
+            body=_dumps({"intents": items}, "the intents"),
+            policy=_ALWAYS if keyed else _REFUSED_ONLY,
+            accept=(200,),
+        )
+        results = self._json(resp).get("results")
+        if not isinstance(results, list) or len(results) != len(items):
+            raise IntentBusServerError("the bus did not answer one result per intent",
+                                       status=resp.status, code="invalid_response")
+        return [self._batch_item(item) for item in results]
+
+    @staticmethod
+    def _batch_item(item: Mapping[str, Any]) -> BatchItemResult:
+        error = item.get("error")
+        if isinstance(error, dict):
+            status = int(item.get("http_status") or 400)
+            code = str(error.get("code") or f"http_{status}")
+            failure = error_from_response(status, code, str(error.get("message") or code))
+            return BatchItemResult(index=int(item.get("index", 0)), error=failure, raw=dict(item))
+        return BatchItemResult(index=int(item.get("index", 0)), id=item.get("id"),
+                               namespace=item.get("namespace"),
+                               replayed=bool(item.get("replayed", False)), raw=dict(item))
+
     def result(self, intent_id: str, wait: Optional[float] = None) -> IntentResult:
         """The intent's state and stored result (``GET /result/<id>``).
 
@@ -649,6 +705,44 @@ class IntentClient:
         """
         job, _ = self._claim(goal, namespace, worker_id, capabilities, wait, publisher)
         return job
+
+    def claim_many(
+        self,
+        max: int,
+        goal: Optional[str] = None,
+        namespace: str = "default",
+        worker_id: Optional[str] = None,
+        capabilities: CapabilitiesArg = None,
+        wait: Optional[float] = None,
+        publisher: Optional[str] = None,
+    ) -> List[Job]:
+        """Claim up to ``max`` (1–100) eligible intents at once
+        (``POST /claim?max=K``), each with its own ``claim_token`` and lease.
+
+        The other arguments are :meth:`claim`'s; with ``wait`` the bus answers
+        as soon as at least one intent is there. Returns the jobs, ``[]`` when
+        nothing is eligible. Never retried, like :meth:`claim`.
+        """
+        if isinstance(max, bool) or not isinstance(max, int) or not 1 <= max <= BATCH_MAX:
+            raise ValueError(f"max must be an integer from 1 to {BATCH_MAX}")
+        query: List[Tuple[str, Optional[str]]] = [
+            ("goal", goal),
+            ("max", str(max)),
+            ("namespace", namespace),
+            ("worker_id", worker_id),
+            ("capabilities", _capabilities(capabilities)),
+            ("publisher", publisher),
+        ]
+        if wait is not None:
+            query.append(("wait", _num(wait)))
+        resp = self._request("POST", "/claim", query=query, policy=_NEVER, extra_timeout=wait or 0.0)
+        if resp.status == 204:
+            return []
+        intents = self._json(resp).get("intents")
+        if not isinstance(intents, list):
+            raise IntentBusServerError("the bus answered a batch claim without a list of intents",
+                                       status=resp.status, code="invalid_response")
+        return [Job.from_json(item) for item in intents]
 
     def extend(self, intent_id: str, claim_token: str, seconds: float = 60) -> ExtendResult:
         """Extend the lease to ``now + seconds`` (10–3600) (``POST /extend_claim/<id>``).

@@ -13,6 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
 __all__ = [
     "PublishedIntent",
+    "BatchItemResult",
     "Job",
     "IntentStatus",
     "IntentResult",
@@ -49,6 +50,29 @@ class PublishedIntent:
     def from_json(cls, data: Mapping[str, Any]) -> "PublishedIntent":
         """Build from the decoded JSON answer."""
         return _build(cls, data)
+
+
+@dataclass
+class BatchItemResult:
+    """One intent's outcome in :meth:`IntentClient.publish_many`.
+
+    Published: ``ok`` is true, with ``id`` and ``namespace`` (``replayed``
+    when its ``idempotency_key`` was used before: ``id`` is the first
+    publish's). Refused on its own: ``error`` is the
+    :class:`~intent_bus.IntentBusError` the same intent would have raised
+    from :meth:`IntentClient.publish` (``error.code``, ``error.status``).
+    """
+
+    index: int = 0
+    id: Optional[str] = None
+    namespace: Optional[str] = None
+    replayed: bool = False
+    error: Optional[Any] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 @dataclass

@@ -1,0 +1,65 @@
+/* The batch publish and claim (POST /intents, POST /claim?max=K): many
+ * intents in one request and one transaction. Each item is validated and
+ * stored as a single publish or claim would be (validate.c, the store's
+ * own publish and claim); only the envelope and the replies are new here.
+ * Used by bus.c, whose calls own these structs. */
+#ifndef BUS_BATCH_H
+#define BUS_BATCH_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "bus/bus.h"
+
+#define BATCH_MAX_ITEMS 100
+
+/* One item of a batch publish: either refused by validation (error) or
+ * prepared for the store. */
+struct publish_many_item {
+    bool valid;
+    struct bus_error error;
+    struct intent_new intent;
+    struct idempotency idem;
+    char *response;  /* its 201 body, remembered with its idempotency key */
+    int store_index; /* its place in store_items, when valid */
+};
+
+struct publish_many_call {
+    int count;
+    struct publish_many_item *items;        /* count of them */
+    struct store_publish_item *store_items; /* the valid ones */
+    struct store_publish_many_call store;
+};
+
+/* Validates the envelope (an object with "intents": 1 to BATCH_MAX_ITEMS
+ * items; else BUS_ERR_INVALID_FIELD invalid_intents) and each item. An
+ * invalid item is not an error of the request: it gets its own. */
+enum bus_err batch_publish_prepare(const struct principal *caller, const json_t *body,
+                                   struct publish_many_call *call, struct bus_error *error);
+/* Counts, notifies and answers once the store is done with result. */
+enum bus_err batch_publish_finish(struct bus *bus, struct publish_many_call *call,
+                                  enum bus_err result, struct bus_reply *reply,
+                                  struct bus_error *error);
+void batch_publish_clear(struct publish_many_call *call);
+
+struct claim_many_call {
+    struct claim_request request;
+    int max;
+    char (*tokens)[CLAIM_TOKEN_LEN + 1]; /* max of them */
+    struct claimed_intent *claimed;      /* max of them */
+    int count;
+    struct store_claim_many_call store;
+};
+
+/* params->max (1 to BATCH_MAX_ITEMS) claims with params' filters. */
+enum bus_err batch_claim_prepare(const struct principal *caller, const struct claim_params *params,
+                                 double lease_seconds, struct claim_many_call *call,
+                                 struct bus_error *error);
+/* BUS_ERR_EMPTY when nothing was claimed, else 200 {"intents": [...]},
+ * each item as a single claim's reply. */
+enum bus_err batch_claim_finish(struct bus *bus, struct claim_many_call *call, enum bus_err result,
+                                struct bus_reply *reply, struct bus_error *error);
+void batch_claim_clear(struct claim_many_call *call);
+
+#endif
