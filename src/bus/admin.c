@@ -236,13 +236,21 @@ static enum bus_err admin_action(struct bus *bus, const char *id, intent_action 
 enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply *reply,
                               struct bus_error *error)
 {
-    enum bus_err err = admin_action(bus, id, bus->store->ops->intent_cancel, "dead", reply, error);
-    if (err == BUS_OK) {
-        atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
-        struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
-        bus_notify(bus, &event);
-    }
-    return err;
+    double now = clock_now();
+    struct goal_tallies goals = {0};
+    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
+                           ? bus->store->ops->intent_cancel(bus->store->backend, id, now, &goals)
+                           : BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK)
+        bus_count_tallies(bus, &goals, now);
+    goal_tallies_clear(&goals);
+    if (err != BUS_OK)
+        return admin_store_failure(err, error);
+    atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
+    struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
+    bus_notify(bus, &event);
+    return bus_reply_json(
+        reply, 200, json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", "dead"), error);
 }
 
 void bus_admin_retried(struct bus *bus, const char *id)
@@ -310,8 +318,9 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
 enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
                                struct bus_reply *reply, struct bus_error *error)
 {
-    struct cleanup_stats stats;
+    struct cleanup_stats stats = {0};
     enum bus_err err = bus_run_cleanup(bus, clock_now(), &stats);
+    goal_tallies_clear(&stats.goals);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
     return bus_reply_json(

@@ -246,7 +246,9 @@ static struct cleanup_stats run_cleanup_keeping(struct fixture *f, double now, d
 {
     struct cleanup_stats stats;
     memset(&stats, 0xff, sizeof stats);
+    memset(&stats.goals, 0, sizeof stats.goals);
     assert_int_equal(f->store->ops->cleanup(f->store->backend, now, retention, &stats), BUS_OK);
+    goal_tallies_clear(&stats.goals);
     return stats;
 }
 
@@ -923,14 +925,21 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
     assert_string_equal(b.id, "00000000000000000000000000000002");
 
     long dead = -1;
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + LEASE - 1, &dead),
+    struct goal_tallies goals = {0};
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + LEASE - 1, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 0);
     assert_int_equal(status_of(f, 1), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 2 * LEASE, &dead),
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 2 * LEASE, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 1);
+    assert_int_equal(goals.count, 1); /* handed back for the per-goal counters */
+    assert_string_equal(goals.rows[0].goal, "g");
+    assert_int_equal(goals.rows[0].lease_dead, 1);
+    assert_int_equal(goals.rows[0].lease_requeued, 0);
     struct intent_record r;
     get_intent(f, 1, &r);
     assert_int_equal(r.status, INTENT_DEAD);
@@ -938,9 +947,12 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
     intent_record_clear(&r);
     assert_int_equal(status_of(f, 2), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 3 * LEASE, &dead),
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 3 * LEASE, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 0);
+    assert_int_equal(goals.count, 0);
+    goal_tallies_clear(&goals);
     claimed_intent_clear(&a);
     claimed_intent_clear(&b);
 }
