@@ -191,6 +191,21 @@ enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_q
                           error);
 }
 
+/* One attempt of the job detail; the key's digest stays whole, as the
+ * detail's publisher and claimed_by do. */
+static void add_attempt(void *context, const struct intent_attempt *attempt)
+{
+    json_t *attempt_json = json_pack(
+        "{s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "attempt", attempt->attempt, "worker_id",
+        admin_text_or_null(attempt->worker_id), "claimed_by", attempt->claimer, "owner",
+        admin_text_or_null(attempt->owner), "claimed_at", admin_time_or_null(attempt->claimed_at),
+        "lease_expires_at", admin_time_or_null(attempt->lease_expires_at), "ended_at",
+        admin_time_or_null(attempt->ended_at), "outcome",
+        attempt->outcome[0] ? attempt->outcome : "running", "error",
+        admin_text_or_null(attempt->error_text));
+    json_array_append_new(context, attempt_json);
+}
+
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
                               struct bus_error *error)
 {
@@ -215,6 +230,17 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "error", admin_text_or_null(record.last_error));
     }
     intent_record_clear(&record);
+    json_t *attempts = json_array();
+    err = bus->store->ops->attempt_list(bus->store->backend, id, add_attempt, attempts);
+    if (err != BUS_OK) {
+        json_decref(attempts);
+        json_decref(detail);
+        return admin_store_failure(err, error);
+    }
+    if (detail != NULL)
+        json_object_set_new(detail, "attempts", attempts);
+    else
+        json_decref(attempts);
     return bus_reply_json(reply, 200, detail, error);
 }
 
