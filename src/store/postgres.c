@@ -494,7 +494,8 @@ enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text
     const char *params[] = {id, pg_text_param(error_text), pg_double_param(now, now_text), reason};
     return pg_exec(
         conn, "kill",
-        "WITH closed AS (UPDATE attempts SET outcome = $4, error = $2, ended_at = $3::float8"
+        "WITH closed AS (UPDATE attempts SET outcome = $4, error = $2, ended_at = CASE"
+        " WHEN $4 = 'lease_expired' THEN LEAST(lease_expires_at, $3::float8) ELSE $3::float8 END"
         " WHERE intent_id = $1 AND outcome IS NULL),"
         " killed AS (UPDATE intents SET status = 'dead', last_error = $2,"
         " claim_token = NULL, claim_expires_at = NULL, updated_at = $3::float8"
@@ -511,8 +512,9 @@ enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *outcome
     const char *params[] = {id, pg_double_param(run_at, run_at_text), pg_text_param(error_text),
                             pg_double_param(now, now_text), outcome};
     return pg_exec(conn, "requeue",
-                   "WITH closed AS (UPDATE attempts SET outcome = $5, error = $3,"
-                   " ended_at = $4::float8 WHERE intent_id = $1 AND outcome IS NULL)"
+                   "WITH closed AS (UPDATE attempts SET outcome = $5, error = $3, ended_at ="
+                   " CASE WHEN $5 = 'lease_expired' THEN LEAST(lease_expires_at, $4::float8)"
+                   " ELSE $4::float8 END WHERE intent_id = $1 AND outcome IS NULL)"
                    " UPDATE intents SET status = 'open', run_at = $2::float8, last_error = $3,"
                    " claim_token = NULL, claimed_by = NULL, claim_expires_at = NULL,"
                    " updated_at = $4::float8 WHERE id = $1",

@@ -378,6 +378,12 @@ static enum bus_err retry_op(void *connection, void *arg)
                PG_PARAM_COUNT(params), params, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
+    /* A lease held until now is taken from its worker: that attempt ends. */
+    if (err == BUS_OK)
+        err = pg_run(connection, "intent retry",
+                     "UPDATE attempts SET outcome = 'released', error = 'Retried by admin',"
+                     " ended_at = $2::float8 WHERE intent_id = $1 AND outcome IS NULL",
+                     PG_PARAM_COUNT(params), params, NULL);
     if (err != BUS_OK)
         return err;
     return pg_run(connection, "intent retry", "DELETE FROM dead_letters WHERE intent_id = $1", 1,

@@ -229,7 +229,9 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_ATTEMPT_OPEN] = "INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
                        " lease_expires_at) SELECT ?1, COALESCE(MAX(attempt), 0) + 1, ?2, ?3, ?4, ?5"
                        " FROM attempts WHERE intent_id = ?1",
-    [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at = ?4"
+    /* A lapsed lease ended when it ran out, whenever it is found. */
+    [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at ="
+                        " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END"
                         " WHERE intent_id = ?1 AND outcome IS NULL",
     [W_ATTEMPT_EXTEND] = "UPDATE attempts SET lease_expires_at = ?2"
                          " WHERE intent_id = ?1 AND outcome IS NULL",

@@ -362,6 +362,12 @@ static enum bus_err retry_op(void *connection, void *arg)
         args->id, args->now, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
+    /* A lease held until now is taken from its worker: that attempt ends. */
+    if (err == BUS_OK)
+        err = execute(conn->db,
+                      "UPDATE attempts SET outcome = 'released', error = 'Retried by admin',"
+                      " ended_at = ?2 WHERE intent_id = ?1 AND outcome IS NULL",
+                      args->id, args->now, NULL);
     if (err != BUS_OK)
         return err;
     return execute(conn->db, "DELETE FROM dead_letters WHERE intent_id = ?1", args->id, 0, NULL);

@@ -113,8 +113,9 @@ void dead_letter_clear(struct dead_letter *letter);
 /* One claim of an intent, from the claim to its outcome: the attempt
  * history of the admin's job detail. Written in the transaction of the
  * claim, and closed in that of the fulfil, fail, lease expiry (sweep,
- * cleanup, or a claim taking the lapsed lease back) or cancel; an extend
- * moves lease_expires_at. Deleted with its intent. */
+ * cleanup, or a claim taking the lapsed lease back: it ended when the
+ * lease did), cancel or admin retry; an extend moves lease_expires_at.
+ * Deleted with its intent. */
 struct intent_attempt {
     int attempt; /* 1, 2, ... in claim order, going on after an admin retry */
     char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* "" = claimed without one */
@@ -123,7 +124,8 @@ struct intent_attempt {
     double claimed_at;
     double lease_expires_at;
     double ended_at;  /* NAN while the lease is held */
-    char outcome[16]; /* "" while held; fulfilled, failed, lease_expired, cancelled */
+    char outcome[16]; /* "" while held; fulfilled, failed, lease_expired, cancelled,
+                       * released (an admin's retry took the lease back) */
     char *error_text; /* owned, NULL when none */
 };
 

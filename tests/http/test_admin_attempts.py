@@ -4,11 +4,12 @@ admin cancel), on whichever backend the run uses."""
 
 import http.client
 import secrets
+import sqlite3
 import time
 
 import pytest
 
-from conftest import admin_client, admin_env, unique, wait_until
+from conftest import admin_client, admin_env, sqlite_only, unique, wait_until
 from test_metrics import samples
 
 
@@ -124,6 +125,8 @@ def test_sweep_counts_lease_expiries_per_goal(srv):
     assert admin.intent(dies)["status"] == "dead"
     attempts = admin.intent(dies)["attempts"]
     assert [(a["worker_id"], a["outcome"]) for a in attempts] == [("w-sweep", "lease_expired")]
+    # it ended when the lease ran out, not when the sweep came by
+    assert attempts[0]["ended_at"] == pytest.approx(attempts[0]["lease_expires_at"], abs=0.01)
     assert attempts[0]["owner"] is None  # the main key belongs to no tester owner
 
 
@@ -153,6 +156,20 @@ def test_cleanup_and_cancel_count_per_goal(srv):
     assert [(a["outcome"], a["error"]) for a in attempts] == [("cancelled", "Cancelled by admin")]
 
 
+def test_admin_retry_of_a_held_job_releases_its_attempt(srv):
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("rel"))
+    iid = c.publish(goal="g")
+    first = c.claim_ok(goal="g")
+    assert admin.post(f"/admin/intents/{iid}/retry").status == 200
+    assert c.fulfill(iid, first["claim_token"]).status == 404  # the worker lost it
+    second = c.claim_ok(goal="g")
+    assert c.fulfill(iid, second["claim_token"]).status == 200
+    attempts = admin.intent(iid)["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "released"), (2, "fulfilled")]
+    assert attempts[0]["error"] == "Retried by admin"
+
+
 def test_lease_expiries_reach_the_minute_ring(srv):
     admin = admin_client(srv)
     c = srv.client(ns=unique("ring"))
@@ -164,3 +181,33 @@ def test_lease_expiries_reach_the_minute_ring(srv):
                timeout=10, message="the sweep")
     after = sum(admin.get("/admin/history").json.get("failed", []) or [0])
     assert after == before + 1
+
+
+@sqlite_only("upgrades a SQLite file of schema 6")
+def test_a_version_6_database_gains_the_attempts_table(srv):
+    """Databases from before the attempt history (schema 6) are upgraded on
+    open: a lease held across the upgrade has no attempt row and settles as
+    before; claims from then on are recorded."""
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("up"))
+    held_id = c.publish(goal="old")
+    held = c.claim_ok(goal="old")
+    later = c.publish(goal="new")
+    srv.stop()
+    db = sqlite3.connect(srv.db)
+    db.execute("DROP TRIGGER attempts_go_with_intents")
+    db.execute("DROP TABLE attempts")
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+    srv.start()
+    admin = admin_client(srv)
+    c = srv.client(ns=c.ns)
+    assert admin.intent(held_id)["attempts"] == []
+    assert c.fulfill(held_id, held["claim_token"]).status == 200
+    job = c.claim_ok(goal="new")
+    assert job["id"] == later
+    assert [a["outcome"] for a in admin.intent(later)["attempts"]] == ["running"]
+    db = sqlite3.connect(srv.db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    db.close()
