@@ -812,7 +812,9 @@ static enum bus_err fulfill_op(void *connection, void *arg)
     sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
     err = run_statement(conn, stmt);
-    return err != BUS_OK ? err : close_attempt(conn, args->ref->id, "fulfilled", NULL, args->ref->now);
+    if (err != BUS_OK)
+        return err;
+    return close_attempt(conn, args->ref->id, "fulfilled", NULL, args->ref->now);
 }
 
 static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
@@ -830,6 +832,8 @@ static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_ca
     return submit_gated(self, call->nonce, fulfill_op, call, done, context);
 }
 
+/* Moves an intent to dead and copies it into the dead-letter table; its
+ * attempt ends with reason as outcome. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                                 const char *error_text, const char *reason, double now)
 {
