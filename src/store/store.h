@@ -115,7 +115,10 @@ void dead_letter_clear(struct dead_letter *letter);
  * claim, and closed in that of the fulfil, fail, lease expiry (sweep,
  * cleanup, or a claim taking the lapsed lease back: it ended when the
  * lease did), cancel or admin retry; an extend moves lease_expires_at.
- * Deleted with its intent. */
+ * Deleted with its intent. Bounded where its values come in: the error
+ * text is cut to ERROR_TEXT_MAX_BYTES by /fail's validation, the worker id
+ * is at most WORKER_NAME_MAX_BYTES, and an intent has at most max_attempts
+ * (at most 20) rows per life, more only through admin retries. */
 struct intent_attempt {
     int attempt; /* 1, 2, ... in claim order, going on after an admin retry */
     char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* "" = claimed without one */
