@@ -191,6 +191,21 @@ enum bus_err bus_admin_list_intents(struct bus *bus, const struct admin_intent_q
                           error);
 }
 
+/* One attempt of the job detail; the key's digest stays whole, as the
+ * detail's publisher and claimed_by do. */
+static void add_attempt(void *context, const struct intent_attempt *attempt)
+{
+    json_t *attempt_json = json_pack(
+        "{s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "attempt", attempt->attempt, "worker_id",
+        admin_text_or_null(attempt->worker_id), "claimed_by", attempt->claimer, "owner",
+        admin_text_or_null(attempt->owner), "claimed_at", admin_time_or_null(attempt->claimed_at),
+        "lease_expires_at", admin_time_or_null(attempt->lease_expires_at), "ended_at",
+        admin_time_or_null(attempt->ended_at), "outcome",
+        attempt->outcome[0] ? attempt->outcome : "running", "error",
+        admin_text_or_null(attempt->error_text));
+    json_array_append_new(context, attempt_json);
+}
+
 enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply *reply,
                               struct bus_error *error)
 {
@@ -215,6 +230,17 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "error", admin_text_or_null(record.last_error));
     }
     intent_record_clear(&record);
+    json_t *attempts = json_array();
+    err = bus->store->ops->attempt_list(bus->store->backend, id, add_attempt, attempts);
+    if (err != BUS_OK) {
+        json_decref(attempts);
+        json_decref(detail);
+        return admin_store_failure(err, error);
+    }
+    if (detail != NULL)
+        json_object_set_new(detail, "attempts", attempts);
+    else
+        json_decref(attempts);
     return bus_reply_json(reply, 200, detail, error);
 }
 
@@ -236,13 +262,21 @@ static enum bus_err admin_action(struct bus *bus, const char *id, intent_action 
 enum bus_err bus_admin_cancel(struct bus *bus, const char *id, struct bus_reply *reply,
                               struct bus_error *error)
 {
-    enum bus_err err = admin_action(bus, id, bus->store->ops->intent_cancel, "dead", reply, error);
-    if (err == BUS_OK) {
-        atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
-        struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
-        bus_notify(bus, &event);
-    }
-    return err;
+    double now = clock_now();
+    struct goal_tallies goals = {0};
+    enum bus_err err = token_is_hex(id, INTENT_ID_LEN)
+                           ? bus->store->ops->intent_cancel(bus->store->backend, id, now, &goals)
+                           : BUS_ERR_NOT_FOUND;
+    if (err == BUS_OK)
+        bus_count_tallies(bus, &goals, now);
+    goal_tallies_clear(&goals);
+    if (err != BUS_OK)
+        return admin_store_failure(err, error);
+    atomic_fetch_add(&bus->counters.dead_letters[DEAD_CANCELLED], 1);
+    struct intent_event event = {.kind = INTENT_EVENT_SETTLED, .id = id};
+    bus_notify(bus, &event);
+    return bus_reply_json(
+        reply, 200, json_pack("{s:b, s:s, s:s}", "ok", 1, "id", id, "status", "dead"), error);
 }
 
 void bus_admin_retried(struct bus *bus, const char *id)
@@ -310,8 +344,9 @@ enum bus_err bus_admin_purge(struct bus *bus, const json_t *body, struct bus_rep
 enum bus_err bus_admin_cleanup(struct bus *bus, long rate_limits_deleted,
                                struct bus_reply *reply, struct bus_error *error)
 {
-    struct cleanup_stats stats;
+    struct cleanup_stats stats = {0};
     enum bus_err err = bus_run_cleanup(bus, clock_now(), &stats);
+    goal_tallies_clear(&stats.goals);
     if (err != BUS_OK)
         return admin_store_failure(err, error);
     return bus_reply_json(

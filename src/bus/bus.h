@@ -113,6 +113,10 @@ void bus_housekeeping(struct bus *bus, double now);
 /* Runs the full cleanup pass now and counts it (lazily or for an admin). */
 enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats);
 
+/* Adds what a background pass or a cancel reported per goal (the store's
+ * tallies) to the per-goal counters and the minute ring at now. */
+void bus_count_tallies(struct bus *bus, const struct goal_tallies *tallies, double now);
+
 /* ---- the intent writes without blocking ------------------------------
  * POST /intent, /claim, /fulfill/<id>, /extend_claim/<id> and /fail/<id>
  * come in two halves so that no request thread waits for the commit:

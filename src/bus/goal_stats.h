@@ -19,9 +19,11 @@ enum goal_counter {
     GOAL_PUBLISHED,
     GOAL_CLAIMED,
     GOAL_FULFILLED,
-    GOAL_FAILED,    /* a worker's /fail, requeued or not */
-    GOAL_DEAD,      /* moved to the dead-letter table by a worker's /fail */
-    GOAL_RECLAIMED, /* a claim took back a lapsed lease */
+    GOAL_FAILED,        /* a worker's /fail, requeued or not */
+    GOAL_DEAD,          /* moved to the dead-letter table: a worker's last /fail, a lapsed
+                         * lease with no attempts left, an admin's cancel */
+    GOAL_RECLAIMED,     /* a claim took back a lapsed lease */
+    GOAL_LEASE_EXPIRED, /* the sweep or cleanup found a lapsed lease (requeued or dead) */
     GOAL_COUNTER_COUNT
 };
 

@@ -437,7 +437,10 @@ static const struct admin_command commands[] = {
      "Lists the intents that match every filter given, newest first (limit 1-500,\n"
      "default 50); the reply's \"next\" continues the listing with --before.",
      0, 0, TAKES_STATUS | TAKES_NAMESPACE | TAKES_LIMIT | TAKES_FILTERS, build_intents},
-    {"intent", "ID", "show one intent", "Shows every field of the intent ID.", 1, 1, 0,
+    {"intent", "ID", "show one intent",
+     "Shows every field of the intent ID, and its attempts (worker id, claim time,\n"
+     "lease expiry, outcome, error), oldest first.",
+     1, 1, 0,
      build_intent},
 };
 

@@ -44,9 +44,14 @@ static const struct counter_family counter_families[] = {
     {"intent_bus_goal_fulfilled_total", "Intents fulfilled, by namespace and goal", GOAL_FULFILLED},
     {"intent_bus_goal_failed_total", "Worker /fail calls, by namespace and goal", GOAL_FAILED},
     {"intent_bus_goal_dead_lettered_total",
-     "Intents dead-lettered by a worker's last /fail, by namespace and goal", GOAL_DEAD},
+     "Intents dead-lettered (last /fail, lease lapsed with no attempts left, admin cancel), by "
+     "namespace and goal",
+     GOAL_DEAD},
     {"intent_bus_goal_leases_reclaimed_total",
      "Lapsed leases taken back by a claim, by namespace and goal", GOAL_RECLAIMED},
+    {"intent_bus_goal_lease_expiries_total",
+     "Lapsed leases requeued or dead-lettered by the sweep or cleanup, by namespace and goal",
+     GOAL_LEASE_EXPIRED},
 };
 
 struct series_writer {

@@ -279,7 +279,12 @@ static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *
  * lease check sits in the WHERE clause so an expired lease is claimable at
  * once. SKIP LOCKED passes over rows another node's open transaction is
  * taking: two nodes never claim the same intent, and neither waits. The
- * CTE keeps the values from before the update that the claim reports. */
+ * CTE keeps the values from before the update that the claim reports.
+ * The attempt history is written by the same statement (no round trip
+ * more): a lapsed lease taken back ends as expired when it did, and the
+ * new attempt is numbered after the intent's last one. Every write of the
+ * statement hangs on the rows taken: a claim that takes none changes
+ * nothing (claim_op tells the writer so). */
 /* Picks up to `limit` eligible rows (as chosen: id, eligible_since,
  * reclaimed); PG_CLAIM_TAKE then takes them with the token `token`. */
 #define PG_CLAIM_PICK(limit)                                                                   \
@@ -300,24 +305,35 @@ static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *
     " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"          \
     " LIMIT " limit " FOR UPDATE SKIP LOCKED"
 
+/* The CTEs (after chosen) that take the chosen rows, and the statement's
+ * result: one row per intent taken. */
 #define PG_CLAIM_TAKE(token)                                                                   \
-    " UPDATE intents SET status = 'claimed', claim_attempts = intents.claim_attempts + 1,"     \
+    " taken AS (UPDATE intents SET status = 'claimed',"                                        \
+    " claim_attempts = intents.claim_attempts + 1,"                                            \
     " claim_token = " token ", claimed_by = $4, claimed_at = $2::float8,"                      \
     " claim_expires_at = $9::float8, updated_at = $2::float8, worker_id = $5::text"            \
     " FROM chosen WHERE intents.id = chosen.id"                                                \
     " RETURNING intents.id, namespace, goal, payload, claim_attempts, max_attempts, priority,"  \
-    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed,"            \
-    " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = intents.namespace"             \
-    "         AND c.goal = intents.goal AND c.max_claimed IS NOT NULL)"
+    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed),"           \
+    " lapsed AS (UPDATE attempts SET outcome = 'lease_expired', error = 'lease expired',"      \
+    " ended_at = taken.eligible_since FROM taken WHERE taken.reclaimed"                        \
+    " AND attempts.intent_id = taken.id AND attempts.outcome IS NULL),"                        \
+    " opened AS (INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"    \
+    " lease_expires_at) SELECT taken.id, COALESCE((SELECT max(a.attempt) FROM attempts a"      \
+    " WHERE a.intent_id = taken.id), 0) + 1, $5::text, $4, $2::float8, $9::float8 FROM taken)" \
+    " SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"            \
+    " target_worker, required_capability, eligible_since, reclaimed,"                          \
+    " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = taken.namespace"               \
+    "         AND c.goal = taken.goal AND c.max_claimed IS NOT NULL) FROM taken"
 
-static const char claim_sql[] = "WITH chosen AS (" PG_CLAIM_PICK("1") ")" PG_CLAIM_TAKE("$8");
+static const char claim_sql[] = "WITH chosen AS (" PG_CLAIM_PICK("1") ")," PG_CLAIM_TAKE("$8");
 
 /* The batch claim: up to $10 rows at once, the i-th taken with the i-th
  * token of the array $8 (row_number cannot sit beside FOR UPDATE, hence
  * the second CTE). */
 static const char claim_many_sql[] =
     "WITH picked AS (" PG_CLAIM_PICK("$10::integer") "),"
-    " chosen AS (SELECT id, eligible_since, reclaimed, row_number() OVER () AS n FROM picked)"
+    " chosen AS (SELECT id, eligible_since, reclaimed, row_number() OVER () AS n FROM picked),"
     PG_CLAIM_TAKE("($8::text[])[chosen.n]");
 
 static void read_claimed(const PGresult *res, int row, struct claimed_intent *out)
@@ -357,6 +373,7 @@ static enum bus_err claim_op(void *connection, void *arg)
         return err;
     if (PQntuples(res) == 0) {
         PQclear(res);
+        pg_writer_statement_unchanged(connection);
         return BUS_ERR_EMPTY;
     }
     read_claimed(res, 0, out);
@@ -530,6 +547,8 @@ static enum bus_err claim_many_op(void *connection, void *arg)
     if (err != BUS_OK)
         return err;
     int rows = PQntuples(res);
+    if (rows == 0)
+        pg_writer_statement_unchanged(conn);
     bool limited = false;
     for (int row = 0; row < rows; row++) {
         limited = limited || strcmp(PQgetvalue(res, row, 11), "t") == 0;
@@ -615,7 +634,9 @@ static enum bus_err extend_op(void *connection, void *arg)
     const char *params[] = {args->ref->id, pg_double_param(*args->claim_expires_at, expires),
                             pg_double_param(args->ref->now, now)};
     return pg_exec(connection, "extend",
-                   "UPDATE intents SET claim_expires_at = $2::float8, updated_at = $3::float8"
+                   "WITH moved AS (UPDATE attempts SET lease_expires_at = $2::float8"
+                   " WHERE intent_id = $1 AND outcome IS NULL)"
+                   " UPDATE intents SET claim_expires_at = $2::float8, updated_at = $3::float8"
                    " WHERE id = $1",
                    3, params, NULL);
 }
@@ -645,7 +666,9 @@ static enum bus_err fulfill_op(void *connection, void *arg)
                             args->result_json ? pg_text_param(args->result_type) : NULL,
                             pg_double_param(args->ref->now, now)};
     return pg_exec(connection, "fulfill",
-                   "UPDATE intents SET status = 'fulfilled', result = $2, result_type = $3,"
+                   "WITH closed AS (UPDATE attempts SET outcome = 'fulfilled',"
+                   " ended_at = $4::float8 WHERE intent_id = $1 AND outcome IS NULL)"
+                   " UPDATE intents SET status = 'fulfilled', result = $2, result_type = $3,"
                    " completed_at = $4::float8, updated_at = $4::float8, claim_token = NULL,"
                    " claim_expires_at = NULL WHERE id = $1",
                    4, params, NULL);
@@ -672,25 +695,31 @@ enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text
     const char *params[] = {id, pg_text_param(error_text), pg_double_param(now, now_text), reason};
     return pg_exec(
         conn, "kill",
-        "WITH killed AS (UPDATE intents SET status = 'dead', last_error = $2,"
+        "WITH closed AS (UPDATE attempts SET outcome = $4, error = $2, ended_at = CASE"
+        " WHEN $4 = 'lease_expired' THEN LEAST(lease_expires_at, $3::float8) ELSE $3::float8 END"
+        " WHERE intent_id = $1 AND outcome IS NULL),"
+        " killed AS (UPDATE intents SET status = 'dead', last_error = $2,"
         " claim_token = NULL, claim_expires_at = NULL, updated_at = $3::float8"
         " WHERE id = $1 RETURNING id, namespace, goal, payload, publisher,"
         " claim_attempts, max_attempts, last_error)" PG_ARCHIVE_KILLED("$4", "$3::float8"),
         4, params, NULL);
 }
 
-enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text, double run_at,
-                               double now)
+enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *outcome,
+                               const char *error_text, double run_at, double now)
 {
     char run_at_text[32];
     char now_text[32];
     const char *params[] = {id, pg_double_param(run_at, run_at_text), pg_text_param(error_text),
-                            pg_double_param(now, now_text)};
+                            pg_double_param(now, now_text), outcome};
     return pg_exec(conn, "requeue",
-                   "UPDATE intents SET status = 'open', run_at = $2::float8, last_error = $3,"
+                   "WITH closed AS (UPDATE attempts SET outcome = $5, error = $3, ended_at ="
+                   " CASE WHEN $5 = 'lease_expired' THEN LEAST(lease_expires_at, $4::float8)"
+                   " ELSE $4::float8 END WHERE intent_id = $1 AND outcome IS NULL)"
+                   " UPDATE intents SET status = 'open', run_at = $2::float8, last_error = $3,"
                    " claim_token = NULL, claimed_by = NULL, claim_expires_at = NULL,"
                    " updated_at = $4::float8 WHERE id = $1",
-                   4, params, NULL);
+                   5, params, NULL);
 }
 
 static enum bus_err fail_op(void *connection, void *arg)
@@ -710,8 +739,8 @@ static enum bus_err fail_op(void *connection, void *arg)
     args->out->status = INTENT_OPEN;
     args->out->run_at =
         args->ref->now + backoff_delay(row.backoff_base, row.claim_attempts, args->jitter);
-    return pg_requeue_intent(connection, args->ref->id, args->error_text, args->out->run_at,
-                             args->ref->now);
+    return pg_requeue_intent(connection, args->ref->id, "failed", args->error_text,
+                             args->out->run_at, args->ref->now);
 }
 
 static enum bus_err pg_fail(void *backend, const struct lease_ref *ref, const char *error_text,
@@ -850,6 +879,7 @@ static const struct store_ops postgres_ops = {
     .audit_list = pg_audit_list,
     .intent_list = pg_intent_list,
     .intent_cancel = pg_intent_cancel,
+    .attempt_list = pg_attempt_list,
     .intent_retry = pg_intent_retry,
     .dead_list = pg_dead_list,
     .dead_purge = pg_dead_purge,

@@ -324,25 +324,38 @@ struct intent_action_args {
 
 /* The update finds the intent and locks its row until the commit, so a
  * claim on another node cannot take it meanwhile. */
+struct cancel_args {
+    const char *id;
+    double now;
+    struct goal_tallies *goals;
+};
+
 static enum bus_err cancel_op(void *connection, void *arg)
 {
-    struct intent_action_args *args = arg;
+    struct cancel_args *args = arg;
+    goal_tallies_reset(args->goals);
     char now[32];
     const char *params[] = {args->id, pg_double_param(args->now, now)};
-    long found = 0;
-    enum bus_err err =
-        pg_run(connection, "intent cancel", "UPDATE intents SET updated_at = $2 WHERE id = $1",
-               PG_PARAM_COUNT(params), params, &found);
-    if (err == BUS_OK && found == 0)
-        return BUS_ERR_NOT_FOUND;
+    PGresult *res = NULL;
+    enum bus_err err = pg_exec(connection, "intent cancel",
+                               "UPDATE intents SET updated_at = $2::float8 WHERE id = $1"
+                               " RETURNING namespace, goal",
+                               PG_PARAM_COUNT(params), params, &res);
+    if (err != BUS_OK)
+        return err;
+    err = PQntuples(res) == 0 ? BUS_ERR_NOT_FOUND
+                              : goal_tallies_add(args->goals, PQgetvalue(res, 0, 0),
+                                                 PQgetvalue(res, 0, 1), TALLY_CANCELLED);
+    PQclear(res);
     if (err != BUS_OK)
         return err;
     return pg_kill_intent(connection, args->id, "Cancelled by admin", "cancelled", args->now);
 }
 
-enum bus_err pg_intent_cancel(void *backend, const char *id, double now)
+enum bus_err pg_intent_cancel(void *backend, const char *id, double now,
+                              struct goal_tallies *goals)
 {
-    struct intent_action_args args = {id, now};
+    struct cancel_args args = {id, now, goals};
     return pg_write(backend, cancel_op, &args);
 }
 
@@ -365,6 +378,12 @@ static enum bus_err retry_op(void *connection, void *arg)
                PG_PARAM_COUNT(params), params, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
+    /* A lease held until now is taken from its worker: that attempt ends. */
+    if (err == BUS_OK)
+        err = pg_run(connection, "intent retry",
+                     "UPDATE attempts SET outcome = 'released', error = 'Retried by admin',"
+                     " ended_at = $2::float8 WHERE intent_id = $1 AND outcome IS NULL",
+                     PG_PARAM_COUNT(params), params, NULL);
     if (err != BUS_OK)
         return err;
     return pg_run(connection, "intent retry", "DELETE FROM dead_letters WHERE intent_id = $1", 1,

@@ -25,41 +25,57 @@ static long changed(PGresult *res)
 }
 
 /* Dead-letters, in one statement, up to a pass's worth of claimed intents
- * whose lease ended by $1 with no attempts left. */
-static enum bus_err kill_exhausted(PGconn *conn, double now, long *count)
+ * whose lease ended by $1 with no attempts left, ending their attempts;
+ * the letters written give each one's goal. */
+static enum bus_err kill_exhausted(PGconn *conn, double now, long *count,
+                                   struct goal_tallies *goals)
 {
     char now_text[32];
     const char *params[] = {pg_double_param(now, now_text)};
     PGresult *res = NULL;
+    *count = 0;
     enum bus_err err =
         pg_exec(conn, "lease sweep",
                 "WITH lapsed AS (SELECT id FROM intents WHERE status = 'claimed'"
                 " AND claim_expires_at <= $1::float8 AND claim_attempts >= max_attempts"
                 " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED),"
+                " closed AS (UPDATE attempts SET outcome = 'lease_expired',"
+                " error = 'lease expired', ended_at = LEAST(lease_expires_at, $1::float8)"
+                " FROM lapsed"
+                " WHERE attempts.intent_id = lapsed.id AND attempts.outcome IS NULL),"
                 " killed AS (UPDATE intents SET status = 'dead', last_error = 'lease expired',"
                 " claim_token = NULL, claim_expires_at = NULL, updated_at = $1::float8 FROM lapsed"
                 " WHERE intents.id = lapsed.id RETURNING intents.id, namespace, goal, payload,"
                 " publisher, claim_attempts, max_attempts, last_error)"
-                PG_ARCHIVE_KILLED("'lease_expired'", "$1::float8"),
+                PG_ARCHIVE_KILLED("'lease_expired'", "$1::float8") " RETURNING namespace, goal",
                 1, params, &res);
-    *count = err == BUS_OK ? changed(res) : 0;
+    if (err != BUS_OK)
+        return err;
+    for (int row = 0; err == BUS_OK && row < PQntuples(res); row++)
+        err = goal_tallies_add(goals, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+                               TALLY_LEASE_DEAD);
+    *count = err == BUS_OK ? PQntuples(res) : 0;
+    PQclear(res);
     return err;
 }
 
 struct sweep_args {
     double now;
     long *dead_count;
+    struct goal_tallies *goals;
 };
 
 static enum bus_err sweep_op(void *connection, void *arg)
 {
     struct sweep_args *args = arg;
-    return kill_exhausted(connection, args->now, args->dead_count);
+    goal_tallies_reset(args->goals);
+    return kill_exhausted(connection, args->now, args->dead_count, args->goals);
 }
 
-enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count)
+enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count,
+                                  struct goal_tallies *goals)
 {
-    struct sweep_args args = {now, dead_count};
+    struct sweep_args args = {now, dead_count, goals};
     return pg_write(backend, sweep_op, &args);
 }
 
@@ -71,7 +87,8 @@ static enum bus_err requeue_lapsed(PGconn *conn, double now, struct cleanup_stat
     const char *params[] = {pg_double_param(now, now_text)};
     PGresult *res = NULL;
     enum bus_err err = pg_exec(conn, "expired lease scan",
-                               "SELECT id, claim_attempts, backoff_base FROM intents"
+                               "SELECT id, claim_attempts, backoff_base, namespace, goal"
+                               " FROM intents"
                                " WHERE status = 'claimed' AND claim_expires_at <= $1::float8"
                                " AND claim_attempts < max_attempts"
                                " LIMIT " EXPIRED_LEASES_PER_PASS " FOR UPDATE SKIP LOCKED",
@@ -81,7 +98,11 @@ static enum bus_err requeue_lapsed(PGconn *conn, double now, struct cleanup_stat
     for (int row = 0; err == BUS_OK && row < PQntuples(res); row++) {
         double delay = backoff_delay(pg_double(res, row, 2), (int)pg_long(res, row, 1),
                                      backoff_random_jitter());
-        err = pg_requeue_intent(conn, PQgetvalue(res, row, 0), "lease expired", now + delay, now);
+        err = pg_requeue_intent(conn, PQgetvalue(res, row, 0), "lease_expired", "lease expired",
+                                now + delay, now);
+        if (err == BUS_OK)
+            err = goal_tallies_add(&stats->goals, PQgetvalue(res, row, 3),
+                                   PQgetvalue(res, row, 4), TALLY_LEASE_REQUEUED);
         if (err == BUS_OK)
             stats->expired_claims_requeued++;
     }
@@ -114,12 +135,15 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     double now = args->now;
     double retained_since = now - args->retention_seconds;
     struct cleanup_stats *stats = args->stats;
+    struct goal_tallies goals = stats->goals;
     memset(stats, 0, sizeof *stats);
+    stats->goals = goals;
+    goal_tallies_reset(&stats->goals);
     enum bus_err err = delete_before(
         conn, "DELETE FROM intents WHERE status = 'open' AND expires_at <= $1::float8", now,
         &stats->expired_open_deleted);
     if (err == BUS_OK)
-        err = kill_exhausted(conn, now, &stats->expired_claims_dead);
+        err = kill_exhausted(conn, now, &stats->expired_claims_dead, &stats->goals);
     if (err == BUS_OK)
         err = requeue_lapsed(conn, now, stats);
     if (err == BUS_OK)

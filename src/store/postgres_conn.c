@@ -511,6 +511,7 @@ static _Thread_local struct {
     bool begin_pending; /* BEGIN not yet sent */
     bool failed;        /* BEGIN failed or the connection broke: the batch is lost */
     bool changed;       /* the current operation's statements changed rows */
+    bool changed_before; /* changed as it was before the last statement */
     int output_count;
     int output_capacity;
     char ***outputs; /* freed if the transaction rolls back; grows, kept */
@@ -522,6 +523,7 @@ static void batch_reset(PGconn *conn)
     batch.begin_pending = conn != NULL;
     batch.failed = false;
     batch.changed = false;
+    batch.changed_before = false;
     batch.output_count = 0; /* committed: the outputs are their callers' */
     free(batch.outputs);    /* per batch: a thread-local would outlive it */
     batch.outputs = NULL;
@@ -598,8 +600,17 @@ static bool statement_changed(const char *sql, const PGresult *res)
 
 static void writer_statement_done(PGconn *conn, const char *sql, const PGresult *res)
 {
-    if (conn == batch.conn && statement_changed(sql, res))
+    if (conn != batch.conn)
+        return;
+    batch.changed_before = batch.changed;
+    if (statement_changed(sql, res))
         batch.changed = true;
+}
+
+void pg_writer_statement_unchanged(PGconn *conn)
+{
+    if (conn == batch.conn)
+        batch.changed = batch.changed_before;
 }
 
 static bool writer_statement(PGconn *conn, const char *sql, int param_count,

@@ -21,10 +21,11 @@
 
 #define MAX_COLUMNS 40
 
-/* In the order foreign data would need; none of the tables refers to
- * another, but intents before dead letters reads best in a report. */
-static const char *const tables[] = {"api_keys", "intents", "dead_letters", "kv", "idempotency",
-                                     "nonces", "audit_log", "schedules", "schedule_fires"};
+/* In the order foreign data needs: attempts refer to their intent (the
+ * one foreign key); intents before dead letters reads best in a report. */
+static const char *const tables[] = {"api_keys", "intents",  "attempts", "dead_letters",
+                                     "kv",       "idempotency", "nonces", "audit_log",
+                                     "schedules", "schedule_fires"};
 
 struct columns {
     int count;

@@ -113,7 +113,8 @@ void pg_pool_usage(void *backend, long *size, long *in_use);
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg);
 
 /* Inside a writer op (conn = the op's connection): */
-/* Moves an intent to dead and copies it into dead_letters with reason. */
+/* Moves an intent to dead and copies it into dead_letters with reason; its
+ * open attempt, if any, ends with reason as outcome and error_text. */
 enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text,
                             const char *reason, double now);
 enum bus_err pg_insert_intent(PGconn *conn, const struct intent_new *intent);
@@ -138,12 +139,14 @@ enum bus_err pg_key_owner(PGconn *conn, const char *key_hash, char owner[OWNER_M
     " claim_attempts = excluded.claim_attempts, max_attempts = excluded.max_attempts,"        \
     " last_error = excluded.last_error, reason = excluded.reason, died_at = excluded.died_at"
 
-/* Requeues an intent (open again at run_at, lease cleared). */
-enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *error_text,
-                               double run_at, double now);
+/* Requeues an intent (open again at run_at, lease cleared); its attempt
+ * ends with outcome. */
+enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *outcome,
+                               const char *error_text, double run_at, double now);
 
 /* ---- housekeeping of store_ops (postgres_cleanup.c) --------------------- */
-enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count);
+enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count,
+                                  struct goal_tallies *goals);
 enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
                         struct cleanup_stats *stats);
 
@@ -182,6 +185,11 @@ extern const struct writer_hooks pg_writer_hooks;
  * commit), it is freed and *slot set to NULL; the op fills it again if it
  * runs again. An op may have several (a batch claim's payloads). */
 void pg_writer_output(PGconn *conn, char **slot);
+/* Inside a writer op: the statement just run changed nothing, which its
+ * command tag cannot say when its writes are in CTEs (a claim whose every
+ * write hangs on the rows it took, and that took none). Without this, an
+ * op that then fails costs its batch a redo (store/writer.h, after_op). */
+void pg_writer_statement_unchanged(PGconn *conn);
 
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
 /* Same contracts as in store.h; names pg_<op>. */
@@ -203,7 +211,11 @@ enum bus_err pg_queue_counts(void *backend, double now, store_each_count each, v
                              struct queue_totals *totals);
 enum bus_err pg_intent_list(void *backend, const struct intent_filter *filter,
                             store_each_intent each, void *context);
-enum bus_err pg_intent_cancel(void *backend, const char *id, double now);
+enum bus_err pg_intent_cancel(void *backend, const char *id, double now,
+                              struct goal_tallies *goals);
+/* The attempt history (postgres_attempts.c). */
+enum bus_err pg_attempt_list(void *backend, const char *id, store_each_attempt each,
+                             void *context);
 enum bus_err pg_intent_retry(void *backend, const char *id, double now);
 enum bus_err pg_dead_list(void *backend, const struct dead_filter *filter,
                           store_each_dead_letter each, void *context);

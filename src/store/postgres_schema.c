@@ -112,10 +112,22 @@ static const char migration_3[] =
     " updated_at double precision NOT NULL,"
     " PRIMARY KEY (namespace, goal));";
 
+/* Version 4: the attempt history, one row per claim (postgres_attempts.c);
+ * the primary key's range of an intent serves its numbering, closing and
+ * listing. The foreign key deletes them with their intent. */
+static const char migration_4[] =
+    "CREATE TABLE attempts ("
+    " intent_id text COLLATE \"C\" NOT NULL REFERENCES intents (id) ON DELETE CASCADE,"
+    " attempt integer NOT NULL, worker_id text, claimer text NOT NULL,"
+    " claimed_at double precision NOT NULL, lease_expires_at double precision NOT NULL,"
+    " ended_at double precision, outcome text, error text,"
+    " PRIMARY KEY (intent_id, attempt));";
+
 static const struct migration migrations[] = {
     {1, migration_1},
     {2, migration_2},
     {3, migration_3},
+    {4, migration_4},
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

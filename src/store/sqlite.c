@@ -5,6 +5,7 @@
  * write lock up front, so a transaction never fails half-way on an upgrade.
  * Reads (/result, /status, /get) use a pool of read-only connections, which
  * WAL lets run beside the writer without waiting for it. */
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,9 +55,10 @@
 #define SCHEMA_VERSION "4"
 /* schema_sql (with add_worker_column()) makes version 4; the schedules'
  * tables (sqlite_schedules.c), created after it, make version 5; the goal
- * controls' table (sqlite_goals.c) version 6. Each step is CREATE ... IF NOT
+ * controls' table (sqlite_goals.c) version 6; the attempts' table
+ * (sqlite_attempts.c) version 7. Each step is CREATE ... IF NOT
  * EXISTS, so an older database upgrades in place by running them all. */
-#define SCHEMA_LATEST 6
+#define SCHEMA_LATEST 7
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -220,10 +222,23 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                  " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (principal, key) DO UPDATE SET"
                  " value = excluded.value, expires_at = excluded.expires_at,"
                  " updated_at = excluded.updated_at",
-    [W_EXPIRED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base FROM intents"
-                         " WHERE status = 'claimed' AND claim_expires_at <= ?1",
-    [W_EXHAUSTED_LEASES] = "SELECT id FROM intents WHERE status = 'claimed'"
+    [W_EXPIRED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base, namespace, goal"
+                         " FROM intents WHERE status = 'claimed' AND claim_expires_at <= ?1",
+    [W_EXHAUSTED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base, namespace, goal"
+                           " FROM intents WHERE status = 'claimed'"
                            " AND claim_expires_at <= ?1 AND claim_attempts >= max_attempts",
+    /* The attempt's number goes on from the intent's last one (a look at
+     * its few rows of the primary key), not from claim_attempts, which an
+     * admin retry sets back to 0. */
+    [W_ATTEMPT_OPEN] = "INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
+                       " lease_expires_at) SELECT ?1, COALESCE(MAX(attempt), 0) + 1, ?2, ?3, ?4, ?5"
+                       " FROM attempts WHERE intent_id = ?1",
+    /* A lapsed lease ended when it ran out, whenever it is found. */
+    [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at ="
+                        " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END"
+                        " WHERE intent_id = ?1 AND outcome IS NULL",
+    [W_ATTEMPT_EXTEND] = "UPDATE attempts SET lease_expires_at = ?2"
+                         " WHERE intent_id = ?1 AND outcome IS NULL",
     /* Scans the open-by-publisher index: open rows only, never the history. */
     [W_DELETE_EXPIRED_OPEN] = "DELETE FROM intents WHERE status = 'open' AND expires_at <= ?1",
     [W_DELETE_FULFILLED] = "DELETE FROM intents WHERE status = 'fulfilled' AND updated_at <= ?1",
@@ -645,6 +660,38 @@ static enum bus_err find_claimable(struct write_connection *conn, const struct c
     return err;
 }
 
+/* Ends the intent's open attempt, if it has one, with outcome. */
+static enum bus_err close_attempt(struct write_connection *conn, const char *id,
+                                  const char *outcome, const char *error_text, double ended_at)
+{
+    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_CLOSE);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, outcome, -1, SQLITE_STATIC);
+    sql_bind_text(stmt, 3, error_text);
+    sqlite3_bind_double(stmt, 4, ended_at);
+    return run_statement(conn, stmt);
+}
+
+/* The claim's attempt; a lapsed lease it takes back ends, as expired, when
+ * that lease did. */
+static enum bus_err open_attempt(struct write_connection *conn, const struct claim_request *request,
+                                 const struct claimed_intent *claimed)
+{
+    if (claimed->reclaimed) {
+        enum bus_err err = close_attempt(conn, claimed->id, "lease_expired", "lease expired",
+                                         claimed->eligible_since);
+        if (err != BUS_OK)
+            return err;
+    }
+    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_OPEN);
+    sqlite3_bind_text(stmt, 1, claimed->id, -1, SQLITE_STATIC);
+    sql_bind_text(stmt, 2, request->worker_id);
+    sqlite3_bind_text(stmt, 3, request->claimer, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 4, request->now);
+    sqlite3_bind_double(stmt, 5, claimed->claim_expires_at);
+    return run_statement(conn, stmt);
+}
+
 /* Takes the intent found into out for request, with token. */
 static enum bus_err take_claimed(struct write_connection *conn, const struct claim_request *request,
                                  const char *token, struct claimed_intent *out)
@@ -659,7 +706,8 @@ static enum bus_err take_claimed(struct write_connection *conn, const struct cla
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
     sql_bind_text(stmt, 7, request->worker_id);
-    return run_statement(conn, stmt);
+    enum bus_err err = run_statement(conn, stmt);
+    return err != BUS_OK ? err : open_attempt(conn, request, out);
 }
 
 static enum bus_err claim_op(void *connection, void *arg)
@@ -872,6 +920,12 @@ static enum bus_err extend_op(void *connection, void *arg)
     sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, *args->claim_expires_at);
     sqlite3_bind_double(stmt, 3, args->ref->now);
+    err = run_statement(conn, stmt);
+    if (err != BUS_OK)
+        return err;
+    stmt = statement(conn, W_ATTEMPT_EXTEND);
+    sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 2, *args->claim_expires_at);
     return run_statement(conn, stmt);
 }
 
@@ -903,7 +957,10 @@ static enum bus_err fulfill_op(void *connection, void *arg)
     sql_bind_text(stmt, 2, args->result_json);
     sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
-    return run_statement(conn, stmt);
+    err = run_statement(conn, stmt);
+    if (err != BUS_OK)
+        return err;
+    return close_attempt(conn, args->ref->id, "fulfilled", NULL, args->ref->now);
 }
 
 static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
@@ -921,15 +978,19 @@ static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_ca
     return submit_gated(self, call->nonce, fulfill_op, call, done, context);
 }
 
-/* Moves an intent to dead and copies it into the dead-letter table. */
+/* Moves an intent to dead and copies it into the dead-letter table; its
+ * attempt ends with reason as outcome. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                                 const char *error_text, const char *reason, double now)
 {
+    enum bus_err err = close_attempt(conn, id, reason, error_text, now);
+    if (err != BUS_OK)
+        return err;
     sqlite3_stmt *stmt = statement(conn, W_KILL);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     sql_bind_text(stmt, 2, error_text);
     sqlite3_bind_double(stmt, 3, now);
-    enum bus_err err = run_statement(conn, stmt);
+    err = run_statement(conn, stmt);
     if (err != BUS_OK)
         return err;
     stmt = statement(conn, W_ARCHIVE);
@@ -939,9 +1000,14 @@ enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
     return run_statement(conn, stmt);
 }
 
+/* Puts a claimed intent back in the queue; its attempt ends with outcome. */
 static enum bus_err requeue_intent(struct write_connection *conn, const char *id,
-                                   const char *error_text, double run_at, double now)
+                                   const char *outcome, const char *error_text, double run_at,
+                                   double now)
 {
+    enum bus_err err = close_attempt(conn, id, outcome, error_text, now);
+    if (err != BUS_OK)
+        return err;
     sqlite3_stmt *stmt = statement(conn, W_REQUEUE);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, run_at);
@@ -967,7 +1033,8 @@ static enum bus_err fail_op(void *connection, void *arg)
     args->out->status = INTENT_OPEN;
     args->out->run_at =
         args->ref->now + backoff_delay(row.backoff_base, row.claim_attempts, args->jitter);
-    return requeue_intent(conn, args->ref->id, args->error_text, args->out->run_at, args->ref->now);
+    return requeue_intent(conn, args->ref->id, "failed", args->error_text, args->out->run_at,
+                          args->ref->now);
 }
 
 static enum bus_err sqlite_fail(void *backend, const struct lease_ref *ref, const char *error_text,
@@ -1064,6 +1131,8 @@ struct expired_lease {
     int claim_attempts;
     int max_attempts;
     double backoff_base;
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
 };
 
 #define EXPIRED_LEASES_PER_PASS 1024
@@ -1078,11 +1147,11 @@ static enum bus_err read_expired_leases(struct write_connection *conn, enum writ
     while (*count < EXPIRED_LEASES_PER_PASS && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct expired_lease *lease = &out[(*count)++];
         sql_copy_column(stmt, 0, lease->id, sizeof lease->id);
-        if (sqlite3_column_count(stmt) > 1) {
-            lease->claim_attempts = sqlite3_column_int(stmt, 1);
-            lease->max_attempts = sqlite3_column_int(stmt, 2);
-            lease->backoff_base = sqlite3_column_double(stmt, 3);
-        }
+        lease->claim_attempts = sqlite3_column_int(stmt, 1);
+        lease->max_attempts = sqlite3_column_int(stmt, 2);
+        lease->backoff_base = sqlite3_column_double(stmt, 3);
+        sql_copy_column(stmt, 4, lease->namespace_, sizeof lease->namespace_);
+        sql_copy_column(stmt, 5, lease->goal, sizeof lease->goal);
     }
     if (*count < EXPIRED_LEASES_PER_PASS && rc != SQLITE_DONE) {
         sqlite3_reset(stmt);
@@ -1092,56 +1161,69 @@ static enum bus_err read_expired_leases(struct write_connection *conn, enum writ
     return BUS_OK;
 }
 
+/* Dead-letters or requeues one lapsed lease, counting it for its goal. */
+static enum bus_err settle_lease(struct write_connection *conn, const struct expired_lease *lease,
+                                 double now, struct goal_tallies *goals)
+{
+    bool dead = lease->claim_attempts >= lease->max_attempts;
+    enum bus_err err = goal_tallies_add(goals, lease->namespace_, lease->goal,
+                                        dead ? TALLY_LEASE_DEAD : TALLY_LEASE_REQUEUED);
+    if (err != BUS_OK)
+        return err;
+    if (dead)
+        return sql_kill_intent(conn, lease->id, "lease expired", "lease_expired", now);
+    double delay =
+        backoff_delay(lease->backoff_base, lease->claim_attempts, backoff_random_jitter());
+    return requeue_intent(conn, lease->id, "lease_expired", "lease expired", now + delay, now);
+}
+
+/* Settles up to a pass's worth of the lapsed leases query finds. */
+static enum bus_err settle_leases(struct write_connection *conn, enum writer_statement query,
+                                  double now, struct goal_tallies *goals, long *dead,
+                                  long *requeued)
+{
+    struct expired_lease *leases = malloc(EXPIRED_LEASES_PER_PASS * sizeof *leases);
+    if (leases == NULL)
+        return BUS_ERR_INTERNAL;
+    int count = 0;
+    enum bus_err err = read_expired_leases(conn, query, now, leases, &count);
+    for (int i = 0; err == BUS_OK && i < count; i++) {
+        err = settle_lease(conn, &leases[i], now, goals);
+        if (leases[i].claim_attempts >= leases[i].max_attempts)
+            (*dead)++;
+        else
+            (*requeued)++;
+    }
+    free(leases);
+    return err;
+}
+
 struct sweep_args {
     double now;
     long *dead_count;
+    struct goal_tallies *goals;
 };
 
 static enum bus_err sweep_op(void *connection, void *arg)
 {
-    struct write_connection *conn = connection;
     struct sweep_args *args = arg;
-    struct expired_lease *leases = malloc(EXPIRED_LEASES_PER_PASS * sizeof *leases);
-    if (leases == NULL)
-        return BUS_ERR_INTERNAL;
-    int count = 0;
-    enum bus_err err = read_expired_leases(conn, W_EXHAUSTED_LEASES, args->now, leases, &count);
-    for (int i = 0; err == BUS_OK && i < count; i++)
-        err = sql_kill_intent(conn, leases[i].id, "lease expired", "lease_expired", args->now);
-    *args->dead_count = err == BUS_OK ? count : 0;
-    free(leases);
+    long requeued = 0;
+    *args->dead_count = 0;
+    goal_tallies_reset(args->goals);
+    enum bus_err err = settle_leases(connection, W_EXHAUSTED_LEASES, args->now, args->goals,
+                                     args->dead_count, &requeued);
+    assert(requeued == 0);
+    if (err != BUS_OK)
+        *args->dead_count = 0;
     return err;
 }
 
-static enum bus_err sqlite_sweep_dead_leases(void *backend, double now, long *dead_count)
+static enum bus_err sqlite_sweep_dead_leases(void *backend, double now, long *dead_count,
+                                             struct goal_tallies *goals)
 {
     struct sqlite_backend *self = backend;
-    struct sweep_args args = {now, dead_count};
+    struct sweep_args args = {now, dead_count, goals};
     return writer_run(self->writer, sweep_op, &args);
-}
-
-static enum bus_err settle_expired_leases(struct write_connection *conn, double now,
-                                          struct cleanup_stats *stats)
-{
-    struct expired_lease *leases = malloc(EXPIRED_LEASES_PER_PASS * sizeof *leases);
-    if (leases == NULL)
-        return BUS_ERR_INTERNAL;
-    int count = 0;
-    enum bus_err err = read_expired_leases(conn, W_EXPIRED_LEASES, now, leases, &count);
-    for (int i = 0; err == BUS_OK && i < count; i++) {
-        struct expired_lease *lease = &leases[i];
-        if (lease->claim_attempts >= lease->max_attempts) {
-            err = sql_kill_intent(conn, lease->id, "lease expired", "lease_expired", now);
-            stats->expired_claims_dead++;
-        } else {
-            double delay = backoff_delay(lease->backoff_base, lease->claim_attempts,
-                                         backoff_random_jitter());
-            err = requeue_intent(conn, lease->id, "lease expired", now + delay, now);
-            stats->expired_claims_requeued++;
-        }
-    }
-    free(leases);
-    return err;
 }
 
 /* Runs one DELETE with its cut-off time and adds the rows removed. */
@@ -1168,10 +1250,14 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     struct cleanup_args *args = arg;
     double now = args->now;
     struct cleanup_stats *stats = args->stats;
+    struct goal_tallies goals = stats->goals;
     memset(stats, 0, sizeof *stats);
+    stats->goals = goals;
+    goal_tallies_reset(&stats->goals);
     enum bus_err err = delete_before(conn, W_DELETE_EXPIRED_OPEN, now, &stats->expired_open_deleted);
     if (err == BUS_OK)
-        err = settle_expired_leases(conn, now, stats);
+        err = settle_leases(conn, W_EXPIRED_LEASES, now, &stats->goals, &stats->expired_claims_dead,
+                            &stats->expired_claims_requeued);
     double retained_since = now - args->retention_seconds;
     if (err == BUS_OK)
         err = delete_before(conn, W_DELETE_FULFILLED, retained_since, &stats->fulfilled_deleted);
@@ -1413,7 +1499,9 @@ static int create_schema(sqlite3 *db, char **message)
         rc = add_worker_column(db, message);
     if (rc == SQLITE_OK)
         rc = sql_schedules_schema(db, message);
-    return rc == SQLITE_OK ? sql_goals_schema(db, message) : rc;
+    if (rc == SQLITE_OK)
+        rc = sql_goals_schema(db, message);
+    return rc == SQLITE_OK ? sql_attempts_schema(db, message) : rc;
 }
 
 static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
@@ -1532,6 +1620,7 @@ static const struct store_ops sqlite_ops = {
     .audit_list = sql_audit_list,
     .intent_list = sql_intent_list,
     .intent_cancel = sql_intent_cancel,
+    .attempt_list = sql_attempt_list,
     .intent_retry = sql_intent_retry,
     .dead_list = sql_dead_list,
     .dead_purge = sql_dead_purge,

@@ -302,24 +302,46 @@ struct intent_action_args {
     double now;
 };
 
+struct cancel_args {
+    const char *id;
+    double now;
+    struct goal_tallies *goals;
+};
+
+/* The cancelled intent's goal, read in the cancel's transaction. */
+static enum bus_err tally_cancelled(sqlite3 *db, const char *id, struct goal_tallies *goals)
+{
+    sqlite3_stmt *stmt = prepare(db, "SELECT namespace, goal FROM intents WHERE id = ?1");
+    if (stmt == NULL)
+        return BUS_ERR_INTERNAL;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    enum bus_err err = BUS_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW)
+        err = goal_tallies_add(goals, (const char *)sqlite3_column_text(stmt, 0),
+                               (const char *)sqlite3_column_text(stmt, 1), TALLY_CANCELLED);
+    else if (rc != SQLITE_DONE)
+        err = sql_map_error(db, rc, "intent cancel");
+    sqlite3_finalize(stmt);
+    return err;
+}
+
 static enum bus_err cancel_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct intent_action_args *args = arg;
-    long found = 0;
-    enum bus_err err = execute(conn->db, "UPDATE intents SET updated_at = ?2 WHERE id = ?1",
-                               args->id, args->now, &found);
-    if (err == BUS_OK && found == 0)
-        return BUS_ERR_NOT_FOUND;
+    struct cancel_args *args = arg;
+    goal_tallies_reset(args->goals);
+    enum bus_err err = tally_cancelled(conn->db, args->id, args->goals);
     if (err != BUS_OK)
         return err;
     return sql_kill_intent(conn, args->id, "Cancelled by admin", "cancelled", args->now);
 }
 
-enum bus_err sql_intent_cancel(void *backend, const char *id, double now)
+enum bus_err sql_intent_cancel(void *backend, const char *id, double now,
+                               struct goal_tallies *goals)
 {
     struct sqlite_backend *self = backend;
-    struct intent_action_args args = {id, now};
+    struct cancel_args args = {id, now, goals};
     return writer_run(self->writer, cancel_op, &args);
 }
 
@@ -340,6 +362,12 @@ static enum bus_err retry_op(void *connection, void *arg)
         args->id, args->now, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
+    /* A lease held until now is taken from its worker: that attempt ends. */
+    if (err == BUS_OK)
+        err = execute(conn->db,
+                      "UPDATE attempts SET outcome = 'released', error = 'Retried by admin',"
+                      " ended_at = ?2 WHERE intent_id = ?1 AND outcome IS NULL",
+                      args->id, args->now, NULL);
     if (err != BUS_OK)
         return err;
     return execute(conn->db, "DELETE FROM dead_letters WHERE intent_id = ?1", args->id, 0, NULL);

@@ -50,6 +50,9 @@ enum writer_statement {
     W_DELETE_KV,
     W_DELETE_IDEMPOTENCY,
     W_COUNT_OPEN,
+    W_ATTEMPT_OPEN,
+    W_ATTEMPT_CLOSE,
+    W_ATTEMPT_EXTEND,
     W_NONCE_FORGET,
     W_NONCE_INSERT,
     W_DELETE_NONCES,
@@ -97,7 +100,8 @@ double sql_double_column(sqlite3_stmt *stmt, int column);
 /* Reads a row selected with INTENT_COLUMNS. */
 void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
 
-/* Moves an intent to dead and copies it into the dead-letter table. */
+/* Moves an intent to dead and copies it into the dead-letter table; its
+ * open attempt, if any, ends with reason as outcome and error_text. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                              const char *error_text, const char *reason, double now);
 
@@ -131,7 +135,8 @@ enum bus_err sql_queue_counts(void *backend, double now, store_each_count each, 
                               struct queue_totals *totals);
 enum bus_err sql_intent_list(void *backend, const struct intent_filter *filter,
                              store_each_intent each, void *context);
-enum bus_err sql_intent_cancel(void *backend, const char *id, double now);
+enum bus_err sql_intent_cancel(void *backend, const char *id, double now,
+                               struct goal_tallies *goals);
 enum bus_err sql_intent_retry(void *backend, const char *id, double now);
 enum bus_err sql_dead_list(void *backend, const struct dead_filter *filter,
                            store_each_dead_letter each, void *context);
@@ -158,6 +163,11 @@ enum bus_err sql_schedule_due(void *backend, double now, store_each_schedule eac
 enum bus_err sql_schedule_step(void *backend, struct store_schedule_step *step);
 enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limit,
                                 store_each_fire each, void *context);
+
+/* The attempts' table (schema version 7) and its listing, in sqlite_attempts.c. */
+int sql_attempts_schema(sqlite3 *db, char **message);
+enum bus_err sql_attempt_list(void *backend, const char *id, store_each_attempt each,
+                              void *context);
 
 /* The goal controls' table (schema version 6) and operations, in sqlite_goals.c. */
 int sql_goals_schema(sqlite3 *db, char **message);

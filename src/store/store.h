@@ -41,6 +41,34 @@ struct kv_write {
     double now;
 };
 
+/* What a background pass (lease sweep, cleanup) or an admin cancel did to
+ * the intents of one namespace and goal, handed back to the bus for its
+ * per-goal counters: the store reports, the bus counts. */
+struct goal_tally {
+    char namespace_[NAMESPACE_MAX + 1];
+    char goal[GOAL_MAX_BYTES + 1];
+    long lease_requeued; /* a lapsed lease put back in the queue */
+    long lease_dead;     /* a lapsed lease with no attempts left: dead-lettered */
+    long cancelled;      /* dead-lettered by an admin's cancel */
+};
+
+enum goal_tally_kind { TALLY_LEASE_REQUEUED, TALLY_LEASE_DEAD, TALLY_CANCELLED };
+
+/* One tally per goal a pass touched; rows owned (goal_tallies_clear). */
+struct goal_tallies {
+    struct goal_tally *rows;
+    size_t count;
+    size_t capacity;
+};
+
+/* Counts one intent of namespace_/goal under kind. BUS_ERR_INTERNAL when
+ * out of memory (nothing counted). */
+enum bus_err goal_tallies_add(struct goal_tallies *tallies, const char *namespace_,
+                              const char *goal, enum goal_tally_kind kind);
+/* Empties the tallies, keeping their memory for the next pass. */
+void goal_tallies_reset(struct goal_tallies *tallies);
+void goal_tallies_clear(struct goal_tallies *tallies);
+
 /* What one cleanup pass removed or moved (the spec's counters). */
 struct cleanup_stats {
     long expired_open_deleted;
@@ -52,6 +80,7 @@ struct cleanup_stats {
     long store_deleted;
     long idempotency_deleted;
     long nonces_deleted;
+    struct goal_tallies goals; /* the expired leases, per goal: the caller clears it */
 };
 
 #define OWNER_MAX_BYTES 256
@@ -80,6 +109,33 @@ struct dead_letter {
 };
 
 void dead_letter_clear(struct dead_letter *letter);
+
+/* One claim of an intent, from the claim to its outcome: the attempt
+ * history of the admin's job detail. Written in the transaction of the
+ * claim, and closed in that of the fulfil, fail, lease expiry (sweep,
+ * cleanup, or a claim taking the lapsed lease back: it ended when the
+ * lease did), cancel or admin retry; an extend moves lease_expires_at.
+ * Deleted with its intent. Bounded where its values come in: the error
+ * text is cut to ERROR_TEXT_MAX_BYTES by /fail's validation, the worker id
+ * is at most WORKER_NAME_MAX_BYTES, and an intent has at most max_attempts
+ * (at most 20) rows per life, more only through admin retries. */
+struct intent_attempt {
+    int attempt; /* 1, 2, ... in claim order, going on after an admin retry */
+    char worker_id[WORKER_NAME_MAX_BYTES + 1]; /* "" = claimed without one */
+    char claimer[PRINCIPAL_LEN + 1];           /* the claiming key's digest */
+    char owner[OWNER_MAX_BYTES + 1];           /* its tester key's owner, "" if none */
+    double claimed_at;
+    double lease_expires_at;
+    double ended_at;  /* NAN while the lease is held */
+    char outcome[16]; /* "" while held; fulfilled, failed, lease_expired, cancelled,
+                       * released (an admin's retry took the lease back) */
+    char *error_text; /* owned, NULL when none */
+};
+
+void intent_attempt_clear(struct intent_attempt *attempt);
+
+/* At most this many attempts are listed per intent (the newest). */
+#define ATTEMPTS_LIST_MAX 100
 
 /* Which intents an admin listing shows; "" = any. state is a status or
  * one of the views "expired" (claimed, lease lapsed by now) and
@@ -138,6 +194,7 @@ typedef void (*store_each_intent)(void *context, const struct intent_record *rec
 typedef void (*store_each_dead_letter)(void *context, const struct dead_letter *letter);
 typedef void (*store_each_key)(void *context, const struct api_key_record *key);
 typedef void (*store_each_audit)(void *context, const struct audit_entry *entry);
+typedef void (*store_each_attempt)(void *context, const struct intent_attempt *attempt);
 /* worker_id "" = claimed without one; live and lapsed leases held. */
 typedef void (*store_each_worker_leases)(void *context, const char *worker_id,
                                          const char *claimer, long live, long lapsed);
@@ -395,8 +452,10 @@ struct store_ops {
     enum bus_err (*kv_get)(void *backend, const char *principal, const char *key, double now,
                            char **value_json);
     /* Dead-letters claimed intents whose lease expired with no attempts
-     * left: cheap enough to run every second. */
-    enum bus_err (*sweep_dead_leases)(void *backend, double now, long *dead_count);
+     * left: cheap enough to run every second. Their goals into *goals
+     * (reset first; the caller clears it). */
+    enum bus_err (*sweep_dead_leases)(void *backend, double now, long *dead_count,
+                                      struct goal_tallies *goals);
     /* The full housekeeping pass of spec section 11; fulfilled and dead
      * intents and dead letters older than retention_seconds go. */
     enum bus_err (*cleanup)(void *backend, double now, double retention_seconds,
@@ -446,7 +505,14 @@ struct store_ops {
                                void *context);
     enum bus_err (*intent_list)(void *backend, const struct intent_filter *filter,
                                 store_each_intent each, void *context);
-    enum bus_err (*intent_cancel)(void *backend, const char *id, double now);
+    /* Dead-letters the intent (reason cancelled); its goal into *goals
+     * (reset first; the caller clears it). */
+    enum bus_err (*intent_cancel)(void *backend, const char *id, double now,
+                                  struct goal_tallies *goals);
+    /* The intent's attempts, oldest first, at most ATTEMPTS_LIST_MAX (the
+     * newest ones); none for an unknown id. */
+    enum bus_err (*attempt_list)(void *backend, const char *id, store_each_attempt each,
+                                 void *context);
     enum bus_err (*intent_retry)(void *backend, const char *id, double now);
     /* Deletes the matching dead letters and their dead intents. */
     enum bus_err (*dead_purge)(void *backend, const struct dead_filter *filter, long *deleted);

@@ -491,6 +491,37 @@ def test_job_detail(dashboard):
     assert browser.find("#job-actions button[data-action=cancel]")
 
 
+def attempt_rows(browser):
+    """The job page's attempts table, one {column label: text} per row."""
+    return browser.execute(
+        "return Array.from(document.querySelectorAll('#attempts-body tr')).map(function (tr) {"
+        "  const out = {empty: tr.classList.contains('empty')};"
+        "  for (const td of tr.cells) out[td.getAttribute('data-label') || ''] = td.textContent;"
+        "  return out; });")
+
+
+def test_job_detail_attempts_table(dashboard):
+    browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    # held now: one attempt, running, its lease end shown
+    goto(browser, "job/" + seed.billing_claimed)
+    rows = attempt_rows(browser)
+    api = srv.admin("GET", f"/admin/intents/{seed.billing_claimed}")["attempts"]
+    assert len(rows) == len(api) == 1, rows
+    assert rows[0]["#"] == "1" and rows[0]["Outcome"] == "running"
+    assert rows[0]["Claimed"] != "—" and rows[0]["Lease until"] != "—"
+    assert rows[0]["Ended"] == "—" and rows[0]["Error"] == "—"
+    # failed with the XSS probe as its error: shown as text, outcome failed
+    goto(browser, "job/" + seed.xss)
+    rows = attempt_rows(browser)
+    assert len(rows) == 1 and rows[0]["Outcome"] == "failed", rows
+    assert rows[0]["Error"] == XSS_ERROR and rows[0]["Ended"] != "—"
+    assert browser.execute("return document.querySelectorAll('#attempts-body script').length;") == 0
+    # never claimed: says so
+    goto(browser, "job/" + seed.billing_open)
+    rows = attempt_rows(browser)
+    assert len(rows) == 1 and rows[0]["empty"] and "Never claimed" in rows[0][""], rows
+
+
 def test_jobs_filters_and_pages(dashboard):
     browser, srv = dashboard.browser, dashboard.server
     ns = "paging"

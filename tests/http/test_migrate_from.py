@@ -73,8 +73,11 @@ def fill(bus_port, secret, admin_secret):
     assert made.status == 201, made
     statuses = {state: client.status(job_id) for state, job_id in ids.items()}
     dead = admin.get("/admin/dead").json
+    attempts = {state: admin.get(f"/admin/intents/{job_id}").json["attempts"]
+                for state, job_id in ids.items()}
+    assert [a["outcome"] for a in attempts["dead"]] == ["failed"]
     return {"ns": client.ns, "ids": ids, "statuses": statuses, "held": held, "tester": tester,
-            "schedule": made.json["name"], "dead": dead}
+            "schedule": made.json["name"], "dead": dead, "attempts": attempts}
 
 
 def test_a_sqlite_bus_moves_to_postgresql_and_answers_the_same(server_factory, tmp_path):
@@ -106,6 +109,14 @@ def test_a_sqlite_bus_moves_to_postgresql_and_answers_the_same(server_factory, t
     assert client.get(f"/schedules/{before['schedule']}").status == 200
     admin = AdminClient(node.port, {"X-Admin-Token": admin_secret})
     assert admin.get("/admin/dead").json == before["dead"]
+    # The attempt history came along; the held job's attempt ends with the fulfil above.
+    for state, job_id in before["ids"].items():
+        attempts = admin.get(f"/admin/intents/{job_id}").json["attempts"]
+        if state == "claimed":
+            assert [a["outcome"] for a in attempts] == ["fulfilled"]
+            assert attempts[0]["claimed_at"] == before["attempts"][state][0]["claimed_at"]
+        else:
+            assert attempts == before["attempts"][state], state
     admin.generate_key(owner="after-the-move")  # the audit log's ids go on after the copied ones
     assert len(admin.get("/admin/audit").json["entries"]) >= 2
     # The open intent is claimable as before, payload intact.

@@ -186,12 +186,18 @@ static void error_text_filters_hold_no_wildcards(void **state)
                      BUS_OK);
     assert_int_equal(found.count, 0);
 
+    struct goal_tallies goals = {0};
     assert_int_equal(f->store->ops->intent_cancel(f->store->backend,
-                                                  "00000000000000000000000000000001", T0 + 20),
+                                                  "00000000000000000000000000000001", T0 + 20,
+                                                  &goals),
                      BUS_OK);
     assert_int_equal(f->store->ops->intent_cancel(f->store->backend,
-                                                  "00000000000000000000000000000002", T0 + 21),
+                                                  "00000000000000000000000000000002", T0 + 21,
+                                                  &goals),
                      BUS_OK);
+    assert_int_equal(goals.count, 1);
+    assert_int_equal(goals.rows[0].cancelled, 1);
+    goal_tallies_clear(&goals);
     struct dead_filter dead = {.limit = 10};
     strcpy(dead.error_text, "_by admin");
     found.count = 0;

@@ -246,7 +246,9 @@ static struct cleanup_stats run_cleanup_keeping(struct fixture *f, double now, d
 {
     struct cleanup_stats stats;
     memset(&stats, 0xff, sizeof stats);
+    memset(&stats.goals, 0, sizeof stats.goals);
     assert_int_equal(f->store->ops->cleanup(f->store->backend, now, retention, &stats), BUS_OK);
+    goal_tallies_clear(&stats.goals);
     return stats;
 }
 
@@ -923,14 +925,21 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
     assert_string_equal(b.id, "00000000000000000000000000000002");
 
     long dead = -1;
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + LEASE - 1, &dead),
+    struct goal_tallies goals = {0};
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + LEASE - 1, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 0);
     assert_int_equal(status_of(f, 1), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 2 * LEASE, &dead),
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 2 * LEASE, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 1);
+    assert_int_equal(goals.count, 1); /* handed back for the per-goal counters */
+    assert_string_equal(goals.rows[0].goal, "g");
+    assert_int_equal(goals.rows[0].lease_dead, 1);
+    assert_int_equal(goals.rows[0].lease_requeued, 0);
     struct intent_record r;
     get_intent(f, 1, &r);
     assert_int_equal(r.status, INTENT_DEAD);
@@ -938,11 +947,93 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
     intent_record_clear(&r);
     assert_int_equal(status_of(f, 2), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 3 * LEASE, &dead),
+    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 3 * LEASE, &dead,
+                                                       &goals),
                      BUS_OK);
     assert_int_equal(dead, 0);
+    assert_int_equal(goals.count, 0);
+    goal_tallies_clear(&goals);
     claimed_intent_clear(&a);
     claimed_intent_clear(&b);
+}
+
+/* ---- attempt history ---------------------------------------------------- */
+
+struct attempt_log {
+    int count;
+    struct intent_attempt rows[8];
+};
+
+static void keep_attempt(void *context, const struct intent_attempt *attempt)
+{
+    struct attempt_log *log = context;
+    assert_true(log->count < 8);
+    struct intent_attempt *row = &log->rows[log->count++];
+    *row = *attempt;
+    row->error_text = attempt->error_text ? strdup(attempt->error_text) : NULL;
+}
+
+static void read_attempts(struct fixture *f, unsigned n, struct attempt_log *log)
+{
+    char id[INTENT_ID_LEN + 1];
+    intent_id(id, n);
+    for (int i = 0; i < log->count; i++)
+        intent_attempt_clear(&log->rows[i]);
+    log->count = 0;
+    assert_int_equal(f->store->ops->attempt_list(f->store->backend, id, keep_attempt, log),
+                     BUS_OK);
+}
+
+static void attempts_follow_claims_and_their_outcomes(void **state)
+{
+    struct fixture *f = *state;
+    struct attempt_log log = {0};
+    publish_simple(f, 1, "g", T0);
+    read_attempts(f, 1, &log);
+    assert_int_equal(log.count, 0);
+
+    struct claimed_intent c;
+    assert_int_equal(claim_with(f, (struct claim_spec){.worker_id = "w1"}, T0, &c), BUS_OK);
+    struct fail_outcome outcome;
+    assert_int_equal(do_fail(f, lease_of(&c, PUB, T0 + 1), "boom", 0, &outcome), BUS_OK);
+    claimed_intent_clear(&c);
+    /* taken again after the backoff, then its lease lapses and a claim takes it back */
+    assert_int_equal(claim_with(f, (struct claim_spec){.worker_id = "w2"}, T0 + 100, &c), BUS_OK);
+    claimed_intent_clear(&c);
+    assert_int_equal(claim_with(f, (struct claim_spec){.worker_id = "w3"}, T0 + 100 + LEASE + 5,
+                                &c),
+                     BUS_OK);
+    double expires = 0;
+    assert_int_equal(do_extend(f, lease_of(&c, PUB, T0 + 170), 500, &expires), BUS_OK);
+    read_attempts(f, 1, &log);
+    assert_int_equal(log.count, 3);
+    assert_string_equal(log.rows[2].outcome, "");
+    assert_true(isnan(log.rows[2].ended_at));
+    assert_true(log.rows[2].lease_expires_at == expires);
+    assert_int_equal(do_fulfill(f, lease_of(&c, PUB, T0 + 180), NULL, NULL), BUS_OK);
+    claimed_intent_clear(&c);
+
+    read_attempts(f, 1, &log);
+    assert_int_equal(log.count, 3);
+    const char *outcomes[] = {"failed", "lease_expired", "fulfilled"};
+    const char *workers[] = {"w1", "w2", "w3"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(log.rows[i].attempt, i + 1);
+        assert_string_equal(log.rows[i].outcome, outcomes[i]);
+        assert_string_equal(log.rows[i].worker_id, workers[i]);
+        assert_string_equal(log.rows[i].claimer, PUB);
+    }
+    assert_string_equal(log.rows[0].error_text, "boom");
+    assert_true(log.rows[0].ended_at == T0 + 1);
+    assert_true(log.rows[1].ended_at == T0 + 100 + LEASE); /* when the lease ran out */
+    assert_null(log.rows[2].error_text);
+    assert_true(log.rows[2].ended_at == T0 + 180);
+
+    /* they go with their intent */
+    run_cleanup(f, T0 + 180 + 8 * DAY);
+    assert_false(intent_exists(f, 1));
+    read_attempts(f, 1, &log);
+    assert_int_equal(log.count, 0);
 }
 
 /* ---- cleanup ------------------------------------------------------------ */
@@ -1665,6 +1756,7 @@ int main(void)
         T(fail_at_max_attempts_is_dead),
         T(fail_with_wrong_token_claimer_or_expired_lease_is_not_found),
         T(sweep_dead_letters_exhausted_expired_leases),
+        T(attempts_follow_claims_and_their_outcomes),
         T(cleanup_of_empty_store_counts_nothing),
         T(cleanup_deletes_expired_open_intents),
         T(cleanup_requeues_expired_leases_with_attempts_left),

@@ -420,6 +420,25 @@
       ? text.slice(0, PAYLOAD_SHOWN_MAX) + '\n… (' + text.length + ' characters, cut)' : text;
   }
 
+  /* The job's attempts, oldest first: who held it, until when, and how it ended. */
+  function renderAttempts(attempts) {
+    var list = Array.isArray(attempts) ? attempts : [];
+    var rows = list.map(function (a) {
+      var owner = a.owner || (a.claimed_by ? 'key ' + String(a.claimed_by).slice(0, 12) : null);
+      return el('tr', {'data-attempt': String(a.attempt), 'data-outcome': a.outcome || ''}, [
+        numCell('#', a.attempt),
+        textCell('Worker', a.worker_id, 'ns'),
+        textCell('Key owner', owner),
+        timeCell('Claimed', a.claimed_at),
+        timeCell('Lease until', a.lease_expires_at),
+        timeCell('Ended', a.ended_at),
+        textCell('Outcome', a.outcome),
+        textCell('Error', a.error, 'error clamp')
+      ]);
+    });
+    replaceRows(byId('attempts-body'), rows.length ? rows : [emptyRow(8, 'Never claimed.')]);
+  }
+
   function renderJob(job) {
     var list = byId('job-fields');
     while (list.firstChild) list.removeChild(list.firstChild);
@@ -444,6 +463,7 @@
     field(list, 'Lease until', timeText(job.claim_expires_at));
     field(list, 'Completed', timeText(job.completed_at));
     field(list, 'Error', job.error);
+    renderAttempts(job.attempts);
     byId('job-payload').textContent = jsonText(job.payload);
     byId('job-result').textContent = jsonText(job.result, job.result_type);
     var actions = [];
