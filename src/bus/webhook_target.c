@@ -238,9 +238,12 @@ static bool literal_is_private(const char *host)
 static bool is_localhost_name(const char *host)
 {
     size_t len = strlen(host);
+    if (len > 0 && host[len - 1] == '.')
+        len--; /* the root label: "localhost." is the same name */
     const char suffix[] = ".localhost";
-    return strcmp(host, "localhost") == 0 ||
-           (len > sizeof suffix - 1 && strcmp(host + len - (sizeof suffix - 1), suffix) == 0);
+    return (len == sizeof "localhost" - 1 && strncmp(host, "localhost", len) == 0) ||
+           (len > sizeof suffix - 1 &&
+            strncmp(host + len - (sizeof suffix - 1), suffix, sizeof suffix - 1) == 0);
 }
 
 enum bus_err webhook_policy_check(const struct webhook_policy *policy, const char *url,
