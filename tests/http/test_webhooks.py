@@ -9,14 +9,17 @@ import hashlib
 import http.client
 import hmac
 import json
+import os
 import secrets
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import admin_client, admin_env, assert_error, wait_until
+from conftest import (BIN, ON_POSTGRES, Client, admin_client, admin_env, assert_error, free_port,
+                      postgres_database_for, wait_until)
 
 SECRET = "whsec-" + secrets.token_hex(16)
 
@@ -315,3 +318,51 @@ def test_a_name_resolving_to_loopback_is_refused_at_delivery(server_factory, rec
     assert state["state"] == "pending" and state["last_status"] is None
     assert "loopback" in state["last_error"], state
     assert hooks.count() == 0
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="copies a SQLite bus into PostgreSQL")
+def test_migrate_from_carries_the_deliveries(server_factory, receiver, tmp_path):
+    hooks = receiver(plan=[500])
+    env = hook_env(BUS_WEBHOOK_RETRY_BASE_MS="1500")
+    old_db = tmp_path / "old.db"
+    port = free_port()
+    bus_env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
+    bus_env.update(env, BUS_SECRET="k-" + secrets.token_hex(16))
+    proc = subprocess.Popen([str(BIN), "serve", "--bind", "127.0.0.1", "--port", str(port),
+                             "--db", str(old_db)], env=bus_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _answers(port), message="the SQLite bus")
+        c = Client(port, bus_env["BUS_SECRET"], ns="moved")
+        waiting = c.publish(goal="later", notify_url=hooks.url("/later"))
+        pending = c.publish(goal="now", notify_url=hooks.url("/now"))
+        job = c.claim_ok(goal="now")
+        assert c.fulfill(pending, job["claim_token"]).status == 200
+        wait_until(lambda: (webhook_of(c, pending) or {}).get("attempts") == 1, message="try 1")
+        c.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    target = tmp_path / "moved.db"
+    moved = subprocess.run([str(BIN), "migrate", "--from", str(old_db), "--database",
+                            postgres_database_for(target)], env=bus_env, capture_output=True,
+                           text=True, timeout=120)
+    assert moved.returncode == 0 and "webhooks" in moved.stdout, moved
+    node = server_factory(secret=bus_env["BUS_SECRET"], db=target, env=env)
+    c = node.client(ns="moved")
+    assert webhook_of(c, waiting)["state"] == "waiting"
+    wait_until(lambda: webhook_of(c, pending)["state"] == "delivered", timeout=10,
+               message="the moved delivery")
+    assert webhook_of(c, pending)["attempts"] == 2
+    assert [call["path"] for call in hooks.calls] == ["/now", "/now"]
+
+
+def _answers(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
