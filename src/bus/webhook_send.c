@@ -71,11 +71,22 @@ static size_t discard(char *data, size_t size, size_t count, void *context)
     return size * count;
 }
 
+/* libcurl's progress callback: a nonzero answer aborts the transfer. */
+static int check_cancel(void *context, curl_off_t download_total, curl_off_t downloaded,
+                        curl_off_t upload_total, curl_off_t uploaded)
+{
+    (void)download_total;
+    (void)downloaded;
+    (void)upload_total;
+    (void)uploaded;
+    return atomic_load((const atomic_bool *)context) ? 1 : 0;
+}
+
 /* The request itself, over a connection pinned by resolve (NULL: an IP
  * literal, which needs no lookup). */
 static void post(const struct libcurl *curl, const char *url, struct curl_slist *resolve,
                  const char *body, const char *signature, double timeout,
-                 struct webhook_send_result *out)
+                 const atomic_bool *cancel, struct webhook_send_result *out)
 {
     CURL *handle = curl->curl_easy_init();
     char header[WEBHOOK_SIGNATURE_MAX + 32];
@@ -102,7 +113,13 @@ static void post(const struct libcurl *curl, const char *url, struct curl_slist 
     curl->curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard);
     if (resolve != NULL)
         curl->curl_easy_setopt(handle, CURLOPT_RESOLVE, resolve);
+    if (cancel != NULL) {
+        curl->curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+        curl->curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, check_cancel);
+        curl->curl_easy_setopt(handle, CURLOPT_XFERINFODATA, (void *)cancel);
+    }
     CURLcode rc = curl->curl_easy_perform(handle);
+    out->interrupted = rc == CURLE_ABORTED_BY_CALLBACK;
     long status = 0;
     if (rc == CURLE_OK)
         curl->curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
@@ -118,7 +135,7 @@ static void post(const struct libcurl *curl, const char *url, struct curl_slist 
 
 void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy,
                   const char *url, const char *body, const char *secret, double timeout,
-                  struct webhook_send_result *out)
+                  const atomic_bool *cancel, struct webhook_send_result *out)
 {
     memset(out, 0, sizeof *out);
     struct webhook_url target;
@@ -143,6 +160,6 @@ void webhook_send(const struct libcurl *curl, const struct webhook_policy *polic
     }
     char signature[WEBHOOK_SIGNATURE_MAX];
     webhook_sign(secret, (long long)time(NULL), body, signature);
-    post(curl, url, resolve, body, signature, timeout, out);
+    post(curl, url, resolve, body, signature, timeout, cancel, out);
     curl->curl_slist_free_all(resolve);
 }

@@ -6,6 +6,7 @@
 #ifndef BUS_WEBHOOK_SEND_H
 #define BUS_WEBHOOK_SEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "bus/webhook_target.h"
@@ -27,11 +28,13 @@ struct webhook_send_result {
     char error[WEBHOOK_ERROR_MAX + 1];      /* why it failed, "" on a 2xx */
     bool delivered;                         /* a 2xx response */
     bool refused;                           /* the policy no longer allows the URL */
+    bool interrupted;                       /* *cancel became true during the request */
 };
 
-/* POSTs body (JSON) to url, signed with secret, within timeout seconds. */
+/* POSTs body (JSON) to url, signed with secret, within timeout seconds;
+ * gives up at once when *cancel becomes true (the server is stopping). */
 void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy,
                   const char *url, const char *body, const char *secret, double timeout,
-                  struct webhook_send_result *out);
+                  const atomic_bool *cancel, struct webhook_send_result *out);
 
 #endif

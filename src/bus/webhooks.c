@@ -35,6 +35,7 @@ struct webhooks {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    atomic_bool cancel; /* set with stopping: an attempt in progress gives up */
     unsigned pokes; /* changed by webhooks_poke, so a waiting thread sees it */
     int thread_count;
     pthread_t threads[WEBHOOK_THREADS];
@@ -100,11 +101,19 @@ static void attempt(struct webhooks *webhooks, const struct webhook_delivery *de
         char *body = err == BUS_OK ? event_body(&record, delivery->armed_at) : NULL;
         if (body != NULL)
             webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, webhooks->secret,
-                         WEBHOOK_TIMEOUT, result);
+                         WEBHOOK_TIMEOUT, &webhooks->cancel, result);
         else
             snprintf(result->error, sizeof result->error, "%s",
                      err == BUS_OK ? "out of memory" : "the intent is no longer stored");
         free(body);
+        if (result->interrupted) {
+            /* Stopping: not an attempt; due again as soon as a node runs. */
+            outcome->state = "pending";
+            outcome->next_at = outcome->now;
+            outcome->last_error = "interrupted by a shutdown";
+            intent_record_clear(&record);
+            return;
+        }
         outcome->attempts = delivery->attempts + 1;
         outcome->last_status = result->http_status;
         outcome->last_error = result->error[0] ? result->error : NULL;
@@ -259,6 +268,7 @@ void webhooks_stop(struct webhooks *webhooks)
         return;
     pthread_mutex_lock(&webhooks->lock);
     webhooks->stopping = true;
+    atomic_store(&webhooks->cancel, true);
     pthread_cond_broadcast(&webhooks->wake);
     pthread_mutex_unlock(&webhooks->lock);
     for (int i = 0; i < webhooks->thread_count; i++)

@@ -26,7 +26,8 @@ SECRET = "whsec-" + secrets.token_hex(16)
 
 class Receiver:
     """An HTTP receiver on loopback: records every POST, answers with the
-    statuses in `plan` first (then 200)."""
+    statuses in `plan` first (then 200); a float in the plan hangs that many
+    seconds first."""
 
     def __init__(self, plan=()):
         self.plan = list(plan)
@@ -41,6 +42,9 @@ class Receiver:
                     receiver.calls.append({"at": time.monotonic(), "path": self.path,
                                            "headers": dict(self.headers), "body": body})
                     status = receiver.plan.pop(0) if receiver.plan else 200
+                if isinstance(status, float):  # hang that long, then answer 200
+                    time.sleep(status)
+                    status = 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -227,6 +231,23 @@ def test_a_pending_delivery_survives_a_restart(server_factory, receiver, tmp_pat
     verify(hooks.calls[1])
 
 
+def test_a_shutdown_interrupts_an_attempt_without_counting_it(server_factory, receiver):
+    hooks = receiver(plan=[30.0])
+    srv = server_factory(env=hook_env())
+    c = srv.client(ns="hang")
+    intent = c.publish(notify_url=hooks.url())
+    settle(c, intent)
+    wait_until(lambda: hooks.count() == 1, message="the hanging attempt")
+    started = time.monotonic()
+    assert srv.stop() == 0
+    assert time.monotonic() - started < 5  # not the 10-second attempt timeout
+    srv.start()
+    c = srv.client(ns="hang")
+    wait_until(lambda: webhook_of(c, intent)["state"] == "delivered", timeout=10,
+               message="delivery after the restart")
+    assert webhook_of(c, intent)["attempts"] == 1 and hooks.count() == 2
+
+
 def test_the_default_secret_is_derived_from_the_api_key(server_factory, receiver):
     hooks = receiver()
     srv = server_factory(env={"BUS_WEBHOOK_ALLOW": "127.0.0.1:*"})
@@ -285,6 +306,11 @@ def test_refusals_at_publish(server_factory):
     c.publish(notify_url="https://hooks.example.com/ok")
     c.publish(notify_url="https://a.b.example.org:9443/ok")
     c.publish(notify_url=None)  # null: no webhook
+    r = c.post("/schedules", {"name": "hooked", "every": 60,
+                              "intent": {"goal": "g", "payload": {},
+                                         "notify_url": "https://hooks.example.com/x"}})
+    assert_error(r, 400, "invalid_intent")
+    assert "notify_url" in r.json["error"]["message"]
 
 
 def test_private_addresses_need_an_explicit_allowance(server_factory, receiver):
@@ -355,6 +381,30 @@ def test_migrate_from_carries_the_deliveries(server_factory, receiver, tmp_path)
                message="the moved delivery")
     assert webhook_of(c, pending)["attempts"] == 2
     assert [call["path"] for call in hooks.calls] == ["/now", "/now"]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="several nodes need PostgreSQL")
+def test_three_nodes_send_each_event_once(server_factory, receiver, tmp_path):
+    """Every node's delivery threads look for due deliveries; the lease
+    (FOR UPDATE SKIP LOCKED) gives each to one node, so each event arrives
+    once, even with a slow receiver and failures to retry."""
+    hooks = receiver(plan=[500] * 5)
+    secret = "k-" + secrets.token_hex(16)
+    env = hook_env(BUS_WEBHOOK_RETRY_BASE_MS="100")
+    nodes = [server_factory(env=env, secret=secret, db=tmp_path / "shared.db", name=f"n{i}")
+             for i in range(3)]
+    clients = [node.client(ns="multi") for node in nodes]
+    ids = [clients[i % 3].publish(goal="g", notify_url=hooks.url(), payload={"i": i})
+           for i in range(30)]
+    for i in range(30):
+        c = clients[i % 3]
+        job = c.claim_ok()
+        assert c.fulfill(job["id"], job["claim_token"], result=i).status == 200
+    wait_until(lambda: all(webhook_of(clients[0], i)["state"] == "delivered" for i in ids),
+               timeout=20, message="every event delivered")
+    delivered = [verify(call)["id"] for call in hooks.calls]
+    assert len(delivered) == 30 + 5 and set(delivered) == set(ids)
+    assert sum(webhook_of(clients[0], i)["attempts"] for i in ids) == 35
 
 
 def _answers(port):
