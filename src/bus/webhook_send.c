@@ -21,8 +21,7 @@ void webhook_sign(const char *secret, long long t, const char *body,
     if (signed_text != NULL) {
         memcpy(signed_text, prefix, (size_t)prefix_len);
         memcpy(signed_text + prefix_len, body, body_len + 1);
-        signature_hmac_hex(secret, strlen(secret), signed_text, (size_t)prefix_len + body_len,
-                           hex);
+        signature_hmac_hex(secret, strlen(secret), signed_text, (size_t)prefix_len + body_len, hex);
         free(signed_text);
     }
     snprintf(out, WEBHOOK_SIGNATURE_MAX, "t=%lld,v1=%s", t, hex);
@@ -60,7 +59,8 @@ static bool pick_address(const struct webhook_policy *policy, const struct webho
     if (!picked)
         snprintf(out->error, sizeof out->error,
                  "%.100s resolves only to loopback, link-local, private or unspecified addresses "
-                 "(refused)", target->host);
+                 "(refused)",
+                 target->host);
     return picked;
 }
 
@@ -85,8 +85,8 @@ static int check_cancel(void *context, curl_off_t download_total, curl_off_t dow
 /* The request itself, over a connection pinned by resolve (NULL: an IP
  * literal, which needs no lookup). */
 static void post(const struct libcurl *curl, const char *url, struct curl_slist *resolve,
-                 const char *body, const char *signature, double timeout,
-                 const atomic_bool *cancel, struct webhook_send_result *out)
+                 const char *body, const char *signature, double timeout, const atomic_bool *cancel,
+                 struct webhook_send_result *out)
 {
     CURL *handle = curl->curl_easy_init();
     char header[WEBHOOK_SIGNATURE_MAX + 32];
@@ -133,9 +133,9 @@ static void post(const struct libcurl *curl, const char *url, struct curl_slist 
     curl->curl_easy_cleanup(handle);
 }
 
-void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy,
-                  const char *url, const char *body, const char *secret, double timeout,
-                  const atomic_bool *cancel, struct webhook_send_result *out)
+void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy, const char *url,
+                  const char *body, const char *secret, double timeout, const atomic_bool *cancel,
+                  struct webhook_send_result *out)
 {
     memset(out, 0, sizeof *out);
     struct webhook_url target;

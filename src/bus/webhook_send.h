@@ -24,17 +24,17 @@ void webhook_sign(const char *secret, long long t, const char *body,
                   char out[WEBHOOK_SIGNATURE_MAX]);
 
 struct webhook_send_result {
-    int http_status;                        /* 0 when no response came */
-    char error[WEBHOOK_ERROR_MAX + 1];      /* why it failed, "" on a 2xx */
-    bool delivered;                         /* a 2xx response */
-    bool refused;                           /* the policy no longer allows the URL */
-    bool interrupted;                       /* *cancel became true during the request */
+    int http_status;                   /* 0 when no response came */
+    char error[WEBHOOK_ERROR_MAX + 1]; /* why it failed, "" on a 2xx */
+    bool delivered;                    /* a 2xx response */
+    bool refused;                      /* the policy no longer allows the URL */
+    bool interrupted;                  /* *cancel became true during the request */
 };
 
 /* POSTs body (JSON) to url, signed with secret, within timeout seconds;
  * gives up at once when *cancel becomes true (the server is stopping). */
-void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy,
-                  const char *url, const char *body, const char *secret, double timeout,
-                  const atomic_bool *cancel, struct webhook_send_result *out);
+void webhook_send(const struct libcurl *curl, const struct webhook_policy *policy, const char *url,
+                  const char *body, const char *secret, double timeout, const atomic_bool *cancel,
+                  struct webhook_send_result *out);
 
 #endif

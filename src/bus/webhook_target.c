@@ -141,8 +141,7 @@ static bool parse_pattern(const char *text, size_t len, struct pattern *out)
 {
     const char *port = NULL;
     size_t port_len = 0;
-    if (!split_host_port(text, len, out->host, &port, &port_len) ||
-        !host_chars_ok(out->host, true))
+    if (!split_host_port(text, len, out->host, &port, &port_len) || !host_chars_ok(out->host, true))
         return false;
     out->port = 0;
     if (port_len == 1 && port[0] == '*')
@@ -176,8 +175,10 @@ struct webhook_policy *webhook_policy_new(const char *allow_list, bool allow_pri
             continue;
         if (policy->count == PATTERN_MAX ||
             !parse_pattern(start, len, &policy->patterns[policy->count])) {
-            snprintf(why, why_size, "BUS_WEBHOOK_ALLOW: bad pattern \"%.*s\" (host[:port], * "
-                     "a wildcard, at most %d patterns)", (int)len, start, PATTERN_MAX);
+            snprintf(why, why_size,
+                     "BUS_WEBHOOK_ALLOW: bad pattern \"%.*s\" (host[:port], * "
+                     "a wildcard, at most %d patterns)",
+                     (int)len, start, PATTERN_MAX);
             free(policy);
             return NULL;
         }
@@ -264,8 +265,8 @@ enum bus_err webhook_policy_check(const struct webhook_policy *policy, const cha
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "webhook_not_allowed",
                              "notify_url's host and port are not in this bus's BUS_WEBHOOK_ALLOW");
     out->literal_allowed = match->is_literal;
-    bool private_target = out->host_is_ip ? literal_is_private(out->host)
-                                          : is_localhost_name(out->host);
+    bool private_target =
+        out->host_is_ip ? literal_is_private(out->host) : is_localhost_name(out->host);
     if (private_target && !policy->allow_private && !out->literal_allowed)
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "webhook_not_allowed",
                              "notify_url points to a loopback, link-local, private or "
@@ -274,17 +275,31 @@ enum bus_err webhook_policy_check(const struct webhook_policy *policy, const cha
     return BUS_OK;
 }
 
-static bool v4_is_private(uint32_t a)
+/* The IPv4 ranges a webhook never reaches unless allowed explicitly. */
+static const struct {
+    uint32_t network;
+    int bits;
+} v4_internal[] = {
+    {0x00000000, 8},  /* "this network", 0.0.0.0 included */
+    {0x0a000000, 8},  /* private (RFC 1918) */
+    {0x64400000, 10}, /* shared address space (RFC 6598) */
+    {0x7f000000, 8},  /* loopback */
+    {0xa9fe0000, 16}, /* link-local, cloud metadata services */
+    {0xac100000, 12}, /* private (RFC 1918) */
+    {0xc0000000, 24}, /* IETF protocol assignments */
+    {0xc0a80000, 16}, /* private (RFC 1918) */
+    {0xc6120000, 15}, /* benchmarking */
+    {0xe0000000, 3},  /* multicast (224/4) and reserved (240/4, broadcast) */
+};
+
+static bool v4_is_private(uint32_t address)
 {
-    unsigned first = a >> 24, second = (a >> 16) & 0xff;
-    return first == 0 || first == 10 || first == 127 || first >= 224 || /* this net, loopback,
-                                                                        * multicast, reserved */
-           (first == 169 && second == 254) ||                           /* link-local */
-           (first == 172 && (second & 0xf0) == 16) ||                   /* RFC 1918 */
-           (first == 192 && second == 168) ||                           /* RFC 1918 */
-           (first == 100 && (second & 0xc0) == 64) ||                   /* RFC 6598 shared */
-           (first == 192 && second == 0 && ((a >> 8) & 0xff) == 0) ||   /* IETF protocol */
-           (first == 198 && (second & 0xfe) == 18);                     /* benchmarking */
+    for (size_t i = 0; i < sizeof v4_internal / sizeof *v4_internal; i++) {
+        uint32_t mask = 0xffffffffu << (32 - v4_internal[i].bits);
+        if ((address & mask) == v4_internal[i].network)
+            return true;
+    }
+    return false;
 }
 
 bool webhook_address_is_private(const struct sockaddr *address)
@@ -297,18 +312,17 @@ bool webhook_address_is_private(const struct sockaddr *address)
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const unsigned char zeros[15] = {0};
     if (memcmp(b, mapped, sizeof mapped) == 0)
-        return v4_is_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                             (uint32_t)b[14] << 8 | b[15]);
+        return v4_is_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+                             b[15]);
     if (memcmp(b, zeros, sizeof zeros) == 0)
-        return true;                             /* :: and ::1 (and the old compatible form) */
+        return true;                                  /* :: and ::1 (and the old compatible form) */
     return (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* link-local */
-           (b[0] & 0xfe) == 0xfc ||                 /* unique local */
-           b[0] == 0xff;                            /* multicast */
+           (b[0] & 0xfe) == 0xfc ||                   /* unique local */
+           b[0] == 0xff;                              /* multicast */
 }
 
 bool webhook_policy_address_ok(const struct webhook_policy *policy,
                                const struct webhook_url *target, const struct sockaddr *address)
 {
-    return policy->allow_private || target->literal_allowed ||
-           !webhook_address_is_private(address);
+    return policy->allow_private || target->literal_allowed || !webhook_address_is_private(address);
 }

@@ -36,7 +36,7 @@ struct webhooks {
     pthread_cond_t wake;
     bool stopping;
     atomic_bool cancel; /* set with stopping: an attempt in progress gives up */
-    unsigned pokes; /* changed by webhooks_poke, so a waiting thread sees it */
+    unsigned pokes;     /* changed by webhooks_poke, so a waiting thread sees it */
     int thread_count;
     pthread_t threads[WEBHOOK_THREADS];
 };
@@ -44,8 +44,8 @@ struct webhooks {
 /* The event's JSON body, from the settled intent. */
 static char *event_body(const struct intent_record *record, double armed_at)
 {
-    json_t *result = record->result_json ? json_loads(record->result_json, JSON_DECODE_ANY, NULL)
-                                         : json_null();
+    json_t *result =
+        record->result_json ? json_loads(record->result_json, JSON_DECODE_ANY, NULL) : json_null();
     double completed_at = isnan(record->completed_at) ? armed_at : record->completed_at;
     json_t *event = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:f}", "id", record->id, "goal", record->goal,
@@ -175,8 +175,8 @@ static void *delivery_main(void *arg)
         for (;;) {
             struct webhook_delivery delivery;
             double now = clock_now();
-            enum bus_err err = store->ops->webhook_take(store->backend, now, now + LEASE_SECONDS,
-                                                        &delivery);
+            enum bus_err err =
+                store->ops->webhook_take(store->backend, now, now + LEASE_SECONDS, &delivery);
             if (err != BUS_OK) {
                 if (err != BUS_ERR_EMPTY)
                     log_failure("looking for due deliveries", err, &last_logged);
@@ -208,8 +208,8 @@ static void free_webhooks(struct webhooks *webhooks)
     free(webhooks);
 }
 
-static struct webhooks *create(struct bus *bus, const struct webhook_settings *settings,
-                               char *why, size_t why_size)
+static struct webhooks *create(struct bus *bus, const struct webhook_settings *settings, char *why,
+                               size_t why_size)
 {
     if (settings->secret == NULL || settings->secret[0] == '\0') {
         snprintf(why, why_size, "webhooks need a signing secret");
@@ -221,8 +221,8 @@ static struct webhooks *create(struct bus *bus, const struct webhook_settings *s
         return NULL;
     }
     webhooks->bus = bus;
-    webhooks->retry_base = settings->retry_base > 0 ? settings->retry_base
-                                                    : WEBHOOK_RETRY_BASE_DEFAULT;
+    webhooks->retry_base =
+        settings->retry_base > 0 ? settings->retry_base : WEBHOOK_RETRY_BASE_DEFAULT;
     webhooks->poll_seconds = fmax(0.05, fmin(1.0, webhooks->retry_base / 4.0));
     pthread_mutex_init(&webhooks->lock, NULL);
     pthread_condattr_t attributes;
@@ -239,8 +239,8 @@ static struct webhooks *create(struct bus *bus, const struct webhook_settings *s
     return webhooks;
 }
 
-struct webhooks *webhooks_start(struct bus *bus, const struct webhook_settings *settings,
-                                char *why, size_t why_size)
+struct webhooks *webhooks_start(struct bus *bus, const struct webhook_settings *settings, char *why,
+                                size_t why_size)
 {
     struct webhooks *webhooks = create(bus, settings, why, why_size);
     if (webhooks == NULL)
@@ -306,13 +306,12 @@ json_t *webhooks_state_json(struct bus *bus, const char *intent_id)
     struct store *store = bus->store;
     if (store->ops->webhook_get(store->backend, intent_id, &record) != BUS_OK)
         return NULL;
-    return json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o}", "url", record.url, "state",
-                     record.state, "attempts", record.attempts, "last_status",
-                     record.last_status > 0 ? json_integer(record.last_status) : json_null(),
-                     "last_error", record.last_error[0] ? json_string(record.last_error)
-                                                        : json_null(),
-                     "next_attempt_at", time_or_null(record.next_at), "delivered_at",
-                     time_or_null(record.delivered_at));
+    return json_pack(
+        "{s:s, s:s, s:i, s:o, s:o, s:o, s:o}", "url", record.url, "state", record.state, "attempts",
+        record.attempts, "last_status",
+        record.last_status > 0 ? json_integer(record.last_status) : json_null(), "last_error",
+        record.last_error[0] ? json_string(record.last_error) : json_null(), "next_attempt_at",
+        time_or_null(record.next_at), "delivered_at", time_or_null(record.delivered_at));
 }
 
 const struct webhook_counters *webhooks_counters(const struct webhooks *webhooks)

@@ -17,19 +17,19 @@
 
 #include "core/errors.h"
 
-#define WEBHOOK_RETRY_BASE_DEFAULT 5.0      /* seconds before the first retry */
-#define WEBHOOK_GIVE_UP_AFTER 86400.0       /* seconds after the event */
-#define WEBHOOK_TIMEOUT 10.0                /* seconds per attempt */
+#define WEBHOOK_RETRY_BASE_DEFAULT 5.0 /* seconds before the first retry */
+#define WEBHOOK_GIVE_UP_AFTER 86400.0  /* seconds after the event */
+#define WEBHOOK_TIMEOUT 10.0           /* seconds per attempt */
 #define WEBHOOK_THREADS 2
 
 struct bus;
 struct webhooks;
 
 struct webhook_settings {
-    const char *allow;   /* BUS_WEBHOOK_ALLOW: host[:port] patterns */
-    bool allow_private;  /* BUS_WEBHOOK_ALLOW_PRIVATE=1 */
-    const char *secret;  /* the signing key (BUS_WEBHOOK_SECRET or derived) */
-    double retry_base;   /* BUS_WEBHOOK_RETRY_BASE_MS / 1000 */
+    const char *allow;  /* BUS_WEBHOOK_ALLOW: host[:port] patterns */
+    bool allow_private; /* BUS_WEBHOOK_ALLOW_PRIVATE=1 */
+    const char *secret; /* the signing key (BUS_WEBHOOK_SECRET or derived) */
+    double retry_base;  /* BUS_WEBHOOK_RETRY_BASE_MS / 1000 */
 };
 
 /* What the deliveries have done since the start, for /metrics. */
@@ -41,8 +41,8 @@ struct webhook_counters {
 
 /* Loads libcurl, parses the allow-list and starts the delivery threads
  * over bus (which must outlive them). NULL after writing why into why. */
-struct webhooks *webhooks_start(struct bus *bus, const struct webhook_settings *settings,
-                                char *why, size_t why_size);
+struct webhooks *webhooks_start(struct bus *bus, const struct webhook_settings *settings, char *why,
+                                size_t why_size);
 
 /* Stops the threads (after any attempt in progress) and frees; NULL is fine. */
 void webhooks_stop(struct webhooks *webhooks);

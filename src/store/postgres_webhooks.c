@@ -19,8 +19,8 @@ enum bus_err pg_webhook_insert(PGconn *conn, const struct intent_new *intent)
                    params, NULL);
 }
 
-#define DUE_WHERE                                                                              \
-    " state = 'pending' AND next_at <= $1::float8"                                             \
+#define DUE_WHERE                                                                                  \
+    " state = 'pending' AND next_at <= $1::float8"                                                 \
     " AND (lease_until IS NULL OR lease_until <= $1::float8)"
 
 struct take_args {
@@ -59,9 +59,8 @@ static enum bus_err any_due(struct pg_backend *self, const char *const *params)
 {
     PGconn *conn = pg_reader_acquire(self);
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, "webhook due",
-                               "SELECT 1 FROM webhooks WHERE" DUE_WHERE " LIMIT 1", 1, params,
-                               &res);
+    enum bus_err err = pg_exec(
+        conn, "webhook due", "SELECT 1 FROM webhooks WHERE" DUE_WHERE " LIMIT 1", 1, params, &res);
     if (err == BUS_OK && PQntuples(res) == 0)
         err = BUS_ERR_EMPTY;
     PQclear(res);
@@ -88,15 +87,15 @@ static enum bus_err record_op(void *connection, void *arg)
     bool pending = strcmp(outcome->state, "pending") == 0;
     bool delivered = strcmp(outcome->state, "delivered") == 0;
     char armed_at[32], attempts[24], status[24], next_at[32], now[32];
-    const char *params[] = {
-        outcome->intent_id,
-        pg_double_param(outcome->armed_at, armed_at),
-        outcome->state,
-        pg_long_param(outcome->attempts, attempts),
-        outcome->last_status > 0 ? pg_long_param(outcome->last_status, status) : NULL,
-        outcome->last_error,
-        pending ? pg_double_param(outcome->next_at, next_at) : NULL,
-        delivered ? pg_double_param(outcome->now, now) : NULL};
+    const char *params[] = {outcome->intent_id,
+                            pg_double_param(outcome->armed_at, armed_at),
+                            outcome->state,
+                            pg_long_param(outcome->attempts, attempts),
+                            outcome->last_status > 0 ? pg_long_param(outcome->last_status, status)
+                                                     : NULL,
+                            outcome->last_error,
+                            pending ? pg_double_param(outcome->next_at, next_at) : NULL,
+                            delivered ? pg_double_param(outcome->now, now) : NULL};
     return pg_exec(connection, "webhook record",
                    "UPDATE webhooks SET state = $3, attempts = $4::integer,"
                    " last_status = $5::integer, last_error = $6, next_at = $7::float8,"
@@ -141,9 +140,9 @@ enum bus_err pg_webhook_pending(void *backend, long *count)
 {
     PGconn *conn = pg_reader_acquire(backend);
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, "webhook count",
-                               "SELECT count(*) FROM webhooks WHERE state = 'pending'", 0, NULL,
-                               &res);
+    enum bus_err err =
+        pg_exec(conn, "webhook count", "SELECT count(*) FROM webhooks WHERE state = 'pending'", 0,
+                NULL, &res);
     *count = err == BUS_OK ? pg_long(res, 0, 0) : 0;
     PQclear(res);
     pg_reader_release(backend, conn);

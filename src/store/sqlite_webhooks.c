@@ -62,7 +62,7 @@ enum bus_err sql_webhook_insert(struct write_connection *conn, const struct inte
     return rc == SQLITE_DONE ? BUS_OK : sql_map_error(conn->db, rc, "webhook insert");
 }
 
-#define DUE_WHERE                                                                              \
+#define DUE_WHERE                                                                                  \
     " state = 'pending' AND next_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
 
 struct take_args {
@@ -75,10 +75,10 @@ static enum bus_err take_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
     struct take_args *args = arg;
-    sqlite3_stmt *stmt = prepare(
-        conn->db, "UPDATE webhooks SET lease_until = ?2 WHERE intent_id = (SELECT intent_id"
-                  " FROM webhooks WHERE" DUE_WHERE " ORDER BY next_at LIMIT 1)"
-                  " RETURNING intent_id, url, attempts, armed_at");
+    sqlite3_stmt *stmt =
+        prepare(conn->db, "UPDATE webhooks SET lease_until = ?2 WHERE intent_id = (SELECT intent_id"
+                          " FROM webhooks WHERE" DUE_WHERE " ORDER BY next_at LIMIT 1)"
+                          " RETURNING intent_id, url, attempts, armed_at");
     if (stmt == NULL)
         return BUS_ERR_INTERNAL;
     sqlite3_bind_double(stmt, 1, args->now);
@@ -135,10 +135,10 @@ static enum bus_err record_op(void *connection, void *arg)
     const struct webhook_outcome *outcome = arg;
     bool delivered = strcmp(outcome->state, "delivered") == 0;
     bool pending = strcmp(outcome->state, "pending") == 0;
-    sqlite3_stmt *stmt = prepare(
-        conn->db, "UPDATE webhooks SET state = ?3, attempts = ?4, last_status = ?5,"
-                  " last_error = ?6, next_at = ?7, delivered_at = ?8, lease_until = NULL"
-                  " WHERE intent_id = ?1 AND armed_at = ?2 AND state = 'pending'");
+    sqlite3_stmt *stmt =
+        prepare(conn->db, "UPDATE webhooks SET state = ?3, attempts = ?4, last_status = ?5,"
+                          " last_error = ?6, next_at = ?7, delivered_at = ?8, lease_until = NULL"
+                          " WHERE intent_id = ?1 AND armed_at = ?2 AND state = 'pending'");
     if (stmt == NULL)
         return BUS_ERR_INTERNAL;
     sqlite3_bind_text(stmt, 1, outcome->intent_id, -1, SQLITE_STATIC);
@@ -167,9 +167,9 @@ enum bus_err sql_webhook_get(void *backend, const char *intent_id, struct webhoo
 {
     struct sqlite_backend *self = backend;
     struct read_connection *reader = sql_reader_acquire(self);
-    sqlite3_stmt *stmt = prepare(reader->db,
-                                 "SELECT url, state, attempts, last_status, last_error, armed_at,"
-                                 " next_at, delivered_at FROM webhooks WHERE intent_id = ?1");
+    sqlite3_stmt *stmt =
+        prepare(reader->db, "SELECT url, state, attempts, last_status, last_error, armed_at,"
+                            " next_at, delivered_at FROM webhooks WHERE intent_id = ?1");
     enum bus_err err = BUS_ERR_INTERNAL;
     if (stmt != NULL) {
         sqlite3_bind_text(stmt, 1, intent_id, -1, SQLITE_STATIC);

@@ -16,7 +16,8 @@ static void load(void)
 {
     void *handle = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
-        fprintf(stderr, "intent-bus: webhooks need libcurl (Debian: apt-get install libcurl4): %s\n",
+        fprintf(stderr,
+                "intent-bus: webhooks need libcurl (Debian: apt-get install libcurl4): %s\n",
                 dlerror());
         return;
     }

@@ -44,9 +44,9 @@ static void urls_parse(void **state)
     assert_string_equal(url.host, "2001:db8::1");
     assert_int_equal(url.port, 8080);
     assert_true(url.host_is_ip);
-    static const char *bad[] = {"ftp://x/", "http://", "http:///x", "http://a:0/",
-                                "http://a:65536/", "http://u@a/", "http://a b/", "http://[::1/",
-                                "http://a:b/", "http://a::1/", "HTTP://a/", "//a/"};
+    static const char *bad[] = {"ftp://x/",        "http://",      "http:///x",   "http://a:0/",
+                                "http://a:65536/", "http://u@a/",  "http://a b/", "http://[::1/",
+                                "http://a:b/",     "http://a::1/", "HTTP://a/",   "//a/"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_false(webhook_url_parse(bad[i], &url, &why));
 }
@@ -54,7 +54,8 @@ static void urls_parse(void **state)
 static void patterns_match_host_and_port(void **state)
 {
     (void)state;
-    struct webhook_policy *policy = policy_of(" hooks.example.com , *.example.org:*, api.example.net:8443", false);
+    struct webhook_policy *policy =
+        policy_of(" hooks.example.com , *.example.org:*, api.example.net:8443", false);
     assert_string_equal(check(policy, "https://hooks.example.com/x"), "ok");
     assert_string_equal(check(policy, "http://hooks.example.com/x"), "ok");
     assert_string_equal(check(policy, "https://hooks.example.com:8443/x"), "webhook_not_allowed");
@@ -63,7 +64,8 @@ static void patterns_match_host_and_port(void **state)
     assert_string_equal(check(policy, "https://api.example.net:8443/x"), "ok");
     assert_string_equal(check(policy, "https://api.example.net/x"), "webhook_not_allowed");
     assert_string_equal(check(policy, "https://evil.com/x"), "webhook_not_allowed");
-    assert_string_equal(check(policy, "https://hooks.example.com.evil.com/x"), "webhook_not_allowed");
+    assert_string_equal(check(policy, "https://hooks.example.com.evil.com/x"),
+                        "webhook_not_allowed");
     assert_string_equal(check(policy, "gopher://hooks.example.com/x"), "invalid_notify_url");
     assert_string_equal(check(NULL, "https://hooks.example.com/x"), "webhook_not_allowed");
     webhook_policy_free(policy);
@@ -77,18 +79,35 @@ static void private_literals_need_an_explicit_pattern(void **state)
 {
     (void)state;
     struct webhook_policy *wild = policy_of("*:*", false);
-    static const char *refused[] = {
-        "http://127.0.0.1/", "http://127.8.9.10/", "http://10.0.0.1/", "http://172.16.0.1/",
-        "http://172.31.255.255/", "http://192.168.1.1/", "http://169.254.169.254/",
-        "http://100.64.0.1/", "http://0.0.0.0/", "http://224.0.0.1/", "http://255.255.255.255/",
-        "http://[::1]/", "http://[::]/", "http://[fe80::1]/", "http://[fc00::1]/",
-        "http://[fd12:3456::1]/", "http://[ff02::1]/", "http://[::ffff:10.0.0.1]/",
-        "http://localhost/", "http://api.localhost/"};
+    static const char *refused[] = {"http://127.0.0.1/",
+                                    "http://127.8.9.10/",
+                                    "http://10.0.0.1/",
+                                    "http://172.16.0.1/",
+                                    "http://172.31.255.255/",
+                                    "http://192.168.1.1/",
+                                    "http://169.254.169.254/",
+                                    "http://100.64.0.1/",
+                                    "http://0.0.0.0/",
+                                    "http://224.0.0.1/",
+                                    "http://255.255.255.255/",
+                                    "http://198.19.1.1/",
+                                    "http://192.0.0.8/",
+                                    "http://240.0.0.1/",
+                                    "http://[::1]/",
+                                    "http://[::]/",
+                                    "http://[fe80::1]/",
+                                    "http://[fc00::1]/",
+                                    "http://[fd12:3456::1]/",
+                                    "http://[ff02::1]/",
+                                    "http://[::ffff:10.0.0.1]/",
+                                    "http://localhost/",
+                                    "http://api.localhost/"};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         assert_string_equal(check(wild, refused[i]), "webhook_not_allowed");
-    static const char *public_ones[] = {"http://8.8.8.8/", "http://172.32.0.1/",
+    static const char *public_ones[] = {"http://8.8.8.8/",           "http://172.32.0.1/",
                                         "http://[2001:4860::8888]/", "http://100.128.0.1/",
-                                        "http://[::ffff:8.8.8.8]/"};
+                                        "http://[::ffff:8.8.8.8]/",  "http://198.20.0.1/",
+                                        "http://223.255.255.255/"};
     for (size_t i = 0; i < sizeof public_ones / sizeof *public_ones; i++)
         assert_string_equal(check(wild, public_ones[i]), "ok");
     webhook_policy_free(wild);
@@ -130,7 +149,8 @@ static void signatures_are_stripe_style(void **state)
     /* python3 -c 'import hmac,hashlib;print(hmac.new(b"whsec",b"1700000000.{\"a\":1}",
      *            hashlib.sha256).hexdigest())' */
     webhook_sign("whsec", 1700000000, "{\"a\":1}", header);
-    assert_string_equal(header, "t=1700000000,v1=8ad37ba156048ae0e0a5533c75cdf26fee88b07f93cb57ee4c80adb053012032");
+    assert_string_equal(
+        header, "t=1700000000,v1=8ad37ba156048ae0e0a5533c75cdf26fee88b07f93cb57ee4c80adb053012032");
 }
 
 int main(void)
