@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import threading
 import time
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import (BIN, ON_POSTGRES, Client, admin_client, admin_env, assert_error, free_port,
-                      postgres_database_for, wait_until)
+                      postgres_database_for, sqlite_only, wait_until)
 
 SECRET = "whsec-" + secrets.token_hex(16)
 
@@ -246,6 +247,29 @@ def test_a_shutdown_interrupts_an_attempt_without_counting_it(server_factory, re
     wait_until(lambda: webhook_of(c, intent)["state"] == "delivered", timeout=10,
                message="delivery after the restart")
     assert webhook_of(c, intent)["attempts"] == 1 and hooks.count() == 2
+
+
+@sqlite_only("upgrades a SQLite file")
+def test_a_version_6_database_gains_the_webhooks(server_factory, receiver):
+    hooks = receiver()
+    srv = server_factory(env=hook_env())
+    c = srv.client(ns="upgrade")
+    old = c.publish(goal="old")
+    srv.stop()
+    db = sqlite3.connect(srv.db)
+    db.executescript("DROP TRIGGER webhooks_arm; DROP TRIGGER webhooks_forget;"
+                     "DROP TABLE webhooks; PRAGMA user_version = 6;")
+    db.close()
+    srv.start()
+    c = srv.client(ns="upgrade")
+    assert "webhook" not in c.result(old)
+    intent = c.publish(goal="new", notify_url=hooks.url())
+    job = c.claim_ok(goal="new")
+    assert c.fulfill(intent, job["claim_token"]).status == 200
+    wait_until(lambda: hooks.count() == 1, message="the event")
+    db = sqlite3.connect(srv.db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+    db.close()
 
 
 def test_the_default_secret_is_derived_from_the_api_key(server_factory, receiver):
