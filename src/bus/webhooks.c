@@ -85,8 +85,47 @@ static void plan_retry(struct webhooks *webhooks, const struct webhook_delivery 
     atomic_fetch_add(&webhooks->counters.failed, 1);
 }
 
-/* One attempt at a taken delivery; fills *outcome (its strings point into
- * *result). */
+/* Sends the settled intent's event (record NULL: no longer stored). */
+static void send_event(struct webhooks *webhooks, const struct webhook_delivery *delivery,
+                       const struct intent_record *record, struct webhook_send_result *result)
+{
+    char *body = record ? event_body(record, delivery->armed_at) : NULL;
+    if (body != NULL)
+        webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, webhooks->secret,
+                     WEBHOOK_TIMEOUT, &webhooks->cancel, result);
+    else
+        snprintf(result->error, sizeof result->error, "%s",
+                 record ? "out of memory" : "the intent is no longer stored");
+    free(body);
+}
+
+/* What an attempt's result makes of the delivery; gone: its intent was
+ * removed, so it is given up. */
+static void judge(struct webhooks *webhooks, const struct webhook_delivery *delivery,
+                  const struct webhook_send_result *result, bool gone,
+                  struct webhook_outcome *outcome)
+{
+    if (result->interrupted) {
+        /* Stopping: not an attempt; due again as soon as a node runs. */
+        outcome->state = "pending";
+        outcome->next_at = outcome->now;
+        outcome->last_error = "interrupted by a shutdown";
+        return;
+    }
+    outcome->attempts = delivery->attempts + 1;
+    outcome->last_status = result->http_status;
+    outcome->last_error = result->error[0] ? result->error : NULL;
+    if (result->delivered) {
+        outcome->state = "delivered";
+        atomic_fetch_add(&webhooks->counters.succeeded, 1);
+        return;
+    }
+    plan_retry(webhooks, delivery, result->refused || gone, outcome->now, outcome);
+}
+
+/* One attempt at a taken delivery; fills *outcome (its strings may point
+ * into *result), whose state stays NULL when the store could not say what
+ * the intent is (the row is then retaken once its lease ends). */
 static void attempt(struct webhooks *webhooks, const struct webhook_delivery *delivery,
                     struct webhook_send_result *result, struct webhook_outcome *outcome)
 {
@@ -94,39 +133,13 @@ static void attempt(struct webhooks *webhooks, const struct webhook_delivery *de
     struct intent_record record = {0};
     enum bus_err err = store->ops->get_intent(store->backend, delivery->intent_id, &record);
     memset(result, 0, sizeof *result);
+    outcome->state = NULL;
     if (err == BUS_OK && record.status != INTENT_FULFILLED && record.status != INTENT_DEAD) {
         /* Retried by the admin meanwhile: the next settling arms it again. */
         outcome->state = "waiting";
     } else if (err == BUS_OK || err == BUS_ERR_NOT_FOUND) {
-        char *body = err == BUS_OK ? event_body(&record, delivery->armed_at) : NULL;
-        if (body != NULL)
-            webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, webhooks->secret,
-                         WEBHOOK_TIMEOUT, &webhooks->cancel, result);
-        else
-            snprintf(result->error, sizeof result->error, "%s",
-                     err == BUS_OK ? "out of memory" : "the intent is no longer stored");
-        free(body);
-        if (result->interrupted) {
-            /* Stopping: not an attempt; due again as soon as a node runs. */
-            outcome->state = "pending";
-            outcome->next_at = outcome->now;
-            outcome->last_error = "interrupted by a shutdown";
-            intent_record_clear(&record);
-            return;
-        }
-        outcome->attempts = delivery->attempts + 1;
-        outcome->last_status = result->http_status;
-        outcome->last_error = result->error[0] ? result->error : NULL;
-        if (result->delivered) {
-            outcome->state = "delivered";
-            atomic_fetch_add(&webhooks->counters.succeeded, 1);
-        } else {
-            plan_retry(webhooks, delivery, result->refused || err == BUS_ERR_NOT_FOUND,
-                       outcome->now, outcome);
-        }
-    } else {
-        /* The store failed: leave the row to its lease; it is retaken later. */
-        outcome->state = NULL;
+        send_event(webhooks, delivery, err == BUS_OK ? &record : NULL, result);
+        judge(webhooks, delivery, result, err == BUS_ERR_NOT_FOUND, outcome);
     }
     intent_record_clear(&record);
 }
