@@ -420,7 +420,8 @@ static enum bus_err take_notify_url(struct bus *bus, const json_t *body, struct 
     const json_t *value = json_object_get(body, "notify_url");
     if (value == NULL || json_is_null(value))
         return BUS_OK;
-    if (!json_is_string(value))
+    /* A NUL inside would cut the URL short where C reads it. */
+    if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_notify_url",
                              "notify_url must be a string (an http or https URL)");
     enum bus_err err = webhooks_check_url(bus->webhooks, json_string_value(value), error);

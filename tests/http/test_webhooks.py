@@ -320,6 +320,7 @@ def test_refusals_at_publish(server_factory):
         ("https:///x", "invalid_notify_url", "host"),
         ("https://" + "a" * 2050 + ".com/", "invalid_notify_url", "2048"),
         (42, "invalid_notify_url", "string"),
+        ("https://hooks.example.com/\u0000x", "invalid_notify_url", "string"),
     ]
     for url, code, words in cases:
         r = c.publish_raw(notify_url=url)
