@@ -1,6 +1,7 @@
 /* Admin views and actions; see admin.h. Listings are built row by row from
  * the store's callbacks into one JSON document. */
 #include "bus/admin.h"
+#include "bus/webhooks.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -228,6 +229,9 @@ enum bus_err bus_admin_intent(struct bus *bus, const char *id, struct bus_reply 
         json_object_set_new(detail, "backoff_base", json_real(record.backoff_base));
         json_object_set_new(detail, "claimed_at", admin_time_or_null(record.claimed_at));
         json_object_set_new(detail, "error", admin_text_or_null(record.last_error));
+        json_t *webhook = webhooks_state_json(bus, record.id);
+        if (webhook != NULL)
+            json_object_set_new(detail, "webhook", webhook);
     }
     intent_record_clear(&record);
     json_t *attempts = json_array();

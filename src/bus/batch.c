@@ -30,13 +30,15 @@ static enum bus_err item_idempotency_key(const json_t *item, const char **key,
 }
 
 /* Validates one item with the single publish's code and readies it. */
-static enum bus_err prepare_item(const struct principal *caller, const json_t *body,
-                                 struct publish_many_item *item, const struct idempotency **idem,
-                                 double now)
+static enum bus_err prepare_item(struct bus *bus, const struct principal *caller,
+                                 const json_t *body, struct publish_many_item *item,
+                                 const struct idempotency **idem, double now)
 {
     struct bus_error *error = &item->error;
     const char *key = NULL;
     enum bus_err err = validate_publish(body, &item->intent, error);
+    if (err == BUS_OK)
+        err = bus_take_notify_url(bus, body, &item->intent, error);
     if (err == BUS_OK)
         err = item_idempotency_key(body, &key, error);
     if (err == BUS_OK)
@@ -64,8 +66,9 @@ static enum bus_err read_envelope(const json_t *body, const json_t **list, struc
     return BUS_OK;
 }
 
-enum bus_err batch_publish_prepare(const struct principal *caller, const json_t *body,
-                                   struct publish_many_call *call, struct bus_error *error)
+enum bus_err batch_publish_prepare(struct bus *bus, const struct principal *caller,
+                                   const json_t *body, struct publish_many_call *call,
+                                   struct bus_error *error)
 {
     const json_t *list = NULL;
     enum bus_err err = read_envelope(body, &list, error);
@@ -81,7 +84,7 @@ enum bus_err batch_publish_prepare(const struct principal *caller, const json_t 
     for (int i = 0; i < call->count; i++) {
         struct publish_many_item *item = &call->items[i];
         const struct idempotency *idem = NULL;
-        err = prepare_item(caller, json_array_get(list, (size_t)i), item, &idem, now);
+        err = prepare_item(bus, caller, json_array_get(list, (size_t)i), item, &idem, now);
         if (err == BUS_ERR_INTERNAL)
             return bus_error_set(error, err, NULL, "%s", item->error.message);
         item->valid = err == BUS_OK;

@@ -35,8 +35,9 @@ struct publish_many_call {
 /* Validates the envelope (an object with "intents": 1 to BATCH_MAX_ITEMS
  * items; else BUS_ERR_INVALID_FIELD invalid_intents) and each item. An
  * invalid item is not an error of the request: it gets its own. */
-enum bus_err batch_publish_prepare(const struct principal *caller, const json_t *body,
-                                   struct publish_many_call *call, struct bus_error *error);
+enum bus_err batch_publish_prepare(struct bus *bus, const struct principal *caller,
+                                   const json_t *body, struct publish_many_call *call,
+                                   struct bus_error *error);
 /* Counts, notifies and answers once the store is done with result. */
 enum bus_err batch_publish_finish(struct bus *bus, struct publish_many_call *call,
                                   enum bus_err result, struct bus_reply *reply,

@@ -11,6 +11,7 @@
 #include "bus/bus_internal.h"
 #include "bus/canonical_json.h"
 #include "bus/replies.h"
+#include "bus/webhooks.h"
 #include "util/token.h"
 #include "bus/validate.h"
 #include "util/clock.h"
@@ -26,6 +27,7 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
     memset(&bus->counters, 0, sizeof bus->counters);
     bus->listener = (struct bus_listener){NULL, NULL};
     bus->store = store;
+    bus->webhooks = NULL;
     bus->settings = *settings;
     housekeeping_init(&bus->housekeeping, settings->cleanup_interval, now);
     bus->goals = goal_stats_new();
@@ -61,6 +63,8 @@ static void tell_listener(void *context, const struct intent_event *event)
 void bus_notify(struct bus *bus, const struct intent_event *event)
 {
     tell_listener(bus, event);
+    if (event->kind == INTENT_EVENT_SETTLED)
+        webhooks_poke(bus->webhooks); /* its delivery, if it has one, is due now */
     if (bus->store->ops->announce != NULL)
         bus->store->ops->announce(bus->store->backend, event);
 }
@@ -447,6 +451,25 @@ static enum bus_err abandon(struct bus_call **call, enum bus_err err)
     return err;
 }
 
+/* The optional notify_url (bus/webhooks.h): a string the operator's
+ * allow-list permits. Checked here rather than in validate_publish, which
+ * knows no configuration (and serves schedules, which carry no webhook). */
+enum bus_err bus_take_notify_url(struct bus *bus, const json_t *body, struct intent_new *intent,
+                                 struct bus_error *error)
+{
+    const json_t *value = json_object_get(body, "notify_url");
+    if (value == NULL || json_is_null(value))
+        return BUS_OK;
+    /* A NUL inside would cut the URL short where C reads it. */
+    if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_notify_url",
+                             "notify_url must be a string (an http or https URL)");
+    enum bus_err err = webhooks_check_url(bus->webhooks, json_string_value(value), error);
+    if (err == BUS_OK)
+        snprintf(intent->notify_url, sizeof intent->notify_url, "%s", json_string_value(value));
+    return err;
+}
+
 enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, const json_t *body,
                                const char *idempotency_key, struct bus_call **call,
                                struct bus_error *error)
@@ -457,6 +480,8 @@ enum bus_err bus_publish_begin(struct bus *bus, const struct principal *caller, 
     struct publish_call *publish = &(*call)->publish;
     const struct idempotency *use_idem = NULL;
     enum bus_err err = validate_publish(body, &publish->intent, error);
+    if (err == BUS_OK)
+        err = bus_take_notify_url(bus, body, &publish->intent, error);
     if (err == BUS_OK)
         err = bus_prepare_idempotency(caller, idempotency_key, "POST /intent", body, &publish->idem,
                                   &use_idem, error);
@@ -513,7 +538,7 @@ enum bus_err bus_publish_many_begin(struct bus *bus, const struct principal *cal
     *call = call_new(bus, CALL_PUBLISH_MANY, error);
     if (*call == NULL)
         return BUS_ERR_INTERNAL;
-    enum bus_err err = batch_publish_prepare(caller, body, &(*call)->publish_many, error);
+    enum bus_err err = batch_publish_prepare(bus, caller, body, &(*call)->publish_many, error);
     return err == BUS_OK ? BUS_OK : abandon(call, err);
 }
 
@@ -876,7 +901,10 @@ enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, co
     if (err == BUS_OK && status != NULL)
         *status = record.status;
     if (err == BUS_OK)
-        err = set_reply(reply, 200, reply_intent(&record, with_result), error);
+        err = set_reply(reply, 200,
+                        reply_intent_webhook(&record, with_result,
+                                             webhooks_state_json(bus, record.id)),
+                        error);
     else if (err == BUS_ERR_NOT_FOUND)
         bus_error_set(error, err, NULL, "Intent not found.");
     else if (err == BUS_ERR_FORBIDDEN)

@@ -22,6 +22,8 @@
  * no cap. */
 #define TESTER_OPEN_INTENT_LIMIT 2000
 
+struct webhooks;
+
 struct bus_settings {
     double lease_seconds;    /* claim_timeout */
     double cleanup_interval;  /* seconds between full cleanup passes */
@@ -63,6 +65,7 @@ struct bus {
     struct goal_stats *goals; /* per namespace/goal; NULL if it could not be allocated */
     struct minute_ring *minutes; /* the last day, per minute; NULL likewise */
     struct workers *workers;     /* the workers seen; NULL likewise */
+    struct webhooks *webhooks;   /* completion webhooks (bus/webhooks.h); NULL = off */
 };
 
 /* A protocol response: a status (200, 201) and a malloc'd JSON body. */

@@ -12,6 +12,11 @@ enum bus_err bus_prepare_idempotency(const struct principal *caller, const char 
                                      struct idempotency *idem, const struct idempotency **use,
                                      struct bus_error *error);
 
+/* Takes the optional notify_url of a publish body into intent, if the
+ * operator's webhook allow-list permits it. */
+enum bus_err bus_take_notify_url(struct bus *bus, const json_t *body, struct intent_new *intent,
+                                 struct bus_error *error);
+
 /* Sets publisher and times of a validated intent published now. */
 void bus_fill_new_intent(struct intent_new *intent, const struct principal *caller, double now);
 

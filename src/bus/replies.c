@@ -114,7 +114,7 @@ char *reply_failed(const char *id, const struct fail_outcome *outcome)
                             outcome->claim_attempts, "run_at", time_or_null(outcome->run_at)));
 }
 
-char *reply_intent(const struct intent_record *record, bool with_result)
+static json_t *intent_json(const struct intent_record *record, bool with_result)
 {
     json_t *object = json_pack(
         "{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
@@ -137,6 +137,20 @@ char *reply_intent(const struct intent_record *record, bool with_result)
      * its clients read either. */
     if (object)
         json_object_set_new(object, "last_error", string_or_null(record->last_error));
+    return object;
+}
+
+char *reply_intent(const struct intent_record *record, bool with_result)
+{
+    return finish(intent_json(record, with_result));
+}
+
+char *reply_intent_webhook(const struct intent_record *record, bool with_result, json_t *webhook)
+{
+    json_t *object = intent_json(record, with_result);
+    if (object && webhook)
+        json_object_set(object, "webhook", webhook);
+    json_decref(webhook);
     return finish(object);
 }
 

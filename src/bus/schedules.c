@@ -130,6 +130,11 @@ static enum bus_err read_template(const json_t *body, struct schedule *out, stru
     if (!json_is_object(template))
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_intent",
                              "intent must be an object: the body of a POST /intent");
+    const json_t *notify_url = json_object_get(template, "notify_url");
+    if (notify_url != NULL && !json_is_null(notify_url))
+        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_intent",
+                             "a schedule's intent cannot carry notify_url (completion webhooks "
+                             "belong to intents published by POST /intent)");
     struct intent_new probe;
     enum bus_err err = validate_publish(template, &probe, error);
     intent_new_clear(&probe);

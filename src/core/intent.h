@@ -17,6 +17,7 @@
 #define WORKER_NAME_MAX_BYTES (WORKER_NAME_MAX_CHARS * 4)
 #define PAYLOAD_MAX_BYTES 7168
 #define ERROR_TEXT_MAX_BYTES 2000
+#define NOTIFY_URL_MAX_BYTES 2048 /* a completion webhook's URL */
 
 /* Protocol defaults and bounds (spec section 4). */
 #define DEFAULT_NAMESPACE "default"
@@ -62,6 +63,9 @@ struct intent_new {
     double created_at;
     double run_at;
     double expires_at;
+    /* "" = none; else checked by the bus (bus/webhook_target.c): the
+     * store keeps a delivery (struct webhook_delivery) for it. */
+    char notify_url[NOTIFY_URL_MAX_BYTES + 1];
 };
 
 void intent_new_clear(struct intent_new *intent);

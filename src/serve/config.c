@@ -83,6 +83,17 @@ void config_print_usage(FILE *out)
           "                 1-300 (default 10)\n"
           "  BUS_BODY_TIMEOUT_SECONDS\n"
           "                 seconds for a request body, 1-3600 (default 30)\n"
+          "  BUS_WEBHOOK_ALLOW\n"
+          "                 completion webhooks: comma-separated host[:port]\n"
+          "                 patterns (* a wildcard) notify_url may name; unset: off\n"
+          "  BUS_WEBHOOK_ALLOW_PRIVATE\n"
+          "                 true: webhooks may reach loopback and private addresses\n"
+          "  BUS_WEBHOOK_SECRET\n"
+          "                 the webhooks' signing key (default: derived from\n"
+          "                 BUS_SECRET, docs/PROTOCOL-EXTENSIONS.md)\n"
+          "  BUS_WEBHOOK_RETRY_BASE_MS\n"
+          "                 first retry of a failed webhook, then doubling\n"
+          "                 (default 5000)\n"
           "\n"
           "Admin secrets must differ from the API key.\n",
           out);
@@ -139,6 +150,32 @@ static int load_edge_limits(struct config *config)
         load_edge_limit("BUS_BODY_TIMEOUT_SECONDS", 3600, &config->body_timeout) != 0)
         return -1;
     config->max_connections_per_ip = (int)cap;
+    return 0;
+}
+
+/* Completion webhooks (bus/webhooks.h): off unless BUS_WEBHOOK_ALLOW is
+ * set. 0, or -1 after saying what is wrong. */
+static int load_webhook_settings(struct config *config)
+{
+    const char *value;
+    if ((value = getenv("BUS_WEBHOOK_ALLOW")) && value[0] &&
+        copy_option(config->webhook_allow, sizeof config->webhook_allow, value,
+                    "BUS_WEBHOOK_ALLOW") != 0)
+        return -1;
+    if ((value = getenv("BUS_WEBHOOK_SECRET")) && value[0] &&
+        copy_option(config->webhook_secret, sizeof config->webhook_secret, value,
+                    "BUS_WEBHOOK_SECRET") != 0)
+        return -1;
+    config->webhook_allow_private = env_is_true("BUS_WEBHOOK_ALLOW_PRIVATE");
+    config->webhook_retry_base = 0; /* the default */
+    double milliseconds = 0;
+    if ((value = getenv("BUS_WEBHOOK_RETRY_BASE_MS")) && value[0]) {
+        if (parse_number(value, 10, 3600000, &milliseconds) != 0) {
+            fprintf(stderr, "intent-bus: BUS_WEBHOOK_RETRY_BASE_MS must be 10 to 3600000\n");
+            return -1;
+        }
+        config->webhook_retry_base = milliseconds / 1000.0;
+    }
     return 0;
 }
 
@@ -214,7 +251,7 @@ static int load_environment(struct config *config)
         }
         config->tester_rate_limit = (int)rate;
     }
-    return load_edge_limits(config);
+    return load_edge_limits(config) == 0 ? load_webhook_settings(config) : -1;
 }
 
 static int apply_flag(struct config *config, int option, const char *value)

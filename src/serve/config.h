@@ -47,6 +47,10 @@ struct config {
     int max_connections_per_ip;   /* BUS_MAX_CONNECTIONS_PER_IP (edge.h) */
     double head_timeout;          /* BUS_HEAD_TIMEOUT_SECONDS (edge.h) */
     double body_timeout;          /* BUS_BODY_TIMEOUT_SECONDS (edge.h) */
+    char webhook_allow[4096];     /* BUS_WEBHOOK_ALLOW, "" = webhooks off */
+    bool webhook_allow_private;   /* BUS_WEBHOOK_ALLOW_PRIVATE */
+    char webhook_secret[512];     /* BUS_WEBHOOK_SECRET, "" = derived from secret */
+    double webhook_retry_base;    /* BUS_WEBHOOK_RETRY_BASE_MS in seconds, 0 = default */
 };
 
 /* Reads the environment and argv (after "serve"). Returns 0, 1 when --help

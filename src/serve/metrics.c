@@ -218,6 +218,7 @@ void handle_metrics(struct http_request *request, struct http_response *response
             "# TYPE intent_bus_start_time_seconds gauge\nintent_bus_start_time_seconds %.3f\n",
             server->metrics.started_at);
     metrics_write_process(out, server);
+    metrics_write_webhooks(out, server);
     fclose(out);
     if (rc != 0) {
         free(text);

@@ -19,4 +19,7 @@ int metrics_write_jobs(FILE *out, struct server *server, double now);
  * waiters. */
 void metrics_write_process(FILE *out, struct server *server);
 
+/* The completion webhooks' counters and pending gauge, while they are on. */
+void metrics_write_webhooks(FILE *out, struct server *server);
+
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus/webhooks.h"
+#include "core/signature.h"
 #include "util/token.h"
 #include "serve/http.h"
 #include "serve/long_poll.h"
@@ -25,6 +27,42 @@ static void block_shutdown_signals(sigset_t *signals)
     sigaddset(signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* Starts the completion webhooks when the operator allows them
+ * (BUS_WEBHOOK_ALLOW). Their signing key is BUS_WEBHOOK_SECRET, else
+ * derived from the API key: the hex HMAC-SHA256 under BUS_SECRET of
+ * "intent-bus webhook secret" (docs/PROTOCOL-EXTENSIONS.md). 0, or -1
+ * after saying why. */
+static int start_webhooks(struct server *server)
+{
+    const struct config *config = &server->config;
+    if (config->webhook_allow[0] == '\0')
+        return 0;
+    char derived[SIGNATURE_HEX_LEN + 1];
+    static const char label[] = "intent-bus webhook secret";
+    signature_hmac_hex(config->secret, strlen(config->secret), label, sizeof label - 1, derived);
+    struct webhook_settings settings = {
+        .allow = config->webhook_allow,
+        .allow_private = config->webhook_allow_private,
+        .secret = config->webhook_secret[0] ? config->webhook_secret : derived,
+        .retry_base = config->webhook_retry_base,
+    };
+    char why[256];
+    server->bus.webhooks = webhooks_start(&server->bus, &settings, why, sizeof why);
+    if (server->bus.webhooks == NULL) {
+        fprintf(stderr, "intent-bus: webhooks: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* After the HTTP threads are gone: nothing pokes the webhooks any more. */
+static void stop_webhooks(struct server *server)
+{
+    struct webhooks *webhooks = server->bus.webhooks;
+    server->bus.webhooks = NULL;
+    webhooks_stop(webhooks);
 }
 
 static int open_server(struct server *server)
@@ -53,11 +91,12 @@ static int open_server(struct server *server)
     bool scheduling = !server->config.maintenance;
     server->scheduler = server->long_poll && scheduling ? scheduler_start(&server->bus) : NULL;
     if (server->long_poll == NULL || (scheduling && server->scheduler == NULL) ||
-        http_start(server) != 0) {
+        start_webhooks(server) != 0 || http_start(server) != 0) {
         scheduler_stop(server->scheduler);
         long_poll_stop(server->long_poll);
         http_stop(server);
         long_poll_free(server->long_poll);
+        stop_webhooks(server);
         rate_limiter_destroy(&server->rate_limits);
         bus_destroy(&server->bus);
         store_close(server->store);
@@ -73,6 +112,7 @@ static void close_server(struct server *server)
     http_drain_parked(server, 5.0);
     http_stop(server);
     long_poll_free(server->long_poll);
+    stop_webhooks(server);
     rate_limiter_destroy(&server->rate_limits);
     bus_destroy(&server->bus);
     store_close(server->store);

@@ -192,13 +192,14 @@ enum bus_err pg_insert_intent(PGconn *conn, const struct intent_new *intent)
                             pg_double_param(intent->run_at, run_at),
                             pg_double_param(intent->created_at, created_at),
                             pg_double_param(intent->expires_at, expires_at)};
-    return pg_exec(conn, "publish",
+    enum bus_err err = pg_exec(conn, "publish",
                    "INSERT INTO intents (id, namespace, goal, payload, visibility, publisher,"
                    " priority, status, claim_attempts, max_attempts, backoff_base, target_worker,"
                    " required_capability, run_at, created_at, expires_at, updated_at)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7::integer, 'open', 0, $8::integer,"
                    " $9::float8, $10, $11, $12::float8, $13::float8, $14::float8, $13::float8)",
                    14, params, NULL);
+    return err == BUS_OK ? pg_webhook_insert(conn, intent) : err;
 }
 
 static enum bus_err insert_intent(PGconn *conn, const void *arg)
@@ -895,6 +896,10 @@ static const struct store_ops postgres_ops = {
     .schedule_fires = pg_schedule_fires,
     .goal_control_set = pg_goal_control_set,
     .goal_control_list = pg_goal_control_list,
+    .webhook_take = pg_webhook_take,
+    .webhook_record = pg_webhook_record,
+    .webhook_get = pg_webhook_get,
+    .webhook_pending = pg_webhook_pending,
 };
 
 static int open_readers(struct pg_backend *self, int count)

@@ -21,11 +21,12 @@
 
 #define MAX_COLUMNS 40
 
-/* In the order foreign data needs: attempts refer to their intent (the
- * one foreign key); intents before dead letters reads best in a report. */
-static const char *const tables[] = {"api_keys", "intents",  "attempts", "dead_letters",
-                                     "kv",       "idempotency", "nonces", "audit_log",
-                                     "schedules", "schedule_fires"};
+/* In the order foreign data needs: attempts and webhooks refer to their
+ * intent (the foreign keys); intents before dead letters reads best in a
+ * report. */
+static const char *const tables[] = {"api_keys",    "intents",   "attempts", "webhooks",
+                                     "dead_letters", "kv",       "idempotency", "nonces",
+                                     "audit_log",   "schedules", "schedule_fires"};
 
 struct columns {
     int count;

@@ -65,6 +65,17 @@ enum bus_err pg_goal_control_set(void *backend, const struct goal_control_change
                                  struct goal_control *out);
 enum bus_err pg_goal_control_list(void *backend, store_each_goal_control each, void *context);
 
+/* ---- completion webhooks (postgres_webhooks.c) --------------------------- */
+
+/* Keeps a new intent's notify_url (nothing without one), in its publish's
+ * transaction. */
+enum bus_err pg_webhook_insert(PGconn *conn, const struct intent_new *intent);
+enum bus_err pg_webhook_take(void *backend, double now, double lease_until,
+                             struct webhook_delivery *out);
+enum bus_err pg_webhook_record(void *backend, const struct webhook_outcome *outcome);
+enum bus_err pg_webhook_get(void *backend, const char *intent_id, struct webhook_record *out);
+enum bus_err pg_webhook_pending(void *backend, long *count);
+
 /* The tester keys' request windows, across nodes (postgres_rate.c). */
 enum bus_err pg_rate_take(void *backend, const char *principal, double now, int limit,
                           double period, bool *allowed, double *retry_after);

@@ -123,11 +123,39 @@ static const char migration_4[] =
     " ended_at double precision, outcome text, error text,"
     " PRIMARY KEY (intent_id, attempt));";
 
+/* Version 5: completion webhooks (postgres_webhooks.c). A row is written
+ * with an intent that has a notify_url; the trigger arms it in the same
+ * transaction as any move of the intent to fulfilled or dead (fulfil,
+ * fail, lease sweep, admin cancel), and the foreign key forgets it with
+ * the intent. The trigger's WHEN is checked without calling the function,
+ * so other updates of intents pay nothing for it. */
+static const char migration_5[] =
+    "CREATE TABLE webhooks ("
+    " intent_id text COLLATE \"C\" PRIMARY KEY REFERENCES intents (id) ON DELETE CASCADE,"
+    " url text NOT NULL,"
+    " state text NOT NULL CHECK (state IN ('waiting','pending','delivered','failed')),"
+    " attempts integer NOT NULL DEFAULT 0, last_status integer, last_error text,"
+    " armed_at double precision, next_at double precision, lease_until double precision,"
+    " delivered_at double precision);"
+    "CREATE INDEX webhooks_due ON webhooks (next_at) WHERE state = 'pending';"
+    "CREATE FUNCTION intent_bus_webhook_arm() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE webhooks SET state = 'pending', attempts = 0, last_status = NULL,"
+    "  last_error = NULL, armed_at = NEW.updated_at, next_at = NEW.updated_at,"
+    "  lease_until = NULL, delivered_at = NULL WHERE intent_id = NEW.id;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER webhooks_arm AFTER UPDATE OF status ON intents FOR EACH ROW"
+    " WHEN (NEW.status IN ('fulfilled','dead') AND OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION intent_bus_webhook_arm();";
+
+/* Version 4 is attempt history (another change); 5 does not depend on it. */
 static const struct migration migrations[] = {
     {1, migration_1},
     {2, migration_2},
     {3, migration_3},
     {4, migration_4},
+    {5, migration_5},
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

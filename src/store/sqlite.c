@@ -56,9 +56,10 @@
 /* schema_sql (with add_worker_column()) makes version 4; the schedules'
  * tables (sqlite_schedules.c), created after it, make version 5; the goal
  * controls' table (sqlite_goals.c) version 6; the attempts' table
- * (sqlite_attempts.c) version 7. Each step is CREATE ... IF NOT
- * EXISTS, so an older database upgrades in place by running them all. */
-#define SCHEMA_LATEST 7
+ * (sqlite_attempts.c) version 7; the webhooks' table and triggers
+ * (sqlite_webhooks.c) version 8. Each step is CREATE ... IF NOT EXISTS, so
+ * an older database upgrades in place by running them all. */
+#define SCHEMA_LATEST 8
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -544,7 +545,8 @@ static enum bus_err insert_intent(struct write_connection *conn, const void *arg
     sqlite3_bind_double(stmt, 12, intent->run_at);
     sqlite3_bind_double(stmt, 13, intent->created_at);
     sqlite3_bind_double(stmt, 14, intent->expires_at);
-    return run_statement(conn, stmt);
+    enum bus_err err = run_statement(conn, stmt);
+    return err == BUS_OK ? sql_webhook_insert(conn, intent) : err;
 }
 
 /* The open-intent cap, counted inside the publishing transaction so
@@ -1501,7 +1503,9 @@ static int create_schema(sqlite3 *db, char **message)
         rc = sql_schedules_schema(db, message);
     if (rc == SQLITE_OK)
         rc = sql_goals_schema(db, message);
-    return rc == SQLITE_OK ? sql_attempts_schema(db, message) : rc;
+    if (rc == SQLITE_OK)
+        rc = sql_attempts_schema(db, message);
+    return rc == SQLITE_OK ? sql_webhooks_schema(db, message) : rc;
 }
 
 static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
@@ -1636,6 +1640,10 @@ static const struct store_ops sqlite_ops = {
     .schedule_fires = sql_schedule_fires,
     .goal_control_set = sql_goal_control_set,
     .goal_control_list = sql_goal_control_list,
+    .webhook_take = sql_webhook_take,
+    .webhook_record = sql_webhook_record,
+    .webhook_get = sql_webhook_get,
+    .webhook_pending = sql_webhook_pending,
 };
 
 static int open_readers(struct sqlite_backend *self, const char *path, int count)

@@ -175,4 +175,15 @@ enum bus_err sql_goal_control_set(void *backend, const struct goal_control_chang
                                   struct goal_control *out);
 enum bus_err sql_goal_control_list(void *backend, store_each_goal_control each, void *context);
 
+/* The completion webhooks' table (schema version 8) and operations, in
+ * sqlite_webhooks.c. sql_webhook_insert keeps a new intent's notify_url
+ * (nothing without one), in the publish's transaction. */
+int sql_webhooks_schema(sqlite3 *db, char **message);
+enum bus_err sql_webhook_insert(struct write_connection *conn, const struct intent_new *intent);
+enum bus_err sql_webhook_take(void *backend, double now, double lease_until,
+                              struct webhook_delivery *out);
+enum bus_err sql_webhook_record(void *backend, const struct webhook_outcome *outcome);
+enum bus_err sql_webhook_get(void *backend, const char *intent_id, struct webhook_record *out);
+enum bus_err sql_webhook_pending(void *backend, long *count);
+
 #endif

@@ -372,6 +372,49 @@ struct goal_control_change {
 
 typedef void (*store_each_goal_control)(void *context, const struct goal_control *control);
 
+/* ---- completion webhooks ------------------------------------------------- */
+
+/* An intent's webhook (its notify_url) and how its delivery goes. The row
+ * is written with the intent at publish (state "waiting"); the store arms
+ * it (state "pending", attempts 0, armed_at = next_at = the transition's
+ * time) in the same transaction as any move of the intent to fulfilled or
+ * dead, and forgets it with the intent. */
+#define WEBHOOK_STATE_MAX 12
+#define WEBHOOK_ERROR_MAX 200
+struct webhook_record {
+    char url[NOTIFY_URL_MAX_BYTES + 1];
+    char state[WEBHOOK_STATE_MAX]; /* waiting, pending, delivered, failed */
+    int attempts;
+    int last_status;                      /* the last HTTP status, 0 = none */
+    char last_error[WEBHOOK_ERROR_MAX + 1]; /* "" = none */
+    double armed_at;                      /* NAN while waiting */
+    double next_at;                       /* the next attempt (pending), else NAN */
+    double delivered_at;                  /* NAN unless delivered */
+};
+
+/* A due delivery, taken for one attempt. */
+struct webhook_delivery {
+    char intent_id[INTENT_ID_LEN + 1];
+    char url[NOTIFY_URL_MAX_BYTES + 1];
+    int attempts; /* made so far */
+    double armed_at;
+};
+
+/* What one attempt came to. Applied only while the row is still pending
+ * with the same armed_at (an intent retried and settled again meanwhile
+ * has a new delivery). state: pending (retry at next_at), delivered or
+ * failed (given up). */
+struct webhook_outcome {
+    const char *intent_id;
+    double armed_at;
+    const char *state;
+    int attempts;
+    int last_status;        /* 0 = none */
+    const char *last_error; /* NULL = none */
+    double next_at;         /* pending only */
+    double now;
+};
+
 struct store_ops {
     void (*close)(void *backend);
     /* Events between the nodes (processes) sharing this database; both
@@ -557,6 +600,18 @@ struct store_ops {
                                      struct goal_control *out);
     /* Every goal with a control, by namespace then goal. */
     enum bus_err (*goal_control_list)(void *backend, store_each_goal_control each, void *context);
+    /* Completion webhooks (struct webhook_record). webhook_take leases
+     * the most overdue pending delivery (next_at <= now, no live lease)
+     * until lease_until, so one node at a time attempts it: BUS_OK with
+     * *out, or BUS_ERR_EMPTY when none is due. webhook_record applies an
+     * attempt's outcome (struct webhook_outcome) and ends the lease. */
+    enum bus_err (*webhook_take)(void *backend, double now, double lease_until,
+                                 struct webhook_delivery *out);
+    enum bus_err (*webhook_record)(void *backend, const struct webhook_outcome *outcome);
+    /* The intent's webhook: BUS_ERR_NOT_FOUND when it has none. */
+    enum bus_err (*webhook_get)(void *backend, const char *intent_id, struct webhook_record *out);
+    /* Deliveries pending (armed, neither delivered nor given up). */
+    enum bus_err (*webhook_pending)(void *backend, long *count);
 };
 
 struct store {

@@ -112,7 +112,10 @@ class BusServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
         env.update(BUS_SECRET=self.key, DASHBOARD_PASSWORD=self.password,
                    BUS_ADMIN_SECRET=self.admin_token,
-                   BUS_ADMIN_READONLY_PASSWORD=self.viewer_password)
+                   BUS_ADMIN_READONLY_PASSWORD=self.viewer_password,
+                   # completion webhooks on, to a closed loopback port only
+                   # (test_job_detail_shows_the_webhook); one attempt, then a long wait
+                   BUS_WEBHOOK_ALLOW="127.0.0.1:1", BUS_WEBHOOK_RETRY_BASE_MS="3600000")
         self._log = open(self.workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--bind", "127.0.0.1", "--port", str(self.port), "--db", str(self.db)],

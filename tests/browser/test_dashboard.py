@@ -522,6 +522,28 @@ def test_job_detail_attempts_table(dashboard):
     assert len(rows) == 1 and rows[0]["empty"] and "Never claimed" in rows[0][""], rows
 
 
+def test_job_detail_shows_the_webhook(dashboard):
+    browser, srv = dashboard.browser, dashboard.server
+    hooked = srv.publish("hooks", "notify", notify_url="http://127.0.0.1:1/hook")
+    done, token = srv.claim("hooks", "notify")
+    assert done == hooked
+    srv.ok("POST", f"/fulfill/{done}", {"claim_token": token})
+    wait_until(lambda: srv.admin("GET", f"/admin/intents/{hooked}")["webhook"]["attempts"] == 1,
+               timeout=10, message="the failed attempt")
+    goto(browser, "job/" + hooked)
+    wait_until(lambda: browser.execute(
+        "return document.getElementById('job-id').textContent;") == hooked,
+        timeout=5, message="the job's page")
+    fields = browser.execute(
+        "const out = {}; const dts = document.querySelectorAll('#job-fields dt');"
+        "for (const dt of dts) out[dt.textContent] = dt.nextElementSibling.textContent;"
+        "return out;")
+    assert fields["Webhook"] == "http://127.0.0.1:1/hook"
+    assert fields["Webhook delivery"] == "pending after 1 attempt"
+    assert fields["Webhook last answer"]  # libcurl's words for the refused connection
+    assert fields["Webhook next attempt"] != "—"
+
+
 def test_jobs_filters_and_pages(dashboard):
     browser, srv = dashboard.browser, dashboard.server
     ns = "paging"

@@ -209,5 +209,5 @@ def test_a_version_6_database_gains_the_attempts_table(srv):
     assert job["id"] == later
     assert [a["outcome"] for a in admin.intent(later)["attempts"]] == ["running"]
     db = sqlite3.connect(srv.db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8  # 7: attempts; 8: webhooks
     db.close()

@@ -137,5 +137,6 @@ def test_a_version_3_database_gains_the_worker_column(srv):
     assert ids(admin, worker="w-new") == [old]
     assert admin.get("/admin/audit").json == {"entries": [], "next": None}
     db = sqlite3.connect(srv.db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 7  # 4: worker_id; 5: schedules; 6: goal controls; 7: attempts
+    # 4: worker_id; 5: schedules; 6: goal controls; 7: attempts; 8: webhooks
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     db.close()

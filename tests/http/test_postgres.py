@@ -115,10 +115,12 @@ def test_concurrent_migrations_apply_each_version_once():
     versions = psql(url, "SELECT string_agg(version::text, ',' ORDER BY version)"
                          " FROM schema_migrations")
     latest = psql(url, "SELECT max(version) FROM schema_migrations")
-    assert versions == ",".join(str(v) for v in range(1, int(latest) + 1))
+    # Each once, in order (a branch's numbers may leave a gap until merged).
+    applied = [int(v) for v in versions.split(",")]
+    assert applied == sorted(set(applied)) and applied[0] == 1 and applied[-1] == int(latest)
     again = run_bus("migrate", "--database", url)
     assert again.returncode == 0 and "(0 migrations applied)" in again.stdout, again
-    assert psql(url, "SELECT count(*) FROM schema_migrations") == latest
+    assert psql(url, "SELECT count(*) FROM schema_migrations") == str(len(applied))
 
 
 @needs_postgres

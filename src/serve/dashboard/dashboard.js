@@ -439,6 +439,18 @@
     replaceRows(byId('attempts-body'), rows.length ? rows : [emptyRow(8, 'Never claimed.')]);
   }
 
+  /* The completion webhook (notify_url) and how its delivery goes. */
+  function webhookFields(list, hook) {
+    var state = hook.state + (hook.attempts ? ' after ' + hook.attempts +
+                              (hook.attempts === 1 ? ' attempt' : ' attempts') : '');
+    field(list, 'Webhook', hook.url);
+    field(list, 'Webhook delivery', state);
+    if (hook.last_status !== null || hook.last_error !== null)
+      field(list, 'Webhook last answer', hook.last_error || ('HTTP ' + hook.last_status));
+    if (hook.state === 'pending') field(list, 'Webhook next attempt', timeText(hook.next_attempt_at));
+    if (hook.state === 'delivered') field(list, 'Webhook delivered', timeText(hook.delivered_at));
+  }
+
   function renderJob(job) {
     var list = byId('job-fields');
     while (list.firstChild) list.removeChild(list.firstChild);
@@ -464,6 +476,7 @@
     field(list, 'Completed', timeText(job.completed_at));
     field(list, 'Error', job.error);
     renderAttempts(job.attempts);
+    if (job.webhook) webhookFields(list, job.webhook);
     byId('job-payload').textContent = jsonText(job.payload);
     byId('job-result').textContent = jsonText(job.result, job.result_type);
     var actions = [];
