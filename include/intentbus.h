@@ -150,6 +150,10 @@ struct ib_publish {
     const char *target_worker;       /* only this worker id may claim it */
     const char *required_capability; /* only workers advertising it may claim it */
     const char *idempotency_key;     /* Idempotency-Key: a retry replays the first answer */
+    /* A URL the bus POSTs a signed event to once the intent is fulfilled or
+     * dead, if its operator allows the target (docs/PROTOCOL-EXTENSIONS.md
+     * "Completion webhooks"). */
+    const char *notify_url;
 };
 
 /* Publishes an intent; on IB_OK writes its id and a NUL into id (the bus

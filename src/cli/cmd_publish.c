@@ -21,6 +21,7 @@ enum {
     OPT_IDEMPOTENCY_KEY,
     OPT_WAIT,
     OPT_BATCH,
+    OPT_NOTIFY_URL,
 };
 
 static const struct option options[] = {
@@ -35,6 +36,7 @@ static const struct option options[] = {
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
     {"wait", optional_argument, NULL, OPT_WAIT},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"notify-url", required_argument, NULL, OPT_NOTIFY_URL},
     CLI_COMMON_OPTIONS,
     {0},
 };
@@ -64,6 +66,8 @@ static void print_usage(void)
            "  --capability C           only workers advertising capability C may claim it\n"
            "  --public                 workers of any key may claim it (default: yours only)\n"
            "  --idempotency-key K      publishing again with K replays the first answer\n"
+           "  --notify-url URL         the bus POSTs a signed event to URL once the job is\n"
+           "                           fulfilled or dead (if its operator allows URL)\n"
            "  --wait [SECONDS]         wait until the job is fulfilled or dead (at most SECONDS),\n"
            "                           print its result instead of the id (the id goes to\n"
            "                           stderr): JSON indented, text as is. Exit 0 when\n"
@@ -134,6 +138,9 @@ static bool take_option(struct cli_common *common, int flag, int argc, char **ar
         return true;
     case OPT_IDEMPOTENCY_KEY:
         intent->idempotency_key = optarg;
+        return true;
+    case OPT_NOTIFY_URL:
+        intent->notify_url = optarg;
         return true;
     case OPT_WAIT:
         return take_wait(common, argc, argv, publish);

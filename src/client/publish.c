@@ -57,6 +57,8 @@ enum ib_err publish_object(struct ib_client *client, const struct ib_publish *in
         err = body_set_string(client, object, "target_worker", intent->target_worker);
     if (err == IB_OK)
         err = body_set_string(client, object, "required_capability", intent->required_capability);
+    if (err == IB_OK)
+        err = body_set_string(client, object, "notify_url", intent->notify_url);
     if (err != IB_OK) {
         json_decref(object);
         return err;

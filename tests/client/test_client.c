@@ -129,6 +129,24 @@ static void test_publish_every_field(void **state)
     assert_ib(client, ib_claim(client, &claim, &job), IB_ERR_EMPTY);
 }
 
+/* notify_url goes with the intent: this test's bus allows no webhook
+ * target (no BUS_WEBHOOK_ALLOW), so it refuses the publish, naming why. */
+static void test_publish_notify_url(void **state)
+{
+    (void)state;
+    char ns[64];
+    char id[IB_ID_MAX + 1];
+    helper_unique(ns, sizeof ns, "notify");
+    struct ib_publish intent = {.goal = "g",
+                                .payload = "{}",
+                                .namespace_ = ns,
+                                .notify_url = "https://hooks.example.com/done"};
+    assert_int_not_equal(ib_publish(client, &intent, id), IB_OK);
+    assert_string_equal(ib_last_error_code(client), "webhook_not_allowed");
+    intent.notify_url = NULL;
+    assert_ib(client, ib_publish(client, &intent, id), IB_OK);
+}
+
 /* target_worker and required_capability route the claim. */
 static void test_claim_routing(void **state)
 {
@@ -684,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_transport_error),
+        cmocka_unit_test(test_publish_notify_url),
         cmocka_unit_test(test_raw_request),
         cmocka_unit_test(test_unsigned_client),
         cmocka_unit_test(test_strerror),

@@ -528,6 +528,7 @@ class IntentClient:
         target_worker: Optional[str] = None,
         required_capability: Optional[str] = None,
         idempotency_key: Optional[str] = None,
+        notify_url: Optional[str] = None,
     ) -> PublishedIntent:
         """Publish an intent (``POST /intent``).
 
@@ -545,6 +546,9 @@ class IntentClient:
             idempotency_key: sent as ``Idempotency-Key``; the same key and
                 request return the first answer again instead of publishing twice.
                 With a key, publish is retried on connection errors too.
+            notify_url: the bus POSTs a signed event (``X-Intent-Signature``)
+                to this URL once the intent is fulfilled or dead, if the
+                bus's operator allows the target (``BUS_WEBHOOK_ALLOW``).
 
         Returns:
             :class:`PublishedIntent` with ``id``, ``status`` (``"published"``)
@@ -561,6 +565,7 @@ class IntentClient:
             "backoff_base": backoff_base,
             "target_worker": target_worker,
             "required_capability": required_capability,
+            "notify_url": notify_url,
         }
         body = _dumps(fields, "the intent")
         headers = _idempotency_header(idempotency_key)
