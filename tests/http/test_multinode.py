@@ -259,3 +259,31 @@ def test_a_goal_limit_holds_across_nodes(nodes):
     assert not errors, errors[:3]
     assert state["done"] == 60
     assert state["most"] <= 3, state
+
+
+def test_an_every_second_schedule_fires_once_per_occurrence_across_nodes(nodes):
+    """Every node runs a scheduler; the unique (schedule, fire time) row,
+    taken in the publish's transaction, lets only one of them publish each
+    occurrence."""
+    ns = unique("sched")
+    first, other = nodes[0].client(ns=ns), nodes[1].client(ns=ns)
+    name = unique("every1")
+    r = first.post("/schedules", {"name": name, "every": 1,
+                                  "intent": {"goal": "tick", "namespace": ns, "payload": {}}})
+    assert r.status == 201, r.raw
+    time.sleep(5.5)
+    assert other.post(f"/schedules/{name}/pause").status == 200
+    time.sleep(0.5)  # a fire already under way on some node settles
+    record = other.get(f"/schedules/{name}").json
+    fires = [f for f in record["recent_fires"] if f["outcome"] == "fired"]
+    times = sorted(f["fire_at"] for f in fires)
+    assert len(times) >= 4, record
+    assert len(set(times)) == len(times), record  # no occurrence twice
+    assert [b - a for a, b in zip(times, times[1:])] == [1.0] * (len(times) - 1), record
+    published = []
+    for node in nodes:  # every intent of the namespace, whichever node claims it
+        c = node.client(ns=ns)
+        while (claimed := c.claim()).status == 200:
+            published.append(claimed.json["id"])
+    assert sorted(published) == sorted(f["intent_id"] for f in fires)
+    assert record["fires"] == len(published)
