@@ -2,7 +2,7 @@
  * (`intent-bus migrate --from FILE --database URL`), in one PostgreSQL
  * transaction, so a bus that outgrew one machine keeps its queue: intents
  * in every state, dead letters, tester keys, KV, idempotency records,
- * nonces, the audit log and schedules.
+ * nonces, the audit log, schedules and goal controls (pause, limits).
  *
  * Both schemas use the same table and column names, so each table is
  * copied by name: the columns both sides have (an older SQLite file may
@@ -26,7 +26,8 @@
  * report. */
 static const char *const tables[] = {"api_keys",    "intents",   "attempts", "webhooks",
                                      "dead_letters", "kv",       "idempotency", "nonces",
-                                     "audit_log",   "schedules", "schedule_fires"};
+                                     "audit_log",   "schedules", "schedule_fires",
+                                     "goal_controls"};
 
 struct columns {
     int count;

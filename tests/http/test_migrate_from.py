@@ -71,6 +71,9 @@ def fill(bus_port, secret, admin_secret):
                                       "intent": {"goal": "tick", "namespace": client.ns,
                                                  "payload": {}}})
     assert made.status == 201, made
+    # a paused goal and a limited one: the operator's controls move too
+    assert admin.post(f"/admin/goals/{client.ns}/wait/pause").status == 200
+    assert admin.post(f"/admin/goals/{client.ns}/held/limit", {"max_claimed": 2}).status == 200
     statuses = {state: client.status(job_id) for state, job_id in ids.items()}
     dead = admin.get("/admin/dead").json
     attempts = {state: admin.get(f"/admin/intents/{job_id}").json["attempts"]
@@ -119,6 +122,11 @@ def test_a_sqlite_bus_moves_to_postgresql_and_answers_the_same(server_factory, t
             assert attempts == before["attempts"][state], state
     admin.generate_key(owner="after-the-move")  # the audit log's ids go on after the copied ones
     assert len(admin.get("/admin/audit").json["entries"]) >= 2
+    goals = {g["goal"]: g for g in admin.get("/admin/goals").json["goals"]
+             if g["namespace"] == before["ns"]}
+    assert goals["wait"]["paused"] is True and goals["held"]["max_claimed"] == 2, goals
+    assert client.claim(goal="wait").status == 204  # still paused after the move
+    assert admin.post(f"/admin/goals/{before['ns']}/wait/resume").status == 200
     # The open intent is claimable as before, payload intact.
     job = client.claim_ok(goal="wait")
     assert job["id"] == before["ids"]["open"] and job["payload"] == {"a": [1, 2.5, "x"]}
