@@ -173,6 +173,16 @@ void handle_fulfill(struct http_request *request, struct http_response *response
     handle_lease(request, response, bus_fulfill_begin);
 }
 
+/* POST /fulfill: the batch fulfil (bus/batch.h), one write for all. */
+void handle_fulfill_many(struct http_request *request, struct http_response *response)
+{
+    struct bus_call *call = NULL;
+    struct bus_error error;
+    enum bus_err err = bus_fulfill_many_begin(&request->server->bus, &request->caller,
+                                              request->json, &call, &error);
+    leave_write(response, err, call, &error);
+}
+
 void handle_fail(struct http_request *request, struct http_response *response)
 {
     handle_lease(request, response, bus_fail_begin);
