@@ -14,6 +14,9 @@
 #include "bus/bus.h"
 
 #define BATCH_MAX_ITEMS 100
+/* The single fulfil's body limit (REQUEST_BODY_MAX, serve/router.h), held
+ * by each item of a batch fulfil. */
+#define BATCH_ITEM_BODY_MAX 8192
 
 /* One item of a batch publish: either refused by validation (error) or
  * prepared for the store. */

@@ -32,11 +32,24 @@ static enum bus_err item_id(const json_t *item, const char **id, struct bus_erro
     return BUS_OK;
 }
 
+/* An item holds no more than a single fulfil's body may: its compact
+ * form (json_dumpb with no buffer only measures) within that limit. */
+static enum bus_err item_size(const json_t *item, struct bus_error *error)
+{
+    if (json_dumpb(item, NULL, 0, JSON_COMPACT) <= BATCH_ITEM_BODY_MAX)
+        return BUS_OK;
+    return bus_error_set(error, BUS_ERR_PAYLOAD_TOO_LARGE, NULL,
+                         "an item may hold at most %d bytes, as a single fulfil's body",
+                         BATCH_ITEM_BODY_MAX);
+}
+
 static enum bus_err prepare_item(const struct principal *caller, const json_t *body,
                                  struct fulfill_call *fulfill, struct bus_error *error)
 {
     const char *id = NULL;
-    enum bus_err err = item_id(body, &id, error);
+    enum bus_err err = item_size(body, error);
+    if (err == BUS_OK)
+        err = item_id(body, &id, error);
     if (err != BUS_OK)
         return err;
     /* Not an object: prepare_lease says so, as the single route does. */

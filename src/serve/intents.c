@@ -7,6 +7,7 @@
 #include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/long_poll.h"
+#include "serve/router.h"
 #include "serve/server.h"
 
 /* Publish, claim, fulfill, extend and fail leave their write in
@@ -172,6 +173,8 @@ void handle_fulfill(struct http_request *request, struct http_response *response
 {
     handle_lease(request, response, bus_fulfill_begin);
 }
+
+_Static_assert(BATCH_ITEM_BODY_MAX == REQUEST_BODY_MAX, "a batch item holds a single body's bytes");
 
 /* POST /fulfill: the batch fulfil (bus/batch.h), one write for all. */
 void handle_fulfill_many(struct http_request *request, struct http_response *response)

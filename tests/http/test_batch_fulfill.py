@@ -134,8 +134,14 @@ def test_body_limit(bus, shared_server):
     jobs = claimed(bus, 100)
     big = [{"id": j["id"], "claim_token": j["claim_token"], "result": {"blob": "x" * 7000}}
            for j in jobs]  # ~700 KB: allowed, where a single fulfil has 8 KB
+    big[7]["result"] = {"blob": "x" * 8200}  # over a single fulfil's 8 KB: refused alone
     r = fulfill_many(bus, big)
-    assert r.status == 200 and r.json["fulfilled"] == 100, r.raw[:300]
+    assert r.status == 200 and r.json["fulfilled"] == 99, r.raw[:300]
+    assert r.json["results"][7]["http_status"] == 413
+    assert r.json["results"][7]["error"]["code"] == "payload_too_large"
+    assert_error(bus.fulfill(jobs[7]["id"], jobs[7]["claim_token"], result={"blob": "x" * 8200}),
+                 413, "payload_too_large")
+    assert bus.status(jobs[7]["id"])["status"] == "claimed"
     conn = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=10)
     conn.putrequest("POST", "/fulfill")
     conn.putheader("X-API-KEY", shared_server.key)
