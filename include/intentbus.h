@@ -243,6 +243,30 @@ enum ib_err ib_extend(struct ib_client *client, const char *id, const char *clai
 enum ib_err ib_fulfill(struct ib_client *client, const char *id, const char *claim_token,
                        const char *result, const char *result_type);
 
+/* One fulfil of ib_fulfill_many(), with ib_fulfill()'s arguments. */
+struct ib_fulfill_item {
+    const char *id;
+    const char *claim_token;
+    const char *result;      /* JSON text, or NULL for none */
+    const char *result_type; /* "json", "text" or NULL */
+};
+
+/* One item's outcome in ib_fulfill_many(). */
+struct ib_fulfill_result {
+    enum ib_err err;   /* IB_OK: fulfilled; IB_ERR_NOT_FOUND: the lease is lost */
+    char code[48];     /* otherwise the server's error code ("not_found") */
+    char message[160]; /* and message */
+};
+
+/* Fulfils count (1 to IB_BATCH_MAX) claimed intents in one request and one
+ * transaction (docs/PROTOCOL-EXTENSIONS.md "Batch fulfil"). IB_OK: the
+ * server answered every item and results[i] says what became of items[i]
+ * (some may have failed on their own, as ib_fulfill() would). Any other
+ * error: the request as a whole failed (nothing was fulfilled) and results
+ * are not set. */
+enum ib_err ib_fulfill_many(struct ib_client *client, const struct ib_fulfill_item *items,
+                            size_t count, struct ib_fulfill_result *results);
+
 enum ib_intent_status {
     IB_STATUS_UNKNOWN = 0, /* a status this library does not know */
     IB_STATUS_OPEN,

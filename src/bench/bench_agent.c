@@ -59,8 +59,9 @@ void bench_agent_close(struct bench_agent *agent)
         bench_loop_forget(agent->loop, &agent->conn);
     bench_conn_close(&agent->conn);
     free(agent->batch_body);
-    free(agent->claimed);
-    agent->batch_body = agent->claimed = NULL;
+    free(agent->published_ats);
+    agent->batch_body = NULL;
+    agent->published_ats = NULL;
 }
 
 int bench_agent_send(struct bench_agent *agent, enum bench_step step, const char *url,

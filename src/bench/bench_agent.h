@@ -21,7 +21,8 @@
 struct bench_run {
     int jobs;
     bool long_poll;
-    int batch; /* > 1: POST /intents with that many, POST /claim?max= that many */
+    int batch; /* > 1: POST /intents with that many, POST /claim?max= that many, and
+                * one POST /fulfill for the jobs of each claim */
     const char *sign_key; /* sign every request with it; NULL = do not */
     double health_until; /* health probes stop at this clock_now() */
     char namespace_[40];
@@ -48,9 +49,9 @@ struct bench_agent {
     char url[BENCH_URL_MAX]; /* the role's: /intent, /claim?..., /health */
     char fulfil_url[BENCH_URL_MAX];
     char body[256]; /* the request in flight's: libcurl does not copy it */
-    char *batch_body;  /* owned: a batch publish's body, instead of body */
-    char *claimed;     /* owned: a batch claim's answer, its jobs fulfilled in turn */
-    const char *next_job; /* in claimed: the job being fulfilled */
+    char *batch_body;  /* owned: a batch publish's or fulfil's body, instead of body */
+    double *published_ats; /* owned, workers: publish times of the batch being fulfilled */
+    int batch_jobs;        /* how many of them */
 };
 
 /* Opens agent's handle on base_url. Returns 0, or -1 after printing why. */

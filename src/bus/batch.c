@@ -102,7 +102,7 @@ enum bus_err batch_publish_prepare(struct bus *bus, const struct principal *call
     return BUS_OK;
 }
 
-static json_t *error_item(int index, const struct bus_error *error)
+json_t *batch_error_item(int index, const struct bus_error *error)
 {
     return json_pack("{s:i, s:i, s:{s:s, s:s}}", "index", index, "http_status",
                      (int)bus_err_http_status(error->err), "error", "code", error->code, "message",
@@ -129,12 +129,12 @@ static json_t *stored_item(struct bus *bus, int index, struct publish_many_item 
     struct bus_error error;
     if (stored->result == BUS_ERR_IDEMPOTENCY_CONFLICT) {
         bus_error_set(&error, stored->result, NULL, "Key reused with different payload.");
-        return error_item(index, &error);
+        return batch_error_item(index, &error);
     }
     if (stored->result == BUS_ERR_LIMIT_EXCEEDED) {
         bus_error_set(&error, stored->result, NULL, "this key already has %d open intents",
                       TESTER_OPEN_INTENT_LIMIT);
-        return error_item(index, &error);
+        return batch_error_item(index, &error);
     }
     if (stored->replay.body != NULL)
         return published_item(index, stored->replay.body, true);
@@ -153,7 +153,7 @@ enum bus_err batch_publish_finish(struct bus *bus, struct publish_many_call *cal
     for (int i = 0; i < call->count && results != NULL; i++) {
         struct publish_many_item *item = &call->items[i];
         json_t *one = item->valid ? stored_item(bus, i, item, &call->store_items[item->store_index])
-                                  : error_item(i, &item->error);
+                                  : batch_error_item(i, &item->error);
         if (one != NULL && json_object_get(one, "error") == NULL)
             published++;
         if (one == NULL || json_array_append_new(results, one) != 0) {

@@ -1,7 +1,8 @@
-/* The batch publish and claim (POST /intents, POST /claim?max=K): many
- * intents in one request and one transaction. Each item is validated and
- * stored as a single publish or claim would be (validate.c, the store's
- * own publish and claim); only the envelope and the replies are new here.
+/* The batch publish, claim and fulfil (POST /intents, POST /claim?max=K,
+ * POST /fulfill): many intents in one request and one transaction. Each
+ * item is validated and stored as a single publish, claim or fulfil would
+ * be (validate.c, the store's own operations); only the envelope and the
+ * replies are new here (batch.c, batch_fulfill.c).
  * Used by bus.c, whose calls own these structs. */
 #ifndef BUS_BATCH_H
 #define BUS_BATCH_H
@@ -13,6 +14,9 @@
 #include "bus/bus.h"
 
 #define BATCH_MAX_ITEMS 100
+/* The single fulfil's body limit (REQUEST_BODY_MAX, serve/router.h), held
+ * by each item of a batch fulfil. */
+#define BATCH_ITEM_BODY_MAX 8192
 
 /* One item of a batch publish: either refused by validation (error) or
  * prepared for the store. */
@@ -62,5 +66,37 @@ enum bus_err batch_claim_prepare(const struct principal *caller, const struct cl
 enum bus_err batch_claim_finish(struct bus *bus, struct claim_many_call *call, enum bus_err result,
                                 struct bus_reply *reply, struct bus_error *error);
 void batch_claim_clear(struct claim_many_call *call);
+
+/* One item of a batch fulfil: refused by validation (error), or a fulfil
+ * prepared for the store. */
+struct fulfill_many_item {
+    bool valid;
+    struct bus_error error;
+    int store_index; /* its place in store_items, when valid */
+};
+
+struct fulfill_many_call {
+    int count;
+    struct fulfill_many_item *items;        /* count of them */
+    struct fulfill_call *fulfills;          /* count of them, items[i]'s */
+    struct store_fulfill_call *store_items; /* the valid ones */
+    enum bus_err *store_results;            /* one per store item */
+    struct store_fulfill_many_call store;
+};
+
+/* Validates the envelope (an object with "items": 1 to BATCH_MAX_ITEMS;
+ * else BUS_ERR_INVALID_FIELD invalid_items) and each item as the single
+ * fulfil does, its id read from the item's "id". An invalid item is not
+ * an error of the request: it gets its own. */
+enum bus_err batch_fulfill_prepare(const struct principal *caller, const json_t *body,
+                                   struct fulfill_many_call *call, struct bus_error *error);
+/* Counts, wakes result waiters and answers once the store is done. */
+enum bus_err batch_fulfill_finish(struct bus *bus, struct fulfill_many_call *call,
+                                  enum bus_err result, struct bus_reply *reply,
+                                  struct bus_error *error);
+void batch_fulfill_clear(struct fulfill_many_call *call);
+
+/* An item's error in a batch reply: {"index", "http_status", "error"}. */
+json_t *batch_error_item(int index, const struct bus_error *error);
 
 #endif

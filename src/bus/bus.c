@@ -317,7 +317,8 @@ enum call_kind {
     CALL_EXTEND,
     CALL_FAIL,
     CALL_PUBLISH_MANY,
-    CALL_CLAIM_MANY
+    CALL_CLAIM_MANY,
+    CALL_FULFILL_MANY
 };
 
 struct publish_call {
@@ -332,14 +333,6 @@ struct claim_call {
     struct claim_request request;
     struct claimed_intent claimed;
     struct store_claim_call store;
-};
-
-struct fulfill_call {
-    struct lease_ref ref;
-    struct lease_facts facts;
-    char *result_json;
-    char result_type[8];
-    struct store_fulfill_call store;
 };
 
 struct extend_call {
@@ -383,6 +376,7 @@ struct bus_call {
         struct fail_call fail;
         struct publish_many_call publish_many;
         struct claim_many_call claim_many;
+        struct fulfill_many_call fulfill_many;
     };
 };
 
@@ -411,7 +405,7 @@ static void call_clear(struct bus_call *call)
         claimed_intent_clear(&call->claim.claimed);
         break;
     case CALL_FULFILL:
-        free(call->fulfill.result_json);
+        bus_fulfill_clear(&call->fulfill);
         break;
     case CALL_EXTEND:
         break;
@@ -423,6 +417,9 @@ static void call_clear(struct bus_call *call)
         break;
     case CALL_CLAIM_MANY:
         batch_claim_clear(&call->claim_many);
+        break;
+    case CALL_FULFILL_MANY:
+        batch_fulfill_clear(&call->fulfill_many);
         break;
     }
 }
@@ -542,23 +539,47 @@ enum bus_err bus_publish_many_begin(struct bus *bus, const struct principal *cal
     return err == BUS_OK ? BUS_OK : abandon(call, err);
 }
 
+enum bus_err bus_prepare_fulfill(const struct principal *caller, const char *id,
+                                 const json_t *body, struct fulfill_call *fulfill,
+                                 struct bus_error *error)
+{
+    enum bus_err err = prepare_lease(caller, id, body, &fulfill->ref, error);
+    fulfill->ref.facts = &fulfill->facts;
+    if (err == BUS_OK)
+        err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
+    if (err != BUS_OK)
+        return err;
+    fulfill->store = (struct store_fulfill_call){
+        .ref = &fulfill->ref, .result_json = fulfill->result_json,
+        .result_type = fulfill->result_type};
+    return BUS_OK;
+}
+
+void bus_fulfill_clear(struct fulfill_call *fulfill)
+{
+    free(fulfill->result_json);
+    fulfill->result_json = NULL;
+}
+
 enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
                                const json_t *body, struct bus_call **call, struct bus_error *error)
 {
     *call = call_new(bus, CALL_FULFILL, error);
     if (*call == NULL)
         return BUS_ERR_INTERNAL;
-    struct fulfill_call *fulfill = &(*call)->fulfill;
-    enum bus_err err = prepare_lease(caller, id, body, &fulfill->ref, error);
-    fulfill->ref.facts = &fulfill->facts;
-    if (err == BUS_OK)
-        err = validate_fulfill(body, &fulfill->result_json, fulfill->result_type, error);
-    if (err != BUS_OK)
-        return abandon(call, err);
-    fulfill->store = (struct store_fulfill_call){
-        .ref = &fulfill->ref, .result_json = fulfill->result_json,
-        .result_type = fulfill->result_type};
-    return BUS_OK;
+    enum bus_err err = bus_prepare_fulfill(caller, id, body, &(*call)->fulfill, error);
+    return err == BUS_OK ? BUS_OK : abandon(call, err);
+}
+
+enum bus_err bus_fulfill_many_begin(struct bus *bus, const struct principal *caller,
+                                    const json_t *body, struct bus_call **call,
+                                    struct bus_error *error)
+{
+    *call = call_new(bus, CALL_FULFILL_MANY, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    enum bus_err err = batch_fulfill_prepare(caller, body, &(*call)->fulfill_many, error);
+    return err == BUS_OK ? BUS_OK : abandon(call, err);
 }
 
 enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, const char *id,
@@ -617,6 +638,8 @@ static const struct store_nonce_call **nonce_slot(struct bus_call *call)
         return &call->publish_many.store.nonce;
     case CALL_CLAIM_MANY:
         return &call->claim_many.store.nonce;
+    case CALL_FULFILL_MANY:
+        return &call->fulfill_many.store.nonce;
     }
     return NULL;
 }
@@ -673,6 +696,9 @@ void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context
     case CALL_CLAIM_MANY:
         err = ops->claim_many_submit(backend, &call->claim_many.store, call_over, call);
         break;
+    case CALL_FULFILL_MANY:
+        err = ops->fulfill_many_submit(backend, &call->fulfill_many.store, call_over, call);
+        break;
     }
     if (err != BUS_OK)
         call_over(call, err);
@@ -723,6 +749,9 @@ void bus_call_run(struct bus_call *call)
         break;
     case CALL_CLAIM_MANY:
         call->result = ops->claim_many(backend, &call->claim_many.store);
+        break;
+    case CALL_FULFILL_MANY:
+        call->result = ops->fulfill_many(backend, &call->fulfill_many.store);
         break;
     }
     call->over = true;
@@ -791,14 +820,23 @@ static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum
     return err;
 }
 
-static enum bus_err finish_fulfill(struct bus *bus, struct fulfill_call *fulfill, enum bus_err err,
-                                   struct bus_reply *reply, struct bus_error *error)
+enum bus_err bus_settle_fulfill(struct bus *bus, const struct fulfill_call *fulfill,
+                                enum bus_err err, struct bus_error *error)
 {
     if (err != BUS_OK)
         return lease_store_error(err, error);
     atomic_fetch_add(&bus->counters.fulfills, 1);
     count_settled(bus, &fulfill->ref, GOAL_FULFILLED, false);
     notify_settled(bus, fulfill->ref.id);
+    return BUS_OK;
+}
+
+static enum bus_err finish_fulfill(struct bus *bus, struct fulfill_call *fulfill, enum bus_err err,
+                                   struct bus_reply *reply, struct bus_error *error)
+{
+    err = bus_settle_fulfill(bus, fulfill, err, error);
+    if (err != BUS_OK)
+        return err;
     return set_reply(reply, 200, reply_fulfilled(fulfill->ref.id, fulfill->ref.now), error);
 }
 
@@ -851,6 +889,8 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
         return batch_publish_finish(call->bus, &call->publish_many, call->result, reply, error);
     case CALL_CLAIM_MANY:
         return batch_claim_finish(call->bus, &call->claim_many, call->result, reply, error);
+    case CALL_FULFILL_MANY:
+        return batch_fulfill_finish(call->bus, &call->fulfill_many, call->result, reply, error);
     }
     return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "unknown call");
 }

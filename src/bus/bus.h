@@ -122,6 +122,7 @@ void bus_count_tallies(struct bus *bus, const struct goal_tallies *tallies, doub
 
 /* ---- the intent writes without blocking ------------------------------
  * POST /intent, /claim, /fulfill/<id>, /extend_claim/<id> and /fail/<id>
+ * (and the batches POST /intents and /fulfill)
  * come in two halves so that no request thread waits for the commit:
  * bus_*_begin validates and prepares on the caller's thread;
  * bus_call_submit queues the write; the writer thread reports the commit
@@ -151,6 +152,12 @@ enum bus_err bus_claim_begin(struct bus *bus, const struct principal *caller,
                              struct bus_error *error);
 enum bus_err bus_fulfill_begin(struct bus *bus, const struct principal *caller, const char *id,
                                const json_t *body, struct bus_call **call, struct bus_error *error);
+/* POST /fulfill: {"items": [up to BATCH_MAX_ITEMS {"id", "claim_token",
+ * "result"?, "result_type"?}]}; reply 200 with a result per item
+ * (docs/PROTOCOL-EXTENSIONS.md). */
+enum bus_err bus_fulfill_many_begin(struct bus *bus, const struct principal *caller,
+                                    const json_t *body, struct bus_call **call,
+                                    struct bus_error *error);
 enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, const char *id,
                               const json_t *body, struct bus_call **call, struct bus_error *error);
 enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,

@@ -1,5 +1,6 @@
-/* What bus.c shares with bus/batch.c (the batch publish and claim), so the
- * batch calls prepare, count and notify exactly as the single ones do.
+/* What bus.c shares with bus/batch.c and bus/batch_fulfill.c (the batch
+ * publish, claim and fulfil), so the batch calls prepare, count and notify
+ * exactly as the single ones do.
  * Not for other layers. */
 #ifndef BUS_BUS_INTERNAL_H
 #define BUS_BUS_INTERNAL_H
@@ -31,5 +32,28 @@ void bus_count_published(struct bus *bus, const struct intent_new *intent);
 
 /* Counts a committed claim in its goal's series. */
 void bus_count_claim(struct bus *bus, const struct claimed_intent *claimed, double now);
+
+/* One fulfil: its lease, the facts the store finds, its validated result
+ * and the store's arguments (pointing into itself: it must not move once
+ * prepared). */
+struct fulfill_call {
+    struct lease_ref ref;
+    struct lease_facts facts;
+    char *result_json; /* owned */
+    char result_type[8];
+    struct store_fulfill_call store;
+};
+
+/* Validates a fulfil of intent id with body (claim_token, result,
+ * result_type) and readies fulfill->store; errors as POST /fulfill/<id>. */
+enum bus_err bus_prepare_fulfill(const struct principal *caller, const char *id,
+                                 const json_t *body, struct fulfill_call *fulfill,
+                                 struct bus_error *error);
+void bus_fulfill_clear(struct fulfill_call *fulfill);
+
+/* After the store's result for one fulfil: on BUS_OK counts it and wakes
+ * its result waiters; else the error the single route answers. */
+enum bus_err bus_settle_fulfill(struct bus *bus, const struct fulfill_call *fulfill,
+                                enum bus_err err, struct bus_error *error);
 
 #endif

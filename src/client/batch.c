@@ -41,24 +41,38 @@ static enum ib_err batch_body(struct ib_client *client, const struct ib_publish 
     return body_finish(client, object, text);
 }
 
+enum ib_err batch_item_error(struct ib_client *client, const json_t *item, enum ib_err *err,
+                             char code[48], char message[160])
+{
+    const json_t *error = json_object_get(item, "error");
+    const char *text = json_string_value(json_object_get(error, "code"));
+    const char *said = json_string_value(json_object_get(error, "message"));
+    long status = (long)json_integer_value(json_object_get(item, "http_status"));
+    if (text == NULL)
+        return client_fail(client, IB_ERR_PROTOCOL, "a batch item's error has no code");
+    *err = errors_from_code(text, status);
+    snprintf(code, 48, "%s", text);
+    snprintf(message, 160, "%s", said ? said : "");
+    return IB_OK;
+}
+
+enum ib_err batch_results(struct ib_client *client, const json_t *reply, size_t count,
+                          const json_t **list)
+{
+    *list = json_object_get(reply, "results");
+    if (!json_is_array(*list) || json_array_size(*list) != count)
+        return client_fail(client, IB_ERR_PROTOCOL, "the batch reply has not one result per item");
+    return IB_OK;
+}
+
 /* One item of the reply into its result. */
 static enum ib_err read_result(struct ib_client *client, const json_t *item,
                                struct ib_publish_result *result)
 {
-    const json_t *error = json_object_get(item, "error");
     const char *id = json_string_value(json_object_get(item, "id"));
     memset(result, 0, sizeof *result);
-    if (error != NULL) {
-        const char *code = json_string_value(json_object_get(error, "code"));
-        const char *message = json_string_value(json_object_get(error, "message"));
-        long status = (long)json_integer_value(json_object_get(item, "http_status"));
-        if (code == NULL)
-            return client_fail(client, IB_ERR_PROTOCOL, "a batch item's error has no code");
-        result->err = errors_from_code(code, status);
-        snprintf(result->code, sizeof result->code, "%s", code);
-        snprintf(result->message, sizeof result->message, "%s", message ? message : "");
-        return IB_OK;
-    }
+    if (json_object_get(item, "error") != NULL)
+        return batch_item_error(client, item, &result->err, result->code, result->message);
     if (id == NULL || id[0] == '\0' || strlen(id) > IB_ID_MAX)
         return client_fail(client, IB_ERR_PROTOCOL, "a batch item has neither id nor error");
     result->err = IB_OK;
@@ -70,10 +84,8 @@ static enum ib_err read_result(struct ib_client *client, const json_t *item,
 static enum ib_err read_results(struct ib_client *client, const json_t *reply, size_t count,
                                 struct ib_publish_result *results)
 {
-    const json_t *list = json_object_get(reply, "results");
-    if (!json_is_array(list) || json_array_size(list) != count)
-        return client_fail(client, IB_ERR_PROTOCOL, "the batch reply has not one result per item");
-    enum ib_err err = IB_OK;
+    const json_t *list = NULL;
+    enum ib_err err = batch_results(client, reply, count, &list);
     for (size_t i = 0; i < count && err == IB_OK; i++)
         err = read_result(client, json_array_get(list, i), &results[i]);
     return err;

@@ -1,5 +1,6 @@
-/* What the batch calls (batch.c) share with the single publish and claim,
- * so a batch item is built and read exactly as a single one is. */
+/* What the batch calls (batch.c, batch_fulfill.c) share with the single
+ * publish, claim and fulfil, so a batch item is built and read exactly as
+ * a single one is. */
 #ifndef CLIENT_BATCH_H
 #define CLIENT_BATCH_H
 
@@ -16,5 +17,18 @@ enum ib_err claim_read_job(struct ib_client *client, const json_t *reply, struct
 /* The /claim request-target with claim's parameters and ?max= (0: none);
  * malloc'd, NULL when out of memory. */
 char *claim_target(const struct ib_claim *claim, unsigned max);
+
+/* The POST /fulfill/<id> body (claim_token, result, result_type) as an
+ * object (*out: the caller's, NULL on error). */
+enum ib_err fulfill_object(struct ib_client *client, const char *id, const char *claim_token,
+                           const char *result, const char *result_type, json_t **out);
+
+/* A batch reply item's "error": *err, code and message from it. */
+enum ib_err batch_item_error(struct ib_client *client, const json_t *item, enum ib_err *err,
+                             char code[48], char message[160]);
+
+/* The "results" list of a batch reply, checked to hold count items. */
+enum ib_err batch_results(struct ib_client *client, const json_t *reply, size_t count,
+                          const json_t **list);
 
 #endif

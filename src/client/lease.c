@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/batch.h"
 #include "client/body.h"
 #include "client/call.h"
 #include "client/url.h"
@@ -71,6 +72,21 @@ enum ib_err ib_extend(struct ib_client *client, const char *id, const char *clai
     return err;
 }
 
+enum ib_err fulfill_object(struct ib_client *client, const char *id, const char *claim_token,
+                           const char *result, const char *result_type, json_t **out)
+{
+    enum ib_err err = lease_body(client, id, claim_token, out);
+    if (err == IB_OK)
+        err = body_set_json(client, *out, "result", result);
+    if (err == IB_OK)
+        err = body_set_string(client, *out, "result_type", result_type);
+    if (err != IB_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 enum ib_err ib_fulfill(struct ib_client *client, const char *id, const char *claim_token,
                        const char *result, const char *result_type)
 {
@@ -78,16 +94,10 @@ enum ib_err ib_fulfill(struct ib_client *client, const char *id, const char *cla
         return IB_ERR_INVALID_ARGUMENT;
     client_begin_call(client);
     json_t *object = NULL;
-    enum ib_err err = lease_body(client, id, claim_token, &object);
-    if (err == IB_OK)
-        err = body_set_json(client, object, "result", result);
-    if (err == IB_OK)
-        err = body_set_string(client, object, "result_type", result_type);
+    enum ib_err err = fulfill_object(client, id, claim_token, result, result_type, &object);
     json_t *reply = NULL;
     if (err == IB_OK)
         err = post_lease(client, "/fulfill/", id, object, &reply);
-    else
-        json_decref(object);
     json_decref(reply);
     return err;
 }

@@ -15,6 +15,7 @@ void handle_claim(struct http_request *request, struct http_response *response);
 void handle_publish_many(struct http_request *request, struct http_response *response);
 void handle_extend(struct http_request *request, struct http_response *response);
 void handle_fulfill(struct http_request *request, struct http_response *response);
+void handle_fulfill_many(struct http_request *request, struct http_response *response);
 void handle_fail(struct http_request *request, struct http_response *response);
 
 /* serve/results.c */

@@ -7,6 +7,7 @@
 #include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/long_poll.h"
+#include "serve/router.h"
 #include "serve/server.h"
 
 /* Publish, claim, fulfill, extend and fail leave their write in
@@ -171,6 +172,18 @@ void handle_extend(struct http_request *request, struct http_response *response)
 void handle_fulfill(struct http_request *request, struct http_response *response)
 {
     handle_lease(request, response, bus_fulfill_begin);
+}
+
+_Static_assert(BATCH_ITEM_BODY_MAX == REQUEST_BODY_MAX, "a batch item holds a single body's bytes");
+
+/* POST /fulfill: the batch fulfil (bus/batch.h), one write for all. */
+void handle_fulfill_many(struct http_request *request, struct http_response *response)
+{
+    struct bus_call *call = NULL;
+    struct bus_error error;
+    enum bus_err err = bus_fulfill_many_begin(&request->server->bus, &request->caller,
+                                              request->json, &call, &error);
+    leave_write(response, err, call, &error);
 }
 
 void handle_fail(struct http_request *request, struct http_response *response)

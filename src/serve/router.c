@@ -49,6 +49,7 @@ static const struct route routes[] = {
     {"POST", "/claim", NULL, false, false, ACCESS_WRITE, handle_claim},
     {"POST", "/intents", NULL, false, false, ACCESS_WRITE, handle_publish_many},
     {"POST", "/extend_claim/", NULL, true, false, ACCESS_WRITE, handle_extend},
+    {"POST", "/fulfill", NULL, false, false, ACCESS_WRITE, handle_fulfill_many},
     {"POST", "/fulfill/", NULL, true, false, ACCESS_WRITE, handle_fulfill},
     {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
     {"GET", "/result/", NULL, true, false, ACCESS_KEY, handle_result},
@@ -287,8 +288,8 @@ static bool came_over_https(const struct http_request *request)
 
 size_t router_body_limit(const char *method, const char *path)
 {
-    return strcmp(method, "POST") == 0 && strcmp(path, "/intents") == 0 ? REQUEST_BATCH_BODY_MAX
-                                                                         : REQUEST_BODY_MAX;
+    bool batch = strcmp(path, "/intents") == 0 || strcmp(path, "/fulfill") == 0;
+    return strcmp(method, "POST") == 0 && batch ? REQUEST_BATCH_BODY_MAX : REQUEST_BODY_MAX;
 }
 
 /* The checks before the handler; false when one of them has answered. */

@@ -688,6 +688,34 @@ static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *
     return submit_gated(backend, call->nonce, fulfill_op, call, done, context);
 }
 
+/* The batch fulfil: one fulfill_op per item, in the same transaction, so
+ * each follows every rule a single fulfil does. An item whose lease is not held
+ * is refused by check_lease before fulfill_op writes anything (the writer
+ * has no savepoints here), and the op may run twice when the writer redoes
+ * its transaction: every result is written afresh and nothing is
+ * allocated. */
+static enum bus_err fulfill_many_op(void *connection, void *arg)
+{
+    struct store_fulfill_many_call *call = arg;
+    for (int i = 0; i < call->count; i++) {
+        call->results[i] = fulfill_op(connection, &call->items[i]);
+        if (call->results[i] != BUS_OK && call->results[i] != BUS_ERR_NOT_FOUND)
+            return call->results[i];
+    }
+    return BUS_OK;
+}
+
+static enum bus_err pg_fulfill_many(void *backend, struct store_fulfill_many_call *call)
+{
+    return pg_write(backend, fulfill_many_op, call);
+}
+
+static enum bus_err pg_fulfill_many_submit(void *backend, struct store_fulfill_many_call *call,
+                                          store_done_fn done, void *context)
+{
+    return submit_gated(backend, call->nonce, fulfill_many_op, call, done, context);
+}
+
 /* The intent's dead state and its dead letter, in one statement. */
 enum bus_err pg_kill_intent(PGconn *conn, const char *id, const char *error_text,
                             const char *reason, double now)
@@ -858,6 +886,8 @@ static const struct store_ops postgres_ops = {
     .claim_many = pg_claim_many,
     .claim_many_submit = pg_claim_many_submit,
     .fulfill_submit = pg_fulfill_submit,
+    .fulfill_many = pg_fulfill_many,
+    .fulfill_many_submit = pg_fulfill_many_submit,
     .fail = pg_fail,
     .extend_submit = pg_extend_submit,
     .fail_submit = pg_fail_submit,

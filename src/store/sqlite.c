@@ -980,6 +980,34 @@ static enum bus_err sqlite_fulfill_submit(void *backend, struct store_fulfill_ca
     return submit_gated(self, call->nonce, fulfill_op, call, done, context);
 }
 
+/* The batch fulfil: one fulfill_op per item, in the same transaction, so
+ * each follows every rule a single fulfil does. An item whose lease is not held
+ * is refused by check_lease before fulfill_op writes anything, so it needs
+ * no savepoint of its own. */
+static enum bus_err fulfill_many_op(void *connection, void *arg)
+{
+    struct store_fulfill_many_call *call = arg;
+    for (int i = 0; i < call->count; i++) {
+        call->results[i] = fulfill_op(connection, &call->items[i]);
+        if (call->results[i] != BUS_OK && call->results[i] != BUS_ERR_NOT_FOUND)
+            return call->results[i];
+    }
+    return BUS_OK;
+}
+
+static enum bus_err sqlite_fulfill_many(void *backend, struct store_fulfill_many_call *call)
+{
+    struct sqlite_backend *self = backend;
+    return writer_run(self->writer, fulfill_many_op, call);
+}
+
+static enum bus_err sqlite_fulfill_many_submit(void *backend, struct store_fulfill_many_call *call,
+                                          store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return submit_gated(self, call->nonce, fulfill_many_op, call, done, context);
+}
+
 /* Moves an intent to dead and copies it into the dead-letter table; its
  * attempt ends with reason as outcome. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
@@ -1602,6 +1630,8 @@ static const struct store_ops sqlite_ops = {
     .claim_many = sqlite_claim_many,
     .claim_many_submit = sqlite_claim_many_submit,
     .fulfill_submit = sqlite_fulfill_submit,
+    .fulfill_many = sqlite_fulfill_many,
+    .fulfill_many_submit = sqlite_fulfill_many_submit,
     .fail = sqlite_fail,
     .extend_submit = sqlite_extend_submit,
     .fail_submit = sqlite_fail_submit,

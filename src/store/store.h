@@ -304,6 +304,18 @@ struct store_claim_many_call {
     int *claimed;               /* out */
 };
 
+/* A batch fulfil (POST /fulfill): every item in one transaction, each as
+ * one fulfil (store_fulfill_call's meaning; an item's own nonce is not
+ * read). An item whose lease is not held gets BUS_ERR_NOT_FOUND in
+ * results[i] and writes nothing, and the others go on; a storage failure
+ * fails the whole batch, nothing kept. */
+struct store_fulfill_many_call {
+    const struct store_nonce_call *nonce;
+    struct store_fulfill_call *items;
+    int count;
+    enum bus_err *results; /* out: count of them */
+};
+
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
  * the backend's writer thread: it must only record the result and wake
@@ -479,6 +491,10 @@ struct store_ops {
     enum bus_err (*claim_many)(void *backend, struct store_claim_many_call *call);
     enum bus_err (*claim_many_submit)(void *backend, struct store_claim_many_call *call,
                                       store_done_fn done, void *context);
+    /* The batch fulfil (store_fulfill_many_call), waiting and not. */
+    enum bus_err (*fulfill_many)(void *backend, struct store_fulfill_many_call *call);
+    enum bus_err (*fulfill_many_submit)(void *backend, struct store_fulfill_many_call *call,
+                                        store_done_fn done, void *context);
     /* jitter feeds backoff_delay(); the outcome says open or dead. */
     enum bus_err (*fail)(void *backend, const struct lease_ref *ref, const char *error_text,
                          double jitter, struct fail_outcome *out);

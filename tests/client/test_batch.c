@@ -1,6 +1,7 @@
-/* libintentbus' ib_publish_many() and ib_claim_many() against a real server
- * started by run_with_server.sh: per-item results and errors, replays by
- * idempotency key, batch claims with their own tokens, wait, bad arguments. */
+/* libintentbus' ib_publish_many(), ib_claim_many() and ib_fulfill_many()
+ * against a real server started by run_with_server.sh: per-item results and
+ * errors, replays by idempotency key, batch claims with their own tokens,
+ * wait, batch fulfils with lost leases, bad arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,6 +111,52 @@ static void test_claim_many_wait_and_arguments(void **state)
     assert_ib(client, ib_publish_many(client, NULL, 1, &result), IB_ERR_INVALID_ARGUMENT);
 }
 
+static void test_fulfill_many_with_lost_leases(void **state)
+{
+    (void)state;
+    char ns[96];
+    helper_unique(ns, sizeof ns, "c-batch-ack");
+    struct ib_publish intents[IB_BATCH_MAX];
+    struct ib_publish_result published[IB_BATCH_MAX];
+    for (int i = 0; i < IB_BATCH_MAX; i++)
+        intents[i] = (struct ib_publish){.goal = "job", .payload = "{}", .namespace_ = ns};
+    assert_ib(client, ib_publish_many(client, intents, IB_BATCH_MAX, published), IB_OK);
+    struct ib_claim claim = {.namespace_ = ns};
+    struct ib_job **jobs = NULL;
+    size_t count = 0;
+    assert_ib(client, ib_claim_many(client, &claim, IB_BATCH_MAX, &jobs, &count), IB_OK);
+    assert_int_equal(count, IB_BATCH_MAX);
+    struct ib_fulfill_item items[IB_BATCH_MAX];
+    struct ib_fulfill_result results[IB_BATCH_MAX];
+    for (size_t i = 0; i < count; i++)
+        items[i] = (struct ib_fulfill_item){
+            .id = jobs[i]->id, .claim_token = jobs[i]->claim_token, .result = "{\"ok\":1}"};
+    items[3].claim_token = "00000000000000000000000000000000"; /* not its token */
+    items[9].result = "\"done\"";
+    items[9].result_type = "text";
+    assert_ib(client, ib_fulfill_many(client, items, count, results), IB_OK);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(results[i].err, i == 3 ? IB_ERR_NOT_FOUND : IB_OK);
+    assert_string_equal(results[3].code, "not_found");
+    char *response = NULL;
+    enum ib_intent_status status = IB_STATUS_UNKNOWN;
+    assert_ib(client, ib_result(client, jobs[9]->id, 0, &response, &status), IB_OK);
+    assert_int_equal(status, IB_STATUS_FULFILLED);
+    assert_non_null(strstr(response, "\"done\""));
+    ib_free(response);
+    /* the whole batch again: every lease is spent now, but item 3's */
+    items[3].claim_token = jobs[3]->claim_token;
+    assert_ib(client, ib_fulfill_many(client, items, count, results), IB_OK);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(results[i].err, i == 3 ? IB_OK : IB_ERR_NOT_FOUND);
+    ib_jobs_free(jobs, count);
+    assert_ib(client, ib_fulfill_many(client, items, 0, results), IB_ERR_INVALID_ARGUMENT);
+    assert_ib(client, ib_fulfill_many(client, items, IB_BATCH_MAX + 1, results),
+              IB_ERR_INVALID_ARGUMENT);
+    struct ib_fulfill_item no_id = {.claim_token = "x"};
+    assert_ib(client, ib_fulfill_many(client, &no_id, 1, results), IB_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +165,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_many_replays_by_key, open_client,
                                         close_client),
         cmocka_unit_test_setup_teardown(test_claim_many_wait_and_arguments, open_client,
+                                        close_client),
+        cmocka_unit_test_setup_teardown(test_fulfill_many_with_lost_leases, open_client,
                                         close_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

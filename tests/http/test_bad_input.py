@@ -134,7 +134,7 @@ def test_huge_number_does_not_crash(bus):
 # ---- paths and methods ----------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/nope", "/intentz", "/intent/extra", "/claim/x", "/status",
-                                  "/status/", "/result", "/result/", "/fulfill", "/fulfill/",
+                                  "/status/", "/result", "/result/", "/fulfills", "/fulfill/",
                                   "/HEALTH", "/health/", "/set", "/get", "/v1/intent",
                                   "/extend_claim", "/fail"])
 def test_unknown_path_404(bus, path):
@@ -160,6 +160,7 @@ WRONG_METHODS = [
     ("GET", f"/extend_claim/{ID}", "POST"),
     ("GET", f"/fulfill/{ID}", "POST"),
     ("DELETE", f"/fulfill/{ID}", "POST"),
+    ("GET", "/fulfill", "POST"),
     ("GET", f"/fail/{ID}", "POST"),
     ("POST", f"/result/{ID}", "GET"),
     ("DELETE", f"/result/{ID}", "GET"),

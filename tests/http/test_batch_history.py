@@ -1,7 +1,8 @@
-"""Batch publish and claim (issue 18) meet the other features of the same
-wave: a batch claim opens each job's attempt (issue 19's history), and a
-batch item may carry a notify_url under the same rules as a single
-publish (completion webhooks). On whichever backend the run uses."""
+"""Batch publish, claim and fulfil (issue 18) meet the other features of
+the same wave: a batch claim opens each job's attempt and a batch fulfil
+ends it (issue 19's history); a batch item may carry a notify_url under the
+same rules as a single publish, and a batch fulfil sends its webhook
+(completion webhooks). On whichever backend the run uses."""
 
 import pytest
 
@@ -27,6 +28,12 @@ def test_a_batch_claim_opens_an_attempt_per_job(server_factory):
     done = jobs[0]
     assert c.fulfill(done["id"], done["claim_token"]).status == 200
     assert [a["outcome"] for a in admin.intent(done["id"])["attempts"]] == ["fulfilled"]
+    # the batch fulfil ends each item's attempt as the single one does
+    r = c.post("/fulfill", {"items": [{"id": j["id"], "claim_token": j["claim_token"]}
+                                      for j in jobs[1:]]})
+    assert r.status == 200 and r.json["fulfilled"] == 4, r.raw
+    for job in jobs[1:]:
+        assert [a["outcome"] for a in admin.intent(job["id"])["attempts"]] == ["fulfilled"]
 
 
 def test_batch_items_carry_notify_url_under_the_single_rules(server_factory, receiver):
@@ -45,7 +52,8 @@ def test_batch_items_carry_notify_url_under_the_single_rules(server_factory, rec
     assert results[2]["error"]["code"] == "invalid_notify_url"
     job = c.claim_ok(goal="job")
     assert job["id"] == results[0]["id"]
-    assert c.fulfill(job["id"], job["claim_token"]).status == 200
+    r = c.post("/fulfill", {"items": [{"id": job["id"], "claim_token": job["claim_token"]}]})
+    assert r.status == 200 and r.json["fulfilled"] == 1, r.raw  # a batch fulfil sends it too
     wait_until(lambda: hooks.count() == 1, timeout=15, message="the batch item's webhook")
     event = verify(hooks.calls[0])
     assert event["id"] == job["id"] and event["status"] == "fulfilled"

@@ -210,6 +210,35 @@ def test_a_result_wait_on_one_node_hears_a_fulfil_on_another(nodes):
     assert answer["at"] - sent < 3.0
 
 
+def test_a_result_wait_on_one_node_hears_a_batch_fulfil_on_another(nodes):
+    """Each item of a batch fulfil (POST /fulfill) is announced as a single
+    fulfil is."""
+    a, b = nodes[0].client(), nodes[1].client()
+    ids = [a.publish(goal="batch-result") for _ in range(3)]
+    jobs = a.claim_ok(namespace=a.ns, max=3)["intents"]
+    assert sorted(j["id"] for j in jobs) == sorted(ids)
+    answers = {}
+
+    def wait_for_result(job_id):
+        answers[job_id] = (Client(nodes[1].port, b.key, ns=b.ns)
+                           .get(f"/result/{job_id}", params={"wait": 20}), time.monotonic())
+
+    threads = [threading.Thread(target=wait_for_result, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    items = [{"id": j["id"], "claim_token": j["claim_token"], "result": j["id"]} for j in jobs]
+    r = a.post("/fulfill", {"items": items})
+    assert r.status == 200 and r.json["fulfilled"] == 3, r.raw
+    sent = time.monotonic()
+    for thread in threads:
+        thread.join(25)
+    for job_id in ids:
+        response, at = answers[job_id]
+        assert response.status == 200 and response.json["result"] == job_id, response.raw
+        assert at - sent < 3.0
+
+
 def test_a_goal_limit_holds_across_nodes(nodes):
     """max_claimed 3, 21 workers spread over three nodes: never more than 3
     jobs of the goal held at once (the claim's recheck under the goal's row

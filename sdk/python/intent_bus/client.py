@@ -74,7 +74,7 @@ _NEVER = 0  # claim, extend, fulfill, fail: no retry at all
 _REFUSED_ONLY = 1  # publish without an idempotency key: retry only what the bus provably did not run
 _ALWAYS = 2  # publish with an idempotency key, set, get, result, status
 
-BATCH_MAX = 100  # intents per publish_many, jobs per claim_many
+BATCH_MAX = 100  # intents per publish_many, jobs per claim_many, items per fulfill_many
 
 # A keep-alive connection idle longer than this is not reused for a request
 # that must not be retried: a connection the server (or a proxy) may have
@@ -150,6 +150,17 @@ def _idempotency_header(key: Optional[str]) -> Optional[Dict[str, str]]:
             "Idempotency-Key must be printable ASCII", code="invalid_idempotency_key"
         )
     return {"Idempotency-Key": key}
+
+
+def _fulfill_fields(claim_token: str, result: Any, result_type: Optional[str]) -> Dict[str, Any]:
+    """The body of one fulfil, single or in a batch."""
+    fields: Dict[str, Any] = {"claim_token": claim_token}
+    if result is not None:
+        fields["result"] = result
+        fields["result_type"] = result_type or "json"
+    elif result_type is not None:
+        fields["result_type"] = result_type
+    return fields
 
 
 def _truncate_utf8(text: str, limit: int) -> str:
@@ -621,12 +632,13 @@ class IntentClient:
         return [self._batch_item(item) for item in results]
 
     @staticmethod
-    def _batch_item(item: Mapping[str, Any]) -> BatchItemResult:
+    def _batch_item(item: Mapping[str, Any], lease_operation: bool = False) -> BatchItemResult:
         error = item.get("error")
         if isinstance(error, dict):
             status = int(item.get("http_status") or 400)
             code = str(error.get("code") or f"http_{status}")
-            failure = error_from_response(status, code, str(error.get("message") or code))
+            failure = error_from_response(status, code, str(error.get("message") or code),
+                                          lease_operation=lease_operation)
             return BatchItemResult(index=int(item.get("index", 0)), error=failure, raw=dict(item))
         return BatchItemResult(index=int(item.get("index", 0)), id=item.get("id"),
                                namespace=item.get("namespace"),
@@ -778,13 +790,7 @@ class IntentClient:
         no result. Raises :class:`IntentBusLeaseLostError` when the lease is
         lost. Never retried.
         """
-        fields: Dict[str, Any] = {"claim_token": claim_token}
-        if result is not None:
-            fields["result"] = result
-            fields["result_type"] = result_type or "json"
-        elif result_type is not None:
-            fields["result_type"] = result_type
-        body = _dumps(fields, "the result")
+        body = _dumps(_fulfill_fields(claim_token, result, result_type), "the result")
         resp = self._request(
             "POST",
             "/fulfill/" + self._segment(intent_id, "intent_id"),
@@ -793,6 +799,44 @@ class IntentClient:
             lease_operation=True,
         )
         return FulfillResult.from_json(self._json(resp))
+
+    def fulfill_many(self, items: Sequence[Mapping[str, Any]]) -> List[BatchItemResult]:
+        """Fulfil up to 100 claimed intents in one request and one transaction
+        (``POST /fulfill``, docs/PROTOCOL-EXTENSIONS.md "Batch fulfil").
+
+        Args:
+            items: each a mapping with ``id`` and ``claim_token`` and
+                optionally ``result`` and ``result_type``, as :meth:`fulfill`
+                takes them.
+
+        Returns:
+            one :class:`BatchItemResult` per item, in order: ``ok`` with
+            ``id`` when fulfilled, else ``error`` as :meth:`fulfill` would
+            have raised it (:class:`IntentBusLeaseLostError` for a lost
+            lease or a wrong token).
+
+        Raises the usual errors when the request as a whole is refused (then
+        nothing was fulfilled). Never retried.
+        """
+        entries = []
+        for item in items:
+            entry = _fulfill_fields(item["claim_token"], item.get("result"), item.get("result_type"))
+            entry["id"] = item["id"]
+            entries.append(entry)
+        if not 1 <= len(entries) <= BATCH_MAX:
+            raise ValueError(f"fulfill_many takes 1 to {BATCH_MAX} items, not {len(entries)}")
+        resp = self._request(
+            "POST",
+            "/fulfill",
+            body=_dumps({"items": entries}, "the results"),
+            policy=_NEVER,
+            accept=(200,),
+        )
+        results = self._json(resp).get("results")
+        if not isinstance(results, list) or len(results) != len(entries):
+            raise IntentBusServerError("the bus did not answer one result per item",
+                                       status=resp.status, code="invalid_response")
+        return [self._batch_item(item, lease_operation=True) for item in results]
 
     def fail(self, intent_id: str, claim_token: str, error: Optional[str] = None) -> FailResult:
         """Report a failed attempt (``POST /fail/<id>``).

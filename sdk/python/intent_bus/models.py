@@ -54,7 +54,9 @@ class PublishedIntent:
 
 @dataclass
 class BatchItemResult:
-    """One intent's outcome in :meth:`IntentClient.publish_many`.
+    """One intent's outcome in :meth:`IntentClient.publish_many` or
+    :meth:`IntentClient.fulfill_many` (there: ``id`` when fulfilled, else
+    ``error`` as :meth:`IntentClient.fulfill` raises it).
 
     Published: ``ok`` is true, with ``id`` and ``namespace`` (``replayed``
     when its ``idempotency_key`` was used before: ``id`` is the first

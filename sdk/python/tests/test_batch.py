@@ -1,5 +1,6 @@
-"""Batch publish and claim through the SDK (docs/PROTOCOL-EXTENSIONS.md
-"Batch publish and claim"): publish_many and claim_many."""
+"""Batch publish, claim and fulfil through the SDK
+(docs/PROTOCOL-EXTENSIONS.md "Batch publish and claim", "Batch fulfil"):
+publish_many, claim_many and fulfill_many."""
 
 import threading
 import time
@@ -8,6 +9,7 @@ import pytest
 
 from intent_bus import (
     IntentBusIdempotencyConflictError,
+    IntentBusLeaseLostError,
     IntentBusValidationError,
 )
 
@@ -78,3 +80,32 @@ def test_publish_many_bad_sizes(client):
         client.publish_many([])
     with pytest.raises(ValueError):
         client.publish_many([{"goal": "g", "payload": 1}] * 101)
+
+
+def test_fulfill_many_with_lost_leases(client, ns):
+    client.publish_many([{"goal": "job", "payload": i} for i in range(100)], namespace=ns)
+    jobs = client.claim_many(100, namespace=ns)
+    assert len(jobs) == 100
+    items = [{"id": j.id, "claim_token": j.claim_token, "result": {"i": i}}
+             for i, j in enumerate(jobs)]
+    items[4]["claim_token"] = "0" * 32
+    items[8]["result"], items[8]["result_type"] = "plain", "text"
+    results = client.fulfill_many(items)
+    assert [r.index for r in results] == list(range(100))
+    for i, r in enumerate(results):
+        if i == 4:
+            assert not r.ok and isinstance(r.error, IntentBusLeaseLostError)
+            assert r.error.code == "not_found" and r.error.status == 404
+        else:
+            assert r.ok and r.id == jobs[i].id
+    assert client.result(jobs[0].id).result == {"i": 0}
+    assert client.result(jobs[8].id).result == "plain"
+    again = client.fulfill_many([items[0], dict(items[4], claim_token=jobs[4].claim_token)])
+    assert isinstance(again[0].error, IntentBusLeaseLostError) and again[1].ok
+
+
+def test_fulfill_many_bad_sizes(client):
+    with pytest.raises(ValueError):
+        client.fulfill_many([])
+    with pytest.raises(ValueError):
+        client.fulfill_many([{"id": "a" * 32, "claim_token": "b" * 32}] * 101)
