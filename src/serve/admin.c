@@ -5,6 +5,7 @@
 
 #include "bus/admin.h"
 #include "bus/audit.h"
+#include "bus/schedules.h"
 #include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/router.h"
@@ -329,4 +330,41 @@ void handle_admin_goal_resume(struct http_request *request, struct http_response
 void handle_admin_goal_limit(struct http_request *request, struct http_response *response)
 {
     goal_control(request, response, GOAL_ACTION_LIMIT, "/limit", "goal_limit");
+}
+
+void handle_admin_schedules(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_schedules(&request->server->bus,
+                                           request->server->auth.main_key_hash, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+/* The router gives "<name>/pause" or "<name>/resume"; a name has no '/'. */
+static void schedule_pause(struct http_request *request, struct http_response *response,
+                           bool paused)
+{
+    char name[SCHEDULE_NAME_MAX + 2];
+    size_t length = strcspn(request->param, "/");
+    if (length > SCHEDULE_NAME_MAX)
+        length = SCHEDULE_NAME_MAX + 1; /* too long: no schedule has it */
+    memcpy(name, request->param, length);
+    name[length] = '\0';
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_schedule_pause(&request->server->bus, name, paused, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+    audit(request, response, paused ? "schedule_pause" : "schedule_resume", name, false);
+}
+
+void handle_admin_schedule_pause(struct http_request *request, struct http_response *response)
+{
+    schedule_pause(request, response, true);
+}
+
+void handle_admin_schedule_resume(struct http_request *request, struct http_response *response)
+{
+    schedule_pause(request, response, false);
 }

@@ -42,6 +42,9 @@ void handle_admin_goals(struct http_request *request, struct http_response *resp
 void handle_admin_goal_pause(struct http_request *request, struct http_response *response);
 void handle_admin_goal_resume(struct http_request *request, struct http_response *response);
 void handle_admin_goal_limit(struct http_request *request, struct http_response *response);
+void handle_admin_schedules(struct http_request *request, struct http_response *response);
+void handle_admin_schedule_pause(struct http_request *request, struct http_response *response);
+void handle_admin_schedule_resume(struct http_request *request, struct http_response *response);
 void handle_admin_history(struct http_request *request, struct http_response *response);
 void handle_admin_audit(struct http_request *request, struct http_response *response);
 void handle_admin_whoami(struct http_request *request, struct http_response *response);
