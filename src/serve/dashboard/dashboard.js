@@ -372,12 +372,14 @@
     if (runs.length === 0)
       return el('td', {'data-label': 'Next runs', className: 'time muted', text: '—'});
     var now = new Date();
-    return el('td', {'data-label': 'Next runs', className: 'time runs'}, runs.map(function (t) {
+    /* One wrapper: a stacked (phone) cell lays its label and value side by side. */
+    var list = el('div', {className: 'runs-list'}, runs.map(function (t) {
       var d = toDate(t);
       var iso = d ? d.toISOString() : '';
       return el('time', {datetime: iso, title: iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
                          text: d ? formatDate(d, now) : '?'});
     }));
+    return el('td', {'data-label': 'Next runs', className: 'time runs'}, [list]);
   }
 
   /* When the last occurrence was and what became of it (fired, skipped_...). */
