@@ -135,3 +135,21 @@ def test_unknown_schedule_is_not_found(srv):
     assert c.get(f"/schedules/{'x' * 128}").json["paused"] is False
     assert audit_actions(admin) == []
     assert_error(admin.post("/admin/schedules//pause"), 404, "not_found")
+
+
+def test_admin_credentials_on_the_owners_routes_are_audited_too(srv):
+    """POST /schedules/<name>/pause and DELETE /schedules/<name> sent with
+    admin credentials (no X-API-KEY) are admin actions; the owner's are not."""
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("ns"))
+    name = create(c)["name"]
+    assert c.post(f"/schedules/{name}/pause").status == 200  # the main key: not an admin
+    assert admin.post(f"/schedules/{name}/resume").status == 200
+    assert admin.post(f"/schedules/{name}/pause").status == 200
+    assert admin.request("DELETE", f"/schedules/{name}").status == 200
+    assert_error(admin.request("DELETE", f"/schedules/{name}"), 404, "not_found")
+    assert audit_actions(admin) == [("schedule_delete", name, "admin-token"),
+                                    ("schedule_pause", name, "admin-token"),
+                                    ("schedule_resume", name, "admin-token")]
+    assert_error(viewer(srv).request("DELETE", f"/schedules/{create(c)['name']}"), 403,
+                 "forbidden")
