@@ -106,6 +106,24 @@ enum bus_err bus_admin_goal_control(struct bus *bus, const char *path, enum goal
 /* {"namespace","goal","paused","max_claimed"} of one goal (new reference). */
 json_t *bus_goal_control_json(const struct goal_control *control);
 
+/* ---- schedules of every key (admin_schedules.c) ---- */
+
+#define ADMIN_SCHEDULE_LIST_MAX 1000
+
+/* GET /admin/schedules: {"schedules":[...],"truncated"}: every key's
+ * schedules by name (at most ADMIN_SCHEDULE_LIST_MAX), each as GET
+ * /schedules shows it plus key_id, key_owner ("main", the tester key's
+ * owner, null if the key is gone), key_revoked, goal, namespace and
+ * last_fire ({fire_at, outcome, intent_id} or null). */
+enum bus_err bus_admin_schedules(struct bus *bus, const char *main_principal,
+                                 struct bus_reply *reply, struct bus_error *error);
+
+/* POST /admin/schedules/<name>/pause and /resume: any key's schedule (a
+ * name is unique across keys); replies the schedule as GET /schedules/<name>
+ * does. 404 not_found when no schedule has that name. */
+enum bus_err bus_admin_schedule_pause(struct bus *bus, const char *name, bool paused,
+                                      struct bus_reply *reply, struct bus_error *error);
+
 /* GET /admin/workers?since=S (seconds, default 3600): the workers that
  * claimed (with a job or not) in the last S seconds, per worker id and
  * key, with their capabilities, last claim, claims, and the leases they

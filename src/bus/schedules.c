@@ -172,7 +172,7 @@ static json_t *time_or_null(double seconds)
     return isnan(seconds) ? json_null() : json_real(seconds);
 }
 
-static json_t *schedule_json(const struct schedule *s)
+json_t *bus_schedule_json(const struct schedule *s)
 {
     json_t *template = json_loads(s->intent_json ? s->intent_json : "null", JSON_DECODE_ANY, NULL);
     return json_pack(
@@ -219,7 +219,7 @@ static enum bus_err reply_schedule(struct bus *bus, const char *name, const char
     enum bus_err err = bus->store->ops->schedule_get(bus->store->backend, name, owner, &schedule);
     if (err != BUS_OK)
         return store_failure(err, name, error);
-    err = bus_reply_json(reply, status, schedule_json(&schedule), error);
+    err = bus_reply_json(reply, status, bus_schedule_json(&schedule), error);
     schedule_clear(&schedule);
     return err;
 }
@@ -252,7 +252,7 @@ enum bus_err bus_schedule_put(struct bus *bus, const struct principal *caller, c
 
 static void append_schedule(void *context, const struct schedule *schedule)
 {
-    json_array_append_new(context, schedule_json(schedule));
+    json_array_append_new(context, bus_schedule_json(schedule));
 }
 
 enum bus_err bus_schedule_list(struct bus *bus, const struct principal *caller, bool all,
@@ -288,7 +288,7 @@ enum bus_err bus_schedule_show(struct bus *bus, const struct principal *caller, 
     if (err != BUS_OK)
         return store_failure(err, name, error);
     json_t *fires = json_array();
-    json_t *value = schedule_json(&schedule);
+    json_t *value = bus_schedule_json(&schedule);
     if (fires != NULL)
         err = bus->store->ops->schedule_fires(bus->store->backend, schedule.id,
                                               SCHEDULE_RECENT_FIRES, append_fire, fires);

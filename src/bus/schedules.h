@@ -35,6 +35,9 @@ enum bus_err bus_schedule_pause(struct bus *bus, const struct principal *caller,
                                 const char *name, bool paused, struct bus_reply *reply,
                                 struct bus_error *error);
 
+/* A schedule as the API shows it, with next_runs (new reference). */
+json_t *bus_schedule_json(const struct schedule *schedule);
+
 /* DELETE /schedules/<name>. */
 enum bus_err bus_schedule_delete(struct bus *bus, const struct principal *caller, bool all,
                                  const char *name, struct bus_reply *reply,

@@ -291,6 +291,30 @@ static bool build_goal(const struct cli_common *common, char **operands, int cou
     return set_body(common, request, json_pack("{s:o}", "max_claimed", max_claimed), "N");
 }
 
+static bool build_schedules(const struct cli_common *common, char **operands, int count,
+                            const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)common, (void)operands, (void)count;
+    return build_view(flags, request, "/admin/schedules");
+}
+
+/* schedule pause|resume NAME: any key's schedule (names are unique). */
+static bool build_schedule(const struct cli_common *common, char **operands, int count,
+                           const struct admin_flags *flags, struct admin_request *request)
+{
+    (void)count, (void)flags;
+    const char *action = operands[0];
+    if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0) {
+        cli_usage_error(common, "'%s' is not pause or resume", action);
+        return false;
+    }
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "/%s", action);
+    request->method = "POST";
+    request->path = path_with_id("/admin/schedules/", operands[1], suffix);
+    return true;
+}
+
 static bool build_retry(const struct cli_common *common, char **operands, int count,
                         const struct admin_flags *flags, struct admin_request *request)
 {
@@ -415,6 +439,13 @@ static const struct admin_command commands[] = {
      "are still accepted). limit: at most N of its intents are claimed at once (a\n"
      "live lease each); none removes the limit.",
      3, 4, 0, build_goal},
+    {"schedules", "", "every key's schedules",
+     "Lists the schedules of every API key with their owner key, next runs and last fire.", 0,
+     0, 0, build_schedules},
+    {"schedule", "pause|resume NAME", "pause or resume any key's schedule",
+     "pause: the schedule NAME (of whichever key made it) publishes nothing until\n"
+     "resume, which continues from the next occurrence (nothing missed is caught up).",
+     2, 2, 0, build_schedule},
     {"retry", "ID", "put an intent back in the queue",
      "Puts the intent ID back in the queue with its attempts reset.", 1, 1, 0, build_retry},
     {"cancel", "ID", "force an intent to dead",

@@ -5,16 +5,15 @@
 
 #include "bus/admin.h"
 #include "bus/audit.h"
+#include "bus/schedules.h"
 #include "bus/validate.h"
 #include "serve/handlers.h"
 #include "serve/router.h"
 #include "serve/server.h"
 #include "util/clock.h"
 
-/* Records a successful admin action in the audit log; the reply's body
- * (counters) becomes its detail when with_reply. */
-static void audit(struct http_request *request, const struct http_response *response,
-                  const char *action, const char *target, bool with_reply)
+void admin_audit(struct http_request *request, const struct http_response *response,
+                 const char *action, const char *target, bool with_reply)
 {
     if (response->status < 200 || response->status >= 300)
         return;
@@ -80,7 +79,7 @@ void handle_admin_cancel(struct http_request *request, struct http_response *res
     copy_id(request->param, id);
     enum bus_err err = bus_admin_cancel(&request->server->bus, id, &reply, &error);
     response_from_bus(response, err, &reply, &error);
-    audit(request, response, "cancel", id, false);
+    admin_audit(request, response, "cancel", id, false);
 }
 
 void handle_admin_retry(struct http_request *request, struct http_response *response)
@@ -91,7 +90,7 @@ void handle_admin_retry(struct http_request *request, struct http_response *resp
     copy_id(request->param, id);
     enum bus_err err = bus_admin_retry(&request->server->bus, id, &reply, &error);
     response_from_bus(response, err, &reply, &error);
-    audit(request, response, "retry", id, false);
+    admin_audit(request, response, "retry", id, false);
 }
 
 void handle_admin_dead_list(struct http_request *request, struct http_response *response)
@@ -147,7 +146,7 @@ void handle_admin_generate_key(struct http_request *request, struct http_respons
         response_error(response, &error);
     } else {
         response_json(response, 201, json_pack("{s:s, s:s}", "api_key", key, "owner", owner));
-        audit(request, response, "generate_key", owner, false); /* never the key */
+        admin_audit(request, response, "generate_key", owner, false); /* never the key */
     }
 }
 
@@ -184,7 +183,7 @@ void handle_admin_revoke_key(struct http_request *request, struct http_response 
     rate_limit_forget(&request->server->rate_limits, principal);
     response_json(response, 200,
                   json_pack("{s:b, s:b, s:s}", "ok", 1, "revoked", 1, "owner", owner));
-    audit(request, response, "revoke_key", owner, false);
+    admin_audit(request, response, "revoke_key", owner, false);
 }
 
 void handle_admin_purge(struct http_request *request, struct http_response *response)
@@ -194,7 +193,7 @@ void handle_admin_purge(struct http_request *request, struct http_response *resp
     enum bus_err err = bus_admin_purge(&request->server->bus, request->json, &reply, &error);
     response_from_bus(response, err, &reply, &error);
     const char *namespace_ = json_string_value(json_object_get(request->json, "namespace"));
-    audit(request, response, "purge", namespace_ ? namespace_ : "*", true);
+    admin_audit(request, response, "purge", namespace_ ? namespace_ : "*", true);
 }
 
 void handle_admin_cleanup(struct http_request *request, struct http_response *response)
@@ -205,7 +204,7 @@ void handle_admin_cleanup(struct http_request *request, struct http_response *re
     enum bus_err err =
         bus_admin_cleanup(&request->server->bus, rate_limits_deleted, &reply, &error);
     response_from_bus(response, err, &reply, &error);
-    audit(request, response, "cleanup", NULL, true);
+    admin_audit(request, response, "cleanup", NULL, true);
 }
 
 void handle_admin_audit(struct http_request *request, struct http_response *response)
@@ -254,7 +253,7 @@ static void dead_bulk(struct http_request *request, struct http_response *respon
     json_object_del(filters, "confirm");
     char *target = filters ? json_dumps(filters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(filters);
-    audit(request, response, purge ? "dead_purge" : "dead_retry", target, true);
+    admin_audit(request, response, purge ? "dead_purge" : "dead_retry", target, true);
     free(target);
 }
 
@@ -312,7 +311,7 @@ static void goal_control(struct http_request *request, struct http_response *res
     response_from_bus(response, err, &reply, &error);
     char target[OWNER_MAX_BYTES + 1];
     copy_target(target, path, length);
-    audit(request, response, audit_action, target, true);
+    admin_audit(request, response, audit_action, target, true);
     free(path);
 }
 
@@ -329,4 +328,41 @@ void handle_admin_goal_resume(struct http_request *request, struct http_response
 void handle_admin_goal_limit(struct http_request *request, struct http_response *response)
 {
     goal_control(request, response, GOAL_ACTION_LIMIT, "/limit", "goal_limit");
+}
+
+void handle_admin_schedules(struct http_request *request, struct http_response *response)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err = bus_admin_schedules(&request->server->bus,
+                                           request->server->auth.main_key_hash, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+}
+
+/* The router gives "<name>/pause" or "<name>/resume"; a name has no '/'. */
+static void schedule_pause(struct http_request *request, struct http_response *response,
+                           bool paused)
+{
+    char name[SCHEDULE_NAME_MAX + 2];
+    size_t length = strcspn(request->param, "/");
+    if (length > SCHEDULE_NAME_MAX)
+        length = SCHEDULE_NAME_MAX + 1; /* too long: no schedule has it */
+    memcpy(name, request->param, length);
+    name[length] = '\0';
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    enum bus_err err =
+        bus_admin_schedule_pause(&request->server->bus, name, paused, &reply, &error);
+    response_from_bus(response, err, &reply, &error);
+    admin_audit(request, response, paused ? "schedule_pause" : "schedule_resume", name, false);
+}
+
+void handle_admin_schedule_pause(struct http_request *request, struct http_response *response)
+{
+    schedule_pause(request, response, true);
+}
+
+void handle_admin_schedule_resume(struct http_request *request, struct http_response *response)
+{
+    schedule_pause(request, response, false);
 }

@@ -27,6 +27,10 @@ void handle_kv_set(struct http_request *request, struct http_response *response)
 void handle_kv_get(struct http_request *request, struct http_response *response);
 
 /* serve/admin.c */
+/* Records a successful admin action (a 2xx response) in the audit log;
+ * the reply's body (counters) becomes its detail when with_reply. */
+void admin_audit(struct http_request *request, const struct http_response *response,
+                 const char *action, const char *target, bool with_reply);
 void handle_admin_stats(struct http_request *request, struct http_response *response);
 void handle_admin_intents(struct http_request *request, struct http_response *response);
 void handle_admin_intent(struct http_request *request, struct http_response *response);
@@ -43,6 +47,9 @@ void handle_admin_goals(struct http_request *request, struct http_response *resp
 void handle_admin_goal_pause(struct http_request *request, struct http_response *response);
 void handle_admin_goal_resume(struct http_request *request, struct http_response *response);
 void handle_admin_goal_limit(struct http_request *request, struct http_response *response);
+void handle_admin_schedules(struct http_request *request, struct http_response *response);
+void handle_admin_schedule_pause(struct http_request *request, struct http_response *response);
+void handle_admin_schedule_resume(struct http_request *request, struct http_response *response);
 void handle_admin_history(struct http_request *request, struct http_response *response);
 void handle_admin_audit(struct http_request *request, struct http_response *response);
 void handle_admin_whoami(struct http_request *request, struct http_response *response);

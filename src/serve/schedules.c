@@ -1,5 +1,7 @@
 /* Handlers of /schedules (docs/PROTOCOL-EXTENSIONS.md). The main key and
- * admin credentials see and manage every schedule; a tester key its own. */
+ * admin credentials see and manage every schedule; a tester key its own.
+ * What admin credentials change here is an admin action, audited as
+ * /admin/schedules's are. */
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +58,8 @@ static void set_paused(struct http_request *request, struct http_response *respo
                            : bus_schedule_pause(&request->server->bus, &request->caller,
                                                 sees_all(request), name, paused, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    if (request->by_admin)
+        admin_audit(request, response, paused ? "schedule_pause" : "schedule_resume", name, false);
 }
 
 void handle_schedule_pause(struct http_request *request, struct http_response *response)
@@ -75,4 +79,6 @@ void handle_schedule_delete(struct http_request *request, struct http_response *
     enum bus_err err = bus_schedule_delete(&request->server->bus, &request->caller,
                                            sees_all(request), request->param, &reply, &error);
     response_from_bus(response, err, &reply, &error);
+    if (request->by_admin)
+        admin_audit(request, response, "schedule_delete", request->param, false);
 }

@@ -141,9 +141,9 @@ def page_matches_api(browser, server):
     return shown
 
 
-PAGES = ("overview", "jobs", "workers", "dead", "keys", "audit")
+PAGES = ("overview", "jobs", "workers", "dead", "schedules", "keys", "audit")
 FIRST_TABLE = {"overview": "stats-body", "jobs": "intents-body", "dead": "dead-body",
-               "workers": "workers-body",
+               "workers": "workers-body", "schedules": "schedules-body",
                "keys": "keys-body", "audit": "audit-body", "job": "job-fields"}
 
 
@@ -247,6 +247,18 @@ def seed(bus_server):
     s.sandbox = srv.publish(NS_SANDBOX, "probe", auth=s.alice_key)
     bob = srv.admin("POST", "/admin/generate_key", {"owner": "bob"})
     srv.admin("POST", "/admin/revoke_key", {"api_key": bob["api_key"]})
+
+    # Schedules of two keys that never fall due during the tests (a daily
+    # cron and a daily every), so the queue's counts stay as seeded.
+    s.schedule_main = "nightly-report"
+    srv.ok("POST", "/schedules", {"name": s.schedule_main, "cron": "30 3 * * *",
+                                  "timezone": "Europe/Berlin",
+                                  "intent": {"goal": XSS_GOAL, "namespace": NS_BILLING,
+                                             "payload": {}}})
+    s.schedule_alice = "sandbox.daily"
+    srv.ok("POST", "/schedules", {"name": s.schedule_alice, "every": 86400,
+                                  "intent": {"goal": "probe", "namespace": NS_SANDBOX,
+                                             "payload": {}}}, auth=s.alice_key)
     return s
 
 
@@ -814,6 +826,66 @@ def test_goal_pause_resume_and_limit(dashboard):
     assert not console_problems(browser)
 
 
+def test_schedules_panel_pause_and_resume(dashboard):
+    """The Schedules page lists every key's schedules with their next runs,
+    and its buttons pause and resume one through the admin API (issues 18
+    and 19)."""
+    browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
+    goto(browser, "schedules")
+
+    def rows():
+        return browser.execute(
+            "return Array.from(document.querySelectorAll('#schedules-body tr[data-schedule]'))"
+            ".map(tr => {"
+            "  const get = l => tr.querySelector(`td[data-label=\"${l}\"]`);"
+            "  return {name: tr.getAttribute('data-schedule'),"
+            "          owner: get('Key owner').textContent, what: get('Publishes').textContent,"
+            "          when: get('When').textContent, paused: get('Paused').textContent.trim(),"
+            "          runs: Array.from(get('Next runs').querySelectorAll('time'))"
+            "                  .map(t => Date.parse(t.getAttribute('datetime')) / 1000),"
+            "          buttons: Array.from(tr.querySelectorAll('button[data-action]'))"
+            "                  .map(b => b.getAttribute('data-action'))};"
+            "});")
+
+    def api():
+        return {x["name"]: x for x in srv.admin("GET", "/admin/schedules")["schedules"]}
+
+    listed = api()
+    shown = {r["name"]: r for r in rows()}
+    assert set(shown) == set(listed) >= {seed.schedule_main, seed.schedule_alice}
+    main, alice = shown[seed.schedule_main], shown[seed.schedule_alice]
+    assert main["owner"].startswith("main · key ") and alice["owner"].startswith("alice <ops@")
+    assert main["what"] == f"{NS_BILLING} / {XSS_GOAL}"  # as text, never as HTML
+    assert main["when"] == "cron 30 3 * * * (Europe/Berlin)" and alice["when"] == "every 1 d"
+    for name in (seed.schedule_main, seed.schedule_alice):
+        assert shown[name]["runs"] == listed[name]["next_runs"]
+        assert shown[name]["paused"] == "—" and shown[name]["buttons"] == ["schedule-pause"]
+
+    row = f"#schedules-body tr[data-schedule={css_attr(seed.schedule_alice)}]"
+    click(browser, f"{row} button[data-action=schedule-pause]")
+    wait_until(lambda: api()[seed.schedule_alice]["paused"], timeout=10,
+               message="the API to show the pause")
+    owner_view = srv.ok("GET", f"/schedules/{seed.schedule_alice}", auth=seed.alice_key)
+    assert owner_view["paused"] is True and owner_view["next_runs"] == []
+    wait_until(lambda: {r["name"]: r for r in rows()}[seed.schedule_alice]["paused"] == "paused",
+               timeout=10, message="the page to show the pause")
+    paused = {r["name"]: r for r in rows()}[seed.schedule_alice]
+    assert paused["runs"] == [] and paused["buttons"] == ["schedule-resume"]
+    assert not api()[seed.schedule_main]["paused"]
+
+    click(browser, f"{row} button[data-action=schedule-resume]")
+    wait_until(lambda: not api()[seed.schedule_alice]["paused"], timeout=10,
+               message="the API to show the resume")
+    wait_until(lambda: len({r["name"]: r for r in rows()}[seed.schedule_alice]["runs"]) == 5,
+               timeout=10, message="the page to show the next runs again")
+    audit = [(e["action"], e["target"], e["who"])
+             for e in srv.admin("GET", "/admin/audit?limit=2")["entries"]]
+    assert audit == [("schedule_resume", seed.schedule_alice, "admin-password"),
+                     ("schedule_pause", seed.schedule_alice, "admin-password")]
+    assert browser.alert_text() is None
+    assert not console_problems(browser)
+
+
 def test_viewer_sees_but_cannot_act(dashboard):
     """The read-only credential: the pages, no action buttons or forms."""
     browser, srv, seed = dashboard.browser, dashboard.server, dashboard.seed
@@ -835,6 +907,12 @@ def test_viewer_sees_but_cannot_act(dashboard):
             "return Array.from(document.querySelectorAll('#goals-body button, #goals-body input'))"
             ".filter(b => b.offsetParent !== null).length;")
         assert visible == 0, "a viewer gets no goal controls"
+        goto(browser, "schedules")
+        assert browser.find("#schedules-body tr[data-schedule]"), "a viewer sees the schedules"
+        visible = browser.execute(
+            "return Array.from(document.querySelectorAll('#schedules-body button'))"
+            ".filter(b => b.offsetParent !== null).length;")
+        assert visible == 0, "a viewer gets no schedule controls"
         goto(browser, "keys")
         assert not browser.s("GET", f"/element/{browser.find_one('#key-form')}/displayed")
         assert browser.text(browser.find_one("#role")) == "read-only"

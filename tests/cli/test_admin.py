@@ -146,3 +146,27 @@ def test_goal_usage_errors(cli, server, args):
 def test_goal_limit_out_of_range_is_the_servers_400(cli, server):
     done = cli.run("admin", "goal", "limit", "ns", "g", "0", "--admin-token", server.admin)
     assert done.returncode != 0 and "invalid_max_claimed" in done.stderr
+
+
+def test_schedules_and_schedule_pause_resume(cli, server, admin, ns):
+    key = admin("generate-key", unique("dora"))["api_key"]
+    name = unique("cli-sched")
+    made = cli.json("schedule", "add", name, "tick", "{}", "--every", "3600", "-n", ns,
+                    "--api-key", key)
+    listed = {s["name"]: s for s in admin("schedules")["schedules"]}
+    assert listed[name]["key_owner"].startswith("dora") and listed[name]["namespace"] == ns
+    assert listed[name]["next_runs"] == made["next_runs"]
+    paused = admin("schedule", "pause", name)
+    assert paused["name"] == name and paused["paused"] is True
+    assert cli.json("schedule", "show", name, "--api-key", key)["paused"] is True
+    assert admin("schedule", "resume", name)["paused"] is False
+    actions = [(e["action"], e["target"]) for e in admin("audit", "--limit", "2")["entries"]]
+    assert actions == [("schedule_resume", name), ("schedule_pause", name)]
+    done = cli.run("admin", "schedule", "pause", unique("none"), "--admin-token", server.admin)
+    assert done.returncode != 0 and "not_found" in done.stderr
+
+
+@pytest.mark.parametrize("args", [("stop", "x"), ("pause",), ("pause", "a", "b")])
+def test_schedule_usage_errors(cli, server, args):
+    done = cli.run("admin", "schedule", *args, "--admin-token", server.admin)
+    assert done.returncode == 2, done.stderr

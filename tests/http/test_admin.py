@@ -44,6 +44,9 @@ ADMIN_ROUTES = [
     ("POST", "/admin/goals/routes-ns/a%2Fgoal/pause", None),
     ("POST", "/admin/goals/routes-ns/a%2Fgoal/resume", None),
     ("POST", "/admin/goals/routes-ns/a%2Fgoal/limit", {"max_claimed": 2}),
+    ("GET", "/admin/schedules", None),
+    ("POST", "/admin/schedules/no-such-schedule/pause", None),
+    ("POST", "/admin/schedules/no-such-schedule/resume", None),
 ]
 
 NON_JSON_ROUTES = {"/admin/dashboard", "/admin/dashboard.js", "/admin/dashboard.css"}
@@ -165,7 +168,7 @@ def expected_with_credentials(method, path):
     if path in NON_JSON_ROUTES or path in ("/admin/stats", "/admin/intents", "/admin/dead",
                                             "/admin/keys", "/admin/cleanup", "/admin/audit",
                                             "/admin/whoami", "/admin/history", "/admin/goals",
-                                            "/admin/workers") or path.startswith("/admin/intents?"):
+                                            "/admin/workers", "/admin/schedules") or path.startswith("/admin/intents?"):
         return 200, None
     if path in ("/admin/dead/retry", "/admin/dead/purge"):
         return 400, "invalid_request"  # no confirm
@@ -179,6 +182,8 @@ def expected_with_credentials(method, path):
         return 400, "invalid_request"
     if path.startswith("/admin/goals/"):
         return 200, None  # pause, resume, limit of a goal nobody uses
+    if path.startswith("/admin/schedules/"):
+        return 404, "not_found"
     raise AssertionError(path)
 
 

@@ -1,7 +1,8 @@
 /* Intent Bus admin dashboard.
  *
  * Pages (chosen by the address's #fragment): overview, jobs (search and
- * pages), one job, dead letters (filters, bulk actions), keys, audit log.
+ * pages), one job, dead letters (filters, bulk actions), schedules (every
+ * key's, pause and resume), keys, audit log.
  * The page on screen polls the admin JSON API (docs/ADMIN.md) every 2
  * seconds and renders it; every action is a call of that same API, so the
  * CLI can do it too. Served under a strict Content-Security-Policy, so: no
@@ -353,6 +354,76 @@
     setText('oldest-open', ageText(oldest));
   }
 
+  /* "every 90 s", "every 5 min", "every 2 h", or the cron line; and the zone. */
+  function cadenceText(s) {
+    var zone = s.timezone && s.timezone !== 'UTC' ? ' (' + s.timezone + ')' : ' (UTC)';
+    if (typeof s.every === 'number') {
+      var e = s.every;
+      var text = e % 86400 === 0 ? e / 86400 + ' d' : e % 3600 === 0 ? e / 3600 + ' h'
+               : e % 60 === 0 ? e / 60 + ' min' : e + ' s';
+      return 'every ' + text;
+    }
+    return 'cron ' + String(s.cron) + zone;
+  }
+
+  /* The next fire times, one per line (none while paused). */
+  function runsCell(s) {
+    var runs = Array.isArray(s.next_runs) ? s.next_runs : [];
+    if (runs.length === 0)
+      return el('td', {'data-label': 'Next runs', className: 'time muted', text: '—'});
+    var now = new Date();
+    /* One wrapper: a stacked (phone) cell lays its label and value side by side. */
+    var list = el('div', {className: 'runs-list'}, runs.map(function (t) {
+      var d = toDate(t);
+      var iso = d ? d.toISOString() : '';
+      return el('time', {datetime: iso, title: iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+                         text: d ? formatDate(d, now) : '?'});
+    }));
+    return el('td', {'data-label': 'Next runs', className: 'time runs'}, [list]);
+  }
+
+  /* When the last occurrence was and what became of it (fired, skipped_...). */
+  function lastFireCell(s) {
+    var last = s.last_fire;
+    if (!last) return timeCell('Last fire', s.last_fire_at);
+    var td = timeCell('Last fire', last.fire_at);
+    var fired = last.outcome === 'fired';
+    td.appendChild(el('span', {className: 'status ' + (fired ? 'status-fulfilled' : 'status-other'),
+                               text: String(last.outcome)}));
+    return td;
+  }
+
+  function scheduleButton(action, s, label, kind) {
+    return el('button', {type: 'button', className: 'btn btn-small admin-only ' + kind,
+                         'data-action': action, 'data-schedule': s.name, text: label,
+                         title: label + ' schedule ' + s.name});
+  }
+
+  function renderSchedules(data) {
+    var schedules = (data && Array.isArray(data.schedules)) ? data.schedules : [];
+    var rows = schedules.map(function (s) {
+      var owner = (s.key_owner === null || s.key_owner === undefined ? '(key gone)' : s.key_owner) +
+                  ' · key ' + s.key_id + (s.key_revoked ? ' (revoked)' : '');
+      return el('tr', {'data-schedule': s.name, 'data-paused': s.paused ? 'true' : 'false'}, [
+        textCell('Name', s.name, 'ns'),
+        textCell('Key owner', owner),
+        textCell('Publishes', String(s.namespace) + ' / ' + String(s.goal), 'goal clamp'),
+        textCell('When', cadenceText(s)),
+        runsCell(s),
+        lastFireCell(s),
+        numCell('Fires / skips', count(s.fires) + ' / ' + count(s.skips)),
+        el('td', {'data-label': 'Paused', className: 'paused-cell'},
+           [s.paused ? el('span', {className: 'status status-paused', text: 'paused'}) : '—']),
+        el('td', {'data-label': 'Control', className: 'actions admin-only'},
+           [s.paused ? scheduleButton('schedule-resume', s, 'Resume', 'btn-primary')
+                     : scheduleButton('schedule-pause', s, 'Pause', 'btn-danger')])
+      ]);
+    });
+    if (rows.length === 0) rows.push(emptyRow(9, 'No schedules.'));
+    if (data && data.truncated) rows.push(emptyRow(9, 'Only the first schedules are shown.'));
+    replaceRows(byId('schedules-body'), rows);
+  }
+
   /* One polyline per series, scaled to the largest value of all. */
   function drawChart(svg, seriesList, max) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -563,6 +634,8 @@
                render: renderWorkers}],
     dead: [{name: 'dead', path: function () { return '/admin/dead' + query(state.deadQuery); },
             render: renderDead}],
+    schedules: [{name: 'schedules', path: function () { return '/admin/schedules'; },
+                 render: renderSchedules}],
     keys: [{name: 'keys', path: function () { return '/admin/keys'; }, render: renderKeys}],
     audit: [{name: 'audit', path: function () { return '/admin/audit?limit=100'; },
              render: renderAudit}]
@@ -817,10 +890,28 @@
         }, 'Changing the goal');
   }
 
+  /* Pause or resume the schedule a button names (reversible, like a
+   * goal's pause: no confirmation). */
+  function runScheduleAction(button, action) {
+    var name = button.getAttribute('data-schedule');
+    var verb = action === 'schedule-pause' ? 'pause' : 'resume';
+    act(button, verb === 'pause' ? 'Pausing…' : 'Resuming…',
+        function () {
+          return request('POST', '/admin/schedules/' + encodeURIComponent(name) + '/' + verb);
+        },
+        function (answer) {
+          showNotice('Schedule ' + name + ': ' + (answer && answer.paused ? 'paused.' : 'running.'));
+        }, verb === 'pause' ? 'Pausing the schedule' : 'Resuming the schedule');
+  }
+
   function runAction(button) {
     var action = button.getAttribute('data-action');
     if (action && action.indexOf('goal-') === 0) {
       runGoalAction(button, action);
+      return;
+    }
+    if (action === 'schedule-pause' || action === 'schedule-resume') {
+      runScheduleAction(button, action);
       return;
     }
     if (action === 'revoke') {
