@@ -90,9 +90,12 @@ static void send_event(struct webhooks *webhooks, const struct webhook_delivery 
                        const struct intent_record *record, struct webhook_send_result *result)
 {
     char *body = record ? event_body(record, delivery->armed_at) : NULL;
-    if (body != NULL)
-        webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, webhooks->secret,
+    char secret[SIGNATURE_HEX_LEN + 1];
+    if (body != NULL) {
+        webhooks_key_secret(webhooks, record->publisher, secret);
+        webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, secret,
                      WEBHOOK_TIMEOUT, &webhooks->cancel, result);
+    }
     else
         snprintf(result->error, sizeof result->error, "%s",
                  record ? "out of memory" : "the intent is no longer stored");
@@ -297,6 +300,30 @@ void webhooks_poke(struct webhooks *webhooks)
     webhooks->pokes++;
     pthread_cond_broadcast(&webhooks->wake);
     pthread_mutex_unlock(&webhooks->lock);
+}
+
+void webhooks_key_secret(const struct webhooks *webhooks, const char *principal,
+                         char secret[SIGNATURE_HEX_LEN + 1])
+{
+    signature_hmac_hex(webhooks->secret, strlen(webhooks->secret), principal, strlen(principal),
+                       secret);
+}
+
+enum bus_err bus_webhook_secret(struct bus *bus, const struct principal *caller,
+                                struct bus_reply *reply, struct bus_error *error)
+{
+    if (bus->webhooks == NULL)
+        return bus_error_set(error, BUS_ERR_NOT_FOUND, "webhooks_off",
+                             "webhooks are off on this bus (its operator sets BUS_WEBHOOK_ALLOW)");
+    char secret[SIGNATURE_HEX_LEN + 1];
+    webhooks_key_secret(bus->webhooks, caller->id, secret);
+    json_t *body = json_pack("{s:s, s:s}", "secret", secret, "header", "X-Intent-Signature");
+    reply->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (reply->body == NULL)
+        return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");
+    reply->status = 200;
+    return BUS_OK;
 }
 
 enum bus_err webhooks_check_url(const struct webhooks *webhooks, const char *url,

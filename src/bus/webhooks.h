@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "core/errors.h"
+#include "core/signature.h"
 
 #define WEBHOOK_RETRY_BASE_DEFAULT 5.0 /* seconds before the first retry */
 #define WEBHOOK_GIVE_UP_AFTER 86400.0  /* seconds after the event */
@@ -23,12 +24,14 @@
 #define WEBHOOK_THREADS 2
 
 struct bus;
+struct bus_reply;
+struct principal;
 struct webhooks;
 
 struct webhook_settings {
     const char *allow;  /* BUS_WEBHOOK_ALLOW: host[:port] patterns */
     bool allow_private; /* BUS_WEBHOOK_ALLOW_PRIVATE=1 */
-    const char *secret; /* the signing key (BUS_WEBHOOK_SECRET or derived) */
+    const char *secret; /* BUS_WEBHOOK_SECRET or derived: each key's secret is made from it */
     double retry_base;  /* BUS_WEBHOOK_RETRY_BASE_MS / 1000 */
 };
 
@@ -49,6 +52,18 @@ void webhooks_stop(struct webhooks *webhooks);
 
 /* Wakes the threads: an intent just settled (its delivery may be due). */
 void webhooks_poke(struct webhooks *webhooks);
+
+/* The secret that signs the events of intents published by principal (an
+ * API key's id): the hex HMAC-SHA256, under the bus's webhook secret, of
+ * that id. Each key gets its own, from GET /webhooks/secret, so one key's
+ * receivers cannot forge another key's events. */
+void webhooks_key_secret(const struct webhooks *webhooks, const char *principal,
+                         char secret[SIGNATURE_HEX_LEN + 1]);
+
+/* GET /webhooks/secret: the caller's key's secret (webhooks_key_secret),
+ * {"secret","header"}; 404 webhooks_off when the operator allows none. */
+enum bus_err bus_webhook_secret(struct bus *bus, const struct principal *caller,
+                                struct bus_reply *reply, struct bus_error *error);
 
 /* Whether url may be an intent's notify_url (webhooks NULL: they are off);
  * BUS_ERR_INVALID_FIELD with invalid_notify_url or webhook_not_allowed. */

@@ -21,6 +21,7 @@ void handle_fail(struct http_request *request, struct http_response *response);
 /* serve/results.c */
 void handle_result(struct http_request *request, struct http_response *response);
 void handle_status(struct http_request *request, struct http_response *response);
+void handle_webhook_secret(struct http_request *request, struct http_response *response);
 
 /* serve/kv.c */
 void handle_kv_set(struct http_request *request, struct http_response *response);

@@ -54,6 +54,7 @@ static const struct route routes[] = {
     {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
     {"GET", "/result/", NULL, true, false, ACCESS_KEY, handle_result},
     {"GET", "/status/", NULL, true, false, ACCESS_KEY, handle_status},
+    {"GET", "/webhooks/secret", NULL, false, false, ACCESS_KEY, handle_webhook_secret},
     {"POST", "/set/", NULL, true, true, ACCESS_KEY, handle_kv_set},
     {"GET", "/get/", NULL, true, true, ACCESS_KEY, handle_kv_get},
     {"GET", "/admin/dashboard", NULL, false, false, ACCESS_ADMIN, handle_dashboard_page},

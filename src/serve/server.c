@@ -30,10 +30,11 @@ static void block_shutdown_signals(sigset_t *signals)
 }
 
 /* Starts the completion webhooks when the operator allows them
- * (BUS_WEBHOOK_ALLOW). Their signing key is BUS_WEBHOOK_SECRET, else
+ * (BUS_WEBHOOK_ALLOW). Their base secret is BUS_WEBHOOK_SECRET, else
  * derived from the API key: the hex HMAC-SHA256 under BUS_SECRET of
- * "intent-bus webhook secret" (docs/PROTOCOL-EXTENSIONS.md). 0, or -1
- * after saying why. */
+ * "intent-bus webhook secret"; each key's signing secret is made from it
+ * (webhooks_key_secret, docs/PROTOCOL-EXTENSIONS.md). 0, or -1 after
+ * saying why. */
 static int start_webhooks(struct server *server)
 {
     const struct config *config = &server->config;

@@ -7,7 +7,7 @@ same rules as a single publish, and a batch fulfil sends its webhook
 import pytest
 
 from conftest import admin_client, admin_env, unique, wait_until
-from test_webhooks import hook_env, receiver, verify  # noqa: F401 (receiver: a fixture)
+from test_webhooks import fetched_secret, hook_env, receiver, verify  # noqa: F401 (receiver: a fixture)
 
 
 def test_a_batch_claim_opens_an_attempt_per_job(server_factory):
@@ -55,7 +55,7 @@ def test_batch_items_carry_notify_url_under_the_single_rules(server_factory, rec
     r = c.post("/fulfill", {"items": [{"id": job["id"], "claim_token": job["claim_token"]}]})
     assert r.status == 200 and r.json["fulfilled"] == 1, r.raw  # a batch fulfil sends it too
     wait_until(lambda: hooks.count() == 1, timeout=15, message="the batch item's webhook")
-    event = verify(hooks.calls[0])
+    event = verify(hooks.calls[0], fetched_secret(srv))
     assert event["id"] == job["id"] and event["status"] == "fulfilled"
 
 

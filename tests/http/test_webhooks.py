@@ -94,7 +94,22 @@ def hook_env(**extra):
     return env
 
 
-def verify(call, secret=SECRET, tolerance=300):
+def key_secret(api_key, base=SECRET):
+    """The secret of the events of api_key's intents: the hex HMAC-SHA256,
+    under the bus's webhook secret, of the key's id (its SHA-256 in hex)."""
+    key_id = hashlib.sha256(api_key.encode()).hexdigest()
+    return hmac.new(base.encode(), key_id.encode(), hashlib.sha256).hexdigest()
+
+
+def fetched_secret(srv, api_key=None):
+    """GET /webhooks/secret with the key (the server's main key by default)."""
+    r = Client(srv.port, api_key or srv.key).get("/webhooks/secret")
+    assert r.status == 200, r.raw
+    assert r.json["header"] == "X-Intent-Signature"
+    return r.json["secret"]
+
+
+def verify(call, secret, tolerance=300):
     """What a receiver does (the Python example of PROTOCOL-EXTENSIONS.md)."""
     header = call["headers"]["X-Intent-Signature"]
     parts = dict(item.split("=", 1) for item in header.split(","))
@@ -140,7 +155,7 @@ def test_fulfilled_and_dead_events_arrive_once_signed(server_factory, receiver):
     call = hooks.calls[0]
     assert call["path"] == "/done"
     assert call["headers"]["Content-Type"] == "application/json"
-    event = verify(call)
+    event = verify(call, fetched_secret(srv))
     assert set(event) == {"id", "goal", "namespace", "status", "result", "result_type", "error",
                           "completed_at"}
     assert event["id"] == done and event["goal"] == "resize" and event["namespace"] == "hooks"
@@ -152,7 +167,7 @@ def test_fulfilled_and_dead_events_arrive_once_signed(server_factory, receiver):
     job = c.claim_ok()
     assert c.fail(dead, job["claim_token"], error="disk full").status == 200
     wait_until(lambda: hooks.count() == 2, message="the dead event")
-    event = verify(hooks.calls[1])
+    event = verify(hooks.calls[1], fetched_secret(srv))
     assert event["id"] == dead and event["status"] == "dead" and event["error"] == "disk full"
     assert event["result"] is None and isinstance(event["completed_at"], float)
 
@@ -175,7 +190,7 @@ def test_an_admin_cancel_sends_the_dead_event(server_factory, receiver):
     admin = admin_client(srv)
     assert admin.post(f"/admin/intents/{intent}/cancel").status == 200
     wait_until(lambda: hooks.count() == 1, message="the cancel's event")
-    event = verify(hooks.calls[0])
+    event = verify(hooks.calls[0], fetched_secret(srv))
     assert event["status"] == "dead" and event["id"] == intent
     detail = admin.get(f"/admin/intents/{intent}").json
     wait_until(lambda: admin.get(f"/admin/intents/{intent}").json["webhook"]["state"]
@@ -199,7 +214,7 @@ def test_a_failing_receiver_gets_it_on_the_fourth_try(server_factory, receiver):
     assert hooks.count() == 4
     state = webhook_of(c, intent)
     assert state["attempts"] == 4 and state["last_status"] == 200
-    events = [verify(call) for call in hooks.calls]
+    events = [verify(call, fetched_secret(srv)) for call in hooks.calls]
     assert all(e["id"] == intent and e["result"] == "ok" for e in events)
     gaps = [b["at"] - a["at"] for a, b in zip(hooks.calls, hooks.calls[1:])]
     # 0.2 s, then 0.4 s, then 0.8 s, each stretched by up to 25 % (plus polling)
@@ -229,7 +244,7 @@ def test_a_pending_delivery_survives_a_restart(server_factory, receiver, tmp_pat
                message="delivery after the restart")
     assert hooks.count() == 2
     assert webhook_of(c, intent)["attempts"] == 2
-    verify(hooks.calls[1])
+    verify(hooks.calls[1], fetched_secret(srv))
 
 
 def test_a_shutdown_interrupts_an_attempt_without_counting_it(server_factory, receiver):
@@ -279,8 +294,38 @@ def test_the_default_secret_is_derived_from_the_api_key(server_factory, receiver
     intent = c.publish(notify_url=hooks.url())
     settle(c, intent)
     wait_until(lambda: hooks.count() == 1, message="the event")
-    derived = hmac.new(srv.key.encode(), b"intent-bus webhook secret", hashlib.sha256).hexdigest()
-    assert verify(hooks.calls[0], secret=derived)["id"] == intent
+    base = hmac.new(srv.key.encode(), b"intent-bus webhook secret", hashlib.sha256).hexdigest()
+    assert fetched_secret(srv) == key_secret(srv.key, base)
+    assert verify(hooks.calls[0], key_secret(srv.key, base))["id"] == intent
+
+
+def test_each_key_has_its_own_secret(server_factory, receiver):
+    """A tester key fetches its own secret and verifies its own events with
+    it; it cannot verify (so cannot forge) the main key's."""
+    hooks = receiver()
+    srv = server_factory(env=admin_env(**hook_env()))
+    tester = admin_client(srv).generate_key(owner="hooks")
+    mine, theirs = Client(srv.port, tester, ns="own"), srv.client(ns="own-main")
+    assert fetched_secret(srv, tester) == key_secret(tester)
+    assert fetched_secret(srv, tester) != fetched_secret(srv)
+    own = mine.publish(notify_url=hooks.url("/tester"))
+    settle(mine, own)
+    other = theirs.publish(notify_url=hooks.url("/main"))
+    settle(theirs, other)
+    wait_until(lambda: hooks.count() == 2, message="both events")
+    by_path = {call["path"]: call for call in hooks.calls}
+    assert verify(by_path["/tester"], fetched_secret(srv, tester))["id"] == own
+    with pytest.raises(AssertionError):
+        verify(by_path["/main"], fetched_secret(srv, tester))
+    assert verify(by_path["/main"], fetched_secret(srv))["id"] == other
+
+
+def test_the_secret_route_needs_a_key_and_webhooks(server_factory):
+    srv = server_factory()
+    r = srv.client().get("/webhooks/secret")
+    assert r.status == 404 and r.json["error"]["code"] == "webhooks_off", r.raw
+    on = server_factory(env=hook_env())
+    assert Client(on.port, None).get("/webhooks/secret").status == 401
 
 
 def test_webhooks_are_off_unless_allowed(server_factory):
@@ -427,7 +472,7 @@ def test_three_nodes_send_each_event_once(server_factory, receiver, tmp_path):
         assert c.fulfill(job["id"], job["claim_token"], result=i).status == 200
     wait_until(lambda: all(webhook_of(clients[0], i)["state"] == "delivered" for i in ids),
                timeout=20, message="every event delivered")
-    delivered = [verify(call)["id"] for call in hooks.calls]
+    delivered = [verify(call, key_secret(secret))["id"] for call in hooks.calls]
     assert len(delivered) == 30 + 5 and set(delivered) == set(ids)
     assert sum(webhook_of(clients[0], i)["attempts"] for i in ids) == 35
 
