@@ -662,6 +662,14 @@ class IntentClient:
         )
         return IntentResult.from_json(self._json(resp))
 
+    def webhook_secret(self) -> str:
+        """This key's webhook signing secret (``GET /webhooks/secret``): what
+        a receiver of this key's ``notify_url`` events verifies
+        ``X-Intent-Signature`` with. Raises :class:`IntentBusNotFoundError`
+        (code ``webhooks_off``) when the bus sends no webhooks."""
+        resp = self._request("GET", "/webhooks/secret", policy=_ALWAYS)
+        return str(self._json(resp)["secret"])
+
     def status(self, intent_id: str) -> IntentStatus:
         """The intent's state without its result (``GET /status/<id>``)."""
         resp = self._request("GET", "/status/" + self._segment(intent_id, "intent_id"), policy=_ALWAYS)
