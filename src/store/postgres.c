@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/backoff.h"
+#include "store/batch_ops.h"
 #include "store/postgres_import.h"
 #include "store/postgres_internal.h"
 #include "store/postgres_notify.h"
@@ -410,21 +411,7 @@ static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call
  * it. An item's refusal comes before it writes anything. */
 static enum bus_err publish_many_op(void *connection, void *arg)
 {
-    struct store_publish_many_call *call = arg;
-    for (int i = 0; i < call->count; i++) {
-        struct store_publish_item *item = &call->items[i];
-        struct store_publish_call one = {.intent = item->intent,
-                                         .open_limit = call->open_limit,
-                                         .idem = item->idem,
-                                         .response_status = 201,
-                                         .response_body = item->response_body,
-                                         .replay = &item->replay};
-        item->result = publish_op(connection, &one);
-        if (item->result != BUS_OK && item->result != BUS_ERR_IDEMPOTENCY_CONFLICT &&
-            item->result != BUS_ERR_LIMIT_EXCEEDED)
-            return item->result;
-    }
-    return BUS_OK;
+    return store_publish_each(connection, arg, publish_op);
 }
 
 static enum bus_err pg_publish_many(void *backend, struct store_publish_many_call *call)
@@ -696,13 +683,7 @@ static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *
  * allocated. */
 static enum bus_err fulfill_many_op(void *connection, void *arg)
 {
-    struct store_fulfill_many_call *call = arg;
-    for (int i = 0; i < call->count; i++) {
-        call->results[i] = fulfill_op(connection, &call->items[i]);
-        if (call->results[i] != BUS_OK && call->results[i] != BUS_ERR_NOT_FOUND)
-            return call->results[i];
-    }
-    return BUS_OK;
+    return store_fulfill_each(connection, arg, fulfill_op);
 }
 
 static enum bus_err pg_fulfill_many(void *backend, struct store_fulfill_many_call *call)
