@@ -142,29 +142,41 @@ static json_t *stored_item(struct bus *bus, int index, struct publish_many_item 
     return published_item(index, item->response, false);
 }
 
+enum bus_err batch_reply(struct bus *bus, void *call, int count, batch_item_fn item,
+                         const char *done, struct bus_reply *reply, struct bus_error *error)
+{
+    json_t *results = json_array();
+    int succeeded = 0;
+    for (int i = 0; i < count && results != NULL; i++) {
+        json_t *one = item(bus, call, i);
+        if (one != NULL && json_object_get(one, "error") == NULL)
+            succeeded++;
+        if (one == NULL || json_array_append_new(results, one) != 0) {
+            json_decref(results);
+            results = NULL;
+        }
+    }
+    json_t *body = results ? json_pack("{s:o, s:i, s:i}", "results", results, done, succeeded,
+                                       "failed", count - succeeded)
+                           : NULL;
+    return bus_reply_json(reply, 200, body, error);
+}
+
+static json_t *publish_item_result(struct bus *bus, void *context, int index)
+{
+    struct publish_many_call *call = context;
+    struct publish_many_item *item = &call->items[index];
+    return item->valid ? stored_item(bus, index, item, &call->store_items[item->store_index])
+                       : batch_error_item(index, &item->error);
+}
+
 enum bus_err batch_publish_finish(struct bus *bus, struct publish_many_call *call,
                                   enum bus_err result, struct bus_reply *reply,
                                   struct bus_error *error)
 {
     if (result != BUS_OK)
         return bus_error_set(error, result, NULL, "the batch could not be stored");
-    json_t *results = json_array();
-    int published = 0;
-    for (int i = 0; i < call->count && results != NULL; i++) {
-        struct publish_many_item *item = &call->items[i];
-        json_t *one = item->valid ? stored_item(bus, i, item, &call->store_items[item->store_index])
-                                  : batch_error_item(i, &item->error);
-        if (one != NULL && json_object_get(one, "error") == NULL)
-            published++;
-        if (one == NULL || json_array_append_new(results, one) != 0) {
-            json_decref(results);
-            results = NULL;
-        }
-    }
-    json_t *body = results ? json_pack("{s:o, s:i, s:i}", "results", results, "published",
-                                       published, "failed", call->count - published)
-                           : NULL;
-    return bus_reply_json(reply, 200, body, error);
+    return batch_reply(bus, call, call->count, publish_item_result, "published", reply, error);
 }
 
 void batch_publish_clear(struct publish_many_call *call)

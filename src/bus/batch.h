@@ -99,4 +99,11 @@ void batch_fulfill_clear(struct fulfill_many_call *call);
 /* An item's error in a batch reply: {"index", "http_status", "error"}. */
 json_t *batch_error_item(int index, const struct bus_error *error);
 
+/* Each item's result of a stored batch, made by item (a result object, or
+ * NULL when out of memory): the reply {"results":[...], <done>: N,
+ * "failed": M}, where N counts the items whose result has no "error". */
+typedef json_t *(*batch_item_fn)(struct bus *bus, void *call, int index);
+enum bus_err batch_reply(struct bus *bus, void *call, int count, batch_item_fn item,
+                         const char *done, struct bus_reply *reply, struct bus_error *error);
+
 #endif

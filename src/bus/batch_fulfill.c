@@ -101,8 +101,9 @@ static json_t *fulfilled_item(int index, const struct fulfill_call *fulfill)
     return item;
 }
 
-static json_t *item_result(struct bus *bus, struct fulfill_many_call *call, int index)
+static json_t *item_result(struct bus *bus, void *context, int index)
 {
+    struct fulfill_many_call *call = context;
     struct fulfill_many_item *item = &call->items[index];
     if (!item->valid)
         return batch_error_item(index, &item->error);
@@ -119,21 +120,7 @@ enum bus_err batch_fulfill_finish(struct bus *bus, struct fulfill_many_call *cal
 {
     if (result != BUS_OK)
         return bus_error_set(error, result, NULL, "the batch could not be stored");
-    json_t *results = json_array();
-    int fulfilled = 0;
-    for (int i = 0; i < call->count && results != NULL; i++) {
-        json_t *one = item_result(bus, call, i);
-        if (one != NULL && json_object_get(one, "error") == NULL)
-            fulfilled++;
-        if (one == NULL || json_array_append_new(results, one) != 0) {
-            json_decref(results);
-            results = NULL;
-        }
-    }
-    json_t *body = results ? json_pack("{s:o, s:i, s:i}", "results", results, "fulfilled",
-                                       fulfilled, "failed", call->count - fulfilled)
-                           : NULL;
-    return bus_reply_json(reply, 200, body, error);
+    return batch_reply(bus, call, call->count, item_result, "fulfilled", reply, error);
 }
 
 void batch_fulfill_clear(struct fulfill_many_call *call)
