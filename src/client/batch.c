@@ -91,6 +91,19 @@ static enum ib_err read_results(struct ib_client *client, const json_t *reply, s
     return err;
 }
 
+enum ib_err batch_post(struct ib_client *client, const char *path, char *body, json_t **reply)
+{
+    struct http_request request = {
+        .method = "POST",
+        .path_and_query = path,
+        .body = body,
+        .body_len = strlen(body),
+    };
+    enum ib_err err = call_json(client, &request, reply);
+    free(body);
+    return err;
+}
+
 enum ib_err ib_publish_many(struct ib_client *client, const struct ib_publish *intents,
                             size_t count, struct ib_publish_result *results)
 {
@@ -104,15 +117,8 @@ enum ib_err ib_publish_many(struct ib_client *client, const struct ib_publish *i
     enum ib_err err = batch_body(client, intents, count, &body);
     if (err != IB_OK)
         return err;
-    struct http_request request = {
-        .method = "POST",
-        .path_and_query = "/intents",
-        .body = body,
-        .body_len = strlen(body),
-    };
     json_t *reply = NULL;
-    err = call_json(client, &request, &reply);
-    free(body);
+    err = batch_post(client, "/intents", body, &reply);
     if (err == IB_OK)
         err = read_results(client, reply, count, results);
     json_decref(reply);

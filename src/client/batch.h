@@ -27,6 +27,10 @@ enum ib_err fulfill_object(struct ib_client *client, const char *id, const char 
 enum ib_err batch_item_error(struct ib_client *client, const json_t *item, enum ib_err *err,
                              char code[48], char message[160]);
 
+/* POSTs a batch's body (owned: freed here) to path; *reply is the JSON
+ * answer (the caller's) on IB_OK. */
+enum ib_err batch_post(struct ib_client *client, const char *path, char *body, json_t **reply);
+
 /* The "results" list of a batch reply, checked to hold count items. */
 enum ib_err batch_results(struct ib_client *client, const json_t *reply, size_t count,
                           const json_t **list);

@@ -77,15 +77,8 @@ enum ib_err ib_fulfill_many(struct ib_client *client, const struct ib_fulfill_it
     enum ib_err err = batch_body(client, items, count, &body);
     if (err != IB_OK)
         return err;
-    struct http_request request = {
-        .method = "POST",
-        .path_and_query = "/fulfill",
-        .body = body,
-        .body_len = strlen(body),
-    };
     json_t *reply = NULL;
-    err = call_json(client, &request, &reply);
-    free(body);
+    err = batch_post(client, "/fulfill", body, &reply);
     if (err == IB_OK)
         err = read_results(client, reply, count, results);
     json_decref(reply);
