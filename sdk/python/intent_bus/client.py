@@ -576,8 +576,9 @@ class IntentClient:
             "backoff_base": backoff_base,
             "target_worker": target_worker,
             "required_capability": required_capability,
-            "notify_url": notify_url,
         }
+        if notify_url is not None:  # only when asked: a bus without webhooks never sees it
+            fields["notify_url"] = notify_url
         body = _dumps(fields, "the intent")
         headers = _idempotency_header(idempotency_key)
         resp = self._request(
