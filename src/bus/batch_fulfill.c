@@ -14,8 +14,7 @@ static enum bus_err read_items(const json_t *body, const json_t **list, struct b
     if (!json_is_array(*list) || json_array_size(*list) == 0 ||
         json_array_size(*list) > BATCH_MAX_ITEMS)
         return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_items",
-                             "body must be {\"items\": [...]} with 1 to %d items",
-                             BATCH_MAX_ITEMS);
+                             "body must be {\"items\": [...]} with 1 to %d items", BATCH_MAX_ITEMS);
     return BUS_OK;
 }
 
@@ -73,8 +72,8 @@ enum bus_err batch_fulfill_prepare(const struct principal *caller, const json_t 
     int valid = 0;
     for (int i = 0; i < call->count; i++) {
         struct fulfill_many_item *item = &call->items[i];
-        err = prepare_item(caller, json_array_get(list, (size_t)i), &call->fulfills[i],
-                           &item->error);
+        err =
+            prepare_item(caller, json_array_get(list, (size_t)i), &call->fulfills[i], &item->error);
         if (err == BUS_ERR_INTERNAL)
             return bus_error_set(error, err, NULL, "%s", item->error.message);
         item->valid = err == BUS_OK;

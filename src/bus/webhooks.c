@@ -93,10 +93,9 @@ static void send_event(struct webhooks *webhooks, const struct webhook_delivery 
     char secret[SIGNATURE_HEX_LEN + 1];
     if (body != NULL) {
         webhooks_key_secret(webhooks, record->publisher, secret);
-        webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, secret,
-                     WEBHOOK_TIMEOUT, &webhooks->cancel, result);
-    }
-    else
+        webhook_send(webhooks->curl, webhooks->policy, delivery->url, body, secret, WEBHOOK_TIMEOUT,
+                     &webhooks->cancel, result);
+    } else
         snprintf(result->error, sizeof result->error, "%s",
                  record ? "out of memory" : "the intent is no longer stored");
     free(body);

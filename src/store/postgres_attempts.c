@@ -7,11 +7,13 @@
 
 #include "store/postgres_rows.h"
 
-/* The newest ATTEMPTS_LIST_MAX, given oldest first. */
+/* The newest ATTEMPTS_LIST_MAX, given oldest first; a row a SQLite fulfil
+ * left open (a bus moved by migrate --from) ends as its intent did. */
 static const char attempt_list_sql[] =
     "SELECT * FROM (SELECT a.attempt, a.worker_id, a.claimer, k.owner, a.claimed_at,"
-    " a.lease_expires_at, a.ended_at, a.outcome, a.error FROM attempts a"
-    " LEFT JOIN api_keys k ON k.key_hash = a.claimer WHERE a.intent_id = $1"
+    " a.lease_expires_at," ATTEMPT_ENDED_SQL ", " ATTEMPT_OUTCOME_SQL ", a.error FROM attempts a"
+    " LEFT JOIN api_keys k ON k.key_hash = a.claimer"
+    " LEFT JOIN intents i ON i.id = a.intent_id WHERE a.intent_id = $1"
     " ORDER BY a.attempt DESC LIMIT $2::integer) AS newest ORDER BY attempt";
 
 struct attempt_rows {
@@ -37,8 +39,7 @@ static void attempt_row(const PGresult *res, int row, void *context)
     intent_attempt_clear(&attempt);
 }
 
-enum bus_err pg_attempt_list(void *backend, const char *id, store_each_attempt each,
-                             void *context)
+enum bus_err pg_attempt_list(void *backend, const char *id, store_each_attempt each, void *context)
 {
     char limit[24];
     const char *params[] = {id, pg_long_param(ATTEMPTS_LIST_MAX, limit)};

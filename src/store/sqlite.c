@@ -239,6 +239,11 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at ="
                         " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END"
                         " WHERE intent_id = ?1 AND outcome IS NULL",
+    /* An intent settled (fulfilled or dead): its webhook, if it has one, is
+     * due now. A re-armed row (an admin retry settled again) starts over. */
+    [W_WEBHOOK_ARM] = "UPDATE webhooks SET state = 'pending', attempts = 0, last_status = NULL,"
+                      " last_error = NULL, armed_at = ?2, next_at = ?2, lease_until = NULL,"
+                      " delivered_at = NULL WHERE intent_id = ?1",
     [W_ATTEMPT_EXTEND] = "UPDATE attempts SET lease_expires_at = ?2"
                          " WHERE intent_id = ?1 AND outcome IS NULL",
     /* Scans the open-by-publisher index: open rows only, never the history. */
@@ -663,6 +668,19 @@ static enum bus_err find_claimable(struct write_connection *conn, const struct c
     return err;
 }
 
+/* The intent just moved to fulfilled or dead: arms its webhook delivery,
+ * if it has one, in the same transaction. A statement here rather than a
+ * trigger on intents: a trigger made every status update of intents run a
+ * trigger program, about a third of the bus's CPU per job at batch 100
+ * (docs/BENCHMARKS.md, "Batches"); this costs one look at an index. */
+static enum bus_err arm_webhook(struct write_connection *conn, const char *id, double now)
+{
+    sqlite3_stmt *stmt = statement(conn, W_WEBHOOK_ARM);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(stmt, 2, now);
+    return run_statement(conn, stmt);
+}
+
 /* Ends the intent's open attempt, if it has one, with outcome. */
 static enum bus_err close_attempt(struct write_connection *conn, const char *id,
                                   const char *outcome, const char *error_text, double ended_at)
@@ -947,9 +965,9 @@ static enum bus_err fulfill_op(void *connection, void *arg)
     sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
     err = run_statement(conn, stmt);
-    if (err != BUS_OK)
-        return err;
-    return close_attempt(conn, args->ref->id, "fulfilled", NULL, args->ref->now);
+    /* The attempt's row stays as the claim wrote it: the listing reads its
+     * end from the intent (sqlite_attempts.c). */
+    return err == BUS_OK ? arm_webhook(conn, args->ref->id, args->ref->now) : err;
 }
 
 static enum bus_err sqlite_fulfill(void *backend, const struct lease_ref *ref,
@@ -1002,6 +1020,8 @@ enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
     sql_bind_text(stmt, 2, error_text);
     sqlite3_bind_double(stmt, 3, now);
     err = run_statement(conn, stmt);
+    if (err == BUS_OK)
+        err = arm_webhook(conn, id, now);
     if (err != BUS_OK)
         return err;
     stmt = statement(conn, W_ARCHIVE);

@@ -353,13 +353,23 @@ static enum bus_err retry_op(void *connection, void *arg)
     struct write_connection *conn = connection;
     struct intent_action_args *args = arg;
     long found = 0;
+    /* A fulfilled intent's attempt was left open by its fulfil (the listing
+     * reads its end from the intent): written now, before the intent
+     * forgets it. */
     enum bus_err err = execute(
         conn->db,
-        "UPDATE intents SET status = 'open', claim_attempts = 0, claim_token = NULL,"
-        " claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL, result = NULL,"
-        " result_type = NULL, completed_at = NULL, last_error = NULL, run_at = ?2,"
-        " expires_at = MAX(expires_at, ?2 + 86400.0), updated_at = ?2 WHERE id = ?1",
-        args->id, args->now, &found);
+        "UPDATE attempts SET outcome = 'fulfilled', ended_at = (SELECT completed_at FROM intents"
+        " WHERE id = ?1) WHERE intent_id = ?1 AND outcome IS NULL AND"
+        " (SELECT status FROM intents WHERE id = ?1) = 'fulfilled'",
+        args->id, 0, NULL);
+    if (err == BUS_OK)
+        err = execute(
+            conn->db,
+            "UPDATE intents SET status = 'open', claim_attempts = 0, claim_token = NULL,"
+            " claimed_by = NULL, claimed_at = NULL, claim_expires_at = NULL, result = NULL,"
+            " result_type = NULL, completed_at = NULL, last_error = NULL, run_at = ?2,"
+            " expires_at = MAX(expires_at, ?2 + 86400.0), updated_at = ?2 WHERE id = ?1",
+            args->id, args->now, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
     /* A lease held until now is taken from its worker: that attempt ends. */

@@ -13,6 +13,12 @@
  * (cleanup, purges), as foreign keys are off on these connections. The
  * claiming key's owner is not copied: an api_keys row keeps its owner for
  * good (a revoked key too), so the listing joins it. */
+/* A fulfil leaves its attempt's row as the claim wrote it: the hot path
+ * writes one row less per job (docs/BENCHMARKS.md, "Batches"). The open
+ * attempt of a fulfilled intent ended with the fulfil, so the listing reads
+ * its end and outcome from the intent (an intent has at most one open
+ * attempt, and a fulfilled one is claimed no more). The other ends (fail,
+ * lapsed lease, cancel, admin retry) write theirs. */
 static const char attempts_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS attempts ("
     " intent_id TEXT NOT NULL, attempt INTEGER NOT NULL, worker_id TEXT,"
@@ -31,8 +37,9 @@ int sql_attempts_schema(sqlite3 *db, char **message)
 /* The newest ATTEMPTS_LIST_MAX, given oldest first. */
 static const char attempt_list_sql[] =
     "SELECT * FROM (SELECT a.attempt, a.worker_id, a.claimer, k.owner, a.claimed_at,"
-    " a.lease_expires_at, a.ended_at, a.outcome, a.error FROM attempts a"
-    " LEFT JOIN api_keys k ON k.key_hash = a.claimer WHERE a.intent_id = ?1"
+    " a.lease_expires_at," ATTEMPT_ENDED_SQL ", " ATTEMPT_OUTCOME_SQL ", a.error FROM attempts a"
+    " LEFT JOIN api_keys k ON k.key_hash = a.claimer"
+    " LEFT JOIN intents i ON i.id = a.intent_id WHERE a.intent_id = ?1"
     " ORDER BY a.attempt DESC LIMIT ?2) ORDER BY attempt";
 
 static void read_attempt(sqlite3_stmt *stmt, struct intent_attempt *out)
@@ -69,8 +76,7 @@ static enum bus_err list_on(sqlite3 *db, const char *id, store_each_attempt each
     return rc == SQLITE_DONE ? BUS_OK : sql_map_error(db, rc, "attempt list");
 }
 
-enum bus_err sql_attempt_list(void *backend, const char *id, store_each_attempt each,
-                              void *context)
+enum bus_err sql_attempt_list(void *backend, const char *id, store_each_attempt each, void *context)
 {
     struct sqlite_backend *self = backend;
     struct read_connection *reader = sql_reader_acquire(self);

@@ -53,6 +53,7 @@ enum writer_statement {
     W_ATTEMPT_OPEN,
     W_ATTEMPT_CLOSE,
     W_ATTEMPT_EXTEND,
+    W_WEBHOOK_ARM,
     W_NONCE_FORGET,
     W_NONCE_INSERT,
     W_DELETE_NONCES,

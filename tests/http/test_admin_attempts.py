@@ -211,3 +211,23 @@ def test_a_version_6_database_gains_the_attempts_table(srv):
     db = sqlite3.connect(srv.db)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 8  # 7: attempts; 8: webhooks
     db.close()
+
+
+def test_a_fulfilled_job_retried_by_the_admin_keeps_its_fulfilled_attempt(srv):
+    """The fulfil's end of an attempt is read from the intent until something
+    else ends it; an admin retry of a fulfilled job must keep it fulfilled
+    (not 'released'), and the next claim is attempt 2."""
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("att"))
+    iid = c.publish(goal="again")
+    job = claim_as(c, "w-1", "again").json
+    assert c.fulfill(iid, job["claim_token"]).status == 200
+    done = admin.intent(iid)["attempts"]
+    assert [(a["outcome"], a["worker_id"]) for a in done] == [("fulfilled", "w-1")]
+    assert done[0]["ended_at"] is not None
+    assert admin.post(f"/admin/intents/{iid}/retry").status == 200
+    assert admin.intent(iid)["attempts"] == done
+    again = claim_as(c, "w-2", "again").json
+    assert again["id"] == iid
+    attempts = admin.intent(iid)["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "fulfilled"), (2, "running")]

@@ -272,7 +272,7 @@ def test_a_version_6_database_gains_the_webhooks(server_factory, receiver):
     old = c.publish(goal="old")
     srv.stop()
     db = sqlite3.connect(srv.db)
-    db.executescript("DROP TRIGGER webhooks_arm; DROP TRIGGER webhooks_forget;"
+    db.executescript("DROP TRIGGER webhooks_forget;"
                      "DROP TABLE webhooks; PRAGMA user_version = 6;")
     db.close()
     srv.start()
