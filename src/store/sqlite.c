@@ -244,6 +244,10 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_WEBHOOK_ARM] = "UPDATE webhooks SET state = 'pending', attempts = 0, last_status = NULL,"
                       " last_error = NULL, armed_at = ?2, next_at = ?2, lease_until = NULL,"
                       " delivered_at = NULL WHERE intent_id = ?1",
+    [W_ATTEMPT_FULFILLED] = "UPDATE attempts SET outcome = 'fulfilled', ended_at ="
+                            " (SELECT completed_at FROM intents WHERE id = ?1)"
+                            " WHERE intent_id = ?1 AND outcome IS NULL"
+                            " AND (SELECT status FROM intents WHERE id = ?1) = 'fulfilled'",
     [W_ATTEMPT_EXTEND] = "UPDATE attempts SET lease_expires_at = ?2"
                          " WHERE intent_id = ?1 AND outcome IS NULL",
     /* Scans the open-by-publisher index: open rows only, never the history. */
@@ -1007,12 +1011,22 @@ static enum bus_err sqlite_fulfill_many_submit(void *backend, struct store_fulfi
     return submit_gated(self, call->nonce, fulfill_many_op, call, done, context);
 }
 
+enum bus_err sql_settle_fulfilled_attempt(struct write_connection *conn, const char *id)
+{
+    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_FULFILLED);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    return run_statement(conn, stmt);
+}
+
 /* Moves an intent to dead and copies it into the dead-letter table; its
- * attempt ends with reason as outcome. */
+ * attempt ends with reason as outcome (a fulfilled one's ended with its
+ * fulfil: an admin cancel of a fulfilled intent keeps that). */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                                 const char *error_text, const char *reason, double now)
 {
-    enum bus_err err = close_attempt(conn, id, reason, error_text, now);
+    enum bus_err err = sql_settle_fulfilled_attempt(conn, id);
+    if (err == BUS_OK)
+        err = close_attempt(conn, id, reason, error_text, now);
     if (err != BUS_OK)
         return err;
     sqlite3_stmt *stmt = statement(conn, W_KILL);

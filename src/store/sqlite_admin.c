@@ -353,15 +353,8 @@ static enum bus_err retry_op(void *connection, void *arg)
     struct write_connection *conn = connection;
     struct intent_action_args *args = arg;
     long found = 0;
-    /* A fulfilled intent's attempt was left open by its fulfil (the listing
-     * reads its end from the intent): written now, before the intent
-     * forgets it. */
-    enum bus_err err = execute(
-        conn->db,
-        "UPDATE attempts SET outcome = 'fulfilled', ended_at = (SELECT completed_at FROM intents"
-        " WHERE id = ?1) WHERE intent_id = ?1 AND outcome IS NULL AND"
-        " (SELECT status FROM intents WHERE id = ?1) = 'fulfilled'",
-        args->id, 0, NULL);
+    /* Written before the intent forgets how its last attempt ended. */
+    enum bus_err err = sql_settle_fulfilled_attempt(conn, args->id);
     if (err == BUS_OK)
         err = execute(
             conn->db,

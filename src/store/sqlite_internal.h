@@ -54,6 +54,7 @@ enum writer_statement {
     W_ATTEMPT_CLOSE,
     W_ATTEMPT_EXTEND,
     W_WEBHOOK_ARM,
+    W_ATTEMPT_FULFILLED,
     W_NONCE_FORGET,
     W_NONCE_INSERT,
     W_DELETE_NONCES,
@@ -100,6 +101,11 @@ double sql_double_column(sqlite3_stmt *stmt, int column);
 
 /* Reads a row selected with INTENT_COLUMNS. */
 void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
+
+/* A fulfil leaves its attempt's row open (sqlite_attempts.c); before a
+ * fulfilled intent changes state again (an admin cancel or retry), this
+ * writes that attempt's end, as the fulfil's, into its row. */
+enum bus_err sql_settle_fulfilled_attempt(struct write_connection *conn, const char *id);
 
 /* Moves an intent to dead and copies it into the dead-letter table; its
  * open attempt, if any, ends with reason as outcome and error_text. */

@@ -231,3 +231,15 @@ def test_a_fulfilled_job_retried_by_the_admin_keeps_its_fulfilled_attempt(srv):
     assert again["id"] == iid
     attempts = admin.intent(iid)["attempts"]
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "fulfilled"), (2, "running")]
+
+
+def test_a_fulfilled_job_cancelled_by_the_admin_keeps_its_fulfilled_attempt(srv):
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("att"))
+    iid = c.publish(goal="done-then-cancelled")
+    job = claim_as(c, "w-1", "done-then-cancelled").json
+    assert c.fulfill(iid, job["claim_token"]).status == 200
+    done = admin.intent(iid)["attempts"]
+    assert [a["outcome"] for a in done] == ["fulfilled"]
+    assert admin.post(f"/admin/intents/{iid}/cancel").status == 200
+    assert admin.intent(iid)["attempts"] == done
