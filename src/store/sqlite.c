@@ -239,11 +239,14 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at ="
                         " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END"
                         " WHERE intent_id = ?1 AND outcome IS NULL",
-    /* An intent settled (fulfilled or dead): its webhook, if it has one, is
-     * due now. A re-armed row (an admin retry settled again) starts over. */
+    /* An intent settles (fulfilled or dead): its webhook, if it has one, is
+     * due now. A re-armed row (an admin retry settled again) starts over;
+     * an intent dead already (an admin cancel of a dead one) is no new
+     * event. Run before the intent's own update in the kill. */
     [W_WEBHOOK_ARM] = "UPDATE webhooks SET state = 'pending', attempts = 0, last_status = NULL,"
                       " last_error = NULL, armed_at = ?2, next_at = ?2, lease_until = NULL,"
-                      " delivered_at = NULL WHERE intent_id = ?1",
+                      " delivered_at = NULL WHERE intent_id = ?1"
+                      " AND (SELECT status FROM intents WHERE id = ?1) <> 'dead'",
     [W_ATTEMPT_FULFILLED] = "UPDATE attempts SET outcome = 'fulfilled', ended_at ="
                             " (SELECT completed_at FROM intents WHERE id = ?1)"
                             " WHERE intent_id = ?1 AND outcome IS NULL"
@@ -1027,6 +1030,8 @@ enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
     enum bus_err err = sql_settle_fulfilled_attempt(conn, id);
     if (err == BUS_OK)
         err = close_attempt(conn, id, reason, error_text, now);
+    if (err == BUS_OK)
+        err = arm_webhook(conn, id, now); /* before the update: it looks at the old status */
     if (err != BUS_OK)
         return err;
     sqlite3_stmt *stmt = statement(conn, W_KILL);
@@ -1034,8 +1039,6 @@ enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
     sql_bind_text(stmt, 2, error_text);
     sqlite3_bind_double(stmt, 3, now);
     err = run_statement(conn, stmt);
-    if (err == BUS_OK)
-        err = arm_webhook(conn, id, now);
     if (err != BUS_OK)
         return err;
     stmt = statement(conn, W_ARCHIVE);

@@ -196,6 +196,11 @@ def test_an_admin_cancel_sends_the_dead_event(server_factory, receiver):
     wait_until(lambda: admin.get(f"/admin/intents/{intent}").json["webhook"]["state"]
                == "delivered", message="the admin's view of the delivery")
     assert detail["webhook"]["url"] == hooks.url()
+    # cancelled again, already dead: no new event, the delivery stays delivered
+    assert admin.post(f"/admin/intents/{intent}/cancel").status == 200
+    time.sleep(1.0)  # the delivery threads would have sent a re-armed event by now
+    assert hooks.count() == 1
+    assert admin.get(f"/admin/intents/{intent}").json["webhook"]["state"] == "delivered"
 
 
 def test_a_failing_receiver_gets_it_on_the_fourth_try(server_factory, receiver):
