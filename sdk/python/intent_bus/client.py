@@ -678,6 +678,31 @@ class IntentClient:
 
     # ---------------------------------------------------------------- workers
 
+    def _post_claim(
+        self,
+        max: Optional[int],
+        goal: Optional[str],
+        namespace: str,
+        worker_id: Optional[str],
+        capabilities: CapabilitiesArg,
+        wait: Optional[float],
+        publisher: Optional[str],
+    ) -> _Response:
+        """``POST /claim`` with the claim's parameters (and ``max`` for a
+        batch claim, ``None`` for a single one); never retried."""
+        query: List[Tuple[str, Optional[str]]] = [("goal", goal)]
+        if max is not None:
+            query.append(("max", str(max)))
+        query += [
+            ("namespace", namespace),
+            ("worker_id", worker_id),
+            ("capabilities", _capabilities(capabilities)),
+            ("publisher", publisher),
+        ]
+        if wait is not None:
+            query.append(("wait", _num(wait)))
+        return self._request("POST", "/claim", query=query, policy=_NEVER, extra_timeout=wait or 0.0)
+
     def _claim(
         self,
         goal: Optional[str] = None,
@@ -688,16 +713,7 @@ class IntentClient:
         publisher: Optional[str] = None,
     ) -> Tuple[Optional[Job], Optional[float]]:
         """:meth:`claim` that also returns the ``Retry-After`` of a 204."""
-        query: List[Tuple[str, Optional[str]]] = [
-            ("goal", goal),
-            ("namespace", namespace),
-            ("worker_id", worker_id),
-            ("capabilities", _capabilities(capabilities)),
-            ("publisher", publisher),
-        ]
-        if wait is not None:
-            query.append(("wait", _num(wait)))
-        resp = self._request("POST", "/claim", query=query, policy=_NEVER, extra_timeout=wait or 0.0)
+        resp = self._post_claim(None, goal, namespace, worker_id, capabilities, wait, publisher)
         if resp.status == 204:
             return None, _parse_retry_after(resp.headers.get("retry-after"))
         return Job.from_json(self._json(resp)), None
@@ -751,17 +767,7 @@ class IntentClient:
         """
         if isinstance(max, bool) or not isinstance(max, int) or not 1 <= max <= BATCH_MAX:
             raise ValueError(f"max must be an integer from 1 to {BATCH_MAX}")
-        query: List[Tuple[str, Optional[str]]] = [
-            ("goal", goal),
-            ("max", str(max)),
-            ("namespace", namespace),
-            ("worker_id", worker_id),
-            ("capabilities", _capabilities(capabilities)),
-            ("publisher", publisher),
-        ]
-        if wait is not None:
-            query.append(("wait", _num(wait)))
-        resp = self._request("POST", "/claim", query=query, policy=_NEVER, extra_timeout=wait or 0.0)
+        resp = self._post_claim(max, goal, namespace, worker_id, capabilities, wait, publisher)
         if resp.status == 204:
             return []
         intents = self._json(resp).get("intents")
