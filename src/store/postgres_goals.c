@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/postgres_internal.h"
+#include "store/postgres_rows.h"
 
 enum bus_err pg_goal_limit_check(PGconn *conn, const char *namespace_, const char *goal,
                                  double now)
@@ -97,9 +97,8 @@ enum bus_err pg_goal_control_set(void *backend, const struct goal_control_change
 
 enum bus_err pg_goal_control_list(void *backend, store_each_goal_control each, void *context)
 {
-    PGconn *conn = pg_reader_acquire(backend);
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, "goal controls",
+    enum bus_err err = pg_pool_read(backend, "goal controls",
                                "SELECT namespace, goal, paused, max_claimed, updated_at"
                                " FROM goal_controls ORDER BY namespace COLLATE \"C\","
                                " goal COLLATE \"C\"",
@@ -113,6 +112,5 @@ enum bus_err pg_goal_control_list(void *backend, store_each_goal_control each, v
         each(context, &control);
     }
     PQclear(res);
-    pg_reader_release(backend, conn);
     return err;
 }

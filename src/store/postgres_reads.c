@@ -3,28 +3,14 @@
  * every commit made before it began, on any node. */
 #include <stdlib.h>
 
-#include "store/postgres_internal.h"
-
-/* Runs a read on a pool connection. A connection that broke while idle in
- * the pool (the server restarted) is only found out by using it: the read
- * is then tried once more on a fresh connection, as reads change nothing. */
-static enum bus_err pool_read(struct pg_backend *self, const char *what, const char *sql,
-                              int param_count, const char *const *params, PGresult **out)
-{
-    PGconn *conn = pg_reader_acquire(self);
-    enum bus_err err = pg_exec(conn, what, sql, param_count, params, out);
-    if (err == BUS_ERR_DATABASE_BUSY && PQstatus(conn) == CONNECTION_BAD && pg_reconnect(conn))
-        err = pg_exec(conn, what, sql, param_count, params, out);
-    pg_reader_release(self, conn);
-    return err;
-}
+#include "store/postgres_rows.h"
 
 enum bus_err pg_get_intent(void *backend, const char *id, struct intent_record *out)
 {
     const char *params[] = {id};
     PGresult *res = NULL;
     enum bus_err err =
-        pool_read(backend, "intent read", "SELECT " PG_INTENT_COLUMNS " FROM intents WHERE id = $1",
+        pg_pool_read(backend, "intent read", "SELECT " PG_INTENT_COLUMNS " FROM intents WHERE id = $1",
                   1, params, &res);
     if (err != BUS_OK)
         return err;
@@ -44,7 +30,7 @@ enum bus_err pg_kv_get(void *backend, const char *principal, const char *key, do
     const char *params[] = {principal, key, pg_double_param(now, now_text)};
     PGresult *res = NULL;
     *value_json = NULL;
-    enum bus_err err = pool_read(backend, "kv read",
+    enum bus_err err = pg_pool_read(backend, "kv read",
                                  "SELECT value FROM kv WHERE principal = $1 AND key = $2"
                                  " AND expires_at > $3::float8",
                                  3, params, &res);
@@ -85,6 +71,6 @@ enum bus_err pg_key_lookup(void *backend, const char *key_hash, char owner[OWNER
 {
     const char *params[] = {key_hash};
     PGresult *res = NULL;
-    enum bus_err err = pool_read(backend, "key lookup", key_owner_sql, 1, params, &res);
+    enum bus_err err = pg_pool_read(backend, "key lookup", key_owner_sql, 1, params, &res);
     return err != BUS_OK ? err : read_owner(res, owner);
 }

@@ -4,15 +4,24 @@
 
 #include "store/postgres_rows.h"
 
+enum bus_err pg_pool_read(struct pg_backend *self, const char *what, const char *sql,
+                          int param_count, const char *const *params, PGresult **out)
+{
+    PGconn *conn = pg_reader_acquire(self);
+    enum bus_err err = pg_exec(conn, what, sql, param_count, params, out);
+    if (err == BUS_ERR_DATABASE_BUSY && PQstatus(conn) == CONNECTION_BAD && pg_reconnect(conn))
+        err = pg_exec(conn, what, sql, param_count, params, out);
+    pg_reader_release(self, conn);
+    return err;
+}
+
 enum bus_err pg_read_rows(struct pg_backend *self, const char *what, const char *sql,
                           int param_count, const char *const *params, pg_row_fn row, void *context)
 {
-    PGconn *conn = pg_reader_acquire(self);
+    /* The rows are ours once read: another request may have the
+     * connection while the callbacks run. */
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(conn, what, sql, param_count, params, &res);
-    /* The rows are ours now: another request may have the connection
-     * while the callbacks run. */
-    pg_reader_release(self, conn);
+    enum bus_err err = pg_pool_read(self, what, sql, param_count, params, &res);
     if (err != BUS_OK)
         return err;
     for (int i = 0; i < PQntuples(res); i++)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/postgres_internal.h"
+#include "store/postgres_rows.h"
 
 enum bus_err pg_webhook_insert(PGconn *conn, const struct intent_new *intent)
 {
@@ -57,14 +57,12 @@ static enum bus_err take_op(void *connection, void *arg)
  * often, and an idle look should not take the writer. */
 static enum bus_err any_due(struct pg_backend *self, const char *const *params)
 {
-    PGconn *conn = pg_reader_acquire(self);
     PGresult *res = NULL;
-    enum bus_err err = pg_exec(
-        conn, "webhook due", "SELECT 1 FROM webhooks WHERE" DUE_WHERE " LIMIT 1", 1, params, &res);
+    enum bus_err err = pg_pool_read(
+        self, "webhook due", "SELECT 1 FROM webhooks WHERE" DUE_WHERE " LIMIT 1", 1, params, &res);
     if (err == BUS_OK && PQntuples(res) == 0)
         err = BUS_ERR_EMPTY;
     PQclear(res);
-    pg_reader_release(self, conn);
     return err;
 }
 
@@ -111,10 +109,9 @@ enum bus_err pg_webhook_record(void *backend, const struct webhook_outcome *outc
 
 enum bus_err pg_webhook_get(void *backend, const char *intent_id, struct webhook_record *out)
 {
-    PGconn *conn = pg_reader_acquire(backend);
     PGresult *res = NULL;
     const char *params[] = {intent_id};
-    enum bus_err err = pg_exec(conn, "webhook read",
+    enum bus_err err = pg_pool_read(backend, "webhook read",
                                "SELECT url, state, attempts, last_status, last_error, armed_at,"
                                " next_at, delivered_at FROM webhooks WHERE intent_id = $1",
                                1, params, &res);
@@ -132,19 +129,16 @@ enum bus_err pg_webhook_get(void *backend, const char *intent_id, struct webhook
         out->delivered_at = pg_double(res, 0, 7);
     }
     PQclear(res);
-    pg_reader_release(backend, conn);
     return err;
 }
 
 enum bus_err pg_webhook_pending(void *backend, long *count)
 {
-    PGconn *conn = pg_reader_acquire(backend);
     PGresult *res = NULL;
     enum bus_err err =
-        pg_exec(conn, "webhook count", "SELECT count(*) FROM webhooks WHERE state = 'pending'", 0,
+        pg_pool_read(backend, "webhook count", "SELECT count(*) FROM webhooks WHERE state = 'pending'", 0,
                 NULL, &res);
     *count = err == BUS_OK ? pg_long(res, 0, 0) : 0;
     PQclear(res);
-    pg_reader_release(backend, conn);
     return err;
 }

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, ON_POSTGRES, REPO, assert_error, postgres_createdb, unique,
-                      wait_until)
+from conftest import (BIN, ON_POSTGRES, REPO, admin_client, admin_env, assert_error,
+                      postgres_createdb, unique, wait_until)
 from test_signing import (assert_signature_refused, publish_body, send, send_signed,
                           signing_headers)
 
@@ -184,6 +184,32 @@ def test_a_stopped_database_answers_503_and_the_bus_recovers_alone(server_factor
     assert states[held["id"]] == "fulfilled"
     assert sorted(set(states.values())) == ["fulfilled", "open"]
     assert list(states.values()).count("open") == len(published)
+    assert srv.alive()
+
+
+@needs_postgres
+@pytest.mark.skipif(not CLUSTER_DIR, reason="needs INTENT_BUS_PG_CLUSTER_DIR (make test-postgres)")
+def test_reads_after_a_database_restart_answer_at_once(server_factory):
+    """A restart of PostgreSQL while the bus is idle breaks every pooled
+    connection unnoticed: the first read on each one finds out. Reads change
+    nothing, so every kind of read mends its connection and answers, the
+    first time, without a 503 (a key listing once answered 503 here)."""
+    srv = server_factory(env=admin_env())
+    c = srv.client(ns=unique("ns"))
+    published = c.publish(goal="restart")
+    admin = admin_client(srv)
+    try:
+        for path in ("/admin/keys", "/admin/goals", f"/admin/intents/{published}"):
+            assert admin.get(path).status == 200
+            cluster("stop")
+            cluster("start")
+            resp = admin.request("GET", path, check=False)
+            assert resp.status == 200, (path, resp.status, resp.raw[:200])
+        cluster("stop")
+        cluster("start")
+        assert c.status(published)["status"] == "open"
+    finally:
+        admin.close()
     assert srv.alive()
 
 
