@@ -5,6 +5,7 @@
 #define STORE_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include <sqlite3.h>
 
@@ -64,6 +65,15 @@ enum writer_statement {
 struct write_connection {
     sqlite3 *db;
     sqlite3_stmt *statements[W_STATEMENT_COUNT];
+    const char *path; /* the database file (the backend's copy) */
+    bool sync_full;
+    /* Opened read-only, as its storage could not be written at start
+     * (sqlite_read_only.h): every write is refused, and the writer tries to
+     * open it again read-write, at most once a second (next_reopen,
+     * monotonic), until it can. */
+    bool read_only;
+    double next_reopen;
+    struct sqlite_backend *backend; /* whose read connections reopen too */
 };
 
 struct read_connection {
@@ -85,6 +95,8 @@ struct sqlite_backend {
     struct read_connection *readers;
     struct read_connection *free_readers;
     int reader_count;
+    bool reopening; /* the writer holds every read connection to reopen it */
+    char *path;     /* owned; writes.path points here */
 };
 
 
