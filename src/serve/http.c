@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,8 @@ static struct edge_connection *connection_edge(struct MHD_Connection *connection
 struct head_tally {
     size_t fields;
     size_t bytes;
+    size_t lengths;   /* Content-Length fields */
+    size_t encodings; /* Transfer-Encoding fields */
 };
 
 static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, const char *name,
@@ -203,6 +206,8 @@ static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, cons
     struct head_tally *tally = context;
     tally->fields++;
     tally->bytes += strlen(name) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    tally->lengths += strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+    tally->encodings += strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
     return MHD_YES;
 }
 
@@ -212,7 +217,7 @@ static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, cons
 static bool refuse_head(struct server *server, struct MHD_Connection *connection, const char *url,
                         struct request_state *state, struct http_response *out)
 {
-    struct head_tally tally = {0, strlen(url)};
+    struct head_tally tally = {0, strlen(url), 0, 0};
     if (state->uri_verdict == EDGE_URI_TOO_MANY_PARAMS)
         return response_refuse(out, 414, "uri_too_long", "the query has more than %d parameters",
                                EDGE_QUERY_PARAMS_MAX);
@@ -224,6 +229,11 @@ static bool refuse_head(struct server *server, struct MHD_Connection *connection
         return response_refuse(out, 431, "headers_too_large",
                                "at most %d header fields and %d bytes of head",
                                EDGE_HEADER_FIELDS_MAX, EDGE_HEAD_MAX);
+    /* Two framings of one body (RFC 9112 6.3): the library would pick
+     * one, a proxy in front maybe the other (request smuggling). */
+    if (tally.lengths > 1 || (tally.lengths > 0 && tally.encodings > 0))
+        return response_refuse(out, 400, "invalid_request",
+                               "at most one Content-Length, and none with Transfer-Encoding");
     if (!server->config.trust_proxy)
         return false; /* the library caps connections per peer address */
     router_client_address(server, connection, state->address, sizeof state->address);

@@ -97,6 +97,18 @@ def test_declared_body_over_limit_answered_before_it_is_sent(shared_server):
         assert_error_shape(answer, 413)
 
 
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 5\r\nContent-Length: 100000000",
+    b"Content-Length: 5\r\nContent-Length: 5",
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 100000000",
+])
+def test_two_framings_of_one_body_refused(shared_server, framing):
+    data = (b"POST /intent HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+            framing + b"\r\n\r\n")
+    assert_error_shape(answer_to(shared_server.port, data, timeout=5), 400, "invalid_request")
+
+
 def send_chunked_until_answered(port, target, key, total):
     """Sends a chunked body of total bytes in 4 KB chunks, looking for an
     answer between chunks; returns (bytes sent before the answer began
