@@ -131,7 +131,9 @@ extern const char sql_key_owner_query[];
 enum bus_err sql_key_owner(sqlite3 *db, sqlite3_stmt *stmt, const char *key_hash,
                            char owner[OWNER_MAX_BYTES + 1]);
 
-/* A read-only connection from the pool, waiting for one if all are busy. */
+/* A read-only connection from the pool, waiting for one if all are busy
+ * (or while the writer reopens them all, see reopen_if_writable). Held
+ * for one read, never across a write: the writer may wait for it. */
 struct read_connection *sql_reader_acquire(struct sqlite_backend *self);
 void sql_reader_release(struct sqlite_backend *self, struct read_connection *reader);
 
