@@ -51,6 +51,8 @@ static double phase_deadline(const struct edge *edge, enum edge_phase phase, dou
         return now + edge->head_seconds;
     case EDGE_BODY:
         return now + edge->body_seconds;
+    case EDGE_LINGER:
+        return now + EDGE_LINGER_SECONDS;
     case EDGE_BUSY:
         break;
     }

@@ -24,14 +24,20 @@
 #define EDGE_IDLE_SECONDS 60
 #define EDGE_DEFAULT_HEAD_SECONDS 10
 #define EDGE_DEFAULT_BODY_SECONDS 30
+/* After an answer written while the body still arrives (a chunked body
+ * over its limit), the rest is read and dropped this long, so that the
+ * client sees the answer before the connection is cut (a cut with unread
+ * data is a reset, which may destroy it). */
+#define EDGE_LINGER_SECONDS 5
 
 /* 256, not fewer: a host running a fleet of workers (or `intent-bus bench
  * extreme`, about 110 connections) is one address too. */
 #define EDGE_DEFAULT_CONNECTIONS_PER_IP 256
 
-/* Where a connection's current request is; only the first three have a
- * deadline (a request being answered, or parked, has none). */
-enum edge_phase { EDGE_IDLE, EDGE_HEAD, EDGE_BODY, EDGE_BUSY };
+/* Where a connection's current request is; each has a deadline but
+ * EDGE_BUSY (a request being answered, or parked). EDGE_LINGER: answered
+ * early, the rest of its body dropped until the deadline cuts it. */
+enum edge_phase { EDGE_IDLE, EDGE_HEAD, EDGE_BODY, EDGE_LINGER, EDGE_BUSY };
 
 /* What is wrong with a request target, or EDGE_URI_OK. */
 enum edge_uri_verdict { EDGE_URI_OK, EDGE_URI_TOO_LONG, EDGE_URI_TOO_MANY_PARAMS };

@@ -12,18 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "serve/common_headers.h"
+#include "serve/early_answer.h"
 #include "serve/edge.h"
 #include "serve/long_poll.h"
 #include "serve/router.h"
 #include "serve/server.h"
 #include "util/clock.h"
-#include "version.h"
 
 #define CONNECTION_IDLE_TIMEOUT 60
 #define CONNECTION_LIMIT 4096
@@ -37,6 +39,7 @@
 struct request_state {
     size_t size;
     bool too_large;
+    bool answered_early; /* refuse_rest_of_body wrote the answer */
     bool head_seen;                    /* on_request has seen the whole head */
     enum edge_uri_verdict uri_verdict; /* from on_request_line */
     bool address_counted;              /* address is counted in the edge's table */
@@ -69,11 +72,8 @@ static struct request_state *new_request_state(void)
 
 static void add_common_headers(struct MHD_Response *response)
 {
-    MHD_add_response_header(response, "X-Frame-Options", "DENY");
-    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(response, "Cache-Control", "no-store");
-    MHD_add_response_header(response, "X-Intent-Version", INTENT_PROTOCOL_VERSION);
+    for (size_t i = 0; i < COMMON_HEADER_COUNT; i++)
+        MHD_add_response_header(response, common_headers[i][0], common_headers[i][1]);
 }
 
 /* A malloc'd copy of a JSON body with a newline at the end, as curl users
@@ -195,6 +195,8 @@ static struct edge_connection *connection_edge(struct MHD_Connection *connection
 struct head_tally {
     size_t fields;
     size_t bytes;
+    size_t lengths;   /* Content-Length fields */
+    size_t encodings; /* Transfer-Encoding fields */
 };
 
 static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, const char *name,
@@ -204,6 +206,8 @@ static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, cons
     struct head_tally *tally = context;
     tally->fields++;
     tally->bytes += strlen(name) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    tally->lengths += strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+    tally->encodings += strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
     return MHD_YES;
 }
 
@@ -213,7 +217,7 @@ static enum MHD_Result count_header(void *context, enum MHD_ValueKind kind, cons
 static bool refuse_head(struct server *server, struct MHD_Connection *connection, const char *url,
                         struct request_state *state, struct http_response *out)
 {
-    struct head_tally tally = {0, strlen(url)};
+    struct head_tally tally = {0, strlen(url), 0, 0};
     if (state->uri_verdict == EDGE_URI_TOO_MANY_PARAMS)
         return response_refuse(out, 414, "uri_too_long", "the query has more than %d parameters",
                                EDGE_QUERY_PARAMS_MAX);
@@ -225,6 +229,11 @@ static bool refuse_head(struct server *server, struct MHD_Connection *connection
         return response_refuse(out, 431, "headers_too_large",
                                "at most %d header fields and %d bytes of head",
                                EDGE_HEADER_FIELDS_MAX, EDGE_HEAD_MAX);
+    /* Two framings of one body (RFC 9112 6.3): the library would pick
+     * one, a proxy in front maybe the other (request smuggling). */
+    if (tally.lengths > 1 || (tally.lengths > 0 && tally.encodings > 0))
+        return response_refuse(out, 400, "invalid_request",
+                               "at most one Content-Length, and none with Transfer-Encoding");
     if (!server->config.trust_proxy)
         return false; /* the library caps connections per peer address */
     router_client_address(server, connection, state->address, sizeof state->address);
@@ -357,6 +366,35 @@ static enum MHD_Result on_head(struct server *server, struct MHD_Connection *con
     return MHD_YES; /* wait for the body */
 }
 
+/* A chunked body past its limit (its size was not declared, so the head
+ * could not be refused): answered 413 now, while the client still sends,
+ * and the rest is read and dropped only until it has had time to see the
+ * answer (EDGE_LINGER), then the connection is cut. libmicrohttpd 0.9.75
+ * has no way to do this: MHD_queue_response refuses every state between
+ * the head and the end of the body (connection.c), even in 1.0. It also
+ * writes nothing on the connection while a body arrives, so the answer is
+ * written on the socket here, whole, and its sending half closed. Not over
+ * TLS, where the library owns the stream: there the 413 waits for the end
+ * of the body or its deadline. */
+static void refuse_rest_of_body(struct server *server, struct MHD_Connection *connection,
+                                const char *method, const char *url, struct request_state *state)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct http_response refusal = {0};
+    if (server->config.tls_cert[0] != '\0' || info == NULL)
+        return;
+    response_refuse(&refusal, 413, "payload_too_large", "request body exceeds %zu bytes",
+                    state->limit);
+    if (refusal.body == NULL)
+        return;
+    state->answered_early = true;
+    early_answer_send(info->connect_fd, 413, "Payload Too Large", refusal.body);
+    free(refusal.body);
+    edge_enter(server->edge, connection_edge(connection), EDGE_LINGER);
+    router_observe(server, connection, method, url, 413, 0, NULL);
+}
+
 /* A parked long-poll request was resumed: send what the dispatcher put in
  * its waiter (which keeps the body; on_completed frees both). */
 static enum MHD_Result answer_resumed(struct server *server, struct MHD_Connection *connection,
@@ -394,6 +432,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     if (*upload_data_size > 0) {
         append_body(state, upload_data, *upload_data_size);
         *upload_data_size = 0;
+        if (state->too_large && !state->answered_early)
+            refuse_rest_of_body(cls, connection, method, url, state);
+        return MHD_YES;
+    }
+    if (state->answered_early) {
+        /* The body ended while lingering. Returning MHD_NO would close the
+         * connection too, but log an "internal error": a timeout of a
+         * second (the library's own, on the connection) closes it quietly. */
+        MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
         return MHD_YES;
     }
     return answer(cls, connection, method, url, state);

@@ -16,11 +16,13 @@
 #include <sqlite3.h>
 
 #include "core/backoff.h"
+#include "util/clock.h"
 #include "util/token.h"
 #include "store/store.h"
 #include "store/batch_ops.h"
 #include "store/sqlite_checkpoint.h"
 #include "store/sqlite_internal.h"
+#include "store/sqlite_read_only.h"
 #include "store/writer.h"
 
 #define MAX_BATCH 256
@@ -274,6 +276,12 @@ const char sql_key_owner_query[] =
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Opening and closing (at the end of this file). */
+static int open_writer(struct write_connection *conn);
+static void close_writer(struct write_connection *conn);
+static int open_reader(struct read_connection *reader, const struct write_connection *writes);
+static void close_reader(struct read_connection *reader);
+
 /* A storage fault (full disk, read-only file system, I/O error) is logged
  * once per episode, not once per request: its first failure says what it
  * is, the first commit after it says it is over. Process-wide, as the disk
@@ -427,8 +435,70 @@ static bool transaction_lost(void *connection)
 static unsigned long failures_at_begin;
 static sqlite3_int64 changes_at_begin;
 
+/* Every read connection, out of the pool, with the pool's lock held:
+ * requests wait meanwhile (each holds one for a single query). */
+static void take_all_readers(struct sqlite_backend *self)
+{
+    pthread_mutex_lock(&self->readers_lock);
+    self->reopening = true;
+    for (;;) {
+        int idle = 0;
+        for (const struct read_connection *r = self->free_readers; r != NULL; r = r->next_free)
+            idle++;
+        if (idle == self->reader_count)
+            return;
+        /* Timed: a release wakes one waiter, maybe a request, not this. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 10 * 1000 * 1000;
+        if (until.tv_nsec >= 1000 * 1000 * 1000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000 * 1000 * 1000;
+        }
+        pthread_cond_timedwait(&self->reader_returned, &self->readers_lock, &until);
+    }
+}
+
+/* A database opened read-only (its storage could not be written at start)
+ * is opened again read-write once it can be, at most once a second: the
+ * fault is over without a restart. Every connection of the process closes
+ * first: SQLite shares one mapping of the -shm file among them, read-only
+ * while any read-only one is open. Runs on the writer thread before a
+ * batch, so no statement of the writer is in use. */
+static void reopen_if_writable(struct write_connection *conn)
+{
+    double now = clock_monotonic();
+    if (!conn->read_only || now < conn->next_reopen)
+        return;
+    conn->next_reopen = now + 1;
+    if (sql_storage_read_only(conn->path))
+        return;
+    struct sqlite_backend *self = conn->backend;
+    take_all_readers(self);
+    for (int i = 0; i < self->reader_count; i++)
+        close_reader(&self->readers[i]);
+    close_writer(conn);
+    conn->read_only = false;
+    if (open_writer(conn) != 0) {
+        close_writer(conn); /* and as it was: read-only */
+        conn->read_only = true;
+        if (open_writer(conn) != 0)
+            fprintf(stderr, "intent-bus: cannot open %s again; writes fail\n", conn->path);
+    }
+    for (int i = 0; i < self->reader_count; i++)
+        if (open_reader(&self->readers[i], conn) != 0)
+            fprintf(stderr, "intent-bus: a read connection to %s failed; its reads fail\n",
+                    conn->path);
+    self->reopening = false;
+    pthread_cond_broadcast(&self->reader_returned);
+    pthread_mutex_unlock(&self->readers_lock);
+    if (!conn->read_only)
+        fprintf(stderr, "intent-bus: %s can be written again, opened read-write\n", conn->path);
+}
+
 static int hook_begin(void *connection)
 {
+    reopen_if_writable(connection);
     failures_at_begin = atomic_load(&storage_failures);
     changes_at_begin = sqlite3_total_changes64(((struct write_connection *)connection)->db);
     return hook_exec(connection, W_BEGIN);
@@ -1338,7 +1408,7 @@ static enum bus_err sqlite_cleanup(void *backend, double now, double retention_s
 struct read_connection *sql_reader_acquire(struct sqlite_backend *self)
 {
     pthread_mutex_lock(&self->readers_lock);
-    while (self->free_readers == NULL)
+    while (self->free_readers == NULL || self->reopening)
         pthread_cond_wait(&self->reader_returned, &self->readers_lock);
     struct read_connection *reader = self->free_readers;
     self->free_readers = reader->next_free;
@@ -1554,17 +1624,38 @@ static int create_schema(sqlite3 *db, char **message)
     return rc == SQLITE_OK ? sql_webhooks_schema(db, message) : rc;
 }
 
-static int open_writer(struct write_connection *conn, const char *path, bool sync_full)
+/* The name and flags to open conn's database with: read-only (a URI,
+ * malloc'd in *uri) when its storage cannot be written, so that the
+ * server still starts and serves reads. -1 when out of memory. */
+static int open_how(const struct write_connection *conn, char **uri, int *flags)
 {
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    char *message = NULL;
-    if (sqlite3_open_v2(path, &conn->db, flags, NULL) != SQLITE_OK ||
-        configure_connection(conn->db, sync_full) != SQLITE_OK ||
-        sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL; " WAL_AUTOCHECKPOINT, NULL, NULL,
-                     &message) != SQLITE_OK ||
+    *uri = NULL;
+    *flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (!conn->read_only)
+        return 0;
+    *flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+    *uri = sql_read_only_uri(conn->path);
+    return *uri != NULL ? 0 : -1;
+}
+
+/* Opens conn->path for the writer; read-only (conn->read_only) its schema
+ * must be the latest already, as nothing can be written. */
+static int open_writer(struct write_connection *conn)
+{
+    char *message = NULL, *uri = NULL;
+    int flags = 0;
+    if (open_how(conn, &uri, &flags) != 0)
+        return -1;
+    int rc = sqlite3_open_v2(uri ? uri : conn->path, &conn->db, flags, NULL);
+    free(uri);
+    if (rc != SQLITE_OK || configure_connection(conn->db, conn->sync_full) != SQLITE_OK ||
+        (!conn->read_only &&
+         sqlite3_exec(conn->db, "PRAGMA journal_mode = WAL; " WAL_AUTOCHECKPOINT, NULL, NULL,
+                      &message) != SQLITE_OK) ||
         create_schema(conn->db, &message) != SQLITE_OK ||
-        upgrade_status_check(conn->db, &message) != SQLITE_OK) {
-        fprintf(stderr, "intent-bus: cannot open database %s: %s\n", path,
+        (!conn->read_only && upgrade_status_check(conn->db, &message) != SQLITE_OK)) {
+        fprintf(stderr, "intent-bus: cannot open database %s%s: %s\n", conn->path,
+                conn->read_only ? " (read-only)" : "",
                 message ? message : sqlite3_errmsg(conn->db));
         sqlite3_free(message);
         return -1;
@@ -1580,17 +1671,29 @@ static int open_writer(struct write_connection *conn, const char *path, bool syn
     return 0;
 }
 
+/* Closes what open_writer opened, leaving conn ready to open again. */
 static void close_writer(struct write_connection *conn)
 {
-    for (int i = 0; i < W_STATEMENT_COUNT; i++)
+    for (int i = 0; i < W_STATEMENT_COUNT; i++) {
         sqlite3_finalize(conn->statements[i]);
+        conn->statements[i] = NULL;
+    }
     sqlite3_close(conn->db);
+    conn->db = NULL;
 }
 
-static int open_reader(struct read_connection *reader, const char *path)
+/* Opens a read connection as the writer's is (writes: both read-only
+ * when the storage is, see open_how). */
+static int open_reader(struct read_connection *reader, const struct write_connection *writes)
 {
-    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &reader->db, flags, NULL) != SQLITE_OK ||
+    char *uri = NULL;
+    int flags = 0;
+    if (open_how(writes, &uri, &flags) != 0)
+        return -1;
+    flags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
+    int rc = sqlite3_open_v2(uri ? uri : writes->path, &reader->db, flags, NULL);
+    free(uri);
+    if (rc != SQLITE_OK ||
         configure_connection(reader->db, false) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, reader_get_intent_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->get_intent, NULL) != SQLITE_OK ||
@@ -1598,19 +1701,23 @@ static int open_reader(struct read_connection *reader, const char *path)
                            &reader->kv_get, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(reader->db, sql_key_owner_query, -1, SQLITE_PREPARE_PERSISTENT,
                            &reader->key_lookup, NULL) != SQLITE_OK) {
-        fprintf(stderr, "intent-bus: cannot open read connection to %s: %s\n", path,
+        fprintf(stderr, "intent-bus: cannot open read connection to %s: %s\n", writes->path,
                 sqlite3_errmsg(reader->db));
         return -1;
     }
     return 0;
 }
 
+/* Closes what open_reader opened, leaving reader ready to open again
+ * (its place in the pool, next_free, is kept). */
 static void close_reader(struct read_connection *reader)
 {
     sqlite3_finalize(reader->get_intent);
     sqlite3_finalize(reader->kv_get);
     sqlite3_finalize(reader->key_lookup);
     sqlite3_close(reader->db);
+    reader->get_intent = reader->kv_get = reader->key_lookup = NULL;
+    reader->db = NULL;
 }
 
 static void sqlite_close(void *backend)
@@ -1622,6 +1729,7 @@ static void sqlite_close(void *backend)
         close_reader(&self->readers[i]);
     close_writer(&self->writes);
     free(self->readers);
+    free(self->path);
     pthread_cond_destroy(&self->reader_returned);
     pthread_mutex_destroy(&self->readers_lock);
     free(self);
@@ -1694,13 +1802,13 @@ static const struct store_ops sqlite_ops = {
     .webhook_pending = sql_webhook_pending,
 };
 
-static int open_readers(struct sqlite_backend *self, const char *path, int count)
+static int open_readers(struct sqlite_backend *self, int count)
 {
     self->readers = calloc((size_t)count, sizeof *self->readers);
     if (self->readers == NULL)
         return -1;
     for (int i = 0; i < count; i++) {
-        if (open_reader(&self->readers[i], path) != 0) {
+        if (open_reader(&self->readers[i], &self->writes) != 0) {
             self->reader_count = i + 1;
             return -1;
         }
@@ -1725,11 +1833,19 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
     pthread_cond_init(&self->reader_returned, NULL);
     self->store.ops = &sqlite_ops;
     self->store.backend = self;
+    self->writes.path = self->path = strdup(path);
+    self->writes.sync_full = sync_full;
+    self->writes.backend = self;
+    self->writes.read_only = self->path != NULL && sql_storage_read_only(path);
+    if (self->writes.read_only)
+        fprintf(stderr, "intent-bus: %s cannot be written: serving reads, writes refused until "
+                        "it can\n", path);
     /* The writer opens (and creates) the file first, so readers find it. */
-    bool opened = open_writer(&self->writes, path, sync_full) == 0 &&
-                  open_readers(self, path, reader_count > 0 ? reader_count : 1) == 0;
-    /* Without its thread the writer keeps SQLite's autocheckpoint. */
-    if (opened)
+    bool opened = self->path != NULL && open_writer(&self->writes) == 0 &&
+                  open_readers(self, reader_count > 0 ? reader_count : 1) == 0;
+    /* Without its thread the writer keeps SQLite's autocheckpoint (as it
+     * does once a read-only database becomes writable). */
+    if (opened && !self->writes.read_only)
         self->checkpointer = sqlite_checkpointer_start(path, sync_full, self->writes.db);
     if (opened)
         self->writer = writer_start(&self->writes, &sqlite_writer_hooks, MAX_BATCH);

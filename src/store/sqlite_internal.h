@@ -5,6 +5,7 @@
 #define STORE_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include <sqlite3.h>
 
@@ -64,6 +65,15 @@ enum writer_statement {
 struct write_connection {
     sqlite3 *db;
     sqlite3_stmt *statements[W_STATEMENT_COUNT];
+    const char *path; /* the database file (the backend's copy) */
+    bool sync_full;
+    /* Opened read-only, as its storage could not be written at start
+     * (sqlite_read_only.h): every write is refused, and the writer tries to
+     * open it again read-write, at most once a second (next_reopen,
+     * monotonic), until it can. */
+    bool read_only;
+    double next_reopen;
+    struct sqlite_backend *backend; /* whose read connections reopen too */
 };
 
 struct read_connection {
@@ -85,6 +95,8 @@ struct sqlite_backend {
     struct read_connection *readers;
     struct read_connection *free_readers;
     int reader_count;
+    bool reopening; /* the writer holds every read connection to reopen it */
+    char *path;     /* owned; writes.path points here */
 };
 
 
@@ -119,7 +131,9 @@ extern const char sql_key_owner_query[];
 enum bus_err sql_key_owner(sqlite3 *db, sqlite3_stmt *stmt, const char *key_hash,
                            char owner[OWNER_MAX_BYTES + 1]);
 
-/* A read-only connection from the pool, waiting for one if all are busy. */
+/* A read-only connection from the pool, waiting for one if all are busy
+ * (or while the writer reopens them all, see reopen_if_writable). Held
+ * for one read, never across a write: the writer may wait for it. */
 struct read_connection *sql_reader_acquire(struct sqlite_backend *self);
 void sql_reader_release(struct sqlite_backend *self, struct read_connection *reader);
 

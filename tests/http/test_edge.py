@@ -3,6 +3,7 @@ and heads past their limits answered in the error shape, slow clients cut at
 fixed deadlines, the per-address connection cap, and early 413s."""
 
 import re
+import select
 import socket
 import threading
 import time
@@ -94,6 +95,67 @@ def test_declared_body_over_limit_answered_before_it_is_sent(shared_server):
         # No body follows: only an answer that does not wait for it arrives.
         answer = answer_to(shared_server.port, data, timeout=5)
         assert_error_shape(answer, 413)
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 5\r\nContent-Length: 100000000",
+    b"Content-Length: 5\r\nContent-Length: 5",
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 100000000",
+])
+def test_two_framings_of_one_body_refused(shared_server, framing):
+    data = (b"POST /intent HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+            framing + b"\r\n\r\n")
+    assert_error_shape(answer_to(shared_server.port, data, timeout=5), 400, "invalid_request")
+
+
+def send_chunked_until_answered(port, target, key, total):
+    """Sends a chunked body of total bytes in 4 KB chunks, looking for an
+    answer between chunks; returns (bytes sent before the answer began
+    to arrive, the raw answer)."""
+    chunk = b"%x\r\n" % 4096 + b" " * 4096 + b"\r\n"
+    sent, out = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nX-API-KEY: " + key.encode() +
+                     b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            while sent < total:
+                if select.select([sock], [], [], 0)[0]:
+                    break
+                sock.sendall(chunk)
+                sent += 4096
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        answered_after = sent
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:
+                answer = parse_answer(out)
+                if answer is not None and answer.body.endswith(b"\n"):
+                    break
+                data = sock.recv(65536)
+                if not data:
+                    break
+                out += data
+        except (ConnectionResetError, socket.timeout):
+            pass
+    return answered_after, parse_answer(out)
+
+
+@pytest.mark.parametrize("target,limit", [(b"/intent", 8192), (b"/intents", 1 << 20),
+                                          (b"/fulfill", 1 << 20)])
+def test_chunked_body_over_limit_answered_while_it_is_sent(shared_server, target, limit):
+    # Far more than the socket buffers hold, so that a client stopped by
+    # the answer is told apart from one whose whole body fitted in them.
+    total = 64 << 20
+    sent, answer = send_chunked_until_answered(shared_server.port, target, shared_server.key,
+                                               total)
+    assert_error_shape(answer, 413, "payload_too_large")
+    assert answer.headers.get("connection") == ["close"], answer.raw[:400]
+    # Answered once the limit was passed, not at the end of the body.
+    assert sent < total // 2, f"the 413 arrived after {sent} of {total} bytes"
+    assert shared_server.client().get("/health", key=None).status == 200
 
 
 def cut_within(sock, seconds, trickle):
