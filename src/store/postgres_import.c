@@ -103,18 +103,25 @@ static bool shared_columns(sqlite3 *db, PGconn *pg, const char *table, struct co
 /* "SELECT a, b FROM t" for SQLite, or "INSERT INTO t (a, b) VALUES ($1, $2)". */
 static char *copy_sql(const char *table, const struct columns *columns, bool insert)
 {
-    size_t size = 128 + strlen(table);
+    size_t size = 160 + strlen(table);
     for (int i = 0; i < columns->count; i++)
         size += strlen(columns->names[i]) + 10;
     char *sql = malloc(size);
     if (sql == NULL)
         return NULL;
+    /* SQLite's nonces (version 9) are a log, where a nonce used again
+     * after the window has an older row too; PostgreSQL keys them by
+     * principal and nonce: the newest row of each is the one. */
+    bool newest = !insert && strcmp(table, "nonces") == 0;
     size_t used = (size_t)snprintf(sql, size, insert ? "INSERT INTO %s (" : "SELECT ", table);
-    for (int i = 0; i < columns->count; i++)
-        used += (size_t)snprintf(sql + used, size - used, "%s\"%s\"", i ? ", " : "",
-                                 columns->names[i]);
+    for (int i = 0; i < columns->count; i++) {
+        bool latest = newest && strcmp(columns->names[i], "seen_at") == 0;
+        used += (size_t)snprintf(sql + used, size - used, latest ? "%smax(\"%s\")" : "%s\"%s\"",
+                                 i ? ", " : "", columns->names[i]);
+    }
     if (!insert) {
-        snprintf(sql + used, size - used, " FROM %s", table);
+        snprintf(sql + used, size - used, " FROM %s%s", table,
+                 newest ? " GROUP BY principal, nonce" : "");
         return sql;
     }
     used += (size_t)snprintf(sql + used, size - used, ") VALUES (");

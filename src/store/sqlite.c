@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "core/backoff.h"
+#include "core/intent.h"
 #include "util/clock.h"
 #include "util/token.h"
 #include "store/store.h"
@@ -34,6 +36,10 @@
  * 13-14 (docs/BENCHMARKS.md). */
 #define WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 200;"
 #define BUSY_TIMEOUT_MS 5000
+/* The nonce set's bound: 2^24 slots of 16 bytes (256 MiB) hold 12 million
+ * nonces, 20,000 signed requests a second for the 600 s window; past it
+ * signed requests get 503 (nonce_set.h). */
+#define NONCE_SET_MOST_SLOTS ((size_t)1 << 24)
 
 /* A CHECK of `status IN (four values)` makes SQLite build and drop a
  * temporary b-tree for the list on every row written (lists of more than
@@ -60,9 +66,11 @@
  * tables (sqlite_schedules.c), created after it, make version 5; the goal
  * controls' table (sqlite_goals.c) version 6; the attempts' table
  * (sqlite_attempts.c) version 7; the webhooks' table and triggers
- * (sqlite_webhooks.c) version 8. Each step is CREATE ... IF NOT EXISTS, so
- * an older database upgrades in place by running them all. */
-#define SCHEMA_LATEST 8
+ * (sqlite_webhooks.c) version 8; the nonces' table in time order
+ * (sqlite_nonces.c, rewritten from version 8's) version 9. Each step is
+ * CREATE ... IF NOT EXISTS, so an older database upgrades in place by
+ * running them all. */
+#define SCHEMA_LATEST 9
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -108,10 +116,6 @@ static const char schema_sql[] =
     " PRIMARY KEY (principal, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);"
     "CREATE INDEX IF NOT EXISTS intents_by_creation ON intents (created_at);"
-    "CREATE TABLE IF NOT EXISTS nonces ("
-    " principal TEXT NOT NULL, nonce TEXT NOT NULL, seen_at REAL NOT NULL,"
-    " PRIMARY KEY (principal, nonce)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (seen_at);"
     "CREATE TABLE IF NOT EXISTS api_keys ("
     " key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL,"
     " revoked_at REAL) WITHOUT ROWID;"
@@ -262,9 +266,13 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_DELETE_DEAD_LETTERS] = "DELETE FROM dead_letters WHERE died_at <= ?1",
     [W_DELETE_KV] = "DELETE FROM kv WHERE expires_at <= ?1",
     [W_DELETE_IDEMPOTENCY] = "DELETE FROM idempotency WHERE created_at <= ?1",
-    [W_NONCE_FORGET] = "DELETE FROM nonces WHERE principal = ?1 AND nonce = ?2 AND seen_at <= ?3",
-    [W_NONCE_INSERT] = "INSERT OR IGNORE INTO nonces (principal, nonce, seen_at) VALUES (?1, ?2, ?3)",
-    [W_DELETE_NONCES] = "DELETE FROM nonces WHERE seen_at <= ?1",
+    [W_NONCE_APPEND] = "INSERT INTO nonces (principal, nonce, seen_at) VALUES (?1, ?2, ?3)",
+    /* The rows before the first one still in the window: they were
+     * appended in time order (give or take the few milliseconds by which
+     * requests overtake each other), and the scan stops there. */
+    [W_DELETE_NONCES] = "DELETE FROM nonces WHERE id < coalesce("
+                        "(SELECT id FROM nonces WHERE seen_at > ?1 ORDER BY id LIMIT 1),"
+                        " (SELECT max(id) + 1 FROM nonces))",
     [W_COUNT_OPEN] = "SELECT COUNT(*) FROM intents WHERE publisher = ?1 AND status = 'open'",
 };
 
@@ -496,9 +504,14 @@ static void reopen_if_writable(struct write_connection *conn)
         fprintf(stderr, "intent-bus: %s can be written again, opened read-write\n", conn->path);
 }
 
+/* The nonce set follows the transaction: room made before it (a rebuild
+ * moves slots, so never inside one), its nonces kept at the commit and
+ * taken back at a rollback. */
 static int hook_begin(void *connection)
 {
-    reopen_if_writable(connection);
+    struct write_connection *conn = connection;
+    reopen_if_writable(conn);
+    nonce_set_reserve(conn->nonces, MAX_BATCH);
     failures_at_begin = atomic_load(&storage_failures);
     changes_at_begin = sqlite3_total_changes64(((struct write_connection *)connection)->db);
     return hook_exec(connection, W_BEGIN);
@@ -509,6 +522,11 @@ static int hook_commit(void *connection)
     if (transaction_lost(connection))
         return (int)lost_transaction();
     int err = hook_exec(connection, W_COMMIT);
+    if (err == BUS_OK) {
+        struct write_connection *conn = connection;
+        nonce_set_commit(conn->nonces);
+        conn->nonces_cleared = false;
+    }
     if (err == BUS_OK && atomic_load(&storage_failures) == failures_at_begin &&
         sqlite3_total_changes64(((struct write_connection *)connection)->db) > changes_at_begin)
         storage_recovered();
@@ -517,8 +535,20 @@ static int hook_commit(void *connection)
 
 static void hook_rollback(void *connection)
 {
+    struct write_connection *conn = connection;
     if (!transaction_lost(connection))
         hook_exec(connection, W_ROLLBACK);
+    if (!conn->nonces_cleared) {
+        nonce_set_rollback(conn->nonces);
+        return;
+    }
+    /* A purge's clear cannot be undone slot by slot: the table, rolled
+     * back, has the nonces it had. */
+    nonce_set_clear(conn->nonces);
+    conn->nonces_cleared = false;
+    if (sql_nonces_load(conn->db, conn->nonces, clock_now()) != SQLITE_OK)
+        fprintf(stderr, "intent-bus: cannot reload the nonces after a rollback: %s\n",
+                sqlite3_errmsg(conn->db));
 }
 
 static int hook_savepoint(void *connection)
@@ -1172,25 +1202,26 @@ static enum bus_err sqlite_fail_submit(void *backend, struct store_fail_call *ca
 
 /* ---- nonces of signed requests ----------------------------------------- */
 
-/* Forgets the nonce if it is older than `keep`, then inserts it: the
- * insert changes a row only when the nonce is new within the window. */
+/* The in-memory set decides (sqlite_nonces.c); a fresh nonce is also
+ * appended to the table, for the next start, and taken out of the set
+ * again when that fails. */
 static enum bus_err nonce_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
     struct nonce_args *args = arg;
-    sqlite3_stmt *stmt = statement(conn, W_NONCE_FORGET);
-    sqlite3_bind_text(stmt, 1, args->principal, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, args->nonce, -1, SQLITE_STATIC);
-    sqlite3_bind_double(stmt, 3, args->now - args->keep);
-    enum bus_err err = run_statement(conn, stmt);
-    if (err != BUS_OK)
+    enum bus_err err = nonce_set_use(conn->nonces, args->principal, args->nonce, args->now,
+                                     args->keep, args->fresh);
+    if (err != BUS_OK || !*args->fresh)
         return err;
-    stmt = statement(conn, W_NONCE_INSERT);
+    sqlite3_stmt *stmt = statement(conn, W_NONCE_APPEND);
     sqlite3_bind_text(stmt, 1, args->principal, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, args->nonce, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 3, args->now);
     err = run_statement(conn, stmt);
-    *args->fresh = err == BUS_OK && sqlite3_changes(conn->db) == 1;
+    if (err != BUS_OK) {
+        nonce_set_undo_last(conn->nonces);
+        *args->fresh = false;
+    }
     return err;
 }
 
@@ -1621,7 +1652,9 @@ static int create_schema(sqlite3 *db, char **message)
         rc = sql_goals_schema(db, message);
     if (rc == SQLITE_OK)
         rc = sql_attempts_schema(db, message);
-    return rc == SQLITE_OK ? sql_webhooks_schema(db, message) : rc;
+    if (rc == SQLITE_OK)
+        rc = sql_webhooks_schema(db, message);
+    return rc == SQLITE_OK ? sql_nonces_schema(db, message) : rc;
 }
 
 /* The name and flags to open conn's database with: read-only (a URI,
@@ -1728,6 +1761,9 @@ static void sqlite_close(void *backend)
     for (int i = 0; i < self->reader_count; i++)
         close_reader(&self->readers[i]);
     close_writer(&self->writes);
+    nonce_set_free(self->writes.nonces);
+    if (self->owner_fd >= 0) /* only now: every connection to the file is closed */
+        close(self->owner_fd);
     free(self->readers);
     free(self->path);
     pthread_cond_destroy(&self->reader_returned);
@@ -1802,6 +1838,15 @@ static const struct store_ops sqlite_ops = {
     .webhook_pending = sql_webhook_pending,
 };
 
+static bool load_nonces(struct write_connection *conn)
+{
+    if (sql_nonces_load(conn->db, conn->nonces, clock_now()) == SQLITE_OK)
+        return true;
+    fprintf(stderr, "intent-bus: cannot read the nonces of %s: %s\n", conn->path,
+            sqlite3_errmsg(conn->db));
+    return false;
+}
+
 static int open_readers(struct sqlite_backend *self, int count)
 {
     self->readers = calloc((size_t)count, sizeof *self->readers);
@@ -1840,8 +1885,12 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
     if (self->writes.read_only)
         fprintf(stderr, "intent-bus: %s cannot be written: serving reads, writes refused until "
                         "it can\n", path);
-    /* The writer opens (and creates) the file first, so readers find it. */
-    bool opened = self->path != NULL && open_writer(&self->writes) == 0 &&
+    /* The lock first (it creates the file), then the writer, so readers
+     * find the schema; the nonces of the last window before any request. */
+    self->owner_fd = sql_owner_lock(path);
+    self->writes.nonces = nonce_set_new(NONCE_RETENTION_SECONDS, NONCE_SET_MOST_SLOTS);
+    bool opened = self->path != NULL && self->owner_fd >= 0 && self->writes.nonces != NULL &&
+                  open_writer(&self->writes) == 0 && load_nonces(&self->writes) &&
                   open_readers(self, reader_count > 0 ? reader_count : 1) == 0;
     /* Without its thread the writer keeps SQLite's autocheckpoint (as it
      * does once a read-only database becomes writable). */

@@ -95,6 +95,9 @@ static enum bus_err key_revoke_op(void *connection, void *arg)
     if (err == BUS_OK) /* a principal is the key's hash */
         err = execute(conn->db, "DELETE FROM idempotency WHERE principal = ?1", args->key_hash, 0,
                       NULL);
+    /* The in-memory set keeps the key's nonces (by hash, not by principal)
+     * until they age out of the window; a revoked key signs nothing more,
+     * so none of them can be asked about again. */
     if (err == BUS_OK)
         err = execute(conn->db, "DELETE FROM nonces WHERE principal = ?1", args->key_hash, 0,
                       NULL);
@@ -410,6 +413,10 @@ static enum bus_err purge_op(void *connection, void *arg)
         err = execute(conn->db, "DELETE FROM idempotency", NULL, 0, NULL);
     if (err == BUS_OK)
         err = execute(conn->db, "DELETE FROM nonces", NULL, 0, NULL);
+    if (err == BUS_OK) { /* the set decides replays: empty it too (hook_rollback) */
+        nonce_set_clear(conn->nonces);
+        conn->nonces_cleared = true;
+    }
     return err;
 }
 

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "store/nonce_set.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -56,8 +57,7 @@ enum writer_statement {
     W_ATTEMPT_EXTEND,
     W_WEBHOOK_ARM,
     W_ATTEMPT_FULFILLED,
-    W_NONCE_FORGET,
-    W_NONCE_INSERT,
+    W_NONCE_APPEND,
     W_DELETE_NONCES,
     W_STATEMENT_COUNT
 };
@@ -74,6 +74,11 @@ struct write_connection {
     bool read_only;
     double next_reopen;
     struct sqlite_backend *backend; /* whose read connections reopen too */
+    /* The replay authority for signed requests' nonces (sqlite_nonces.c);
+     * nonces_cleared: an admin purge emptied it in the open transaction,
+     * so a rollback reloads it from the table. */
+    struct nonce_set *nonces;
+    bool nonces_cleared;
 };
 
 struct read_connection {
@@ -97,7 +102,21 @@ struct sqlite_backend {
     int reader_count;
     bool reopening; /* the writer holds every read connection to reopen it */
     char *path;     /* owned; writes.path points here */
+    int owner_fd; /* holds the file's lock (sql_owner_lock); -1 when not */
 };
+
+/* The nonces' table, version 9 of the schema (sqlite_nonces.c): created,
+ * or rewritten from version 8's keyed table. */
+int sql_nonces_schema(sqlite3 *db, char **message);
+/* Reads the nonces of the last NONCE_RETENTION_SECONDS before now into
+ * set: what makes a replay across a restart still one. */
+int sql_nonces_load(sqlite3 *db, struct nonce_set *set, double now);
+/* Takes an exclusive flock on the database file, held until the returned
+ * descriptor is closed (after every connection to the file is: closing a
+ * descriptor of the file drops the process's POSIX locks, SQLite's too).
+ * -1 with a message when another process holds it: the in-memory nonce
+ * set is the authority for one process only. */
+int sql_owner_lock(const char *path);
 
 
 /* Maps a failed step to BUS_ERR_DATABASE_BUSY or BUS_ERR_INTERNAL (logged). */
