@@ -5,6 +5,7 @@ served from PostgreSQL answers as the SQLite one did. PostgreSQL only.
 
 import os
 import secrets
+import sqlite3
 import subprocess
 import time
 
@@ -12,6 +13,8 @@ import pytest
 
 from conftest import (BIN, ON_POSTGRES, AdminClient, Client, free_port, postgres_database_for,
                       unique)
+from test_signing import (assert_signature_refused, publish_body, send, send_signed,
+                          signing_headers)
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="copies into PostgreSQL")
 
@@ -137,3 +140,33 @@ def test_migrate_from_refuses_a_file_that_is_not_a_bus(tmp_path):
     done = run_bus("migrate", "--from", str(tmp_path / "junk.db"), "--database",
                    postgres_database_for(tmp_path / "target.db"))
     assert done.returncode == 1 and "not an Intent Bus database" in done.stderr, done
+
+
+def test_nonces_move_and_a_replay_stays_refused(server_factory, tmp_path):
+    """The SQLite file's nonces are a log (a nonce used again after the
+    window has two rows); PostgreSQL's table has one row per nonce, the
+    newest, and refuses the replay of a request signed on the old bus."""
+    secret = secrets.token_hex(16)
+    old = tmp_path / "old.db"
+    sqlite_bus = SqliteBus(old, secret, secrets.token_hex(16))
+    client = Client(sqlite_bus.port, secret, ns=unique("moved"))
+    body = publish_body(client.ns)
+    headers = signing_headers(secret, "POST", "/intent", body)
+    assert send(client, "POST", "/intent", body, headers).status == 201
+    client.close()
+    sqlite_bus.stop()
+    db = sqlite3.connect(old)
+    (principal,) = db.execute("SELECT principal FROM nonces").fetchone()
+    db.execute("INSERT INTO nonces (principal, nonce, seen_at) VALUES (?, ?, ?)",
+               (principal, headers["X-Nonce"], time.time() - 10000))
+    db.commit()
+    db.close()
+
+    target = tmp_path / "moved.db"  # stands for the PostgreSQL database
+    moved = run_bus("migrate", "--from", str(old), "--database", postgres_database_for(target))
+    assert moved.returncode == 0, moved.stderr
+    assert "nonces" in moved.stdout and "1 rows" in moved.stdout, moved.stdout
+    node = server_factory(secret=secret, db=target)
+    client = Client(node.port, secret, ns=unique("moved"))
+    assert_signature_refused(send(client, "POST", "/intent", body, headers))
+    assert send_signed(client, "POST", "/intent", body).status == 201

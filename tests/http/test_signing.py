@@ -15,12 +15,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import Server, assert_error, unique
+from conftest import Server, admin_client, assert_error, sqlite_only, unique
 
 # ---------------------------------------------------------------------------
 # The signer (docs/SIGNING.md)
@@ -631,3 +632,53 @@ def test_nonce_survives_restart(server_factory):
     assert_signature_refused(send(c, "POST", "/intent", body, h))
     # a fresh nonce works after the restart
     assert send_signed(c, "POST", "/intent", body).status == 201
+
+
+def test_nonce_of_a_read_survives_restart(server_factory):
+    """A request that writes nothing records its nonce on its own (not as
+    the prelude of a write): that one is reloaded after a restart too."""
+    srv = server_factory()
+    c = srv.client()
+    target = "/get/" + unique("k")
+    h = signing_headers(srv.key, "GET", target)
+    assert send(c, "GET", target, b"", h).status == 404
+    assert_signature_refused(send(c, "GET", target, b"", h))
+    srv.restart()
+    c = srv.client()
+    assert_signature_refused(send(c, "GET", target, b"", h))
+
+
+def test_purge_forgets_nonces(server_factory):
+    """POST /admin/purge without a namespace clears the housekeeping
+    tables, nonces included: the same signed request is then new."""
+    srv = server_factory(env={"BUS_ADMIN_SECRET": secrets.token_hex(16)})
+    c = srv.client()
+    body = publish_body(unique("sig"))
+    h = signing_headers(srv.key, "POST", "/intent", body)
+    assert send(c, "POST", "/intent", body, h).status == 201
+    assert_signature_refused(send(c, "POST", "/intent", body, h))
+    r = admin_client(srv).post("/admin/purge", {"confirm": True})
+    assert r.status == 200, r.raw
+    assert send(c, "POST", "/intent", body, h).status == 201
+    assert_signature_refused(send(c, "POST", "/intent", body, h))
+
+
+@sqlite_only("several nodes on one database need PostgreSQL")
+def test_second_server_on_one_sqlite_file_refused(server_factory):
+    """The SQLite server keeps the window's nonces in memory, the authority
+    for the one process that owns the file: a second `serve` on the same
+    file must not start (it would accept the first one's nonces again)."""
+    first = server_factory()
+    second = server_factory(db=first.db, secret=first.secret, start=False)
+    second.spawn()
+    try:
+        assert second.proc.wait(10) != 0
+    except subprocess.TimeoutExpired:
+        second.kill()
+        pytest.fail("a second server started on the same SQLite file")
+    assert "in use by another intent-bus process" in second.stderr()
+    assert first.alive()
+    assert first.client().publish(goal="still-serving")
+    first.stop()
+    third = server_factory(db=first.db, secret=first.secret)
+    assert third.client().publish(goal="after-the-first")
