@@ -97,13 +97,14 @@ static void insert_rebuilt(struct slot *slots, size_t mask, struct slot entry)
     slots[i] = entry;
 }
 
-/* The smallest table (a power of two) that holds need nonces at most 3/8
- * full, so that the next rebuild is as many inserts away; most_slots at
- * most. */
+/* The smallest table (a power of two) that holds need nonces at most half
+ * full, so that the next rebuild is a quarter of the table's inserts away
+ * (the rebuild's cost, one pass over the slots, is then 4 slots per
+ * insert); most_slots at most. */
 static size_t slots_for(const struct nonce_set *set, size_t need)
 {
     size_t slots = LEAST_SLOTS;
-    while (slots < set->most_slots && slots / 8 * 3 < need)
+    while (slots < set->most_slots && slots / 2 < need)
         slots *= 2;
     return slots;
 }

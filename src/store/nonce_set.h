@@ -6,9 +6,11 @@
  * also appends to is read back only when the file is opened again.
  *
  * Each entry is a 64-bit keyed hash of principal and nonce (SipHash with
- * a key drawn per set) and the time it was seen: 16 bytes a slot, at
- * most 3/4 of the slots used, so about 25-40 bytes per nonce of the last
- * 600 s (10 MB per 500 signed requests a second). Two different nonces
+ * a key drawn per set) and the time it was seen: 16 bytes a slot, a power
+ * of two of slots, a quarter to a half of them holding the window's
+ * nonces after each prune: 32-64 bytes per nonce of the last 600 s, i.e.
+ * 2-4 MB at 100 signed requests a second, 20-40 MB at 1,000 (and as much
+ * again for a moment while the table is rebuilt). Two different nonces
  * meet on one hash with a chance of about 2^-64 per pair; the later one
  * would then be refused as a replay.
  *
@@ -36,7 +38,7 @@ void nonce_set_free(struct nonce_set *set);
  * must be empty): when they would fill more than 3/4 of the slots, the
  * table is rebuilt without the nonces older than the window (counted
  * back from the latest time a nonce was recorded at, the set's only
- * clock), as large as needed (up to most_slots) or smaller when mostly
+ * clock), at most half full (up to most_slots), smaller when mostly
  * empty. False when there is no room even so (most_slots, or no memory
  * for the larger table): the set is then as it was or smaller, and
  * nonce_set_use refuses nonces once it is full. */

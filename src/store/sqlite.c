@@ -38,7 +38,7 @@
 #define BUSY_TIMEOUT_MS 5000
 /* The nonce set's bound: 2^24 slots of 16 bytes (256 MiB) hold 12 million
  * nonces, 20,000 signed requests a second for the 600 s window; past it
- * signed requests get 503 (nonce_set.h). */
+ * signed requests get 503 until nonces age out (nonce_set.h). */
 #define NONCE_SET_MOST_SLOTS ((size_t)1 << 24)
 
 /* A CHECK of `status IN (four values)` makes SQLite build and drop a

@@ -151,7 +151,7 @@ static void pruning_keeps_the_table_at_the_rate_times_the_window(void **state)
     }
     size_t window_nonces = (size_t)(per_second * WINDOW);
     assert_true(most_used <= nonce_set_slots(set) / 4 * 3);
-    assert_true(nonce_set_slots(set) / 8 * 3 < 2 * (window_nonces + per_second));
+    assert_true(nonce_set_slots(set) / 2 < 2 * (window_nonces + per_second));
     for (int s = seconds - (int)WINDOW + 1; s < seconds; s += 7) {
         snprintf(nonce, sizeof nonce, "%d-%d", s, s % per_second);
         assert_false(use(set, ALICE, nonce, T0 + seconds));
