@@ -16,8 +16,8 @@ uint64_t siphash24(const uint8_t key[SIPHASH_KEY_BYTES], const void *data, size_
  * over the concatenation). */
 struct siphash {
     uint64_t v0, v1, v2, v3;
-    uint64_t tail;  /* up to 7 bytes not yet compressed, little-endian */
-    size_t length;  /* bytes fed so far */
+    uint64_t tail; /* up to 7 bytes not yet compressed, little-endian */
+    size_t length; /* bytes fed so far */
 };
 
 void siphash_init(struct siphash *state, const uint8_t key[SIPHASH_KEY_BYTES]);

@@ -79,8 +79,8 @@ static void a_nonce_is_good_once_within_the_window(void **state)
     assert_true(use(set, ALICE, "n1", T0));
     assert_false(use(set, ALICE, "n1", T0 + 1));
     assert_false(use(set, ALICE, "n1", T0 + WINDOW - 0.001));
-    assert_true(use(set, BOB, "n1", T0 + 2));       /* per principal */
-    assert_true(use(set, ALICE, "n10", T0 + 3));    /* not a prefix match */
+    assert_true(use(set, BOB, "n1", T0 + 2));        /* per principal */
+    assert_true(use(set, ALICE, "n10", T0 + 3));     /* not a prefix match */
     assert_true(use(set, ALICE, "n1x", T0 + 3));     /* nor a suffix */
     assert_true(use(set, ALICE, "n1", T0 + WINDOW)); /* the window is over */
     assert_false(use(set, ALICE, "n1", T0 + WINDOW + 1));
@@ -323,8 +323,9 @@ static void a_version_8_table_is_carried_over(void **state)
     store_close(store);
     assert_int_equal(sqlite3_open(files.path, &db), SQLITE_OK);
     sqlite3_stmt *stmt = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), (SELECT user_version FROM"
-                                            " pragma_user_version) FROM nonces",
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), (SELECT user_version FROM"
+                                        " pragma_user_version) FROM nonces",
                                         -1, &stmt, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
