@@ -15,10 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/hmac.h>
+
 #include "util/random.h"
-#include "util/siphash.h"
 
 #define LEAST_SLOTS 1024
+/* The table's hashes are keyed with secret random bits, so that whoever
+ * chooses the nonces cannot choose collisions (long probe runs, or another
+ * principal's nonce refused as a replay). */
+#define NONCE_KEY_BYTES 16
 #define NO_SLOT SIZE_MAX
 
 struct slot {
@@ -38,8 +43,8 @@ struct nonce_set {
     size_t used; /* slots with a key */
     size_t most_slots;
     double window;
-    double latest; /* the latest time a nonce was used at: the set's clock */
-    uint8_t key[SIPHASH_KEY_BYTES];
+    double latest;                /* the latest time a nonce was used at: the set's clock */
+    struct hmac_sha256_ctx keyed; /* the key set, copied for each hash */
     struct change *journal;
     size_t journal_count;
     size_t journal_size;
@@ -58,11 +63,13 @@ struct nonce_set *nonce_set_new(double window, size_t most_slots)
     struct nonce_set *set = calloc(1, sizeof *set);
     if (set == NULL)
         return NULL;
+    uint8_t key[NONCE_KEY_BYTES];
     set->slots = calloc(LEAST_SLOTS, sizeof *set->slots);
-    if (set->slots == NULL || !random_fill(set->key, sizeof set->key)) {
+    if (set->slots == NULL || !random_fill(key, sizeof key)) {
         nonce_set_free(set);
         return NULL;
     }
+    hmac_sha256_set_key(&set->keyed, sizeof key, key);
     set->mask = LEAST_SLOTS - 1;
     set->most_slots = most_slots;
     set->window = window;
@@ -78,14 +85,19 @@ void nonce_set_free(struct nonce_set *set)
     free(set);
 }
 
-/* The principal's NUL keeps ("ab", "c") and ("a", "bc") apart. */
+/* The first 64 bits of HMAC-SHA256 under the set's secret key (Nettle's,
+ * about a microsecond: little next to a signed request, which hashes its
+ * whole body). The principal's NUL keeps ("ab", "c") and ("a", "bc") apart. */
 static uint64_t nonce_key(const struct nonce_set *set, const char *principal, const char *nonce)
 {
-    struct siphash state;
-    siphash_init(&state, set->key);
-    siphash_update(&state, principal, strlen(principal) + 1);
-    siphash_update(&state, nonce, strlen(nonce));
-    uint64_t key = siphash_final(&state);
+    struct hmac_sha256_ctx mac = set->keyed;
+    uint8_t digest[8];
+    hmac_sha256_update(&mac, strlen(principal) + 1, (const uint8_t *)principal);
+    hmac_sha256_update(&mac, strlen(nonce), (const uint8_t *)nonce);
+    hmac_sha256_digest(&mac, sizeof digest, digest);
+    uint64_t key = 0;
+    for (size_t i = 0; i < sizeof digest; i++)
+        key = key << 8 | digest[i];
     return key != 0 ? key : 1;
 }
 

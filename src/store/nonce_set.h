@@ -5,10 +5,11 @@
  * (sqlite_nonces.c): the set is the authority there, and the table it
  * also appends to is read back only when the file is opened again.
  *
- * Each entry is a 64-bit keyed hash of principal and nonce (SipHash with
- * a key drawn per set) and the time it was seen: 16 bytes a slot, a power
- * of two of slots, a quarter to a half of them holding the window's
- * nonces after each prune: 32-64 bytes per nonce of the last 600 s, i.e.
+ * Each entry is a 64-bit keyed hash of principal and nonce (HMAC-SHA256
+ * under a key drawn per set, cut to 64 bits) and the time it was seen: 16
+ * bytes a slot, a power of two of slots, a quarter to a half of them
+ * holding the window's nonces after each prune: 32-64 bytes per nonce of
+ * the last 600 s, i.e.
  * 2-4 MB at 100 signed requests a second, 20-40 MB at 1,000 (and as much
  * again for a moment while the table is rebuilt). Two different nonces
  * meet on one hash with a chance of about 2^-64 per pair; the later one
