@@ -3,11 +3,12 @@
  * share one database: every guarantee is kept by the database, never by
  * the memory of one process.
  *
- * Writes go through the writer (store/writer.c): one connection, many
- * operations per transaction, no savepoint per operation: an operation that
+ * Writes go through the writers (store/writer.c; several, each with its
+ * own connection, a write taken by the least busy): many operations per
+ * transaction, no savepoint per operation: an operation that
  * fails must fail before it changes anything, or the writer runs its batch
  * again without it (so every operation here may run twice; its allocated
- * outputs are handed to pg_writer_output). Across nodes,
+ * outputs are handed to pg_writer_output). Across nodes and writers,
  * claims take rows with FOR UPDATE SKIP LOCKED (two nodes never hand out
  * the same intent, and neither waits for the other), lease operations lock
  * the row they check, and the checks that count or look up before writing
@@ -75,7 +76,7 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
 static enum bus_err submit_gated(struct pg_backend *self, const struct store_nonce_call *nonce,
                                  writer_op_fn op, void *call, store_done_fn done, void *context)
 {
-    return writer_submit_prelude(self->writer, nonce != NULL ? nonce_gate_op : NULL, (void *)nonce,
+    return writer_submit_prelude(pg_writer_pick(self), nonce != NULL ? nonce_gate_op : NULL, (void *)nonce,
                                  op, call, done, context);
 }
 
@@ -818,11 +819,13 @@ static void pg_close(void *backend)
 {
     struct pg_backend *self = backend;
     pg_notifier_stop(self->notifier); /* after the bus stopped listening */
-    writer_stop(self->writer);
+    for (int i = 0; i < PG_WRITERS_MAX; i++) {
+        writer_stop(self->writers[i]);
+        if (self->write_conns[i] != NULL)
+            PQfinish(self->write_conns[i]);
+    }
     for (int i = 0; i < self->reader_count; i++)
         PQfinish(self->readers[i].conn);
-    if (self->write_conn != NULL)
-        PQfinish(self->write_conn);
     free(self->readers);
     free(self->conninfo);
     pthread_cond_destroy(&self->reader_returned);
@@ -833,7 +836,7 @@ static void pg_close(void *backend)
 static const struct store_write_stats *pg_write_stats(void *backend)
 {
     struct pg_backend *self = backend;
-    return writer_stats(self->writer);
+    return &self->write_stats;
 }
 
 static void pg_announce(void *backend, const struct intent_event *event)
@@ -929,24 +932,45 @@ static int open_readers(struct pg_backend *self, int count)
     return 0;
 }
 
-/* The write connection first: it applies the migrations (under their
- * advisory lock) before anything reads the tables. */
-static int open_connections(struct pg_backend *self, int reader_count)
+/* The writers' connections and threads; writer_count is set as they
+ * start, so pg_close stops those that did. */
+static int start_writers(struct pg_backend *self, int writer_count)
 {
-    self->write_conn = pg_connect(self->conninfo);
+    for (int i = 0; i < writer_count; i++) {
+        if (self->write_conns[i] == NULL)
+            self->write_conns[i] = pg_connect(self->conninfo);
+        if (self->write_conns[i] == NULL)
+            return -1;
+        self->writers[i] = writer_start_counted(self->write_conns[i], &pg_writer_hooks,
+                                                PG_MAX_BATCH, &self->write_stats);
+        if (self->writers[i] == NULL)
+            return -1;
+        self->writer_count = i + 1;
+    }
+    return 0;
+}
+
+/* The first write connection first: it applies the migrations (under
+ * their advisory lock) before anything reads the tables. */
+static int open_connections(struct pg_backend *self, int reader_count, int writer_count)
+{
+    self->write_conns[0] = pg_connect(self->conninfo);
     int applied = 0;
-    if (self->write_conn == NULL || pg_schema_migrate(self->write_conn, &applied) != 0)
+    if (self->write_conns[0] == NULL || pg_schema_migrate(self->write_conns[0], &applied) != 0)
         return -1;
     if (applied > 0)
         fprintf(stderr, "intent-bus: database schema migrated to version %d\n", pg_schema_latest());
     if (open_readers(self, reader_count > 0 ? reader_count : 1) != 0)
         return -1;
-    self->writer = writer_start(self->write_conn, &pg_writer_hooks, PG_MAX_BATCH);
+    if (writer_count <= 0)
+        writer_count = PG_WRITERS_DEFAULT;
+    if (start_writers(self, writer_count < PG_WRITERS_MAX ? writer_count : PG_WRITERS_MAX) != 0)
+        return -1;
     self->notifier = pg_notifier_start(self->conninfo);
-    return self->writer != NULL && self->notifier != NULL ? 0 : -1;
+    return self->notifier != NULL ? 0 : -1;
 }
 
-struct store *store_postgres_open(const char *conninfo, int reader_count)
+struct store *store_postgres_open(const char *conninfo, int reader_count, int writer_count)
 {
     struct pg_backend *self = calloc(1, sizeof *self);
     if (self == NULL)
@@ -956,7 +980,7 @@ struct store *store_postgres_open(const char *conninfo, int reader_count)
     self->store.ops = &postgres_ops;
     self->store.backend = self;
     self->conninfo = strdup(conninfo);
-    if (self->conninfo == NULL || open_connections(self, reader_count) != 0) {
+    if (self->conninfo == NULL || open_connections(self, reader_count, writer_count) != 0) {
         pg_close(self);
         return NULL;
     }
