@@ -76,8 +76,8 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
 static enum bus_err submit_gated(struct pg_backend *self, const struct store_nonce_call *nonce,
                                  writer_op_fn op, void *call, store_done_fn done, void *context)
 {
-    return writer_submit_prelude(pg_writer_pick(self), nonce != NULL ? nonce_gate_op : NULL, (void *)nonce,
-                                 op, call, done, context);
+    return writer_submit_prelude(pg_writer_pick(self), nonce != NULL ? nonce_gate_op : NULL,
+                                 (void *)nonce, op, call, done, context);
 }
 
 static enum bus_err pg_nonce_use(void *backend, const char *principal, const char *nonce,
