@@ -72,12 +72,15 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
 }
 
 /* Queues a write; a signed request's nonce (non-NULL) is recorded first,
- * in the same transaction, and a replay stops the write. */
-static enum bus_err submit_gated(struct pg_backend *self, const struct store_nonce_call *nonce,
-                                 writer_op_fn op, void *call, store_done_fn done, void *context)
+ * in the same transaction, and a replay stops the write. principal: the
+ * one whose locks the write takes, or NULL (pg_writer_pick). */
+static enum bus_err submit_gated(struct pg_backend *self, const char *principal,
+                                 const struct store_nonce_call *nonce, writer_op_fn op, void *call,
+                                 store_done_fn done, void *context)
 {
-    return writer_submit_prelude(pg_writer_pick(self), nonce != NULL ? nonce_gate_op : NULL,
-                                 (void *)nonce, op, call, done, context);
+    return writer_submit_prelude(pg_writer_pick(self, principal),
+                                 nonce != NULL ? nonce_gate_op : NULL, (void *)nonce, op, call,
+                                 done, context);
 }
 
 static enum bus_err pg_nonce_use(void *backend, const char *principal, const char *nonce,
@@ -256,6 +259,15 @@ static enum bus_err publish_op(void *connection, void *arg)
                             args->replay, insert_intent, args->intent);
 }
 
+/* Whose locks a publish takes (pg_writer_pick): the publisher's, for the
+ * open-intent cap and an idempotency key (its principal is the caller,
+ * who is the publisher), or none. */
+static const char *publish_locks(const struct intent_new *intent, long open_limit,
+                                 const struct idempotency *idem)
+{
+    return open_limit > 0 || idem != NULL ? intent->publisher : NULL;
+}
+
 static enum bus_err pg_publish(void *backend, const struct intent_new *intent, long open_limit,
                                const struct idempotency *idem, unsigned response_status,
                                const char *response_body, struct stored_response *replay)
@@ -266,13 +278,14 @@ static enum bus_err pg_publish(void *backend, const struct intent_new *intent, l
                                       .response_status = response_status,
                                       .response_body = response_body,
                                       .replay = replay};
-    return pg_write(backend, publish_op, &args);
+    return pg_write_as(backend, publish_locks(intent, open_limit, idem), publish_op, &args);
 }
 
 static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *call,
                                       store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, publish_op, call, done, context);
+    return submit_gated(backend, publish_locks(call->intent, call->open_limit, call->idem),
+                        call->nonce, publish_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -402,7 +415,7 @@ static enum bus_err pg_claim(void *backend, const struct claim_request *request,
 static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call,
                                     store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, claim_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, claim_op, call, done, context);
 }
 
 /* ---- batch publish and claim -------------------------------------------- */
@@ -415,15 +428,28 @@ static enum bus_err publish_many_op(void *connection, void *arg)
     return store_publish_each(connection, arg, publish_op);
 }
 
+/* publish_locks of a batch: its items are one caller's. */
+static const char *publish_many_locks(const struct store_publish_many_call *call)
+{
+    for (int i = 0; i < call->count; i++) {
+        const char *principal =
+            publish_locks(call->items[i].intent, call->open_limit, call->items[i].idem);
+        if (principal != NULL)
+            return principal;
+    }
+    return NULL;
+}
+
 static enum bus_err pg_publish_many(void *backend, struct store_publish_many_call *call)
 {
-    return pg_write(backend, publish_many_op, call);
+    return pg_write_as(backend, publish_many_locks(call), publish_many_op, call);
 }
 
 static enum bus_err pg_publish_many_submit(void *backend, struct store_publish_many_call *call,
                                            store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, publish_many_op, call, done, context);
+    return submit_gated(backend, publish_many_locks(call), call->nonce, publish_many_op, call,
+                        done, context);
 }
 
 static enum bus_err savepoint(PGconn *conn, const char *sql)
@@ -564,7 +590,7 @@ static enum bus_err pg_claim_many(void *backend, struct store_claim_many_call *c
 static enum bus_err pg_claim_many_submit(void *backend, struct store_claim_many_call *call,
                                          store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, claim_many_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, claim_many_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -640,7 +666,7 @@ static enum bus_err pg_extend(void *backend, const struct lease_ref *ref, double
 static enum bus_err pg_extend_submit(void *backend, struct store_extend_call *call,
                                      store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, extend_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, extend_op, call, done, context);
 }
 
 static enum bus_err fulfill_op(void *connection, void *arg)
@@ -673,7 +699,7 @@ static enum bus_err pg_fulfill(void *backend, const struct lease_ref *ref, const
 static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *call,
                                       store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, fulfill_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fulfill_op, call, done, context);
 }
 
 /* The batch fulfil: one fulfill_op per item, in the same transaction, so
@@ -695,7 +721,7 @@ static enum bus_err pg_fulfill_many(void *backend, struct store_fulfill_many_cal
 static enum bus_err pg_fulfill_many_submit(void *backend, struct store_fulfill_many_call *call,
                                           store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, fulfill_many_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fulfill_many_op, call, done, context);
 }
 
 /* The intent's dead state and its dead letter, in one statement. */
@@ -764,7 +790,7 @@ static enum bus_err pg_fail(void *backend, const struct lease_ref *ref, const ch
 static enum bus_err pg_fail_submit(void *backend, struct store_fail_call *call, store_done_fn done,
                                    void *context)
 {
-    return submit_gated(backend, call->nonce, fail_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fail_op, call, done, context);
 }
 
 /* ---- key-value store ---------------------------------------------------- */
@@ -810,7 +836,7 @@ static enum bus_err pg_kv_set(void *backend, const struct kv_write *write,
                               const char *response_body, struct stored_response *replay)
 {
     struct kv_set_args args = {write, idem, response_status, response_body, replay};
-    return pg_write(backend, kv_set_op, &args);
+    return pg_write_as(backend, idem != NULL ? idem->principal : NULL, kv_set_op, &args);
 }
 
 /* ---- opening and closing ------------------------------------------------ */

@@ -476,12 +476,26 @@ void pg_pool_usage(void *backend, long *size, long *in_use)
     pthread_mutex_unlock(&self->readers_lock);
 }
 
+/* FNV-1a: any stable spread of principals over the writers will do. */
+static unsigned principal_hash(const char *principal)
+{
+    unsigned hash = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)principal; *c; c++)
+        hash = (hash ^ *c) * 16777619u;
+    return hash;
+}
+
 /* The least busy writer spreads the load and keeps a request from waiting
  * behind a long batch while another writer idles. The search starts at a
- * rotating writer, so equally busy writers (idle ones) take turns. */
-struct writer *pg_writer_pick(struct pg_backend *self)
+ * rotating writer, so equally busy writers (idle ones) take turns. A
+ * principal's locked operations keep to one writer instead: two writers'
+ * batches each holding one principal's lock and wanting the other's would
+ * deadlock, which PostgreSQL finds only after deadlock_timeout (1 s). */
+struct writer *pg_writer_pick(struct pg_backend *self, const char *principal)
 {
     assert(self->writer_count > 0);
+    if (principal != NULL)
+        return self->writers[principal_hash(principal) % (unsigned)self->writer_count];
     unsigned start = atomic_fetch_add(&self->next_writer, 1);
     struct writer *best = NULL;
     long best_load = 0;
@@ -498,7 +512,13 @@ struct writer *pg_writer_pick(struct pg_backend *self)
 
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
 {
-    return writer_run(pg_writer_pick(self), op, arg);
+    return writer_run(pg_writer_pick(self, NULL), op, arg);
+}
+
+enum bus_err pg_write_as(struct pg_backend *self, const char *principal, writer_op_fn op,
+                         void *arg)
+{
+    return writer_run(pg_writer_pick(self, principal), op, arg);
 }
 
 /* ---- the writer's transaction hooks ------------------------------------- */

@@ -131,12 +131,19 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn);
 /* store_ops.pool_usage: the read pool's size and connections in use. */
 void pg_pool_usage(void *backend, long *size, long *in_use);
 
-/* The writer with the fewest operations queued or running. */
-struct writer *pg_writer_pick(struct pg_backend *self);
+/* The writer for an operation: for one that takes a lock of principal's
+ * (the open-intent cap, an idempotency key, the tester rate window: their
+ * advisory locks), always the same writer of this node, so two writers
+ * never wait for each other on it, nor deadlock; for any other
+ * (principal NULL), the one with the fewest operations queued or running. */
+struct writer *pg_writer_pick(struct pg_backend *self, const char *principal);
 /* Runs op(connection, arg) on a writer thread inside its transaction
  * (group commit; op may run more than once, see writer.h) and waits for
- * the commit: writer_run(pg_writer_pick(self), op, arg). */
+ * the commit: writer_run(pg_writer_pick(self, NULL), op, arg). */
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg);
+/* pg_write for an operation that takes principal's locks (pg_writer_pick). */
+enum bus_err pg_write_as(struct pg_backend *self, const char *principal, writer_op_fn op,
+                         void *arg);
 
 /* Inside a writer op (conn = the op's connection): */
 /* Moves an intent to dead and copies it into dead_letters with reason; its
