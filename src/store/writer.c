@@ -218,14 +218,12 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
  * the job is freed here, and its arg may vanish once done returns. */
 static void finish_batch(struct writer *writer, struct writer_job *batch)
 {
-    long count = 0;
     for (struct writer_job *job = batch, *next; job; job = next) {
         next = job->next;
+        atomic_fetch_sub(&writer->load, 1); /* before done: its caller may look */
         job->done(job->done_context, job->result);
         free(job);
-        count++;
     }
-    atomic_fetch_sub(&writer->load, count);
 }
 
 static void *writer_main(void *arg)

@@ -568,11 +568,12 @@ static void load_and_shared_counters(void **state)
     none[0] = &b;
     run_gated_batch(two, none, 1, outcomes);
     outcome_destroy(&outcomes[0]);
+    assert_ptr_equal(writer_stats(one), &shared);
+    assert_int_equal(writer_load(one), 0);
     writer_stop(one);
     writer_stop(two);
     assert_int_equal(atomic_load(&shared.transactions), 4); /* two gates, two batches */
     assert_int_equal(atomic_load(&shared.operations), 4);
-    assert_ptr_equal(writer_stats(one), &shared);
 }
 
 int main(void)
