@@ -74,7 +74,7 @@ void config_print_usage(FILE *out)
           "  BUS_SYNC       normal (default): a commit survives a killed process;\n"
           "                 full: it also survives power loss (slower)\n"
           "  BUS_PG_WRITERS PostgreSQL: writer connections of this node, 1-16\n"
-          "                 (default 3); SQLite always has one writer\n"
+          "                 (default 2); SQLite always has one writer\n"
           "  BUS_LOG_LEVEL  debug, info (default; a line per request), warn, error, off\n"
           "  BUS_MAX_CONNECTIONS_PER_IP\n"
           "                 connections one client address may hold, 1-4096 (default\n"

@@ -30,7 +30,7 @@ struct pg_reader {
 };
 
 /* How many writers a node runs unless told (BUS_PG_WRITERS), and at most. */
-#define PG_WRITERS_DEFAULT 3
+#define PG_WRITERS_DEFAULT 2
 #define PG_WRITERS_MAX 16
 
 struct pg_backend {

@@ -647,7 +647,7 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
 
 /* Opens the PostgreSQL backend on conninfo (a libpq URI or key=value
  * string) with reader_count read connections and writer_count writers
- * (each a thread and a connection; <= 0: the default, 3; at most 16),
+ * (each a thread and a connection; <= 0: the default, 2; at most 16),
  * applying any missing schema migration first. Returns NULL (and prints why
  * on stderr) when the database cannot be reached or migrated. */
 struct store *store_postgres_open(const char *conninfo, int reader_count, int writer_count);
