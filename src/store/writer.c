@@ -168,8 +168,9 @@ static int run_redoable_committed(struct writer *writer, struct writer_job *batc
 {
     for (;;) {
         int failure = run_redoable(writer, batch);
-        if (failure == 0)
-            failure = writer->hooks->commit(writer->connection);
+        if (failure != 0)
+            return failure; /* rolled back already */
+        failure = writer->hooks->commit(writer->connection);
         if (failure == 0)
             return 0;
         writer->hooks->rollback(writer->connection);
