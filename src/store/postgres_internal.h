@@ -39,9 +39,9 @@ struct pg_backend {
     /* Several writers, each a thread with its own connection and queue
      * (writer ops get it as `connection`): one connection runs its
      * statements one round trip after another, so one writer left the
-     * database idle between them (docs/BENCHMARKS.md, "Several writers").
-     * Between them, every guarantee is kept by the database, as between
-     * nodes. */
+     * database idle between them (docs/BENCHMARKS.md, "Several writers
+     * per node"). Between them, every guarantee is kept by the database,
+     * as between nodes. */
     int writer_count;
     PGconn *write_conns[PG_WRITERS_MAX];
     struct writer *writers[PG_WRITERS_MAX];
