@@ -73,6 +73,8 @@ void config_print_usage(FILE *out)
           "                 (only behind your own reverse proxy)\n"
           "  BUS_SYNC       normal (default): a commit survives a killed process;\n"
           "                 full: it also survives power loss (slower)\n"
+          "  BUS_PG_WRITERS PostgreSQL: writer connections of this node, 1-16\n"
+          "                 (default 2); SQLite always has one writer\n"
           "  BUS_LOG_LEVEL  debug, info (default; a line per request), warn, error, off\n"
           "  BUS_MAX_CONNECTIONS_PER_IP\n"
           "                 connections one client address may hold, 1-4096 (default\n"
@@ -240,6 +242,14 @@ static int load_environment(struct config *config)
             return -1;
         }
         config->sync_full = strcmp(value, "full") == 0;
+    }
+    double writers = 0;
+    if ((value = getenv("BUS_PG_WRITERS")) && value[0]) {
+        if (parse_number(value, 1, 16, &writers) != 0 || writers != floor(writers)) {
+            fprintf(stderr, "intent-bus: BUS_PG_WRITERS must be a whole number, 1 to 16\n");
+            return -1;
+        }
+        config->pg_writers = (int)writers;
     }
     config->enforce_https = env_is_true("BUS_ENFORCE_HTTPS");
     config->trust_proxy = env_is_true("BUS_TRUST_PROXY");

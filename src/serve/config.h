@@ -26,6 +26,7 @@ struct config {
     /* --database or BUS_DATABASE_URL: a libpq URI; "" = SQLite at db_path */
     char database_url[1024];
     int threads;
+    int pg_writers;            /* BUS_PG_WRITERS: PostgreSQL writer connections, 0 = default */
     char secret[512];          /* BUS_SECRET, or the generated key */
     char secret_path[PATH_MAX + 8]; /* where a generated key is kept, "" if none */
     double cleanup_interval;

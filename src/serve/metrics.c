@@ -158,6 +158,10 @@ static void write_database(FILE *out, const struct store_write_stats *stats)
                   "Write transactions run again without an operation whose statement failed"
                   " (PostgreSQL)",
                   atomic_load(&stats->redone_transactions));
+    write_counter(out, "intent_bus_db_retried_transactions_total",
+                  "Write transactions run again whole after a deadlock or serialization failure"
+                  " (PostgreSQL)",
+                  atomic_load(&stats->retried_transactions));
 }
 
 struct intent_counts {

@@ -70,7 +70,8 @@ static int open_server(struct server *server)
 {
     const struct config *config = &server->config;
     server->store = config->database_url[0]
-                        ? store_postgres_open(config->database_url, config->threads)
+                        ? store_postgres_open(config->database_url, config->threads,
+                                                config->pg_writers)
                         : store_sqlite_open(config->db_path, config->threads, config->sync_full);
     if (server->store == NULL)
         return -1;

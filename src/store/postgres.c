@@ -3,11 +3,12 @@
  * share one database: every guarantee is kept by the database, never by
  * the memory of one process.
  *
- * Writes go through the writer (store/writer.c): one connection, many
- * operations per transaction, no savepoint per operation: an operation that
+ * Writes go through the writers (store/writer.c; several, each with its
+ * own connection, a write taken by the least busy): many operations per
+ * transaction, no savepoint per operation: an operation that
  * fails must fail before it changes anything, or the writer runs its batch
  * again without it (so every operation here may run twice; its allocated
- * outputs are handed to pg_writer_output). Across nodes,
+ * outputs are handed to pg_writer_output). Across nodes and writers,
  * claims take rows with FOR UPDATE SKIP LOCKED (two nodes never hand out
  * the same intent, and neither waits for the other), lease operations lock
  * the row they check, and the checks that count or look up before writing
@@ -71,12 +72,15 @@ static enum bus_err nonce_gate_op(void *connection, void *arg)
 }
 
 /* Queues a write; a signed request's nonce (non-NULL) is recorded first,
- * in the same transaction, and a replay stops the write. */
-static enum bus_err submit_gated(struct pg_backend *self, const struct store_nonce_call *nonce,
-                                 writer_op_fn op, void *call, store_done_fn done, void *context)
+ * in the same transaction, and a replay stops the write. principal: the
+ * one whose locks the write takes, or NULL (pg_writer_pick). */
+static enum bus_err submit_gated(struct pg_backend *self, const char *principal,
+                                 const struct store_nonce_call *nonce, writer_op_fn op, void *call,
+                                 store_done_fn done, void *context)
 {
-    return writer_submit_prelude(self->writer, nonce != NULL ? nonce_gate_op : NULL, (void *)nonce,
-                                 op, call, done, context);
+    return writer_submit_prelude(pg_writer_pick(self, principal),
+                                 nonce != NULL ? nonce_gate_op : NULL, (void *)nonce, op, call,
+                                 done, context);
 }
 
 static enum bus_err pg_nonce_use(void *backend, const char *principal, const char *nonce,
@@ -255,6 +259,15 @@ static enum bus_err publish_op(void *connection, void *arg)
                             args->replay, insert_intent, args->intent);
 }
 
+/* Whose locks a publish takes (pg_writer_pick): the publisher's, for the
+ * open-intent cap and an idempotency key (its principal is the caller,
+ * who is the publisher), or none. */
+static const char *publish_locks(const struct intent_new *intent, long open_limit,
+                                 const struct idempotency *idem)
+{
+    return open_limit > 0 || idem != NULL ? intent->publisher : NULL;
+}
+
 static enum bus_err pg_publish(void *backend, const struct intent_new *intent, long open_limit,
                                const struct idempotency *idem, unsigned response_status,
                                const char *response_body, struct stored_response *replay)
@@ -265,13 +278,14 @@ static enum bus_err pg_publish(void *backend, const struct intent_new *intent, l
                                       .response_status = response_status,
                                       .response_body = response_body,
                                       .replay = replay};
-    return pg_write(backend, publish_op, &args);
+    return pg_write_as(backend, publish_locks(intent, open_limit, idem), publish_op, &args);
 }
 
 static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *call,
                                       store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, publish_op, call, done, context);
+    return submit_gated(backend, publish_locks(call->intent, call->open_limit, call->idem),
+                        call->nonce, publish_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -401,7 +415,7 @@ static enum bus_err pg_claim(void *backend, const struct claim_request *request,
 static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call,
                                     store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, claim_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, claim_op, call, done, context);
 }
 
 /* ---- batch publish and claim -------------------------------------------- */
@@ -414,15 +428,28 @@ static enum bus_err publish_many_op(void *connection, void *arg)
     return store_publish_each(connection, arg, publish_op);
 }
 
+/* publish_locks of a batch: its items are one caller's. */
+static const char *publish_many_locks(const struct store_publish_many_call *call)
+{
+    for (int i = 0; i < call->count; i++) {
+        const char *principal =
+            publish_locks(call->items[i].intent, call->open_limit, call->items[i].idem);
+        if (principal != NULL)
+            return principal;
+    }
+    return NULL;
+}
+
 static enum bus_err pg_publish_many(void *backend, struct store_publish_many_call *call)
 {
-    return pg_write(backend, publish_many_op, call);
+    return pg_write_as(backend, publish_many_locks(call), publish_many_op, call);
 }
 
 static enum bus_err pg_publish_many_submit(void *backend, struct store_publish_many_call *call,
                                            store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, publish_many_op, call, done, context);
+    return submit_gated(backend, publish_many_locks(call), call->nonce, publish_many_op, call,
+                        done, context);
 }
 
 static enum bus_err savepoint(PGconn *conn, const char *sql)
@@ -563,7 +590,7 @@ static enum bus_err pg_claim_many(void *backend, struct store_claim_many_call *c
 static enum bus_err pg_claim_many_submit(void *backend, struct store_claim_many_call *call,
                                          store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, claim_many_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, claim_many_op, call, done, context);
 }
 
 /* ---- lease operations: extend, fulfill, fail ---------------------------- */
@@ -639,7 +666,7 @@ static enum bus_err pg_extend(void *backend, const struct lease_ref *ref, double
 static enum bus_err pg_extend_submit(void *backend, struct store_extend_call *call,
                                      store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, extend_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, extend_op, call, done, context);
 }
 
 static enum bus_err fulfill_op(void *connection, void *arg)
@@ -672,7 +699,7 @@ static enum bus_err pg_fulfill(void *backend, const struct lease_ref *ref, const
 static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *call,
                                       store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, fulfill_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fulfill_op, call, done, context);
 }
 
 /* The batch fulfil: one fulfill_op per item, in the same transaction, so
@@ -694,7 +721,7 @@ static enum bus_err pg_fulfill_many(void *backend, struct store_fulfill_many_cal
 static enum bus_err pg_fulfill_many_submit(void *backend, struct store_fulfill_many_call *call,
                                           store_done_fn done, void *context)
 {
-    return submit_gated(backend, call->nonce, fulfill_many_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fulfill_many_op, call, done, context);
 }
 
 /* The intent's dead state and its dead letter, in one statement. */
@@ -763,7 +790,7 @@ static enum bus_err pg_fail(void *backend, const struct lease_ref *ref, const ch
 static enum bus_err pg_fail_submit(void *backend, struct store_fail_call *call, store_done_fn done,
                                    void *context)
 {
-    return submit_gated(backend, call->nonce, fail_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, fail_op, call, done, context);
 }
 
 /* ---- key-value store ---------------------------------------------------- */
@@ -809,7 +836,7 @@ static enum bus_err pg_kv_set(void *backend, const struct kv_write *write,
                               const char *response_body, struct stored_response *replay)
 {
     struct kv_set_args args = {write, idem, response_status, response_body, replay};
-    return pg_write(backend, kv_set_op, &args);
+    return pg_write_as(backend, idem != NULL ? idem->principal : NULL, kv_set_op, &args);
 }
 
 /* ---- opening and closing ------------------------------------------------ */
@@ -818,11 +845,13 @@ static void pg_close(void *backend)
 {
     struct pg_backend *self = backend;
     pg_notifier_stop(self->notifier); /* after the bus stopped listening */
-    writer_stop(self->writer);
+    for (int i = 0; i < PG_WRITERS_MAX; i++) {
+        writer_stop(self->writers[i]);
+        if (self->write_conns[i] != NULL)
+            PQfinish(self->write_conns[i]);
+    }
     for (int i = 0; i < self->reader_count; i++)
         PQfinish(self->readers[i].conn);
-    if (self->write_conn != NULL)
-        PQfinish(self->write_conn);
     free(self->readers);
     free(self->conninfo);
     pthread_cond_destroy(&self->reader_returned);
@@ -833,7 +862,7 @@ static void pg_close(void *backend)
 static const struct store_write_stats *pg_write_stats(void *backend)
 {
     struct pg_backend *self = backend;
-    return writer_stats(self->writer);
+    return &self->write_stats;
 }
 
 static void pg_announce(void *backend, const struct intent_event *event)
@@ -929,24 +958,45 @@ static int open_readers(struct pg_backend *self, int count)
     return 0;
 }
 
-/* The write connection first: it applies the migrations (under their
- * advisory lock) before anything reads the tables. */
-static int open_connections(struct pg_backend *self, int reader_count)
+/* The writers' connections and threads; writer_count is set as they
+ * start, so pg_close stops those that did. */
+static int start_writers(struct pg_backend *self, int writer_count)
 {
-    self->write_conn = pg_connect(self->conninfo);
+    for (int i = 0; i < writer_count; i++) {
+        if (self->write_conns[i] == NULL)
+            self->write_conns[i] = pg_connect(self->conninfo);
+        if (self->write_conns[i] == NULL)
+            return -1;
+        self->writers[i] = writer_start_counted(self->write_conns[i], &pg_writer_hooks,
+                                                PG_MAX_BATCH, &self->write_stats);
+        if (self->writers[i] == NULL)
+            return -1;
+        self->writer_count = i + 1;
+    }
+    return 0;
+}
+
+/* The first write connection first: it applies the migrations (under
+ * their advisory lock) before anything reads the tables. */
+static int open_connections(struct pg_backend *self, int reader_count, int writer_count)
+{
+    self->write_conns[0] = pg_connect(self->conninfo);
     int applied = 0;
-    if (self->write_conn == NULL || pg_schema_migrate(self->write_conn, &applied) != 0)
+    if (self->write_conns[0] == NULL || pg_schema_migrate(self->write_conns[0], &applied) != 0)
         return -1;
     if (applied > 0)
         fprintf(stderr, "intent-bus: database schema migrated to version %d\n", pg_schema_latest());
     if (open_readers(self, reader_count > 0 ? reader_count : 1) != 0)
         return -1;
-    self->writer = writer_start(self->write_conn, &pg_writer_hooks, PG_MAX_BATCH);
+    if (writer_count <= 0)
+        writer_count = PG_WRITERS_DEFAULT;
+    if (start_writers(self, writer_count < PG_WRITERS_MAX ? writer_count : PG_WRITERS_MAX) != 0)
+        return -1;
     self->notifier = pg_notifier_start(self->conninfo);
-    return self->writer != NULL && self->notifier != NULL ? 0 : -1;
+    return self->notifier != NULL ? 0 : -1;
 }
 
-struct store *store_postgres_open(const char *conninfo, int reader_count)
+struct store *store_postgres_open(const char *conninfo, int reader_count, int writer_count)
 {
     struct pg_backend *self = calloc(1, sizeof *self);
     if (self == NULL)
@@ -956,7 +1006,7 @@ struct store *store_postgres_open(const char *conninfo, int reader_count)
     self->store.ops = &postgres_ops;
     self->store.backend = self;
     self->conninfo = strdup(conninfo);
-    if (self->conninfo == NULL || open_connections(self, reader_count) != 0) {
+    if (self->conninfo == NULL || open_connections(self, reader_count, writer_count) != 0) {
         pg_close(self);
         return NULL;
     }

@@ -285,6 +285,8 @@ static bool writer_statement(PGconn *conn, const char *sql, int param_count,
                              const char *const *params, PGresult **res);
 /* Notes a writer statement's success: did it change anything? (below) */
 static void writer_statement_done(PGconn *conn, const char *sql, const PGresult *res);
+/* Notes a writer statement's failure: a lost conflict? (below) */
+static void writer_statement_failed(PGconn *conn, const PGresult *res);
 
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out)
@@ -303,6 +305,7 @@ enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_
             PQclear(res);
         return BUS_OK;
     }
+    writer_statement_failed(conn, res);
     enum bus_err err = map_failure(conn, res, what);
     PQclear(res);
     return err;
@@ -473,9 +476,49 @@ void pg_pool_usage(void *backend, long *size, long *in_use)
     pthread_mutex_unlock(&self->readers_lock);
 }
 
+/* FNV-1a: any stable spread of principals over the writers will do. */
+static unsigned principal_hash(const char *principal)
+{
+    unsigned hash = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)principal; *c; c++)
+        hash = (hash ^ *c) * 16777619u;
+    return hash;
+}
+
+/* The least busy writer spreads the load and keeps a request from waiting
+ * behind a long batch while another writer idles. The search starts at a
+ * rotating writer, so equally busy writers (idle ones) take turns. A
+ * principal's locked operations keep to one writer instead: two writers'
+ * batches each holding one principal's lock and wanting the other's would
+ * deadlock, which PostgreSQL finds only after deadlock_timeout (1 s). */
+struct writer *pg_writer_pick(struct pg_backend *self, const char *principal)
+{
+    assert(self->writer_count > 0);
+    if (principal != NULL)
+        return self->writers[principal_hash(principal) % (unsigned)self->writer_count];
+    unsigned start = atomic_fetch_add(&self->next_writer, 1);
+    struct writer *best = NULL;
+    long best_load = 0;
+    for (int i = 0; i < self->writer_count; i++) {
+        struct writer *writer = self->writers[(start + (unsigned)i) % (unsigned)self->writer_count];
+        long load = writer_load(writer);
+        if (best == NULL || load < best_load) {
+            best = writer;
+            best_load = load;
+        }
+    }
+    return best;
+}
+
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg)
 {
-    return writer_run(self->writer, op, arg);
+    return writer_run(pg_writer_pick(self, NULL), op, arg);
+}
+
+enum bus_err pg_write_as(struct pg_backend *self, const char *principal, writer_op_fn op,
+                         void *arg)
+{
+    return writer_run(pg_writer_pick(self, principal), op, arg);
 }
 
 /* ---- the writer's transaction hooks ------------------------------------- */
@@ -510,6 +553,7 @@ static _Thread_local struct {
     PGconn *conn;       /* the writer's connection, during a batch */
     bool begin_pending; /* BEGIN not yet sent */
     bool failed;        /* BEGIN failed or the connection broke: the batch is lost */
+    bool conflict;      /* a statement lost a deadlock or serialization conflict */
     bool changed;       /* the current operation's statements changed rows */
     bool changed_before; /* changed as it was before the last statement */
     int output_count;
@@ -522,6 +566,7 @@ static void batch_reset(PGconn *conn)
     batch.conn = conn;
     batch.begin_pending = conn != NULL;
     batch.failed = false;
+    batch.conflict = false;
     batch.changed = false;
     batch.changed_before = false;
     batch.output_count = 0; /* committed: the outputs are their callers' */
@@ -607,6 +652,21 @@ static void writer_statement_done(PGconn *conn, const char *sql, const PGresult 
         batch.changed = true;
 }
 
+/* A deadlock (40P01) or serialization failure (40001): PostgreSQL chose
+ * this transaction to give way to another (a writer of this node or of
+ * another); the same statements may well succeed when run again. */
+static bool lost_conflict(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
+static void writer_statement_failed(PGconn *conn, const PGresult *res)
+{
+    if (conn == batch.conn && lost_conflict(res))
+        batch.conflict = true;
+}
+
 void pg_writer_statement_unchanged(PGconn *conn)
 {
     if (conn == batch.conn)
@@ -658,6 +718,8 @@ static int hook_after_op(void *connection, enum bus_err result)
     batch.changed = false;
     if (batch.failed)
         return -1;
+    if (batch.conflict && PQstatus(batch.conn) == CONNECTION_OK)
+        return WRITER_RETRY; /* the whole batch again, this operation too */
     switch (PQtransactionStatus(batch.conn)) {
     case PQTRANS_IDLE: /* nothing sent yet */
     case PQTRANS_INTRANS:
@@ -681,7 +743,7 @@ static int hook_commit(void *connection)
     if (!batch.begin_pending) {
         PGresult *res = PQexec(conn, "COMMIT");
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = (int)map_failure(conn, res, "commit");
+            rc = lost_conflict(res) ? WRITER_RETRY : (int)map_failure(conn, res, "commit");
         else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
             rc = -1;
         PQclear(res);

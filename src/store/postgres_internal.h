@@ -6,6 +6,7 @@
 #define STORE_POSTGRES_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -28,11 +29,24 @@ struct pg_reader {
     struct pg_reader *next_free;
 };
 
+/* How many writers a node runs unless told (BUS_PG_WRITERS), and at most. */
+#define PG_WRITERS_DEFAULT 2
+#define PG_WRITERS_MAX 16
+
 struct pg_backend {
     struct store store;
     char *conninfo;       /* owned: the libpq URI or key=value string */
-    PGconn *write_conn;   /* the writer thread's; writer ops get it as `connection` */
-    struct writer *writer;
+    /* Several writers, each a thread with its own connection and queue
+     * (writer ops get it as `connection`): one connection runs its
+     * statements one round trip after another, so one writer left the
+     * database idle between them (docs/BENCHMARKS.md, "Several writers
+     * per node"). Between them, every guarantee is kept by the database,
+     * as between nodes. */
+    int writer_count;
+    PGconn *write_conns[PG_WRITERS_MAX];
+    struct writer *writers[PG_WRITERS_MAX];
+    struct store_write_stats write_stats; /* all the writers' together */
+    atomic_uint next_writer;              /* where the search for the least busy starts */
     pthread_mutex_t readers_lock;
     pthread_cond_t reader_returned;
     struct pg_reader *readers;
@@ -117,11 +131,19 @@ void pg_reader_release(struct pg_backend *self, PGconn *conn);
 /* store_ops.pool_usage: the read pool's size and connections in use. */
 void pg_pool_usage(void *backend, long *size, long *in_use);
 
-/* Runs op(write_conn, arg) on the writer thread inside its transaction
+/* The writer for an operation: for one that takes a lock of principal's
+ * (the open-intent cap, an idempotency key, the tester rate window: their
+ * advisory locks), always the same writer of this node, so two writers
+ * never wait for each other on it, nor deadlock; for any other
+ * (principal NULL), the one with the fewest operations queued or running. */
+struct writer *pg_writer_pick(struct pg_backend *self, const char *principal);
+/* Runs op(connection, arg) on a writer thread inside its transaction
  * (group commit; op may run more than once, see writer.h) and waits for
- * the commit:
- * writer_run(self->writer, op, arg). */
+ * the commit: writer_run(pg_writer_pick(self, NULL), op, arg). */
 enum bus_err pg_write(struct pg_backend *self, writer_op_fn op, void *arg);
+/* pg_write for an operation that takes principal's locks (pg_writer_pick). */
+enum bus_err pg_write_as(struct pg_backend *self, const char *principal, writer_op_fn op,
+                         void *arg);
 
 /* Inside a writer op (conn = the op's connection): */
 /* Moves an intent to dead and copies it into dead_letters with reason; its

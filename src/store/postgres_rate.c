@@ -54,7 +54,7 @@ enum bus_err pg_rate_take(void *backend, const char *principal, double now, int 
                           double period, bool *allowed, double *retry_after)
 {
     struct rate_args args = {principal, now, limit, period, true, 0};
-    enum bus_err err = pg_write(backend, rate_op, &args);
+    enum bus_err err = pg_write_as(backend, principal, rate_op, &args);
     *allowed = args.allowed;
     *retry_after = args.retry_after;
     return err;

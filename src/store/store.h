@@ -214,6 +214,10 @@ struct store_write_stats {
     /* Rolled back and run again without an operation that spoilt them
      * (PostgreSQL: no savepoint per operation; store/writer.h, after_op). */
     atomic_ulong redone_transactions;
+    /* Rolled back after losing a conflict with another transaction (a
+     * deadlock, a serialization failure: PostgreSQL, between writers or
+     * nodes) and run again whole (store/writer.h, WRITER_RETRY). */
+    atomic_ulong retried_transactions;
 };
 
 /* A signed request's nonce, recorded in the same transaction just before
@@ -642,10 +646,11 @@ struct store {
 struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full);
 
 /* Opens the PostgreSQL backend on conninfo (a libpq URI or key=value
- * string) with reader_count read connections beside the write connection,
+ * string) with reader_count read connections and writer_count writers
+ * (each a thread and a connection; <= 0: the default, 2; at most 16),
  * applying any missing schema migration first. Returns NULL (and prints why
  * on stderr) when the database cannot be reached or migrated. */
-struct store *store_postgres_open(const char *conninfo, int reader_count);
+struct store *store_postgres_open(const char *conninfo, int reader_count, int writer_count);
 
 /* Applies the missing migrations to the database at conninfo and says on
  * stdout at which version it is: `intent-bus migrate`. 0, or -1 after

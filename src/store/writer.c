@@ -8,6 +8,7 @@
 #include "store/writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -39,7 +40,10 @@ struct writer {
     struct writer_job *head;
     struct writer_job *tail;
     bool stopping;
-    struct store_write_stats stats;
+    int retries_left; /* of the batch running: WRITER_RETRY answered as WRITER_REDO at 0 */
+    atomic_long load; /* operations queued or running (writer_load) */
+    struct store_write_stats *stats; /* own_stats, or the caller's */
+    struct store_write_stats own_stats;
 };
 
 /* Takes up to max_batch jobs off the queue; called with the lock held. */
@@ -82,16 +86,25 @@ static void run_job(struct writer *writer, struct writer_job *job)
         job->result = run_in_savepoint(writer, job->op, job->arg);
 }
 
+/* after_op's verdict on an operation's result; a conflict (WRITER_RETRY)
+ * once the batch's retries are spent is answered as a spoilt operation:
+ * the operation answers its result (BUS_ERR_DATABASE_BUSY), the rest of
+ * the batch runs again. */
+static int after_op(struct writer *writer, enum bus_err result)
+{
+    int after = writer->hooks->after_op(writer->connection, result);
+    return after == WRITER_RETRY && writer->retries_left <= 0 ? WRITER_REDO : after;
+}
+
 /* Without savepoints: runs the job, unless a redo took it out, and says
  * what after_op said of it (0, WRITER_REDO or a failure). */
 static int run_job_redoable(struct writer *writer, struct writer_job *job)
 {
-    const struct writer_hooks *hooks = writer->hooks;
     if (job->dropped)
         return 0; /* job->result holds its answer */
     if (job->prelude != NULL) {
         enum bus_err result = job->prelude(writer->connection, job->prelude_arg);
-        int after = hooks->after_op(writer->connection, result);
+        int after = after_op(writer, result);
         job->result = result;
         if (after == WRITER_REDO) {
             job->dropped = true;
@@ -105,7 +118,7 @@ static int run_job_redoable(struct writer *writer, struct writer_job *job)
         return 0;
     }
     enum bus_err result = job->op(writer->connection, job->arg);
-    int after = hooks->after_op(writer->connection, result);
+    int after = after_op(writer, result);
     job->result = result;
     if (after == WRITER_REDO) {
         /* Success that spoilt the transaction (a failed statement the op
@@ -120,8 +133,9 @@ static int run_job_redoable(struct writer *writer, struct writer_job *job)
 /* Runs the batch in one transaction without a savepoint per operation.
  * When an operation spoils the transaction (WRITER_REDO), rolls back and
  * runs the batch again from the start, that operation out; each redo
- * takes one more operation (or prelude) out, so this ends. 0 with the
- * transaction open and every job's result set, or the failure (the
+ * takes one more operation (or prelude) out, so this ends. A conflict
+ * (WRITER_RETRY) runs it again whole, at most retries_left times. 0 with
+ * the transaction open and every job's result set, or the failure (the
  * transaction then rolled back, or never begun). */
 static int run_redoable(struct writer *writer, struct writer_job *batch)
 {
@@ -136,9 +150,34 @@ static int run_redoable(struct writer *writer, struct writer_job *batch)
         if (after == 0)
             return 0;
         hooks->rollback(writer->connection);
+        if (after == WRITER_RETRY) {
+            writer->retries_left--;
+            atomic_fetch_add(&writer->stats->retried_transactions, 1);
+            continue;
+        }
         if (after != WRITER_REDO)
             return after;
-        atomic_fetch_add(&writer->stats.redone_transactions, 1);
+        atomic_fetch_add(&writer->stats->redone_transactions, 1);
+    }
+}
+
+/* Without savepoints: the batch and its commit, run again whole when the
+ * commit lost a conflict (WRITER_RETRY) and retries are left. 0 once
+ * committed, or the failure (rolled back). */
+static int run_redoable_committed(struct writer *writer, struct writer_job *batch)
+{
+    for (;;) {
+        int failure = run_redoable(writer, batch);
+        if (failure != 0)
+            return failure; /* rolled back already */
+        failure = writer->hooks->commit(writer->connection);
+        if (failure == 0)
+            return 0;
+        writer->hooks->rollback(writer->connection);
+        if (failure != WRITER_RETRY || writer->retries_left <= 0)
+            return failure;
+        writer->retries_left--;
+        atomic_fetch_add(&writer->stats->retried_transactions, 1);
     }
 }
 
@@ -149,25 +188,26 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
     double started = clock_monotonic();
     int failure = 0;
     if (hooks->after_op != NULL) {
-        failure = run_redoable(writer, batch);
+        writer->retries_left = WRITER_MAX_RETRIES;
+        failure = run_redoable_committed(writer, batch);
         for (struct writer_job *job = batch; job; job = job->next)
             operations++;
     } else {
         failure = hooks->begin(writer->connection);
         for (struct writer_job *job = batch; failure == 0 && job; job = job->next, operations++)
             run_job(writer, job);
-    }
-    if (failure == 0) {
-        failure = hooks->commit(writer->connection);
-        if (failure != 0)
-            hooks->rollback(writer->connection);
+        if (failure == 0) {
+            failure = hooks->commit(writer->connection);
+            if (failure != 0)
+                hooks->rollback(writer->connection);
+        }
     }
     bool committed = failure == 0;
-    histogram_observe(&writer->stats.commit_seconds, clock_monotonic() - started);
-    atomic_fetch_add(&writer->stats.transactions, 1);
-    atomic_fetch_add(&writer->stats.operations, operations);
+    histogram_observe(&writer->stats->commit_seconds, clock_monotonic() - started);
+    atomic_fetch_add(&writer->stats->transactions, 1);
+    atomic_fetch_add(&writer->stats->operations, operations);
     if (!committed)
-        atomic_fetch_add(&writer->stats.failed_transactions, 1);
+        atomic_fetch_add(&writer->stats->failed_transactions, 1);
     for (struct writer_job *job = batch; job; job = job->next) {
         if (!committed)
             job->result = hook_error(failure);
@@ -177,10 +217,11 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
 /* Tells each caller, outside the lock: a done callback may take its own
  * locks (libmicrohttpd's, to resume a connection). `next` is read first:
  * the job is freed here, and its arg may vanish once done returns. */
-static void finish_batch(struct writer_job *batch)
+static void finish_batch(struct writer *writer, struct writer_job *batch)
 {
     for (struct writer_job *job = batch, *next; job; job = next) {
         next = job->next;
+        atomic_fetch_sub(&writer->load, 1); /* before done: its caller may look */
         job->done(job->done_context, job->result);
         free(job);
     }
@@ -198,18 +239,20 @@ static void *writer_main(void *arg)
         struct writer_job *batch = take_batch(writer);
         pthread_mutex_unlock(&writer->lock);
         run_batch(writer, batch);
-        finish_batch(batch);
+        finish_batch(writer, batch);
         pthread_mutex_lock(&writer->lock);
     }
     pthread_mutex_unlock(&writer->lock);
     return NULL;
 }
 
-struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch)
+struct writer *writer_start_counted(void *connection, const struct writer_hooks *hooks,
+                                    int max_batch, struct store_write_stats *stats)
 {
     struct writer *writer = calloc(1, sizeof *writer);
     if (writer == NULL)
         return NULL;
+    writer->stats = stats != NULL ? stats : &writer->own_stats;
     writer->connection = connection;
     writer->hooks = hooks;
     writer->max_batch = max_batch > 0 ? max_batch : 1;
@@ -222,6 +265,16 @@ struct writer *writer_start(void *connection, const struct writer_hooks *hooks, 
         return NULL;
     }
     return writer;
+}
+
+struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch)
+{
+    return writer_start_counted(connection, hooks, max_batch, NULL);
+}
+
+long writer_load(const struct writer *writer)
+{
+    return atomic_load(&writer->load);
 }
 
 enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, void *prelude_arg,
@@ -237,6 +290,7 @@ enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, 
                                .arg = arg,
                                .done = done,
                                .done_context = done_context};
+    atomic_fetch_add(&writer->load, 1);
     pthread_mutex_lock(&writer->lock);
     if (writer->tail)
         writer->tail->next = job;
@@ -296,7 +350,7 @@ enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
 
 const struct store_write_stats *writer_stats(const struct writer *writer)
 {
-    return &writer->stats;
+    return writer->stats;
 }
 
 void writer_stop(struct writer *writer)

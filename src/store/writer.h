@@ -1,5 +1,7 @@
-/* The single writer: one thread owns a database's write connection and runs
- * every write operation, many per transaction (group commit). A caller is
+/* A writer: one thread owns a write connection and runs the write
+ * operations given to it, many per transaction (group commit). SQLite has
+ * one writer; the PostgreSQL backend may run several, each over its own
+ * connection (store/postgres.c). A caller is
  * told (writer_submit) or waits (writer_run) until the transaction holding
  * its operation is committed, so an acknowledged write is durable. No SQL
  * here: the backend supplies the transaction hooks. */
@@ -35,13 +37,22 @@ struct writer_hooks {
      * WRITER_REDO: the operation left the transaction unusable (a failed
      * statement aborts it) or changed something and then failed; the
      * writer rolls back and runs the batch again, that operation answered
-     * its result and not run again. Else the batch is lost, as for a
-     * failed hook (the connection broke). */
+     * its result and not run again. WRITER_RETRY: the operation lost a
+     * conflict with another transaction (a deadlock, a serialization
+     * failure) that says nothing of the operation itself; the writer rolls
+     * back and runs the whole batch again, that operation included, a few
+     * times (WRITER_MAX_RETRIES) before it answers it as for WRITER_REDO.
+     * Else the batch is lost, as for a failed hook (the connection
+     * broke). commit may return WRITER_RETRY too. */
     int (*after_op)(void *connection, enum bus_err result);
 };
 
 /* after_op: roll back and run the batch again without this operation. */
 #define WRITER_REDO (-2)
+/* after_op or commit: roll back and run the batch again, all of it. */
+#define WRITER_RETRY (-3)
+/* How many times a batch is run again for WRITER_RETRY. */
+#define WRITER_MAX_RETRIES 4
 
 struct writer;
 
@@ -49,6 +60,16 @@ struct writer;
  * writer_stop). max_batch bounds how many operations share a transaction.
  * Returns NULL when the thread cannot be started. */
 struct writer *writer_start(void *connection, const struct writer_hooks *hooks, int max_batch);
+
+/* writer_start counting into stats (the caller's, kept until writer_stop)
+ * instead of the writer's own: several writers of one database add up
+ * there (every field is atomic). */
+struct writer *writer_start_counted(void *connection, const struct writer_hooks *hooks,
+                                    int max_batch, struct store_write_stats *stats);
+
+/* Operations queued or running on writer: how busy it is, to choose the
+ * least busy of several. */
+long writer_load(const struct writer *writer);
 
 /* Called on the writer thread once an operation's transaction is over,
  * with op's result, or the hooks' error (BUS_ERR_DATABASE_BUSY, or a
@@ -78,7 +99,8 @@ enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, 
  * BUS_ERR_DATABASE_BUSY when the transaction could not be committed. */
 enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg);
 
-/* Commit counters and latencies, updated as the writer runs. */
+/* Commit counters and latencies, updated as the writer runs (the shared
+ * ones of writer_start_counted). */
 const struct store_write_stats *writer_stats(const struct writer *writer);
 
 /* Runs every queued operation, then stops the thread and frees the writer.

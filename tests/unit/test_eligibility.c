@@ -181,7 +181,7 @@ static void postgresql_claims_as_the_predicate_says(void **state)
     assert_true(pg_test_create_database(admin, database));
     char *conninfo = pg_test_conninfo(url, database);
     assert_non_null(conninfo);
-    struct store *store = store_postgres_open(conninfo, 1);
+    struct store *store = store_postgres_open(conninfo, 1, 0);
     assert_non_null(store);
     check_store(store);
     store_close(store);

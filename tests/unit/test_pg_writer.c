@@ -4,6 +4,7 @@
  * transaction) or that changes rows and then fails makes the writer roll
  * the batch back and run it again without that operation. The others must
  * still commit, each once, and every caller be answered its own result.
+ * A deadlock with another transaction runs the whole batch again instead.
  * Needs $INTENT_BUS_DATABASE_URL (a superuser's URL of a throw-away
  * cluster, scripts/pg-cluster.sh); without it every test is skipped. */
 #include <pthread.h>
@@ -341,6 +342,84 @@ static void prelude_is_kept_when_its_operation_fails(void **state)
     answers_destroy(&answers);
 }
 
+/* ---- a deadlock with another transaction ---------------------------------- */
+
+/* Adds 1 to rows x and then y, in that order. */
+static enum bus_err x_then_y_op(void *connection, void *arg)
+{
+    struct op_args *args = arg;
+    args->runs++;
+    enum bus_err err =
+        pg_exec(connection, "test x", "UPDATE t SET v = v + 1 WHERE k = 'x'", 0, NULL, NULL);
+    if (err == BUS_OK)
+        err = pg_exec(connection, "test y", "UPDATE t SET v = v + 1 WHERE k = 'y'", 0, NULL, NULL);
+    return err;
+}
+
+/* Waits until a backend of the test's database waits for a lock. */
+static void wait_for_lock_wait(struct fixture *f)
+{
+    PGconn *watcher = PQconnectdb(f->conninfo);
+    assert_int_equal(PQstatus(watcher), CONNECTION_OK);
+    for (int tries = 0; tries < 1000; tries++) {
+        PGresult *res = PQexec(watcher, "SELECT count(*) FROM pg_stat_activity"
+                                        " WHERE datname = current_database()"
+                                        " AND wait_event_type = 'Lock'");
+        bool waiting = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0;
+        PQclear(res);
+        if (waiting)
+            break;
+        usleep(10000);
+    }
+    PQfinish(watcher);
+}
+
+/* The writer's batch and another transaction take rows x and y in opposite
+ * orders: PostgreSQL breaks the deadlock by failing the writer's statement
+ * (40P01; the other transaction waits longer before it looks, so the
+ * writer is the one chosen). The writer rolls back and runs the batch
+ * again whole, which then waits for the other transaction and commits:
+ * the caller is answered BUS_OK, not BUS_ERR_DATABASE_BUSY (a 503). */
+static void deadlock_runs_the_batch_again(void **state)
+{
+    struct fixture *f = fixture_or_skip(state);
+    assert_true(pg_test_run(f->side, "INSERT INTO t (k, v) VALUES ('x', 0), ('y', 0)"));
+    assert_true(pg_test_run(f->side, "SET deadlock_timeout = '30s'"));
+    assert_true(pg_test_run(f->side, "BEGIN"));
+    assert_true(pg_test_run(f->side, "UPDATE t SET v = v + 10 WHERE k = 'y'"));
+    unsigned long retried = atomic_load(&writer_stats(f->writer)->retried_transactions);
+    struct op_args op = {.key = "xy"};
+    struct answers answers = {.count = 0};
+    pthread_mutex_init(&answers.lock, NULL);
+    pthread_cond_init(&answers.changed, NULL);
+    struct answer_slot slot = {&answers, 0};
+    assert_int_equal(writer_submit(f->writer, x_then_y_op, &op, record, &slot), BUS_OK);
+    wait_for_lock_wait(f); /* the writer holds x and waits for y */
+    /* x waits for the writer: a deadlock, which the writer's backend finds */
+    assert_int_equal(PQsendQueryParams(f->side, "UPDATE t SET v = v + 100 WHERE k = 'x'", 0, NULL,
+                                       NULL, NULL, NULL, 0),
+                     1);
+    PGresult *res;
+    bool updated = false;
+    while ((res = PQgetResult(f->side)) != NULL) {
+        updated = updated || PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+    }
+    assert_true(updated);
+    assert_true(pg_test_run(f->side, "COMMIT"));
+    pthread_mutex_lock(&answers.lock);
+    while (answers.count < 1)
+        pthread_cond_wait(&answers.changed, &answers.lock);
+    pthread_mutex_unlock(&answers.lock);
+    assert_int_equal(answers.result[0], BUS_OK);
+    assert_int_equal(op.runs, 2);
+    assert_int_equal(atomic_load(&writer_stats(f->writer)->retried_transactions), retried + 1);
+    char rows[128];
+    table_rows(f, rows, sizeof rows);
+    assert_string_equal(rows, "x=101,y=11");
+    answers_destroy(&answers);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +429,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(prelude_is_kept_when_its_operation_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(deadlock_runs_the_batch_again, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

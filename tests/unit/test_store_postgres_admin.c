@@ -55,7 +55,7 @@ static int setup(void **state)
     f->conninfo = created ? pg_test_conninfo(url, f->database) : NULL;
     if (f->conninfo == NULL)
         return -1;
-    f->store = store_postgres_open(f->conninfo, 2);
+    f->store = store_postgres_open(f->conninfo, 2, 0);
     f->side = PQconnectdb(f->conninfo);
     if (f->store == NULL || PQstatus(f->side) != CONNECTION_OK)
         return -1;
@@ -373,7 +373,7 @@ static void run_two_nodes(struct fixture *f, void *(*work)(void *), struct node 
 {
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, 2);
-    struct store *second = store_postgres_open(f->conninfo, 1);
+    struct store *second = store_postgres_open(f->conninfo, 1, 0);
     assert_non_null(second);
     nodes[0] = (struct node){.store = f->store, .barrier = &barrier, .index = 0};
     nodes[1] = (struct node){.store = second, .barrier = &barrier, .index = 1};

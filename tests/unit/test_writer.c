@@ -279,7 +279,9 @@ struct redo_db {
     int begins;
     int rollbacks;
     int commits;
-    bool spoilt; /* set by the last operation */
+    bool spoilt;          /* set by the last operation */
+    bool lost;            /* the last operation lost a conflict (a deadlock) */
+    int commit_conflicts; /* commits still to fail with a conflict */
 };
 
 static int redo_begin(void *connection)
@@ -290,7 +292,12 @@ static int redo_begin(void *connection)
 
 static int redo_commit(void *connection)
 {
-    ((struct redo_db *)connection)->commits++;
+    struct redo_db *db = connection;
+    if (db->commit_conflicts > 0) {
+        db->commit_conflicts--;
+        return WRITER_RETRY;
+    }
+    db->commits++;
     return 0;
 }
 
@@ -304,8 +311,10 @@ static int redo_after_op(void *connection, enum bus_err result)
     (void)result;
     struct redo_db *db = connection;
     bool spoilt = db->spoilt;
+    bool lost = db->lost;
     db->spoilt = false;
-    return spoilt ? WRITER_REDO : 0;
+    db->lost = false;
+    return lost ? WRITER_RETRY : spoilt ? WRITER_REDO : 0;
 }
 
 static const struct writer_hooks redo_hooks = {.begin = redo_begin,
@@ -317,12 +326,18 @@ struct redo_op {
     int runs;
     bool spoils;
     enum bus_err result;
+    int conflicts; /* its first runs that lose a conflict (answering BUSY) */
 };
 
 static enum bus_err redo_op_run(void *connection, void *arg)
 {
     struct redo_op *op = arg;
     op->runs++;
+    if (op->conflicts > 0) {
+        op->conflicts--;
+        ((struct redo_db *)connection)->lost = true;
+        return BUS_ERR_DATABASE_BUSY;
+    }
     if (op->spoils)
         ((struct redo_db *)connection)->spoilt = true;
     return op->result;
@@ -352,7 +367,8 @@ static void spoilt_batch_is_run_again_without_the_operation(void **state)
     while (!gate.entered)
         pthread_cond_wait(&gate.changed, &gate.lock);
     pthread_mutex_unlock(&gate.lock);
-    struct redo_op a = {0, false, BUS_OK}, bad = {0, true, BUS_OK}, c = {0, false, BUS_ERR_EMPTY};
+    struct redo_op a = {0, false, BUS_OK, 0}, bad = {0, true, BUS_OK, 0},
+                   c = {0, false, BUS_ERR_EMPTY, 0};
     assert_int_equal(writer_submit(writer, redo_op_run, &a, record, &first), BUS_OK);
     assert_int_equal(writer_submit(writer, redo_op_run, &bad, record, &second), BUS_OK);
     assert_int_equal(writer_submit(writer, redo_op_run, &c, record, &third), BUS_OK);
@@ -393,7 +409,7 @@ static void spoilt_prelude_takes_the_job_out(void **state)
     outcome_init(&outcome, &counts);
     struct writer *writer = writer_start(&db, &redo_hooks, 8);
     assert_non_null(writer);
-    struct redo_op bad_prelude = {0, true, BUS_ERR_INTERNAL}, op = {0, false, BUS_OK};
+    struct redo_op bad_prelude = {0, true, BUS_ERR_INTERNAL, 0}, op = {0, false, BUS_OK, 0};
     assert_int_equal(writer_submit_prelude(writer, redo_op_run, &bad_prelude, redo_op_run, &op,
                                            record, &outcome),
                      BUS_OK);
@@ -402,7 +418,7 @@ static void spoilt_prelude_takes_the_job_out(void **state)
     assert_int_equal(bad_prelude.runs, 1);
     assert_int_equal(op.runs, 0);
 
-    struct redo_op prelude = {0, false, BUS_OK}, bad_op = {0, true, BUS_ERR_NOT_FOUND};
+    struct redo_op prelude = {0, false, BUS_OK, 0}, bad_op = {0, true, BUS_ERR_NOT_FOUND, 0};
     assert_int_equal(writer_submit_prelude(writer, redo_op_run, &prelude, redo_op_run, &bad_op,
                                            record, &outcome),
                      BUS_OK);
@@ -416,6 +432,150 @@ static void spoilt_prelude_takes_the_job_out(void **state)
     outcome_destroy(&outcome);
 }
 
+/* Queues ops[0..n) (up to 4) behind a gate so they share one batch, and
+ * waits for every answer. */
+static void run_gated_batch(struct writer *writer, struct redo_op **ops, int n,
+                            struct outcome *outcomes)
+{
+    struct fake_db counts = {0};
+    struct outcome gate_done;
+    outcome_init(&gate_done, &counts);
+    struct gate gate = {.entered = false, .open = false};
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.changed, NULL);
+    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    for (int i = 0; i < n; i++) {
+        outcome_init(&outcomes[i], &counts);
+        assert_int_equal(writer_submit(writer, redo_op_run, ops[i], record, &outcomes[i]), BUS_OK);
+    }
+    pthread_mutex_lock(&gate.lock);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    for (int i = 0; i < n; i++)
+        wait_for_calls(&outcomes[i], 1);
+    pthread_cond_destroy(&gate.changed);
+    pthread_mutex_destroy(&gate.lock);
+    outcome_destroy(&gate_done);
+}
+
+/* An operation that loses a conflict with another transaction (a
+ * deadlock) makes the writer run the whole batch again, that operation
+ * included: no caller hears of it. */
+static void lost_conflict_runs_the_batch_again_whole(void **state)
+{
+    (void)state;
+    struct redo_db db = {0};
+    struct writer *writer = writer_start(&db, &redo_hooks, 8);
+    assert_non_null(writer);
+    struct redo_op a = {0, false, BUS_OK, 0}, loser = {0, false, BUS_OK, 2},
+                   c = {0, false, BUS_ERR_EMPTY, 0};
+    struct redo_op *ops[] = {&a, &loser, &c};
+    struct outcome outcomes[3];
+    run_gated_batch(writer, ops, 3, outcomes);
+    assert_int_equal(outcomes[0].result, BUS_OK);
+    assert_int_equal(outcomes[1].result, BUS_OK);
+    assert_int_equal(outcomes[2].result, BUS_ERR_EMPTY);
+    assert_int_equal(a.runs, 3);
+    assert_int_equal(loser.runs, 3);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(db.rollbacks, 2);
+    assert_int_equal(db.commits, 2); /* the gate's and the batch's */
+    assert_int_equal(writer_stats(writer)->retried_transactions, 2);
+    assert_int_equal(writer_stats(writer)->redone_transactions, 0);
+    writer_stop(writer);
+    for (int i = 0; i < 3; i++)
+        outcome_destroy(&outcomes[i]);
+}
+
+/* The retries are bounded: an operation that keeps losing is answered its
+ * error (BUS_ERR_DATABASE_BUSY) after WRITER_MAX_RETRIES, and the rest of
+ * its batch still commits. */
+static void endless_conflicts_answer_busy(void **state)
+{
+    (void)state;
+    struct redo_db db = {0};
+    struct writer *writer = writer_start(&db, &redo_hooks, 8);
+    assert_non_null(writer);
+    struct redo_op loser = {0, false, BUS_OK, 1000}, b = {0, false, BUS_OK, 0};
+    struct redo_op *ops[] = {&loser, &b};
+    struct outcome outcomes[2];
+    run_gated_batch(writer, ops, 2, outcomes);
+    assert_int_equal(outcomes[0].result, BUS_ERR_DATABASE_BUSY);
+    assert_int_equal(outcomes[1].result, BUS_OK);
+    assert_int_equal(loser.runs, WRITER_MAX_RETRIES + 1);
+    assert_int_equal(b.runs, 1); /* it never ran before: the loser went first */
+    assert_int_equal(writer_stats(writer)->retried_transactions, WRITER_MAX_RETRIES);
+    assert_int_equal(writer_stats(writer)->redone_transactions, 1);
+    assert_int_equal(db.commits, 2);
+    writer_stop(writer);
+    for (int i = 0; i < 2; i++)
+        outcome_destroy(&outcomes[i]);
+}
+
+/* A commit that loses a conflict runs the batch again, and a commit that
+ * keeps losing fails the batch (BUS_ERR_DATABASE_BUSY for every caller). */
+static void lost_commit_runs_the_batch_again(void **state)
+{
+    (void)state;
+    struct redo_db db = {.commit_conflicts = 1};
+    struct writer *writer = writer_start(&db, &redo_hooks, 8);
+    assert_non_null(writer);
+    struct fake_db counts = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &counts);
+    struct redo_op op = {0, false, BUS_OK, 0};
+    assert_int_equal(writer_submit(writer, redo_op_run, &op, record, &outcome), BUS_OK);
+    wait_for_calls(&outcome, 1);
+    assert_int_equal(outcome.result, BUS_OK);
+    assert_int_equal(op.runs, 2);
+    assert_int_equal(db.commits, 1);
+    assert_int_equal(writer_stats(writer)->retried_transactions, 1);
+
+    db.commit_conflicts = 1000;
+    assert_int_equal(writer_submit(writer, redo_op_run, &op, record, &outcome), BUS_OK);
+    wait_for_calls(&outcome, 2);
+    assert_int_equal(outcome.result, BUS_ERR_DATABASE_BUSY);
+    assert_int_equal(op.runs, 2 + WRITER_MAX_RETRIES + 1);
+    assert_int_equal(db.commits, 1);
+    assert_int_equal(writer_stats(writer)->failed_transactions, 1);
+    writer_stop(writer);
+    outcome_destroy(&outcome);
+}
+
+/* writer_load counts what is queued or running, and writers started with
+ * shared counters add up there. */
+static void load_and_shared_counters(void **state)
+{
+    (void)state;
+    struct store_write_stats shared = {0};
+    struct redo_db db1 = {0}, db2 = {0};
+    struct writer *one = writer_start_counted(&db1, &redo_hooks, 8, &shared);
+    struct writer *two = writer_start_counted(&db2, &redo_hooks, 8, &shared);
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_int_equal(writer_load(one), 0);
+    struct redo_op *none[1];
+    struct redo_op a = {0, false, BUS_OK, 0}, b = {0, false, BUS_OK, 0};
+    none[0] = &a;
+    struct outcome outcomes[1];
+    run_gated_batch(one, none, 1, outcomes);
+    outcome_destroy(&outcomes[0]);
+    none[0] = &b;
+    run_gated_batch(two, none, 1, outcomes);
+    outcome_destroy(&outcomes[0]);
+    assert_ptr_equal(writer_stats(one), &shared);
+    assert_int_equal(writer_load(one), 0);
+    writer_stop(one);
+    writer_stop(two);
+    assert_int_equal(atomic_load(&shared.transactions), 4); /* two gates, two batches */
+    assert_int_equal(atomic_load(&shared.operations), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +587,10 @@ int main(void)
         cmocka_unit_test(stop_runs_what_was_queued),
         cmocka_unit_test(spoilt_batch_is_run_again_without_the_operation),
         cmocka_unit_test(spoilt_prelude_takes_the_job_out),
+        cmocka_unit_test(lost_conflict_runs_the_batch_again_whole),
+        cmocka_unit_test(endless_conflicts_answer_busy),
+        cmocka_unit_test(lost_commit_runs_the_batch_again),
+        cmocka_unit_test(load_and_shared_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
