@@ -91,6 +91,10 @@ OMIT = object()  # "leave this field out of the request body"
 
 Response = namedtuple("Response", "status headers json raw")
 
+# The SQLite schema version a server leaves a database at (SCHEMA_LATEST in
+# src/store/sqlite.c): 7 attempts, 8 webhooks, 9 the time-ordered nonce log.
+SQLITE_SCHEMA_LATEST = 9
+
 _counter = itertools.count()
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import admin_client, admin_env, sqlite_only, unique, wait_until
+from conftest import SQLITE_SCHEMA_LATEST, admin_client, admin_env, sqlite_only, unique, wait_until
 from test_metrics import samples
 
 
@@ -209,7 +209,7 @@ def test_a_version_6_database_gains_the_attempts_table(srv):
     assert job["id"] == later
     assert [a["outcome"] for a in admin.intent(later)["attempts"]] == ["running"]
     db = sqlite3.connect(srv.db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 8  # 7: attempts; 8: webhooks
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA_LATEST
     db.close()
 
 

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from conftest import admin_client, admin_env, assert_error, sqlite_only, unique, wait_until
+from conftest import (SQLITE_SCHEMA_LATEST, admin_client, admin_env, assert_error, sqlite_only,
+                      unique, wait_until)
 
 
 @pytest.fixture
@@ -138,5 +139,5 @@ def test_a_version_3_database_gains_the_worker_column(srv):
     assert admin.get("/admin/audit").json == {"entries": [], "next": None}
     db = sqlite3.connect(srv.db)
     # 4: worker_id; 5: schedules; 6: goal controls; 7: attempts; 8: webhooks
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA_LATEST
     db.close()

@@ -12,7 +12,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import admin_client, admin_env, assert_error, basic_auth, sqlite_only, unique
+from conftest import (SQLITE_SCHEMA_LATEST, admin_client, admin_env, assert_error, basic_auth,
+                      sqlite_only, unique)
 
 
 @pytest.fixture
@@ -315,5 +316,5 @@ def test_a_version_5_database_gains_goal_controls(srv):
     control(admin, c.ns, "old", "resume")
     assert c.claim_ok(goal="old")["id"] == old
     db = sqlite3.connect(srv.db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 8  # and the later steps
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA_LATEST
     db.close()

@@ -189,11 +189,12 @@ def test_a_stopped_database_answers_503_and_the_bus_recovers_alone(server_factor
 
 @needs_postgres
 @pytest.mark.skipif(not CLUSTER_DIR, reason="needs INTENT_BUS_PG_CLUSTER_DIR (make test-postgres)")
-def test_reads_after_a_database_restart_answer_at_once(server_factory):
+def test_reads_and_writes_after_a_database_restart_answer_at_once(server_factory):
     """A restart of PostgreSQL while the bus is idle breaks every pooled
     connection unnoticed: the first read on each one finds out. Reads change
     nothing, so every kind of read mends its connection and answers, the
-    first time, without a 503 (a key listing once answered 503 here)."""
+    first time, without a 503 (a key listing once answered 503 here); and
+    so does a write, whose batch had not begun."""
     srv = server_factory(env=admin_env())
     c = srv.client(ns=unique("ns"))
     published = c.publish(goal="restart")
@@ -208,6 +209,14 @@ def test_reads_after_a_database_restart_answer_at_once(server_factory):
         cluster("stop")
         cluster("start")
         assert c.status(published)["status"] == "open"
+        # The writers' connections broke the same way: the first write on
+        # each one finds out before anything of its batch ran, reconnects
+        # and runs the batch (claims and publishes spread over the writers).
+        cluster("stop")
+        cluster("start")
+        for _ in range(4):
+            resp = c.request("POST", "/intent", body=c.intent_body(goal="restart"), check=False)
+            assert resp.status in (200, 201), (resp.status, resp.raw[:200])
     finally:
         admin.close()
     assert srv.alive()

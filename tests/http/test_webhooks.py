@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import (BIN, ON_POSTGRES, Client, admin_client, admin_env, assert_error, free_port,
-                      postgres_database_for, sqlite_only, wait_until)
+from conftest import (BIN, ON_POSTGRES, SQLITE_SCHEMA_LATEST, Client, admin_client, admin_env,
+                      assert_error, free_port, postgres_database_for, sqlite_only, wait_until)
 
 SECRET = "whsec-" + secrets.token_hex(16)
 
@@ -288,7 +288,7 @@ def test_a_version_6_database_gains_the_webhooks(server_factory, receiver):
     assert c.fulfill(intent, job["claim_token"]).status == 200
     wait_until(lambda: hooks.count() == 1, message="the event")
     db = sqlite3.connect(srv.db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA_LATEST
     db.close()
 
 
