@@ -412,8 +412,14 @@ static void deadlock_runs_the_batch_again(void **state)
         pthread_cond_wait(&answers.changed, &answers.lock);
     pthread_mutex_unlock(&answers.lock);
     assert_int_equal(answers.result[0], BUS_OK);
-    assert_int_equal(op.runs, 2);
-    assert_int_equal(atomic_load(&writer_stats(f->writer)->retried_transactions), retried + 1);
+    /* Usually twice. But when the writer's transaction is rolled back, the
+     * other one is woken to take row x, and the writer's second run may take
+     * x first: the same deadlock again (seen under CI load), broken the same
+     * way, until the other transaction gets x. Each run but the last is a
+     * retry, and the rows show one run's changes. */
+    assert_in_range(op.runs, 2, 1 + WRITER_MAX_RETRIES);
+    assert_int_equal(atomic_load(&writer_stats(f->writer)->retried_transactions),
+                     retried + (unsigned long)op.runs - 1);
     char rows[128];
     table_rows(f, rows, sizeof rows);
     assert_string_equal(rows, "x=101,y=11");
