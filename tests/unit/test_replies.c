@@ -36,9 +36,9 @@ static const char *const STRINGS[] = {
 enum { STRING_COUNT = sizeof STRINGS / sizeof STRINGS[0] };
 
 static const double REALS[] = {
-    0.0,      -0.0,  1.0,   1764709123.0, 1764709123.25, 1764709123.123456, 0.1,
-    -2.5,     1e21,  1e-7,  1.5e300,      -3e-300,       123456789012345678.0,
-    1e16,     1e17,  4.9e-324,
+    0.0,  -0.0,     1.0,  1764709123.0, 1764709123.25, 1764709123.123456,    0.1,
+    -2.5, 1e21,     1e-7, 1.5e300,      -3e-300,       123456789012345678.0, 1e16,
+    1e17, 4.9e-324,
 };
 enum { REAL_COUNT = sizeof REALS / sizeof REALS[0] };
 
@@ -68,14 +68,14 @@ static json_t *oracle_string_or_null(const char *text)
 
 static char *oracle_published(const char *id, const char *namespace_)
 {
-    return oracle_finish(json_pack("{s:s, s:s, s:s}", "id", id, "status", "published",
-                                   "namespace", namespace_));
+    return oracle_finish(
+        json_pack("{s:s, s:s, s:s}", "id", id, "status", "published", "namespace", namespace_));
 }
 
 static char *oracle_fulfilled(const char *id, double completed_at)
 {
-    return oracle_finish(json_pack("{s:b, s:s, s:s, s:f}", "ok", 1, "id", id, "status",
-                                   "fulfilled", "completed_at", completed_at));
+    return oracle_finish(json_pack("{s:b, s:s, s:s, s:f}", "ok", 1, "id", id, "status", "fulfilled",
+                                   "completed_at", completed_at));
 }
 
 /* The former claim reply: packed with a null payload, the stored text then
@@ -88,8 +88,7 @@ static char *oracle_claimed(const struct claimed_intent *claimed, double claim_t
         claimed->claim_attempts, "priority", claimed->priority, "target_worker",
         oracle_string_or_null(claimed->target_worker), "required_capability",
         oracle_string_or_null(claimed->required_capability), "claim_token", claimed->token,
-        "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at",
-        claimed->claim_expires_at));
+        "claim_timeout", (json_int_t)claim_timeout, "claim_expires_at", claimed->claim_expires_at));
     const char *payload = claimed->payload_json;
     if (reply == NULL || payload == NULL || payload[0] == '\0')
         return reply;
@@ -131,8 +130,8 @@ static void test_fulfilled_matches_jansson(void **state)
 
 static void fill_claimed(struct claimed_intent *claimed, const char *text, const char *payload)
 {
-    *claimed = (struct claimed_intent){.claim_attempts = 2, .priority = -7,
-                                       .claim_expires_at = 1764709123.456789};
+    *claimed = (struct claimed_intent){
+        .claim_attempts = 2, .priority = -7, .claim_expires_at = 1764709123.456789};
     snprintf(claimed->id, sizeof claimed->id, "%s", "0194f3b2-aaaa");
     snprintf(claimed->namespace_, sizeof claimed->namespace_, "%s", text);
     snprintf(claimed->goal, sizeof claimed->goal, "%s", text);
@@ -145,8 +144,8 @@ static void fill_claimed(struct claimed_intent *claimed, const char *text, const
 static void test_claimed_matches_jansson(void **state)
 {
     (void)state;
-    static const char *const payloads[] = {NULL, "", "{}", "{\"a\":[1,2.5,\"x\\\"y\"]}", "null",
-                                           "\"payload\""};
+    static const char *const payloads[] = {NULL,   "",           "{}", "{\"a\":[1,2.5,\"x\\\"y\"]}",
+                                           "null", "\"payload\""};
     struct claimed_intent claimed;
     for (size_t i = 0; i < STRING_COUNT; i++) {
         for (size_t p = 0; p < sizeof payloads / sizeof payloads[0]; p++) {
