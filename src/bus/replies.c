@@ -1,12 +1,11 @@
 /* Response bodies of spec section 7. Stored JSON texts (payloads, results,
  * values) are embedded as JSON, not as strings: parsed back, except the
- * claim's payload, which is spliced in as stored. */
+ * claim's payload, which goes in as stored. */
 #include "bus/replies.h"
 
-#include <assert.h>
+#include "bus/json_text.h"
+
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <jansson.h>
 
@@ -38,56 +37,39 @@ static char *finish(json_t *object)
     return text;
 }
 
+/* The replies of the hot endpoints below (publish, claim, fulfil) are
+ * written with json_text, not built as a jansson tree and dumped: the same
+ * bytes at a fraction of the cost (docs/BENCHMARKS.md, issue 16). */
 char *reply_published(const char *id, const char *namespace_)
 {
-    return finish(json_pack("{s:s, s:s, s:s}", "id", id, "status", "published", "namespace",
-                            namespace_));
+    struct json_text out;
+    json_text_open(&out);
+    json_text_string(&out, "id", id);
+    json_text_raw(&out, "status", "\"published\"");
+    json_text_string(&out, "namespace", namespace_);
+    return json_text_close_take(&out);
 }
 
-/* Where the claim reply's "payload" goes: packed as null, then replaced
- * by the stored text. Inside a JSON string every '"' is escaped, so the
- * first ,"payload":null, in jansson's compact output is the member itself. */
-static const char PAYLOAD_SLOT[] = ",\"payload\":null,";
-
-/* The stored payload text spliced in as it is, not parsed back and printed
- * again: a claim's reply is its one hot use (docs/BENCHMARKS.md, issue 16).
- * Stored payloads are jansson's compact output (validate_publish) on both
- * backends, so they are valid JSON; NULL or "" becomes null as before. */
-static char *splice_payload(char *reply, const char *payload)
-{
-    if (reply == NULL || payload == NULL || payload[0] == '\0')
-        return reply;
-    char *slot = strstr(reply, PAYLOAD_SLOT);
-    assert(slot != NULL);
-    if (slot == NULL) { /* cannot be: jansson wrote the member */
-        free(reply);
-        return NULL;
-    }
-    size_t before = (size_t)(slot - reply) + sizeof PAYLOAD_SLOT - 1 - strlen("null,");
-    const char *after = slot + sizeof PAYLOAD_SLOT - 1 - 1; /* from the ',' */
-    size_t payload_length = strlen(payload);
-    size_t after_length = strlen(after);
-    char *text = malloc(before + payload_length + after_length + 1);
-    if (text != NULL) {
-        memcpy(text, reply, before);
-        memcpy(text + before, payload, payload_length);
-        memcpy(text + before + payload_length, after, after_length + 1);
-    }
-    free(reply);
-    return text;
-}
-
+/* The stored payload text goes in as it is, not parsed back and printed
+ * again: stored payloads are jansson's compact output (validate_publish) on
+ * both backends, so they are valid JSON; NULL or "" becomes null. */
 char *reply_claimed(const struct claimed_intent *claimed, double claim_timeout)
 {
-    return splice_payload(
-        finish(json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:o, s:o, s:s, s:I, s:f}", "id",
-                         claimed->id, "namespace", claimed->namespace_, "goal", claimed->goal,
-                         "payload", "claim_attempts", claimed->claim_attempts, "priority",
-                         claimed->priority, "target_worker", string_or_null(claimed->target_worker),
-                         "required_capability", string_or_null(claimed->required_capability),
-                         "claim_token", claimed->token, "claim_timeout", (json_int_t)claim_timeout,
-                         "claim_expires_at", claimed->claim_expires_at)),
-        claimed->payload_json);
+    const char *payload = claimed->payload_json;
+    struct json_text out;
+    json_text_open(&out);
+    json_text_string(&out, "id", claimed->id);
+    json_text_string(&out, "namespace", claimed->namespace_);
+    json_text_string(&out, "goal", claimed->goal);
+    json_text_raw(&out, "payload", payload && payload[0] ? payload : "null");
+    json_text_integer(&out, "claim_attempts", claimed->claim_attempts);
+    json_text_integer(&out, "priority", claimed->priority);
+    json_text_string_or_null(&out, "target_worker", claimed->target_worker);
+    json_text_string_or_null(&out, "required_capability", claimed->required_capability);
+    json_text_string(&out, "claim_token", claimed->token);
+    json_text_integer(&out, "claim_timeout", (json_int_t)claim_timeout);
+    json_text_real(&out, "claim_expires_at", claimed->claim_expires_at);
+    return json_text_close_take(&out);
 }
 
 /* "ok" and "id" (and extend's "extended_by") are the original server's
@@ -103,8 +85,13 @@ char *reply_extended(const char *id, double seconds, double claim_expires_at)
 
 char *reply_fulfilled(const char *id, double completed_at)
 {
-    return finish(json_pack("{s:b, s:s, s:s, s:f}", "ok", 1, "id", id, "status", "fulfilled",
-                            "completed_at", completed_at));
+    struct json_text out;
+    json_text_open(&out);
+    json_text_true(&out, "ok");
+    json_text_string(&out, "id", id);
+    json_text_raw(&out, "status", "\"fulfilled\"");
+    json_text_real(&out, "completed_at", completed_at);
+    return json_text_close_take(&out);
 }
 
 char *reply_failed(const char *id, const struct fail_outcome *outcome)
