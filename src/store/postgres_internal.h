@@ -106,6 +106,15 @@ enum bus_err pg_rate_take(void *backend, const char *principal, double now, int 
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out);
 
+/* pg_exec, never as a prepared statement: planned on every call, for the
+ * tables as they are then. For a statement whose best plan depends on a
+ * table's size (a join to an array of keys), which a plan cached while the
+ * table was small (a hash join to a sequential scan) would get wrong for
+ * the connection's life: the writer forces generic plans
+ * (postgres_conn.c), made once per prepared statement. */
+enum bus_err pg_exec_unprepared(PGconn *conn, const char *what, const char *sql,
+                                int param_count, const char *const *params, PGresult **out);
+
 /* Parameter text for a double: "%.17g" in buf (size >= 32), or NULL for
  * NAN (SQL NULL). */
 const char *pg_double_param(double value, char *buf);
@@ -223,6 +232,26 @@ void pg_writer_output(PGconn *conn, char **slot);
  * write hangs on the rows it took, and that took none). Without this, an
  * op that then fails costs its batch a redo (store/writer.h, after_op). */
 void pg_writer_statement_unchanged(PGconn *conn);
+
+/* ---- merged statements of a batch (postgres_merge.c) -------------------- */
+
+/* The writer ops that a batch may merge (postgres.c). */
+enum bus_err pg_publish_op(void *connection, void *arg);
+enum bus_err pg_fulfill_op(void *connection, void *arg);
+enum bus_err pg_claim_op(void *connection, void *arg);
+/* The merged claims' statement and the reader of a claimed row (postgres.c). */
+extern const char pg_claim_merged_sql[];
+void pg_read_claimed(const PGresult *res, int row, struct claimed_intent *out);
+/* writer_hooks.prepare's work: runs the merged statements of the batch's
+ * operations ops[0..count) and keeps each merged one's outcome. On an
+ * error nothing is kept (every operation then goes its own way, or the
+ * writer runs the batch again, store/writer.h). */
+enum bus_err pg_merge_batch(PGconn *conn, const struct writer_op_ref *ops, int count);
+/* Inside a writer op: true with *result set when the op (by its arg) was
+ * merged in this run of the batch: it answers *result and sends nothing. */
+bool pg_merged_outcome(PGconn *conn, const void *arg, enum bus_err *result);
+/* Forgets the kept outcomes (a new run of a batch, or none: conn NULL). */
+void pg_merge_reset(PGconn *conn);
 
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
 /* Same contracts as in store.h; names pg_<op>. */
