@@ -129,13 +129,9 @@ static int statement_cache_find(const struct statement_cache *cache, const char 
     return -1;
 }
 
-/* Set by pg_exec_unprepared for its statement. */
-static _Thread_local bool unprepared;
-
-/* conn's statement cache, or NULL: none, or not for this statement. */
 static struct statement_cache *statement_cache_of(PGconn *conn)
 {
-    return unprepared ? NULL : PQinstanceData(conn, statement_cache_event);
+    return PQinstanceData(conn, statement_cache_event);
 }
 
 /* Runs sql as conn's prepared statement, preparing it first if new. */
@@ -320,12 +316,22 @@ enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_
     return err;
 }
 
-enum bus_err pg_exec_unprepared(PGconn *conn, const char *what, const char *sql,
-                                int param_count, const char *const *params, PGresult **out)
+enum bus_err pg_exec_indexed(PGconn *conn, const char *what, const char *sql, int param_count,
+                             const char *const *params, PGresult **out)
 {
-    unprepared = true;
-    enum bus_err err = pg_exec(conn, what, sql, param_count, params, out);
-    unprepared = false;
+    bool first = statement_cache_find(statement_cache_of(conn), sql) < 0;
+    enum bus_err err = BUS_OK;
+    if (first)
+        err = pg_exec(conn, what, "SET LOCAL enable_seqscan = off", 0, NULL, NULL);
+    if (err == BUS_OK)
+        err = pg_exec(conn, what, sql, param_count, params, out);
+    if (first && err == BUS_OK) {
+        err = pg_exec(conn, what, "SET LOCAL enable_seqscan TO DEFAULT", 0, NULL, NULL);
+        if (err != BUS_OK && out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+    }
     return err;
 }
 

@@ -106,14 +106,16 @@ enum bus_err pg_rate_take(void *backend, const char *principal, double now, int 
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out);
 
-/* pg_exec, never as a prepared statement: planned on every call, for the
- * tables as they are then. For a statement whose best plan depends on a
- * table's size (a join to an array of keys), which a plan cached while the
- * table was small (a hash join to a sequential scan) would get wrong for
- * the connection's life: the writer forces generic plans
- * (postgres_conn.c), made once per prepared statement. */
-enum bus_err pg_exec_unprepared(PGconn *conn, const char *what, const char *sql,
-                                int param_count, const char *const *params, PGresult **out);
+/* pg_exec for a statement that must reach its rows through indexes,
+ * whatever the tables' size when it is planned: a join to an array of
+ * keys. The writer forces generic plans (postgres_conn.c), made when a
+ * connection first runs a statement: made while the tables were nearly
+ * empty (a fresh database), a join's was a hash join over sequential
+ * scans, kept for the connection's life. So the statement's first run on
+ * a connection (when its plan is made) has sequential scans turned off
+ * for it (SET LOCAL, then back to the default). */
+enum bus_err pg_exec_indexed(PGconn *conn, const char *what, const char *sql, int param_count,
+                             const char *const *params, PGresult **out);
 
 /* Parameter text for a double: "%.17g" in buf (size >= 32), or NULL for
  * NAN (SQL NULL). */

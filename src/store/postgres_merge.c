@@ -232,9 +232,7 @@ static const char lease_sql[] =
     " (SELECT id, status, claim_token, claimed_by, claim_expires_at, namespace, goal,"
     " claimed_at FROM intents WHERE intents.id = v.id FOR UPDATE) AS l";
 
-/* The update of the held ones; run unprepared (pg_exec_unprepared), so
- * planned for the tables as they are: a join, which a generic plan made
- * while they were small would run as sequential scans for good. */
+/* The update of the held ones, planned with indexes (pg_exec_indexed). */
 static const char fulfil_sql[] =
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])"
     " AS v(id, result, result_type, now)),"
@@ -349,7 +347,7 @@ static enum bus_err merge_fulfils(PGconn *conn, const struct writer_op_ref *ops,
     if (!complete)
         err = BUS_ERR_INTERNAL;
     else if (held > 0)
-        err = pg_exec_unprepared(conn, "merged fulfill", fulfil_sql, 4, params, &res);
+        err = pg_exec_indexed(conn, "merged fulfill", fulfil_sql, 4, params, &res);
     for (int c = 0; c < 4; c++)
         array_free(&columns[c]);
     if (err == BUS_OK && held > 0 && strtol(PQcmdTuples(res), NULL, 10) != held)
