@@ -29,8 +29,14 @@ struct pg_reader {
     struct pg_reader *next_free;
 };
 
-/* How many writers a node runs unless told (BUS_PG_WRITERS), and at most. */
-#define PG_WRITERS_DEFAULT 2
+/* How many writers a node runs unless told (BUS_PG_WRITERS), and at most.
+ * One since a batch's operations run as merged statements
+ * (postgres_merge.c): the bigger batches of one writer merge more, and
+ * on the bench's 2 shared cores one writer did more jobs per second with
+ * less database CPU per job than two (docs/BENCHMARKS.md, "PostgreSQL:
+ * fewer statements per job"); a database with cores to spare may take
+ * more. */
+#define PG_WRITERS_DEFAULT 1
 #define PG_WRITERS_MAX 16
 
 struct pg_backend {
