@@ -11,7 +11,7 @@
  * own way. Merging changes the order of the batch's statements, never an
  * outcome one at a time could not have had: the batch's operations are
  * concurrent (each caller is answered after the commit). */
-#include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,10 +39,11 @@ void pg_merge_reset(PGconn *conn)
     merged.count = 0;
 }
 
+/* At most one per operation, and a batch has at most PG_MAX_BATCH. */
 static void keep_outcome(const void *arg, enum bus_err result)
 {
-    if (merged.count < PG_MAX_BATCH)
-        merged.outcomes[merged.count++] = (struct merged_outcome){arg, result};
+    assert(merged.count < PG_MAX_BATCH);
+    merged.outcomes[merged.count++] = (struct merged_outcome){arg, result};
 }
 
 bool pg_merged_outcome(PGconn *conn, const void *arg, enum bus_err *result)
