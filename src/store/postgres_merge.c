@@ -74,7 +74,7 @@ static bool array_reserve(struct pg_array *array, size_t more)
 {
     if (array->failed)
         return false;
-    if (array->length + more + 2 <= array->capacity)
+    if (array->text != NULL && array->length + more + 2 <= array->capacity)
         return true;
     size_t capacity = array->capacity > 0 ? array->capacity : 256;
     while (capacity < array->length + more + 2)
@@ -316,7 +316,7 @@ static enum bus_err merge_fulfils(PGconn *conn, const struct writer_op_ref *ops,
 {
     if (count_fulfils(ops, count) < 2 || count > PG_MAX_BATCH)
         return BUS_OK;
-    const char *sorted[PG_MAX_BATCH];
+    const char *sorted[PG_MAX_BATCH] = {NULL};
     int id_count = 0;
     for (int i = 0; i < count; i++) {
         if (ops[i].op == pg_fulfill_op)
