@@ -61,10 +61,14 @@ static enum bus_err nonce_op(void *connection, void *arg)
     return err;
 }
 
-/* A write's prelude: its request's nonce (see store_nonce_call). */
-static enum bus_err nonce_gate_op(void *connection, void *arg)
+/* A write's prelude: its request's nonce (see store_nonce_call); merged
+ * with the batch's other nonces (postgres_merge.c). */
+enum bus_err pg_nonce_gate_op(void *connection, void *arg)
 {
     const struct store_nonce_call *call = arg;
+    enum bus_err merged = BUS_OK;
+    if (pg_merged_outcome(connection, pg_nonce_gate_op, arg, &merged))
+        return merged;
     bool fresh = false;
     struct nonce_args args = {call->principal, call->nonce, call->now, call->keep, &fresh};
     enum bus_err err = nonce_op(connection, &args);
@@ -79,7 +83,7 @@ static enum bus_err submit_gated(struct pg_backend *self, const char *principal,
                                  store_done_fn done, void *context)
 {
     return writer_submit_prelude(pg_writer_pick(self, principal),
-                                 nonce != NULL ? nonce_gate_op : NULL, (void *)nonce, op, call,
+                                 nonce != NULL ? pg_nonce_gate_op : NULL, (void *)nonce, op, call,
                                  done, context);
 }
 
@@ -244,7 +248,7 @@ enum bus_err pg_publish_op(void *connection, void *arg)
     struct store_publish_call *args = arg;
     double now = args->intent->created_at;
     enum bus_err merged = BUS_OK;
-    if (pg_merged_outcome(conn, arg, &merged))
+    if (pg_merged_outcome(conn, pg_publish_op, arg, &merged))
         return merged;
     if (args->idem != NULL) {
         enum bus_err err = idempotency_lock(conn, args->idem);
@@ -399,7 +403,7 @@ enum bus_err pg_claim_op(void *connection, void *arg)
 {
     struct store_claim_call *args = arg;
     enum bus_err merged = BUS_OK;
-    if (pg_merged_outcome(connection, arg, &merged))
+    if (pg_merged_outcome(connection, pg_claim_op, arg, &merged))
         return merged;
     const struct claim_request *request = args->request;
     struct claimed_intent *out = args->out;
@@ -705,7 +709,7 @@ enum bus_err pg_fulfill_op(void *connection, void *arg)
 {
     struct store_fulfill_call *args = arg;
     enum bus_err err = BUS_OK;
-    if (pg_merged_outcome(connection, arg, &err))
+    if (pg_merged_outcome(connection, pg_fulfill_op, arg, &err))
         return err;
     struct lease_row row;
     err = check_lease(connection, args->ref, &row);

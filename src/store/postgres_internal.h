@@ -245,6 +245,8 @@ void pg_writer_statement_unchanged(PGconn *conn);
 
 /* The writer ops that a batch may merge (postgres.c). */
 enum bus_err pg_publish_op(void *connection, void *arg);
+/* A write's prelude: its signed request's nonce (arg: store_nonce_call). */
+enum bus_err pg_nonce_gate_op(void *connection, void *arg);
 enum bus_err pg_fulfill_op(void *connection, void *arg);
 enum bus_err pg_claim_op(void *connection, void *arg);
 /* The merged claims' statement and the reader of a claimed row (postgres.c). */
@@ -255,9 +257,10 @@ void pg_read_claimed(const PGresult *res, int row, struct claimed_intent *out);
  * error nothing is kept (every operation then goes its own way, or the
  * writer runs the batch again, store/writer.h). */
 enum bus_err pg_merge_batch(PGconn *conn, const struct writer_op_ref *ops, int count);
-/* Inside a writer op: true with *result set when the op (by its arg) was
- * merged in this run of the batch: it answers *result and sends nothing. */
-bool pg_merged_outcome(PGconn *conn, const void *arg, enum bus_err *result);
+/* Inside a writer op (or prelude) op: true with *result set when op with
+ * arg was merged in this run of the batch: it answers *result and sends
+ * nothing. */
+bool pg_merged_outcome(PGconn *conn, writer_op_fn op, const void *arg, enum bus_err *result);
 /* Forgets the kept outcomes (a new run of a batch, or none: conn NULL). */
 void pg_merge_reset(PGconn *conn);
 

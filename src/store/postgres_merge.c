@@ -1,17 +1,19 @@
 /* Merged statements of a writer batch (writer_hooks.prepare): the batch's
- * plain publishes as one multi-row INSERT, and its fulfils as one lease
- * look-up and one UPDATE, instead of one statement (two for a fulfil) per
- * operation, each a round trip and an executor start-up of its own
- * (docs/BENCHMARKS.md, "PostgreSQL: fewer statements per job"). Each
- * merged operation's outcome is kept here; the operation still runs, in
- * the batch's order, and answers it (pg_merged_outcome) without a
+ * signed requests' nonces as one multi-row INSERT, its plain publishes as
+ * another, its claims alike as one claim statement, and its fulfils as
+ * one lease look-up and one UPDATE, instead of one statement (two for a
+ * fulfil) per operation, each a round trip and an executor start-up of
+ * its own (docs/BENCHMARKS.md, "PostgreSQL: fewer statements per job").
+ * Each merged outcome is kept here; the operation (or prelude) still
+ * runs, in the batch's order, and answers it (pg_merged_outcome) without a
  * statement. Only operations whose every rule is checked here are merged:
- * a publish with an idempotency key, the open-intent cap or a webhook,
- * and any operation with a prelude (a nonce that may refuse it), go their
- * own way. Merging changes the order of the batch's statements, never an
- * outcome one at a time could not have had: the batch's operations are
- * concurrent (each caller is answered after the commit). */
+ * a publish with an idempotency key, the open-intent cap or a webhook
+ * goes its own way, and an operation behind a refused nonce is never
+ * merged (nor run). Merging changes the order of the batch's statements,
+ * never an outcome one at a time could not have had: the batch's
+ * operations are concurrent (each caller is answered after the commit). */
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,8 @@
 /* ---- outcomes ------------------------------------------------------------ */
 
 struct merged_outcome {
-    const void *arg; /* the operation's arg: what identifies it */
+    writer_op_fn op; /* the operation (or prelude) and its arg: what identifies it */
+    const void *arg;
     enum bus_err result;
 };
 
@@ -30,7 +33,7 @@ struct merged_outcome {
 static _Thread_local struct {
     PGconn *conn;
     int count;
-    struct merged_outcome outcomes[PG_MAX_BATCH];
+    struct merged_outcome outcomes[2 * PG_MAX_BATCH];
 } merged;
 
 void pg_merge_reset(PGconn *conn)
@@ -39,24 +42,41 @@ void pg_merge_reset(PGconn *conn)
     merged.count = 0;
 }
 
-/* At most one per operation, and a batch has at most PG_MAX_BATCH. */
-static void keep_outcome(const void *arg, enum bus_err result)
+/* At most one per operation and one per prelude. */
+static void keep_outcome(writer_op_fn op, const void *arg, enum bus_err result)
 {
-    assert(merged.count < PG_MAX_BATCH);
-    merged.outcomes[merged.count++] = (struct merged_outcome){arg, result};
+    assert(merged.count < 2 * PG_MAX_BATCH);
+    merged.outcomes[merged.count++] = (struct merged_outcome){op, arg, result};
 }
 
-bool pg_merged_outcome(PGconn *conn, const void *arg, enum bus_err *result)
+static const struct merged_outcome *find_outcome(writer_op_fn op, const void *arg)
 {
-    if (conn != merged.conn)
-        return false;
     for (int i = 0; i < merged.count; i++) {
-        if (merged.outcomes[i].arg == arg) {
-            *result = merged.outcomes[i].result;
-            return true;
-        }
+        if (merged.outcomes[i].op == op && merged.outcomes[i].arg == arg)
+            return &merged.outcomes[i];
     }
-    return false;
+    return NULL;
+}
+
+bool pg_merged_outcome(PGconn *conn, writer_op_fn op, const void *arg, enum bus_err *result)
+{
+    const struct merged_outcome *outcome = conn == merged.conn ? find_outcome(op, arg) : NULL;
+    if (outcome != NULL)
+        *result = outcome->result;
+    return outcome != NULL;
+}
+
+/* Whether ref's operation is op and may be merged: no prelude, or one
+ * merged and passed (a fresh nonce); a refused prelude stops its
+ * operation, and one not merged runs only when the writer gets to it. */
+static bool merges(const struct writer_op_ref *ref, writer_op_fn op)
+{
+    if (ref->op != op)
+        return false;
+    if (ref->prelude == NULL)
+        return true;
+    const struct merged_outcome *gate = find_outcome(ref->prelude, ref->prelude_arg);
+    return gate != NULL && gate->result == BUS_OK;
 }
 
 /* ---- array parameters ------------------------------------------------------ */
@@ -143,6 +163,95 @@ static void array_add_long(struct pg_array *array, long value)
     array_add(array, pg_long_param(value, buf));
 }
 
+/* ---- nonces of signed requests --------------------------------------------- */
+
+/* nonce_op's statement (postgres.c) for many rows: a row is returned when
+ * its nonce is new, or its earlier use is older than $4 seconds (then it
+ * is taken over); a use within the window changes nothing. */
+static const char nonce_sql[] =
+    "INSERT INTO nonces (principal, nonce, seen_at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[])"
+    " ON CONFLICT (principal, nonce) DO UPDATE SET seen_at = excluded.seen_at"
+    " WHERE nonces.seen_at <= excluded.seen_at - $4::float8 RETURNING principal, nonce";
+
+static const struct store_nonce_call *nonce_of(const struct writer_op_ref *ref)
+{
+    return ref->prelude == pg_nonce_gate_op ? ref->prelude_arg : NULL;
+}
+
+static bool same_nonce(const struct store_nonce_call *a, const struct store_nonce_call *b)
+{
+    return strcmp(a->principal, b->principal) == 0 && strcmp(a->nonce, b->nonce) == 0;
+}
+
+/* Whether ops[i]'s nonce joins the merged insert: one with the first's
+ * window, and not a repeat of an earlier one of the batch (a repeat goes
+ * its own way after it, and is refused as one at a time would be). */
+static bool nonce_merges(const struct writer_op_ref *ops, int i, double keep)
+{
+    const struct store_nonce_call *call = nonce_of(&ops[i]);
+    if (call == NULL || call->keep != keep)
+        return false;
+    for (int j = 0; j < i; j++) {
+        const struct store_nonce_call *earlier = nonce_of(&ops[j]);
+        if (earlier != NULL && earlier->keep == keep && same_nonce(earlier, call))
+            return false;
+    }
+    return true;
+}
+
+/* Whether the insert's result holds call's nonce: it was fresh. */
+static bool nonce_fresh(const PGresult *res, const struct store_nonce_call *call)
+{
+    for (int row = 0; row < PQntuples(res); row++) {
+        if (strcmp(PQgetvalue(res, row, 0), call->principal) == 0 &&
+            strcmp(PQgetvalue(res, row, 1), call->nonce) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The batch's signed requests' nonces in one insert; each prelude's
+ * outcome kept: BUS_OK for a fresh nonce, else a replay refused. */
+static enum bus_err merge_nonces(PGconn *conn, const struct writer_op_ref *ops, int count)
+{
+    double keep = NAN;
+    int rows = 0;
+    struct pg_array columns[3] = {0};
+    for (int i = 0; i < count; i++) {
+        const struct store_nonce_call *call = nonce_of(&ops[i]);
+        if (call != NULL && isnan(keep))
+            keep = call->keep;
+        if (!nonce_merges(ops, i, keep))
+            continue;
+        array_add(&columns[0], call->principal);
+        array_add(&columns[1], call->nonce);
+        array_add_double(&columns[2], call->now);
+        rows++;
+    }
+    enum bus_err err = BUS_OK;
+    PGresult *res = NULL;
+    if (rows >= 2) {
+        char keep_text[32];
+        const char *params[] = {array_text(&columns[0]), array_text(&columns[1]),
+                                array_text(&columns[2]), pg_double_param(keep, keep_text)};
+        err = params[0] && params[1] && params[2]
+                  ? pg_exec(conn, "merged nonces", nonce_sql, 4, params, &res)
+                  : BUS_ERR_INTERNAL;
+    }
+    for (int c = 0; c < 3; c++)
+        array_free(&columns[c]);
+    if (rows < 2 || err != BUS_OK)
+        return err;
+    for (int i = 0; i < count; i++) {
+        if (nonce_merges(ops, i, keep))
+            keep_outcome(pg_nonce_gate_op, ops[i].prelude_arg,
+                         nonce_fresh(res, ops[i].prelude_arg) ? BUS_OK : BUS_ERR_INVALID_SIGNATURE);
+    }
+    PQclear(res);
+    return BUS_OK;
+}
+
 /* ---- publishes ------------------------------------------------------------- */
 
 /* A publish pg_insert_intent alone makes: no idempotency key, no cap, no
@@ -190,12 +299,12 @@ static enum bus_err merge_publishes(PGconn *conn, const struct writer_op_ref *op
 {
     int rows = 0;
     for (int i = 0; i < count; i++)
-        rows += ops[i].op == pg_publish_op && plain_publish(ops[i].arg);
+        rows += merges(&ops[i], pg_publish_op) && plain_publish(ops[i].arg);
     if (rows < 2)
         return BUS_OK;
     struct pg_array columns[PUBLISH_COLUMNS] = {0};
     for (int i = 0; i < count; i++) {
-        if (ops[i].op == pg_publish_op && plain_publish(ops[i].arg))
+        if (merges(&ops[i], pg_publish_op) && plain_publish(ops[i].arg))
             publish_row(columns, ((const struct store_publish_call *)ops[i].arg)->intent);
     }
     const char *params[PUBLISH_COLUMNS];
@@ -214,8 +323,8 @@ static enum bus_err merge_publishes(PGconn *conn, const struct writer_op_ref *op
     if (err != BUS_OK)
         return err;
     for (int i = 0; i < count; i++) {
-        if (ops[i].op == pg_publish_op && plain_publish(ops[i].arg))
-            keep_outcome(ops[i].arg, BUS_OK);
+        if (merges(&ops[i], pg_publish_op) && plain_publish(ops[i].arg))
+            keep_outcome(pg_publish_op, ops[i].arg, BUS_OK);
     }
     return BUS_OK;
 }
@@ -267,7 +376,7 @@ static int count_fulfils(const struct writer_op_ref *ops, int count)
 {
     int fulfils = 0;
     for (int i = 0; i < count; i++)
-        fulfils += ops[i].op == pg_fulfill_op;
+        fulfils += merges(&ops[i], pg_fulfill_op);
     return fulfils;
 }
 
@@ -281,13 +390,13 @@ static void decide_fulfils(const PGresult *res, const struct writer_op_ref *ops,
     bool taken[PG_MAX_BATCH] = {false};
     *held = 0;
     for (int i = 0; i < count; i++) {
-        if (ops[i].op != pg_fulfill_op)
+        if (!merges(&ops[i], pg_fulfill_op))
             continue;
         const struct store_fulfill_call *call = ops[i].arg;
         const struct lease_ref *ref = call->ref;
         int row = lease_row(res, ref->id);
         bool held_here = row >= 0 && !taken[row] && lease_held(res, row, ref);
-        keep_outcome(call, held_here ? BUS_OK : BUS_ERR_NOT_FOUND);
+        keep_outcome(pg_fulfill_op, call, held_here ? BUS_OK : BUS_ERR_NOT_FOUND);
         if (!held_here)
             continue;
         taken[row] = true;
@@ -319,7 +428,7 @@ static enum bus_err merge_fulfils(PGconn *conn, const struct writer_op_ref *ops,
     const char *sorted[PG_MAX_BATCH] = {NULL};
     int id_count = 0;
     for (int i = 0; i < count; i++) {
-        if (ops[i].op == pg_fulfill_op)
+        if (merges(&ops[i], pg_fulfill_op))
             sorted[id_count++] = ((const struct store_fulfill_call *)ops[i].arg)->ref->id;
     }
     qsort(sorted, (size_t)id_count, sizeof sorted[0], compare_ids);
@@ -390,7 +499,7 @@ static enum bus_err hand_out(PGconn *conn, const PGresult *res,
     int rows = PQgetisnull(res, 0, 12) ? 0 : PQntuples(res);
     for (int i = 0; i < members; i++) {
         if (i >= rows) {
-            keep_outcome(group[i], BUS_ERR_EMPTY);
+            keep_outcome(pg_claim_op, group[i], BUS_ERR_EMPTY);
             continue;
         }
         if (pg_long(res, i, 12) != i + 1 || strcmp(PQgetvalue(res, i, 11), "f") != 0)
@@ -401,7 +510,7 @@ static enum bus_err hand_out(PGconn *conn, const PGresult *res,
         out->claim_expires_at = expires;
         if (out->payload_json == NULL)
             return BUS_ERR_INTERNAL;
-        keep_outcome(group[i], BUS_OK);
+        keep_outcome(pg_claim_op, group[i], BUS_OK);
     }
     return BUS_OK;
 }
@@ -455,11 +564,11 @@ static enum bus_err merge_claims(PGconn *conn, const struct writer_op_ref *ops, 
     bool grouped[PG_MAX_BATCH] = {false};
     struct store_claim_call *group[PG_MAX_BATCH];
     for (int first = 0; first < count && first < PG_MAX_BATCH; first++) {
-        if (ops[first].op != pg_claim_op || grouped[first])
+        if (!merges(&ops[first], pg_claim_op) || grouped[first])
             continue;
         int members = 0;
         for (int i = first; i < count && i < PG_MAX_BATCH; i++) {
-            if (ops[i].op == pg_claim_op && !grouped[i] &&
+            if (merges(&ops[i], pg_claim_op) && !grouped[i] &&
                 claims_alike(claim_of(&ops[first]), claim_of(&ops[i]))) {
                 grouped[i] = true;
                 group[members++] = ops[i].arg;
@@ -479,7 +588,9 @@ static enum bus_err merge_claims(PGconn *conn, const struct writer_op_ref *ops, 
 enum bus_err pg_merge_batch(PGconn *conn, const struct writer_op_ref *ops, int count)
 {
     pg_merge_reset(conn);
-    enum bus_err err = merge_publishes(conn, ops, count);
+    enum bus_err err = merge_nonces(conn, ops, count);
+    if (err == BUS_OK)
+        err = merge_publishes(conn, ops, count);
     if (err == BUS_OK)
         err = merge_claims(conn, ops, count);
     if (err == BUS_OK)

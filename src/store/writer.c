@@ -132,18 +132,19 @@ static int run_job_redoable(struct writer *writer, struct writer_job *job)
     return after;
 }
 
-/* hooks.prepare over the jobs of the batch that will run and have no
- * prelude (a prelude may refuse its op, so that op cannot be merged):
- * 0, or what prepare said (writer.h). A WRITER_REDO turns prepare off for
- * the rest of this batch, so the next run goes one operation at a time. */
+/* hooks.prepare over the jobs of the batch whose operation will run
+ * (not taken out by a redo), with their preludes: 0, or what prepare said
+ * (writer.h). A WRITER_REDO turns prepare off for the rest of this batch,
+ * so the next run goes one operation at a time. */
 static int prepare_batch(struct writer *writer, struct writer_job *batch)
 {
     if (writer->hooks->prepare == NULL || writer->unmerged)
         return 0;
     int count = 0;
     for (struct writer_job *job = batch; job != NULL; job = job->next) {
-        if (job->prelude == NULL && !job->dropped && !job->op_answered)
-            writer->refs[count++] = (struct writer_op_ref){job->op, job->arg};
+        if (!job->dropped && !job->op_answered)
+            writer->refs[count++] =
+                (struct writer_op_ref){job->op, job->arg, job->prelude, job->prelude_arg};
     }
     if (count == 0)
         return 0;

@@ -345,11 +345,57 @@ static void merged_fulfils_answer_each_its_own(void **state)
         claimed_intent_clear(&claimed[i]);
 }
 
+/* Signed publishes in one batch: their nonces merged into one insert; a
+ * nonce used before, and one repeated within the batch, refused alone and
+ * their publishes not made; the others published. */
+static void merged_nonces_refuse_each_replay_alone(void **state)
+{
+    struct fixture *f = fixture_or_skip(state);
+    struct store_nonce_call used = {OWNER, "n-used", T0, 300};
+    bool fresh = false;
+    assert_int_equal(f->store->ops->nonce_use(f->store->backend, used.principal, used.nonce,
+                                              used.now, used.keep, &fresh),
+                     BUS_OK);
+    assert_true(fresh);
+    const char *nonces[] = {"n-1", "n-used", "n-2", "n-1", "n-3"};
+    struct store_nonce_call calls[5];
+    struct intent_new intents[5];
+    struct store_publish_call publishes[5];
+    struct stored_response replays[5] = {{0, NULL}};
+    struct gate gate;
+    struct slot slots[BATCH];
+    hold(f, &gate, slots);
+    for (int i = 0; i < 5; i++) {
+        calls[i] = (struct store_nonce_call){OWNER, nonces[i], T0 + 10, 300};
+        make_intent(&intents[i], (unsigned)i + 1, 100);
+        publishes[i] = (struct store_publish_call){.nonce = &calls[i],
+                                                   .intent = &intents[i],
+                                                   .response_status = 201,
+                                                   .replay = &replays[i]};
+        assert_int_equal(
+            f->store->ops->publish_submit(f->store->backend, &publishes[i], record, &slots[i]),
+            BUS_OK);
+    }
+    release(&gate, 5);
+    const enum bus_err expected[] = {BUS_OK, BUS_ERR_INVALID_SIGNATURE, BUS_OK,
+                                     BUS_ERR_INVALID_SIGNATURE, BUS_OK};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(gate.result[i], expected[i]);
+    char text[256];
+    query_text(f, "SELECT string_agg(right(id, 1), ',' ORDER BY id) FROM intents", text,
+               sizeof text);
+    assert_string_equal(text, "1,3,5");
+    query_text(f, "SELECT count(*) FROM nonces", text, sizeof text);
+    assert_string_equal(text, "4");
+    assert_int_equal(atomic_load(&writer_stats(f->writer)->redone_transactions), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(merged_publishes_and_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(merged_fulfils_answer_each_its_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(merged_nonces_refuse_each_replay_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -556,7 +556,8 @@ struct prepare_db {
     int prepares;
     int seen;           /* operations shown to the last prepare */
     void *seen_args[8]; /* their args, in order */
-    bool spoil;         /* spoil the next run shown two operations */
+    int preludes_seen;  /* of them, with their prelude shown */
+    bool spoil;         /* spoil the next run shown three operations */
 };
 
 static int fake_prepare(void *connection, const struct writer_op_ref *ops, int count)
@@ -564,9 +565,12 @@ static int fake_prepare(void *connection, const struct writer_op_ref *ops, int c
     struct prepare_db *db = connection;
     db->prepares++;
     db->seen = count;
-    for (int i = 0; i < count && i < 8; i++)
+    db->preludes_seen = 0;
+    for (int i = 0; i < count && i < 8; i++) {
         db->seen_args[i] = ops[i].op == redo_op_run ? ops[i].arg : NULL;
-    if (db->spoil && count == 2) {
+        db->preludes_seen += ops[i].prelude == redo_op_run && ops[i].prelude_arg == ops[i].arg;
+    }
+    if (db->spoil && count == 3) {
         db->spoil = false;
         return WRITER_REDO;
     }
@@ -579,7 +583,7 @@ static const struct writer_hooks prepare_hooks = {.begin = redo_begin,
                                                   .after_op = redo_after_op,
                                                   .prepare = fake_prepare};
 
-/* Queues a, b (behind a prelude) and c while the writer is held at a
+/* Queues a, b (behind a prelude, b again) and c while the writer is held at a
  * gate, then lets it run them as one batch and waits for all three. */
 static void run_held_batch(struct writer *writer, struct prepare_db *db, struct redo_op *a,
                            struct redo_op *b, struct redo_op *c)
@@ -613,9 +617,9 @@ static void run_held_batch(struct writer *writer, struct prepare_db *db, struct 
     outcome_destroy(&gate_done);
 }
 
-/* prepare is shown the batch's operations without a prelude, in order,
- * once per run; then every operation runs as before. */
-static void prepare_sees_the_operations_without_prelude(void **state)
+/* prepare is shown the batch's operations with their preludes, in order,
+ * once per run; then every prelude and operation runs as before. */
+static void prepare_sees_the_operations_and_their_preludes(void **state)
 {
     (void)state;
     struct prepare_db db = {0};
@@ -625,9 +629,11 @@ static void prepare_sees_the_operations_without_prelude(void **state)
                    c = {0, false, BUS_OK, 0};
     run_held_batch(writer, &db, &a, &b, &c);
     assert_int_equal(db.prepares, 1);
-    assert_int_equal(db.seen, 2);
+    assert_int_equal(db.seen, 3);
     assert_ptr_equal(db.seen_args[0], &a);
-    assert_ptr_equal(db.seen_args[1], &c);
+    assert_ptr_equal(db.seen_args[1], &b);
+    assert_ptr_equal(db.seen_args[2], &c);
+    assert_int_equal(db.preludes_seen, 1); /* b's */
     assert_int_equal(a.runs, 1);
     assert_int_equal(b.runs, 2); /* prelude and op */
     assert_int_equal(c.runs, 1);
@@ -698,7 +704,7 @@ int main(void)
         cmocka_unit_test(lost_conflict_runs_the_batch_again_whole),
         cmocka_unit_test(endless_conflicts_answer_busy),
         cmocka_unit_test(lost_commit_runs_the_batch_again),
-        cmocka_unit_test(prepare_sees_the_operations_without_prelude),
+        cmocka_unit_test(prepare_sees_the_operations_and_their_preludes),
         cmocka_unit_test(spoilt_prepare_runs_the_batch_unmerged),
         cmocka_unit_test(load_and_shared_counters),
     };
