@@ -61,10 +61,14 @@ static enum bus_err nonce_op(void *connection, void *arg)
     return err;
 }
 
-/* A write's prelude: its request's nonce (see store_nonce_call). */
-static enum bus_err nonce_gate_op(void *connection, void *arg)
+/* A write's prelude: its request's nonce (see store_nonce_call); merged
+ * with the batch's other nonces (postgres_merge.c). */
+enum bus_err pg_nonce_gate_op(void *connection, void *arg)
 {
     const struct store_nonce_call *call = arg;
+    enum bus_err merged = BUS_OK;
+    if (pg_merged_outcome(connection, pg_nonce_gate_op, arg, &merged))
+        return merged;
     bool fresh = false;
     struct nonce_args args = {call->principal, call->nonce, call->now, call->keep, &fresh};
     enum bus_err err = nonce_op(connection, &args);
@@ -79,7 +83,7 @@ static enum bus_err submit_gated(struct pg_backend *self, const char *principal,
                                  store_done_fn done, void *context)
 {
     return writer_submit_prelude(pg_writer_pick(self, principal),
-                                 nonce != NULL ? nonce_gate_op : NULL, (void *)nonce, op, call,
+                                 nonce != NULL ? pg_nonce_gate_op : NULL, (void *)nonce, op, call,
                                  done, context);
 }
 
@@ -236,11 +240,16 @@ enum bus_err pg_check_open_limit(PGconn *conn, const char *publisher, long open_
     return open_count >= open_limit ? BUS_ERR_LIMIT_EXCEEDED : BUS_OK;
 }
 
-static enum bus_err publish_op(void *connection, void *arg)
+/* A publish; merged with the batch's other plain publishes when it is
+ * one (postgres_merge.c). */
+enum bus_err pg_publish_op(void *connection, void *arg)
 {
     PGconn *conn = connection;
     struct store_publish_call *args = arg;
     double now = args->intent->created_at;
+    enum bus_err merged = BUS_OK;
+    if (pg_merged_outcome(conn, pg_publish_op, arg, &merged))
+        return merged;
     if (args->idem != NULL) {
         enum bus_err err = idempotency_lock(conn, args->idem);
         if (err != BUS_OK)
@@ -278,14 +287,14 @@ static enum bus_err pg_publish(void *backend, const struct intent_new *intent, l
                                       .response_status = response_status,
                                       .response_body = response_body,
                                       .replay = replay};
-    return pg_write_as(backend, publish_locks(intent, open_limit, idem), publish_op, &args);
+    return pg_write_as(backend, publish_locks(intent, open_limit, idem), pg_publish_op, &args);
 }
 
 static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *call,
                                       store_done_fn done, void *context)
 {
     return submit_gated(backend, publish_locks(call->intent, call->open_limit, call->idem),
-                        call->nonce, publish_op, call, done, context);
+                        call->nonce, pg_publish_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -321,26 +330,32 @@ static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *
     " ORDER BY priority DESC, run_at ASC, claim_attempts ASC, created_at ASC, id ASC"          \
     " LIMIT " limit " FOR UPDATE SKIP LOCKED"
 
-/* The CTEs (after chosen) that take the chosen rows, and the statement's
- * result: one row per intent taken. */
-#define PG_CLAIM_TAKE(token)                                                                   \
+/* The CTEs (after chosen) that take the chosen rows; `extra` is added to
+ * what taken returns (a column of chosen). */
+#define PG_CLAIM_CTES(token, extra)                                                            \
     " taken AS (UPDATE intents SET status = 'claimed',"                                        \
     " claim_attempts = intents.claim_attempts + 1,"                                            \
     " claim_token = " token ", claimed_by = $4, claimed_at = $2::float8,"                      \
     " claim_expires_at = $9::float8, updated_at = $2::float8, worker_id = $5::text"            \
     " FROM chosen WHERE intents.id = chosen.id"                                                \
     " RETURNING intents.id, namespace, goal, payload, claim_attempts, max_attempts, priority,"  \
-    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed),"           \
+    " target_worker, required_capability, chosen.eligible_since, chosen.reclaimed" extra "),"  \
     " lapsed AS (UPDATE attempts SET outcome = 'lease_expired', error = 'lease expired',"      \
     " ended_at = taken.eligible_since FROM taken WHERE taken.reclaimed"                        \
     " AND attempts.intent_id = taken.id AND attempts.outcome IS NULL),"                        \
     " opened AS (INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"    \
     " lease_expires_at) SELECT taken.id, COALESCE((SELECT max(a.attempt) FROM attempts a"      \
-    " WHERE a.intent_id = taken.id), 0) + 1, $5::text, $4, $2::float8, $9::float8 FROM taken)" \
+    " WHERE a.intent_id = taken.id), 0) + 1, $5::text, $4, $2::float8, $9::float8 FROM taken)"
+
+/* The statement's result: one row per intent taken (read_claimed), and
+ * whether its goal has a limit; `extra` as in PG_CLAIM_CTES. */
+#define PG_CLAIM_RESULT(extra)                                                                 \
     " SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"            \
     " target_worker, required_capability, eligible_since, reclaimed,"                          \
     " EXISTS (SELECT 1 FROM goal_controls c WHERE c.namespace = taken.namespace"               \
-    "         AND c.goal = taken.goal AND c.max_claimed IS NOT NULL) FROM taken"
+    "         AND c.goal = taken.goal AND c.max_claimed IS NOT NULL)" extra " FROM taken"
+
+#define PG_CLAIM_TAKE(token) PG_CLAIM_CTES(token, "") PG_CLAIM_RESULT("")
 
 static const char claim_sql[] = "WITH chosen AS (" PG_CLAIM_PICK("1") ")," PG_CLAIM_TAKE("$8");
 
@@ -352,7 +367,23 @@ static const char claim_many_sql[] =
     " chosen AS (SELECT id, eligible_since, reclaimed, row_number() OVER () AS n FROM picked),"
     PG_CLAIM_TAKE("($8::text[])[chosen.n]");
 
-static void read_claimed(const PGresult *res, int row, struct claimed_intent *out)
+/* The merged claims of a batch (postgres_merge.c): claims alike but for
+ * their tokens, as the batch claim above, the i-th row taken with the i-th
+ * token and numbered i (column 12), in the claim order; nothing taken when
+ * a goal of the namespace has a concurrency limit (column 13 then says
+ * so: such claims go one at a time, each checked). Always one row at
+ * least: with nothing taken, a row of NULLs but column 13. */
+const char pg_claim_merged_sql[] =
+    "WITH lim AS (SELECT EXISTS (SELECT 1 FROM goal_controls"
+    " WHERE namespace = $1 AND max_claimed IS NOT NULL) AS limited),"
+    " picked AS (" PG_CLAIM_PICK("$10::integer") "),"
+    " chosen AS (SELECT id, eligible_since, reclaimed, row_number() OVER () AS n FROM picked"
+    " WHERE NOT (SELECT limited FROM lim)),"
+    PG_CLAIM_CTES("($8::text[])[chosen.n]", ", chosen.n") ","
+    " result AS (" PG_CLAIM_RESULT(", n") ")"
+    " SELECT result.*, lim.limited FROM lim LEFT JOIN result ON true ORDER BY result.n";
+
+void pg_read_claimed(const PGresult *res, int row, struct claimed_intent *out)
 {
     pg_copy(res, row, 0, out->id, sizeof out->id);
     pg_copy(res, row, 1, out->namespace_, sizeof out->namespace_);
@@ -367,9 +398,13 @@ static void read_claimed(const PGresult *res, int row, struct claimed_intent *ou
     out->reclaimed = strcmp(PQgetvalue(res, row, 10), "t") == 0;
 }
 
-static enum bus_err claim_op(void *connection, void *arg)
+/* A claim; merged with the batch's claims alike (postgres_merge.c). */
+enum bus_err pg_claim_op(void *connection, void *arg)
 {
     struct store_claim_call *args = arg;
+    enum bus_err merged = BUS_OK;
+    if (pg_merged_outcome(connection, pg_claim_op, arg, &merged))
+        return merged;
     const struct claim_request *request = args->request;
     struct claimed_intent *out = args->out;
     char now[32];
@@ -392,7 +427,7 @@ static enum bus_err claim_op(void *connection, void *arg)
         pg_writer_statement_unchanged(connection);
         return BUS_ERR_EMPTY;
     }
-    read_claimed(res, 0, out);
+    pg_read_claimed(res, 0, out);
     pg_writer_output(connection, &out->payload_json);
     out->claim_expires_at = request->now + request->lease_seconds;
     bool limited = strcmp(PQgetvalue(res, 0, 11), "t") == 0;
@@ -409,13 +444,13 @@ static enum bus_err pg_claim(void *backend, const struct claim_request *request,
                              struct claimed_intent *out)
 {
     struct store_claim_call args = {NULL, request, out};
-    return pg_write(backend, claim_op, &args);
+    return pg_write(backend, pg_claim_op, &args);
 }
 
 static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call,
                                     store_done_fn done, void *context)
 {
-    return submit_gated(backend, NULL, call->nonce, claim_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, pg_claim_op, call, done, context);
 }
 
 /* ---- batch publish and claim -------------------------------------------- */
@@ -425,7 +460,7 @@ static enum bus_err pg_claim_submit(void *backend, struct store_claim_call *call
  * it. An item's refusal comes before it writes anything. */
 static enum bus_err publish_many_op(void *connection, void *arg)
 {
-    return store_publish_each(connection, arg, publish_op);
+    return store_publish_each(connection, arg, pg_publish_op);
 }
 
 /* publish_locks of a batch: its items are one caller's. */
@@ -468,7 +503,7 @@ static enum bus_err claim_each(PGconn *conn, struct store_claim_many_call *call)
         struct store_claim_call one = {NULL, &item, &call->out[*call->claimed]};
         enum bus_err err = savepoint(conn, "SAVEPOINT claim_one");
         if (err == BUS_OK)
-            err = claim_op(conn, &one);
+            err = pg_claim_op(conn, &one);
         if (err == BUS_OK) {
             (*call->claimed)++;
             continue;
@@ -567,7 +602,7 @@ static enum bus_err claim_many_op(void *connection, void *arg)
     bool limited = false;
     for (int row = 0; row < rows; row++) {
         limited = limited || strcmp(PQgetvalue(res, row, 11), "t") == 0;
-        read_claimed(res, row, &call->out[row]);
+        pg_read_claimed(res, row, &call->out[row]);
         pg_writer_output(conn, &call->out[row].payload_json);
         call->out[row].claim_expires_at = request->now + request->lease_seconds;
         if (call->out[row].payload_json == NULL)
@@ -669,11 +704,15 @@ static enum bus_err pg_extend_submit(void *backend, struct store_extend_call *ca
     return submit_gated(backend, NULL, call->nonce, extend_op, call, done, context);
 }
 
-static enum bus_err fulfill_op(void *connection, void *arg)
+/* A fulfil; merged with the batch's other fulfils (postgres_merge.c). */
+enum bus_err pg_fulfill_op(void *connection, void *arg)
 {
     struct store_fulfill_call *args = arg;
+    enum bus_err err = BUS_OK;
+    if (pg_merged_outcome(connection, pg_fulfill_op, arg, &err))
+        return err;
     struct lease_row row;
-    enum bus_err err = check_lease(connection, args->ref, &row);
+    err = check_lease(connection, args->ref, &row);
     if (err != BUS_OK)
         return err;
     char now[32];
@@ -693,13 +732,13 @@ static enum bus_err pg_fulfill(void *backend, const struct lease_ref *ref, const
                                const char *result_type)
 {
     struct store_fulfill_call args = {NULL, ref, result_json, result_type};
-    return pg_write(backend, fulfill_op, &args);
+    return pg_write(backend, pg_fulfill_op, &args);
 }
 
 static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *call,
                                       store_done_fn done, void *context)
 {
-    return submit_gated(backend, NULL, call->nonce, fulfill_op, call, done, context);
+    return submit_gated(backend, NULL, call->nonce, pg_fulfill_op, call, done, context);
 }
 
 /* The batch fulfil: one fulfill_op per item, in the same transaction, so
@@ -710,7 +749,7 @@ static enum bus_err pg_fulfill_submit(void *backend, struct store_fulfill_call *
  * allocated. */
 static enum bus_err fulfill_many_op(void *connection, void *arg)
 {
-    return store_fulfill_each(connection, arg, fulfill_op);
+    return store_fulfill_each(connection, arg, pg_fulfill_op);
 }
 
 static enum bus_err pg_fulfill_many(void *backend, struct store_fulfill_many_call *call)

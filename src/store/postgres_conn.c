@@ -129,11 +129,16 @@ static int statement_cache_find(const struct statement_cache *cache, const char 
     return -1;
 }
 
+static struct statement_cache *statement_cache_of(PGconn *conn)
+{
+    return PQinstanceData(conn, statement_cache_event);
+}
+
 /* Runs sql as conn's prepared statement, preparing it first if new. */
 static PGresult *run_statement(PGconn *conn, const char *sql, int param_count,
                                const char *const *params)
 {
-    struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
+    struct statement_cache *cache = statement_cache_of(conn);
     int index = statement_cache_find(cache, sql);
     char name[16];
     if (index < 0 && cache != NULL && cache->count < STATEMENT_CACHE_SIZE) {
@@ -192,7 +197,7 @@ struct pipelined {
 static int send_statement(PGconn *conn, const char *sql, int param_count,
                           const char *const *params, char **copy)
 {
-    struct statement_cache *cache = PQinstanceData(conn, statement_cache_event);
+    struct statement_cache *cache = statement_cache_of(conn);
     int index = statement_cache_find(cache, sql);
     int sent = 0;
     char name[16];
@@ -308,6 +313,25 @@ enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_
     writer_statement_failed(conn, res);
     enum bus_err err = map_failure(conn, res, what);
     PQclear(res);
+    return err;
+}
+
+enum bus_err pg_exec_indexed(PGconn *conn, const char *what, const char *sql, int param_count,
+                             const char *const *params, PGresult **out)
+{
+    bool first = statement_cache_find(statement_cache_of(conn), sql) < 0;
+    enum bus_err err = BUS_OK;
+    if (first)
+        err = pg_exec(conn, what, "SET LOCAL enable_seqscan = off", 0, NULL, NULL);
+    if (err == BUS_OK)
+        err = pg_exec(conn, what, sql, param_count, params, out);
+    if (first && err == BUS_OK) {
+        err = pg_exec(conn, what, "SET LOCAL enable_seqscan TO DEFAULT", 0, NULL, NULL);
+        if (err != BUS_OK && out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+    }
     return err;
 }
 
@@ -573,6 +597,7 @@ static void batch_reset(PGconn *conn)
     free(batch.outputs);    /* per batch: a thread-local would outlive it */
     batch.outputs = NULL;
     batch.output_capacity = 0;
+    pg_merge_reset(conn); /* outcomes of another run are not this one's */
 }
 
 void pg_writer_output(PGconn *conn, char **slot)
@@ -732,6 +757,15 @@ static int hook_after_op(void *connection, enum bus_err result)
     }
 }
 
+/* The batch's merged statements (postgres_merge.c), judged as an
+ * operation: a failure that changed nothing leaves every operation to go
+ * its own way; one that spoilt the transaction runs the batch again
+ * unmerged (WRITER_REDO). */
+static int hook_prepare(void *connection, const struct writer_op_ref *ops, int count)
+{
+    return hook_after_op(connection, pg_merge_batch(connection, ops, count));
+}
+
 /* COMMIT of a transaction that an error aborted answers ROLLBACK, with
  * success: only the command tag tells them apart. */
 static int hook_commit(void *connection)
@@ -767,4 +801,5 @@ const struct writer_hooks pg_writer_hooks = {
     .commit = hook_commit,
     .rollback = hook_rollback,
     .after_op = hook_after_op,
+    .prepare = hook_prepare,
 };

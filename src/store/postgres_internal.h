@@ -29,8 +29,14 @@ struct pg_reader {
     struct pg_reader *next_free;
 };
 
-/* How many writers a node runs unless told (BUS_PG_WRITERS), and at most. */
-#define PG_WRITERS_DEFAULT 2
+/* How many writers a node runs unless told (BUS_PG_WRITERS), and at most.
+ * One since a batch's operations run as merged statements
+ * (postgres_merge.c): the bigger batches of one writer merge more, and
+ * on the bench's 2 shared cores one writer did more jobs per second with
+ * less database CPU per job than two (docs/BENCHMARKS.md, "PostgreSQL:
+ * fewer statements per job"); a database with cores to spare may take
+ * more. */
+#define PG_WRITERS_DEFAULT 1
 #define PG_WRITERS_MAX 16
 
 struct pg_backend {
@@ -105,6 +111,17 @@ enum bus_err pg_rate_take(void *backend, const char *principal, double now, int 
  * rows are not wanted. */
 enum bus_err pg_exec(PGconn *conn, const char *what, const char *sql, int param_count,
                      const char *const *params, PGresult **out);
+
+/* pg_exec for a statement that must reach its rows through indexes,
+ * whatever the tables' size when it is planned: a join to an array of
+ * keys. The writer forces generic plans (postgres_conn.c), made when a
+ * connection first runs a statement: made while the tables were nearly
+ * empty (a fresh database), a join's was a hash join over sequential
+ * scans, kept for the connection's life. So the statement's first run on
+ * a connection (when its plan is made) has sequential scans turned off
+ * for it (SET LOCAL, then back to the default). */
+enum bus_err pg_exec_indexed(PGconn *conn, const char *what, const char *sql, int param_count,
+                             const char *const *params, PGresult **out);
 
 /* Parameter text for a double: "%.17g" in buf (size >= 32), or NULL for
  * NAN (SQL NULL). */
@@ -223,6 +240,29 @@ void pg_writer_output(PGconn *conn, char **slot);
  * write hangs on the rows it took, and that took none). Without this, an
  * op that then fails costs its batch a redo (store/writer.h, after_op). */
 void pg_writer_statement_unchanged(PGconn *conn);
+
+/* ---- merged statements of a batch (postgres_merge.c) -------------------- */
+
+/* The writer ops that a batch may merge (postgres.c). */
+enum bus_err pg_publish_op(void *connection, void *arg);
+/* A write's prelude: its signed request's nonce (arg: store_nonce_call). */
+enum bus_err pg_nonce_gate_op(void *connection, void *arg);
+enum bus_err pg_fulfill_op(void *connection, void *arg);
+enum bus_err pg_claim_op(void *connection, void *arg);
+/* The merged claims' statement and the reader of a claimed row (postgres.c). */
+extern const char pg_claim_merged_sql[];
+void pg_read_claimed(const PGresult *res, int row, struct claimed_intent *out);
+/* writer_hooks.prepare's work: runs the merged statements of the batch's
+ * operations ops[0..count) and keeps each merged one's outcome. On an
+ * error nothing is kept (every operation then goes its own way, or the
+ * writer runs the batch again, store/writer.h). */
+enum bus_err pg_merge_batch(PGconn *conn, const struct writer_op_ref *ops, int count);
+/* Inside a writer op (or prelude) op: true with *result set when op with
+ * arg was merged in this run of the batch: it answers *result and sends
+ * nothing. */
+bool pg_merged_outcome(PGconn *conn, writer_op_fn op, const void *arg, enum bus_err *result);
+/* Forgets the kept outcomes (a new run of a batch, or none: conn NULL). */
+void pg_merge_reset(PGconn *conn);
 
 /* ---- the admin and key operations of store_ops (postgres_admin.c) ------- */
 /* Same contracts as in store.h; names pg_<op>. */

@@ -41,6 +41,8 @@ struct writer {
     struct writer_job *tail;
     bool stopping;
     int retries_left; /* of the batch running: WRITER_RETRY answered as WRITER_REDO at 0 */
+    bool unmerged;    /* of the batch running: prepare spoilt a run, not called again */
+    struct writer_op_ref *refs; /* max_batch of them: prepare's list */
     atomic_long load; /* operations queued or running (writer_load) */
     struct store_write_stats *stats; /* own_stats, or the caller's */
     struct store_write_stats own_stats;
@@ -130,6 +132,30 @@ static int run_job_redoable(struct writer *writer, struct writer_job *job)
     return after;
 }
 
+/* hooks.prepare over the jobs of the batch whose operation will run
+ * (not taken out by a redo), with their preludes: 0, or what prepare said
+ * (writer.h). A WRITER_REDO turns prepare off for the rest of this batch,
+ * so the next run goes one operation at a time. */
+static int prepare_batch(struct writer *writer, struct writer_job *batch)
+{
+    if (writer->hooks->prepare == NULL || writer->unmerged)
+        return 0;
+    int count = 0;
+    for (struct writer_job *job = batch; job != NULL; job = job->next) {
+        if (!job->dropped && !job->op_answered)
+            writer->refs[count++] =
+                (struct writer_op_ref){job->op, job->arg, job->prelude, job->prelude_arg};
+    }
+    if (count == 0)
+        return 0;
+    int after = writer->hooks->prepare(writer->connection, writer->refs, count);
+    if (after == WRITER_RETRY && writer->retries_left <= 0)
+        after = WRITER_REDO;
+    if (after == WRITER_REDO)
+        writer->unmerged = true;
+    return after;
+}
+
 /* Runs the batch in one transaction without a savepoint per operation.
  * When an operation spoils the transaction (WRITER_REDO), rolls back and
  * runs the batch again from the start, that operation out; each redo
@@ -144,7 +170,7 @@ static int run_redoable(struct writer *writer, struct writer_job *batch)
         int failure = hooks->begin(writer->connection);
         if (failure != 0)
             return failure;
-        int after = 0;
+        int after = prepare_batch(writer, batch);
         for (struct writer_job *job = batch; job != NULL && after == 0; job = job->next)
             after = run_job_redoable(writer, job);
         if (after == 0)
@@ -189,6 +215,7 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
     int failure = 0;
     if (hooks->after_op != NULL) {
         writer->retries_left = WRITER_MAX_RETRIES;
+        writer->unmerged = false;
         failure = run_redoable_committed(writer, batch);
         for (struct writer_job *job = batch; job; job = job->next)
             operations++;
@@ -256,11 +283,19 @@ struct writer *writer_start_counted(void *connection, const struct writer_hooks 
     writer->connection = connection;
     writer->hooks = hooks;
     writer->max_batch = max_batch > 0 ? max_batch : 1;
+    if (hooks->prepare != NULL) {
+        writer->refs = calloc((size_t)writer->max_batch, sizeof *writer->refs);
+        if (writer->refs == NULL) {
+            free(writer);
+            return NULL;
+        }
+    }
     pthread_mutex_init(&writer->lock, NULL);
     pthread_cond_init(&writer->work_ready, NULL);
     if (pthread_create(&writer->thread, NULL, writer_main, writer) != 0) {
         pthread_cond_destroy(&writer->work_ready);
         pthread_mutex_destroy(&writer->lock);
+        free(writer->refs);
         free(writer);
         return NULL;
     }
@@ -364,5 +399,6 @@ void writer_stop(struct writer *writer)
     pthread_join(writer->thread, NULL);
     pthread_cond_destroy(&writer->work_ready);
     pthread_mutex_destroy(&writer->lock);
+    free(writer->refs);
     free(writer);
 }

@@ -20,6 +20,15 @@
  * transaction before the commit. */
 typedef enum bus_err (*writer_op_fn)(void *connection, void *arg);
 
+/* An operation as writer_hooks.prepare sees it, with its prelude (NULL:
+ * none; see writer_submit_prelude). */
+struct writer_op_ref {
+    writer_op_fn op;
+    void *arg;
+    writer_op_fn prelude;
+    void *prelude_arg;
+};
+
 /* Transaction control of a backend; each returns 0 (BUS_OK) on success,
  * else the enum bus_err of the failure (a storage fault) or -1 (read as
  * BUS_ERR_DATABASE_BUSY); that is what the batch's callers are told. */
@@ -45,6 +54,18 @@ struct writer_hooks {
      * Else the batch is lost, as for a failed hook (the connection
      * broke). commit may return WRITER_RETRY too. */
     int (*after_op)(void *connection, enum bus_err result);
+    /* Optional, with after_op only: called on each run of a batch, after
+     * begin and before the first operation, with the operations that
+     * will run and their preludes (in the batch's order). The backend
+     * may run the statements of several of them at once (one multi-row
+     * statement instead of one each) and keep each one's outcome for when
+     * it runs; each prelude and operation still runs, in order, and
+     * answers (an operation only if its prelude answered BUS_OK). 0: go
+     * on. WRITER_REDO: the merged work spoilt the transaction (a failed
+     * statement); the writer rolls back and runs the batch again without
+     * calling prepare for it again. WRITER_RETRY: as from after_op. Else
+     * the batch is lost, as for a failed hook. */
+    int (*prepare)(void *connection, const struct writer_op_ref *ops, int count);
 };
 
 /* after_op: roll back and run the batch again without this operation. */

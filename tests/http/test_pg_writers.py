@@ -147,3 +147,84 @@ def test_a_goal_limit_holds_across_writers(server_factory):
     assert not errors, errors[:3]
     assert state["done"] == 30
     assert state["most"] <= 2, state
+
+
+def run_together(target, count):
+    """count threads calling target(i) at once (a barrier), so their writes
+    queue together and the writer runs them as one batch or a few: the
+    merged statements (store/postgres_merge.c) are what is tested."""
+    barrier = threading.Barrier(count)
+
+    def at_once(i):
+        barrier.wait(30)
+        target(i)
+
+    run_threads(at_once, count)
+
+
+@needs_postgres
+def test_merged_batches_answer_each_operation_its_own(server_factory):
+    """One node, the default writer: publishes (an idempotency key among
+    plain ones), then more claimers than intents, then fulfils with stale
+    tokens among good ones, each set sent at once. Every publish makes
+    its intent (one for the key), every intent is claimed once, each
+    stale fulfil is refused alone and the good ones kept."""
+    srv = server_factory()
+    ns = unique("merge")
+    lock = threading.Lock()
+    published = []
+    body = srv.client(ns=ns).intent_body(payload={"keyed": 'a "quoted" \\ word'})
+
+    def publish(i):
+        c = srv.client(ns=ns)
+        if i < 2:
+            r = c.post("/intent", body, headers={"Idempotency-Key": "merge-key"})
+        else:
+            r = c.publish_raw(goal="job", payload={"n": i, "text": "{x,\"y\"}"})
+        with lock:
+            published.append((r.status, r.json["id"] if r.status == 201 else r.raw))
+
+    run_together(publish, 18)
+    assert {status for status, _ in published} == {201}, published
+    ids = {id_ for _, id_ in published}
+    assert len(ids) == 17, "the key made two intents, or a publish was lost"
+
+    claims = []
+
+    def claim(_):
+        r = srv.client(ns=ns).claim()
+        with lock:
+            claims.append((r.status, r.json if r.status == 200 else None))
+
+    run_together(claim, 24)
+    taken = [job for status, job in claims if status == 200]
+    assert sorted(status for status, _ in claims) == [200] * 17 + [204] * 7, claims
+    assert sorted(job["id"] for job in taken) == sorted(ids), "an intent claimed twice, or lost"
+    assert len({job["claim_token"] for job in taken}) == 17
+    keyed = [job for job in taken if job["payload"].get("keyed")]
+    assert keyed and keyed[0]["payload"]["keyed"] == 'a "quoted" \\ word'
+
+    answers = {}
+
+    def fulfil(i):
+        job = taken[i // 2]
+        token = job["claim_token"]
+        stale = i % 2 == 1 and i // 2 < 8
+        if stale:
+            token = ("0" if token[0] != "0" else "1") + token[1:]
+        r = srv.client(ns=ns).fulfill(job["id"], token)
+        with lock:
+            answers[i] = r.status
+
+    run_together(fulfil, 34)
+    # Leases 0-7: a good fulfil and a stale one; 8-16: two good ones, of
+    # which one only fulfils. Each lease fulfilled once, by a good token.
+    for n in range(17):
+        pair = [answers[2 * n], answers[2 * n + 1]]
+        if n < 8:
+            assert pair == [200, 404], (n, pair)
+        else:
+            assert sorted(pair) == [200, 404], (n, pair)
+    c = srv.client(ns=ns)
+    for job in taken:
+        assert c.get(f"/status/{job['id']}").json["status"] == "fulfilled"

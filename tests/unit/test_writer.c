@@ -547,6 +547,120 @@ static void lost_commit_runs_the_batch_again(void **state)
     outcome_destroy(&outcome);
 }
 
+/* ---- prepare: merged work before a batch's operations ------------------ */
+
+/* redo_db with a prepare hook that notes what it was shown, and may spoil
+ * its first run (WRITER_REDO). db first: the redo hooks read it. */
+struct prepare_db {
+    struct redo_db db;
+    int prepares;
+    int seen;           /* operations shown to the last prepare */
+    void *seen_args[8]; /* their args, in order */
+    int preludes_seen;  /* of them, with their prelude shown */
+    bool spoil;         /* spoil the next run shown three operations */
+};
+
+static int fake_prepare(void *connection, const struct writer_op_ref *ops, int count)
+{
+    struct prepare_db *db = connection;
+    db->prepares++;
+    db->seen = count;
+    db->preludes_seen = 0;
+    for (int i = 0; i < count && i < 8; i++) {
+        db->seen_args[i] = ops[i].op == redo_op_run ? ops[i].arg : NULL;
+        db->preludes_seen += ops[i].prelude == redo_op_run && ops[i].prelude_arg == ops[i].arg;
+    }
+    if (db->spoil && count == 3) {
+        db->spoil = false;
+        return WRITER_REDO;
+    }
+    return 0;
+}
+
+static const struct writer_hooks prepare_hooks = {.begin = redo_begin,
+                                                  .commit = redo_commit,
+                                                  .rollback = redo_rollback,
+                                                  .after_op = redo_after_op,
+                                                  .prepare = fake_prepare};
+
+/* Queues a, b (behind a prelude, b again) and c while the writer is held at a
+ * gate, then lets it run them as one batch and waits for all three. */
+static void run_held_batch(struct writer *writer, struct prepare_db *db, struct redo_op *a,
+                           struct redo_op *b, struct redo_op *c)
+{
+    struct fake_db counts = {0};
+    struct outcome gate_done, done;
+    outcome_init(&gate_done, &counts);
+    outcome_init(&done, &counts);
+    struct gate gate = {.entered = false, .open = false};
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.changed, NULL);
+    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    db->prepares = 0; /* the gate's batch had its own */
+    assert_int_equal(writer_submit(writer, redo_op_run, a, record, &done), BUS_OK);
+    assert_int_equal(writer_submit_prelude(writer, redo_op_run, b, redo_op_run, b, record, &done),
+                     BUS_OK);
+    assert_int_equal(writer_submit(writer, redo_op_run, c, record, &done), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    wait_for_calls(&done, 3);
+    wait_for_calls(&gate_done, 1);
+    pthread_cond_destroy(&gate.changed);
+    pthread_mutex_destroy(&gate.lock);
+    outcome_destroy(&done);
+    outcome_destroy(&gate_done);
+}
+
+/* prepare is shown the batch's operations with their preludes, in order,
+ * once per run; then every prelude and operation runs as before. */
+static void prepare_sees_the_operations_and_their_preludes(void **state)
+{
+    (void)state;
+    struct prepare_db db = {0};
+    struct writer *writer = writer_start(&db, &prepare_hooks, 8);
+    assert_non_null(writer);
+    struct redo_op a = {0, false, BUS_OK, 0}, b = {0, false, BUS_OK, 0},
+                   c = {0, false, BUS_OK, 0};
+    run_held_batch(writer, &db, &a, &b, &c);
+    assert_int_equal(db.prepares, 1);
+    assert_int_equal(db.seen, 3);
+    assert_ptr_equal(db.seen_args[0], &a);
+    assert_ptr_equal(db.seen_args[1], &b);
+    assert_ptr_equal(db.seen_args[2], &c);
+    assert_int_equal(db.preludes_seen, 1); /* b's */
+    assert_int_equal(a.runs, 1);
+    assert_int_equal(b.runs, 2); /* prelude and op */
+    assert_int_equal(c.runs, 1);
+    writer_stop(writer);
+}
+
+/* A prepare that spoils the transaction: rolled back, and the batch runs
+ * again without prepare, every operation once. */
+static void spoilt_prepare_runs_the_batch_unmerged(void **state)
+{
+    (void)state;
+    struct prepare_db db = {.spoil = true};
+    struct writer *writer = writer_start(&db, &prepare_hooks, 8);
+    assert_non_null(writer);
+    struct redo_op a = {0, false, BUS_OK, 0}, b = {0, false, BUS_OK, 0},
+                   c = {0, false, BUS_ERR_EMPTY, 0};
+    run_held_batch(writer, &db, &a, &b, &c);
+    assert_false(db.spoil);
+    assert_int_equal(db.prepares, 1); /* not called again on the redo */
+    assert_int_equal(writer_stats(writer)->redone_transactions, 1);
+    assert_int_equal(db.db.rollbacks, 1);
+    assert_int_equal(a.runs, 1);
+    assert_int_equal(b.runs, 2);
+    assert_int_equal(c.runs, 1);
+    writer_stop(writer);
+}
+
 /* writer_load counts what is queued or running, and writers started with
  * shared counters add up there. */
 static void load_and_shared_counters(void **state)
@@ -590,6 +704,8 @@ int main(void)
         cmocka_unit_test(lost_conflict_runs_the_batch_again_whole),
         cmocka_unit_test(endless_conflicts_answer_busy),
         cmocka_unit_test(lost_commit_runs_the_batch_again),
+        cmocka_unit_test(prepare_sees_the_operations_and_their_preludes),
+        cmocka_unit_test(spoilt_prepare_runs_the_batch_unmerged),
         cmocka_unit_test(load_and_shared_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
