@@ -489,9 +489,8 @@ static void after_pause(struct net_connection *connection, int reason)
     connection->paused_for = PAUSED_NOT;
     if (reason == PAUSED_HEAD)
         head_complete(connection);
-    else if (reason == PAUSED_TOO_LARGE && !connection->request.handed)
-        hand(connection);
-    else if (reason == PAUSED_COMPLETE && !connection->request.handed)
+    else if ((reason == PAUSED_TOO_LARGE || reason == PAUSED_COMPLETE) &&
+             !connection->request.handed)
         hand(connection);
     else if (reason == PAUSED_COMPLETE)
         after_callback(connection); /* answered early, the body is over */
