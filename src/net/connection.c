@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -540,15 +541,20 @@ static ssize_t read_some(struct net_connection *connection)
         }
         in->capacity = READ_BUFFER;
     }
+    size_t space = in->capacity - in->length;
     ssize_t got;
     do {
-        got = connection->tls ? net_tls_read(connection, in->data + in->length,
-                                             in->capacity - in->length)
-                              : recv(connection->fd, in->data + in->length,
-                                     in->capacity - in->length, 0);
+        got = connection->tls ? net_tls_read(connection, in->data + in->length, space)
+                              : recv(connection->fd, in->data + in->length, space, 0);
     } while (got < 0 && errno == EINTR);
     if (got > 0)
         in->length += (size_t)got;
+    /* Not over TLS: a record read leaves the next one in the socket. Nor
+     * once the client has half-closed: its end of file is read last. */
+    bool short_read = got > 0 && (size_t)got < space && connection->tls == NULL &&
+                      !connection->peer_closed;
+    if (short_read || (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+        connection->readable = false;
     return got;
 }
 
@@ -565,6 +571,8 @@ static bool linger(struct net_connection *connection)
     }
     for (;;) {
         connection->in.length = connection->in_start = 0;
+        if (!connection->readable)
+            return true;
         ssize_t got = read_some(connection);
         if (got > 0)
             continue;
@@ -596,6 +604,8 @@ static void work(struct net_connection *connection)
             parse_input(connection);
             continue;
         }
+        if (!connection->readable)
+            return;
         ssize_t got = read_some(connection);
         if (got > 0)
             continue;
@@ -615,7 +625,10 @@ static void work(struct net_connection *connection)
 
 void net_connection_event(struct net_connection *connection, uint32_t events)
 {
-    (void)events;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        connection->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        connection->peer_closed = true;
     if (connection->handshaking) {
         int done = net_tls_handshake(connection);
         if (done < 0) {

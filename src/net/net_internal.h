@@ -71,6 +71,11 @@ struct net_connection {
     size_t out_start;     /* out.data[out_start..out.length) is not sent yet */
     size_t tls_attempted; /* a TLS record send that said "again", or 0 */
     bool want_write;      /* EPOLLOUT is asked for */
+    /* The socket may hold unread bytes: set by each EPOLLIN edge, cleared
+     * by a read that came back short (the socket was emptied then, so new
+     * bytes make a new edge). Saves a read that would say EAGAIN. */
+    bool readable;
+    bool peer_closed; /* EPOLLRDHUP seen: read on to the end of file */
     bool closing;         /* close once the answer is sent */
     bool in_request;      /* a request has begun */
     bool broken;          /* a send failed: close at the next chance */
