@@ -4,6 +4,7 @@
  * checks that something was answered to whatever began a request, and
  * that the connection was closed (the input ends with a half-close). */
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,6 +103,22 @@ static void start_server(void)
     }
 }
 
+/* connect, through libFuzzer's timer signal: an interrupted connect goes
+ * on by itself, and is over once the socket is writable. */
+static bool connect_to(int fd, const struct sockaddr_in *address)
+{
+    if (connect(fd, (const struct sockaddr *)address, sizeof *address) == 0)
+        return true;
+    if (errno != EINTR)
+        return false;
+    struct pollfd wait = {.fd = fd, .events = POLLOUT};
+    while (poll(&wait, 1, 5000) < 0 && errno == EINTR)
+        ;
+    int error = 0;
+    socklen_t size = sizeof error;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -112,11 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct timeval timeout = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
+    if (fd < 0 || !connect_to(fd, &address))
         abort();
     size_t sent = 0;
     while (sent < size) {
         ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break; /* the server closed early (a refusal): fine */
         sent += (size_t)n;
@@ -125,12 +144,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char answer[4096];
     size_t length = 0;
     ssize_t got;
-    while ((got = recv(fd, answer + length, sizeof answer - 1 - length, 0)) > 0)
-        length = (length + (size_t)got) % (sizeof answer - 1);
+    /* libFuzzer's timer interrupts a blocked recv now and then. */
+    while ((got = recv(fd, answer + length, sizeof answer - 1 - length, 0)) > 0 ||
+           (got < 0 && errno == EINTR))
+        length = (length + (size_t)(got > 0 ? got : 0)) % (sizeof answer - 1);
     /* -1 here is the receive timeout: the server never closed. A reset
      * (a close with unread bytes) is allowed. */
-    if (got < 0 && errno != ECONNRESET)
+    if (got < 0 && errno != ECONNRESET) {
+        fprintf(stderr, "fuzz_request: no close from the server (%s)\n", strerror(errno));
         abort();
+    }
     close(fd);
     return 0;
 }
