@@ -7,6 +7,7 @@
  * a second, which also bounds the epoll_wait timeout. */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -158,6 +159,7 @@ void net_resume(struct net_request *request)
 {
     struct net_loop *loop = request->connection->loop;
     pthread_mutex_lock(&loop->lock);
+    assert(!request->resume_queued); /* one resume at a time (net.h) */
     request->resume_queued = true;
     request->next_resumed = loop->resumed;
     loop->resumed = request;
