@@ -25,7 +25,10 @@
 
 enum pause_reason { PAUSED_NOT, PAUSED_HEAD, PAUSED_TOO_LARGE, PAUSED_COMPLETE };
 
-static struct net_connection *of(llhttp_t *parser) { return parser->data; }
+static struct net_connection *of(llhttp_t *parser)
+{
+    return parser->data;
+}
 
 /* Stops the parser with a refusal made once it returns. */
 static int refuse_later(struct net_connection *connection, unsigned status, const char *code,
@@ -108,7 +111,8 @@ static bool is_token(const char *text, size_t length)
     static const char others[] = "!#$%&'*+-.^_`|~";
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char)text[i];
-        bool alphanumeric = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool alphanumeric =
+            (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         if (!alphanumeric && (c == '\0' || strchr(others, c) == NULL))
             return false;
     }
@@ -214,8 +218,7 @@ void net_connection_close(struct net_connection *connection)
 {
     struct net_loop *loop = connection->loop;
     const struct net_callbacks *callbacks = &loop->server->callbacks;
-    if (connection->request.head_done || connection->request.answered ||
-        connection->request.handed)
+    if (connection->request.head_done || connection->request.answered || connection->request.handed)
         callbacks->on_done(callbacks->context, &connection->request);
     net_request_free(&connection->request);
     if (connection->tls != NULL)
@@ -272,36 +275,66 @@ static bool sending(const struct net_connection *connection)
 static const char *reason_phrase(unsigned status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 423: return "Locked";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    case 507: return "Insufficient Storage";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 423:
+        return "Locked";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -338,10 +371,11 @@ void net_respond(struct net_request *request, const struct net_response *respons
     else if (connection->parser.http_minor == 0)
         tail_length += snprintf(tail + tail_length, sizeof tail - (size_t)tail_length,
                                 "Connection: keep-alive\r\n");
-    bool stored = net_buffer_append(&connection->out, line, (size_t)length) &&
-                  net_buffer_append(&connection->out, response->headers, response->headers_length) &&
-                  net_buffer_append(&connection->out, tail, (size_t)tail_length) &&
-                  net_buffer_append(&connection->out, "\r\n", 2);
+    bool stored =
+        net_buffer_append(&connection->out, line, (size_t)length) &&
+        net_buffer_append(&connection->out, response->headers, response->headers_length) &&
+        net_buffer_append(&connection->out, tail, (size_t)tail_length) &&
+        net_buffer_append(&connection->out, "\r\n", 2);
     for (int i = 0; stored && !head_only && i < response->body_parts; i++)
         stored = net_buffer_append(&connection->out, response->body[i].iov_base,
                                    response->body[i].iov_len);
@@ -473,7 +507,8 @@ static void refuse_parse_error(struct net_connection *connection, llhttp_errno_t
                connection->refuse_message);
     } else if (err == HPE_USER) {
         connection->broken = true; /* out of memory */
-    } else if (err == HPE_INVALID_VERSION && reason && strcmp(reason, "Invalid HTTP version") == 0) {
+    } else if (err == HPE_INVALID_VERSION && reason &&
+               strcmp(reason, "Invalid HTTP version") == 0) {
         refuse(connection, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1");
     } else if (err == HPE_UNEXPECTED_CONTENT_LENGTH) {
         refuse(connection, 400, "invalid_request", TWO_FRAMINGS);
@@ -508,7 +543,8 @@ static void parse_input(struct net_connection *connection)
            (connection->in_start < in->length || resumed)) {
         resumed = false;
         const char *start = in->data + connection->in_start;
-        llhttp_errno_t err = llhttp_execute(&connection->parser, start, in->length - connection->in_start);
+        llhttp_errno_t err =
+            llhttp_execute(&connection->parser, start, in->length - connection->in_start);
         if (err == HPE_OK) {
             connection->in_start = in->length;
         } else if (err == HPE_PAUSED) {
@@ -551,8 +587,8 @@ static ssize_t read_some(struct net_connection *connection)
         in->length += (size_t)got;
     /* Not over TLS: a record read leaves the next one in the socket. Nor
      * once the client has half-closed: its end of file is read last. */
-    bool short_read = got > 0 && (size_t)got < space && connection->tls == NULL &&
-                      !connection->peer_closed;
+    bool short_read =
+        got > 0 && (size_t)got < space && connection->tls == NULL && !connection->peer_closed;
     if (short_read || (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
         connection->readable = false;
     return got;

@@ -214,8 +214,7 @@ static void *run(void *context)
     struct epoll_event events[EVENTS_PER_WAIT];
     loop->next_sweep = net_now() + SWEEP_SECONDS;
     while (!atomic_load(&loop->server->stopping)) {
-        int count = epoll_wait(loop->epoll, events, EVENTS_PER_WAIT,
-                               wait_timeout(loop, net_now()));
+        int count = epoll_wait(loop->epoll, events, EVENTS_PER_WAIT, wait_timeout(loop, net_now()));
         for (int i = 0; i < count; i++) {
             void *tag = events[i].data.ptr;
             if (tag == &listener_tag)
@@ -344,7 +343,10 @@ struct net_server *net_start(const struct net_config *config, const struct net_c
     return server;
 }
 
-unsigned net_bound_port(const struct net_server *server) { return server->port; }
+unsigned net_bound_port(const struct net_server *server)
+{
+    return server->port;
+}
 
 void net_stop(struct net_server *server)
 {

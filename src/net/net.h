@@ -35,8 +35,8 @@ struct net_callbacks {
     /* Malformed input: answer request with this refusal (the connection
      * closes after it). request has no method or target if the request
      * line itself was bad. */
-    void (*on_refuse)(void *context, struct net_request *request, unsigned status,
-                      const char *code, const char *message);
+    void (*on_refuse)(void *context, struct net_request *request, unsigned status, const char *code,
+                      const char *message);
     /* The request is over (answered, or its connection gone): free what
      * the caller attached to it. */
     void (*on_done)(void *context, struct net_request *request);
@@ -47,11 +47,11 @@ struct net_config {
     int port;         /* 0 = any free port (net_bound_port) */
     int threads;
     int connection_limit;
-    double idle_seconds; /* no request line yet (connected or kept alive) */
-    double head_seconds; /* request line seen, head not complete */
-    double body_seconds; /* head complete, body not complete */
-    double linger_seconds; /* answered early: the rest is dropped this long */
-    size_t head_max;       /* bytes of head past which it is refused (414/431) */
+    double idle_seconds;      /* no request line yet (connected or kept alive) */
+    double head_seconds;      /* request line seen, head not complete */
+    double body_seconds;      /* head complete, body not complete */
+    double linger_seconds;    /* answered early: the rest is dropped this long */
+    size_t head_max;          /* bytes of head past which it is refused (414/431) */
     const char *tls_cert_pem; /* NULL = plain HTTP */
     const char *tls_key_pem;
 };

@@ -48,10 +48,10 @@ struct net_request {
     size_t limit;
     bool too_large;
     bool saw_version;
-    bool head_done;    /* on_head was called */
-    bool complete;     /* the whole message was parsed */
-    bool handed;       /* on_request was called */
-    bool answered;     /* net_respond was called */
+    bool head_done; /* on_head was called */
+    bool complete;  /* the whole message was parsed */
+    bool handed;    /* on_request was called */
+    bool answered;  /* net_respond was called */
     bool resume_queued;
     struct net_request *next_resumed; /* in the loop's mailbox */
 };
@@ -76,11 +76,11 @@ struct net_connection {
      * bytes make a new edge). Saves a read that would say EAGAIN. */
     bool readable;
     bool peer_closed; /* EPOLLRDHUP seen: read on to the end of file */
-    bool closing;         /* close once the answer is sent */
-    bool in_request;      /* a request has begun */
-    bool broken;          /* a send failed: close at the next chance */
-    bool shut;            /* the sending half is shut (lingering) */
-    int paused_for;       /* what on_* callback paused the parser (connection.c) */
+    bool closing;     /* close once the answer is sent */
+    bool in_request;  /* a request has begun */
+    bool broken;      /* a send failed: close at the next chance */
+    bool shut;        /* the sending half is shut (lingering) */
+    int paused_for;   /* what on_* callback paused the parser (connection.c) */
     /* A refusal found inside a parser callback, made once it returns. */
     unsigned refuse_status;
     const char *refuse_code, *refuse_message;
@@ -93,8 +93,8 @@ struct net_loop {
     struct net_server *server;
     pthread_t thread;
     int epoll;
-    int wake; /* eventfd */
-    pthread_mutex_t lock; /* guards the mailbox */
+    int wake;                    /* eventfd */
+    pthread_mutex_t lock;        /* guards the mailbox */
     struct net_request *resumed; /* the mailbox */
     bool wake_pending;
     struct net_connection *connections;

@@ -1,11 +1,11 @@
 /* The request as the caller reads it: headers, decoded path and query,
  * body. Its buffers are kept from one request of a connection to the
  * next (reset, not freed), so a kept-alive connection allocates little. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <errno.h>
 
 #include "net/net_internal.h"
 
@@ -138,7 +138,10 @@ size_t net_request_header_count(const struct net_request *request)
     return request->header_count;
 }
 
-size_t net_request_head_bytes(const struct net_request *request) { return request->head_bytes; }
+size_t net_request_head_bytes(const struct net_request *request)
+{
+    return request->head_bytes;
+}
 
 static bool add_param(struct net_request *request, struct net_param param, size_t *capacity)
 {
@@ -234,6 +237,12 @@ bool net_request_peer_gone(const struct net_request *request)
     return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-void *net_request_user(const struct net_request *request) { return request->user; }
+void *net_request_user(const struct net_request *request)
+{
+    return request->user;
+}
 
-void net_request_set_user(struct net_request *request, void *user) { request->user = user; }
+void net_request_set_user(struct net_request *request, void *user)
+{
+    request->user = user;
+}

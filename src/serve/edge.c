@@ -84,7 +84,7 @@ bool edge_address_enter(struct edge *edge, const char *address, unsigned cap)
     pthread_mutex_lock(&edge->lock);
     struct address_count **slot = find_address(edge, address);
     if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) != NULL)
-        snprintf((*slot)->address, sizeof ((*slot)->address), "%s", address);
+        snprintf((*slot)->address, sizeof((*slot)->address), "%s", address);
     /* Out of memory: admit uncounted rather than refuse everyone. */
     admitted = *slot == NULL || (*slot)->count < cap;
     if (*slot != NULL && admitted)

@@ -27,9 +27,9 @@
 /* What a request needs past its handler: a write being committed, a
  * parked long-poll, a forwarded address counted. Made only for those. */
 struct request_state {
-    bool address_counted; /* address is counted in the edge's table */
-    char address[64];     /* behind a proxy: the forwarded client */
-    bool parked;          /* counted in server->parked_requests */
+    bool address_counted;  /* address is counted in the edge's table */
+    char address[64];      /* behind a proxy: the forwarded client */
+    bool parked;           /* counted in server->parked_requests */
     struct waiter *waiter; /* set while a long-poll request is parked */
     /* A write being committed (owned), and what its answer needs. */
     struct bus_call *write;
@@ -72,14 +72,13 @@ static void make_common_text(void)
 {
     common_length = 0;
     for (size_t i = 0; i < COMMON_HEADER_COUNT; i++)
-        common_length += (size_t)snprintf(common_text + common_length,
-                                          sizeof common_text - common_length, "%s: %s\r\n",
-                                          common_headers[i][0], common_headers[i][1]);
+        common_length +=
+            (size_t)snprintf(common_text + common_length, sizeof common_text - common_length,
+                             "%s: %s\r\n", common_headers[i][0], common_headers[i][1]);
 }
 
 /* Appends "name: value\r\n" to text (size bytes, *length used). */
-static void add_header(char *text, size_t size, size_t *length, const char *name,
-                       const char *value)
+static void add_header(char *text, size_t size, size_t *length, const char *name, const char *value)
 {
     int added = snprintf(text + *length, size - *length, "%s: %s\r\n", name, value);
     if (added > 0 && (size_t)added < size - *length)
@@ -179,8 +178,8 @@ static void start_write(struct server *server, struct net_request *request,
 {
     struct request_state *state = state_of(request);
     if (state == NULL) { /* out of memory: commit it here and now */
-        struct request_state local = {.write = response->writing, .request = request,
-                                      .started = response->started};
+        struct request_state local = {
+            .write = response->writing, .request = request, .started = response->started};
         memcpy(local.who, response->who, sizeof local.who);
         waiter_free(response->then_park);
         bus_call_run(local.write);
@@ -325,8 +324,8 @@ static void on_resume(void *context, struct net_request *request)
         answer_resumed(context, request, state);
 }
 
-static void on_refuse(void *context, struct net_request *request, unsigned status,
-                      const char *code, const char *message)
+static void on_refuse(void *context, struct net_request *request, unsigned status, const char *code,
+                      const char *message)
 {
     struct http_response refusal = {0};
     response_refuse(&refusal, status, code, "%s", message);
@@ -401,8 +400,8 @@ int http_start(struct server *server)
         .tls_cert_pem = tls ? server->tls_cert_pem : NULL,
         .tls_key_pem = tls ? server->tls_key_pem : NULL,
     };
-    struct net_callbacks callbacks = {server,     on_admit,  on_release, on_head, on_request,
-                                      on_resume, on_refuse, on_done};
+    struct net_callbacks callbacks = {server,     on_admit,  on_release, on_head,
+                                      on_request, on_resume, on_refuse,  on_done};
     char why[256];
     server->net = net_start(&config, &callbacks, why, sizeof why);
     if (server->net == NULL) {

@@ -4,6 +4,7 @@
  * checks that something was answered to whatever began a request, and
  * that the connection was closed (the input ends with a half-close). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,7 +12,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <errno.h>
 
 #include "fuzz_input.h"
 #include "net/net.h"
@@ -74,8 +74,8 @@ static void on_resume(void *context, struct net_request *request)
     respond(request, 200, "{}");
 }
 
-static void on_refuse(void *context, struct net_request *request, unsigned status,
-                      const char *code, const char *message)
+static void on_refuse(void *context, struct net_request *request, unsigned status, const char *code,
+                      const char *message)
 {
     (void)context;
     (void)message;
@@ -90,11 +90,17 @@ static void on_done(void *context, struct net_request *request)
 
 static void start_server(void)
 {
-    struct net_config config = {.bind = "127.0.0.1", .port = 0, .threads = 1,
-                                .connection_limit = 64, .idle_seconds = 2, .head_seconds = 2,
-                                .body_seconds = 2, .linger_seconds = 1, .head_max = 2048};
-    struct net_callbacks callbacks = {NULL,      admit,     release, on_head, on_request,
-                                      on_resume, on_refuse, on_done};
+    struct net_config config = {.bind = "127.0.0.1",
+                                .port = 0,
+                                .threads = 1,
+                                .connection_limit = 64,
+                                .idle_seconds = 2,
+                                .head_seconds = 2,
+                                .body_seconds = 2,
+                                .linger_seconds = 1,
+                                .head_max = 2048};
+    struct net_callbacks callbacks = {NULL,       admit,     release,   on_head,
+                                      on_request, on_resume, on_refuse, on_done};
     char why[128];
     server = net_start(&config, &callbacks, why, sizeof why);
     if (server == NULL) {

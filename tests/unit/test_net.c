@@ -87,8 +87,8 @@ static void on_resume(void *context, struct net_request *request)
     respond_text(request, 200, "resumed");
 }
 
-static void on_refuse(void *context, struct net_request *request, unsigned status,
-                      const char *code, const char *message)
+static void on_refuse(void *context, struct net_request *request, unsigned status, const char *code,
+                      const char *message)
 {
     (void)context;
     (void)message;
@@ -106,11 +106,17 @@ static void on_done(void *context, struct net_request *request)
 
 static int start(void **state)
 {
-    struct net_config config = {.bind = "127.0.0.1", .port = 0, .threads = 2,
-                                .connection_limit = 64, .idle_seconds = 5, .head_seconds = 5,
-                                .body_seconds = 5, .linger_seconds = 1, .head_max = 4096};
-    struct net_callbacks callbacks = {NULL,      admit,     release, on_head, on_request,
-                                      on_resume, on_refuse, on_done};
+    struct net_config config = {.bind = "127.0.0.1",
+                                .port = 0,
+                                .threads = 2,
+                                .connection_limit = 64,
+                                .idle_seconds = 5,
+                                .head_seconds = 5,
+                                .body_seconds = 5,
+                                .linger_seconds = 1,
+                                .head_max = 4096};
+    struct net_callbacks callbacks = {NULL,       admit,     release,   on_head,
+                                      on_request, on_resume, on_refuse, on_done};
     char why[128];
     *state = net_start(&config, &callbacks, why, sizeof why);
     return *state ? 0 : -1;
@@ -188,14 +194,15 @@ static void test_malformed_input_refused(void **state)
 {
     assert_non_null(strstr(exchange(state, "GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
                            "HTTP/1.1 505 HTTP Version Not Supported\r\n"));
-    assert_non_null(strstr(exchange(state, "GET / HTTP/9.9\r\n\r\n"), "http_version_not_supported"));
+    assert_non_null(
+        strstr(exchange(state, "GET / HTTP/9.9\r\n\r\n"), "http_version_not_supported"));
     assert_non_null(strstr(exchange(state, "GET /\r\n\r\n"), "HTTP/1.1 400 "));
     assert_non_null(strstr(exchange(state, "GET / HTTP/1.1\r\nNoColon\r\n\r\n"), "bad_request"));
     assert_non_null(strstr(exchange(state, "POST / HTTP/1.1\r\nContent-Length: 1\r\n"
                                            "Content-Length: 2\r\n\r\n"),
                            "invalid_request"));
-    assert_non_null(strstr(exchange(state, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"),
-                           "HTTP/1.1 400 "));
+    assert_non_null(
+        strstr(exchange(state, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"), "HTTP/1.1 400 "));
 }
 
 static void test_head_past_its_limit_refused(void **state)
