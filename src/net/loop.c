@@ -3,8 +3,9 @@
  * with EPOLLEXCLUSIVE, so a new connection wakes one loop, which keeps it
  * for good. Another thread hands a loop work (net_resume) through its
  * mailbox: a locked list and an eventfd, drained whole at each wake.
- * Deadlines are checked by a sweep of the loop's connections a few times
- * a second, which also bounds the epoll_wait timeout. */
+ * Deadlines are checked by a sweep of the loop's connections once a
+ * second (their granularity), which also bounds the epoll_wait timeout:
+ * four sweeps a second doubled the CPU of 1,000 parked long-polls. */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -22,7 +23,7 @@
 
 #include "net/net_internal.h"
 
-#define SWEEP_SECONDS 0.25
+#define SWEEP_SECONDS 1.0
 #define EVENTS_PER_WAIT 64
 #define ACCEPTS_PER_WAKE 16
 
