@@ -115,7 +115,8 @@ systemd-test: deb
 # each; .ci/run uses `make fuzz FUZZ_SECONDS=45`.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 600
-FUZZERS      = fuzz_validate fuzz_signature fuzz_query fuzz_basic_auth fuzz_client_response
+FUZZERS      = fuzz_validate fuzz_signature fuzz_query fuzz_basic_auth fuzz_client_response \
+               fuzz_request
 .PHONY: fuzz lint
 # clang-tidy (.clang-tidy) and cppcheck over src/ and tests/fuzz/.
 lint: test-deps

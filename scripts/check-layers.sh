@@ -8,11 +8,12 @@ cd "$(dirname "$0")/../src"
 
 declare -A allowed=(
     [util]="util"
+    [net]="net util"
     [core]="core util"
     [store]="store core util"
     [bus]="bus store core util"
     [auth]="auth bus store core util"
-    [serve]="serve auth bus store core util"
+    [serve]="serve net auth bus store core util"
     [client]="client core util"
     [bench]="bench client core util"
     [cli]="cli bench client core util"

@@ -12,7 +12,8 @@ set -euo pipefail
 
 build_packages=(
   build-essential cmake pkg-config
-  libmicrohttpd-dev libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
+  node-llhttp libgnutls28-dev  # the HTTP layer (src/net): llhttp's C sources, TLS
+  libsqlite3-dev libjansson-dev nettle-dev libcurl4-openssl-dev
   libpq-dev                 # the PostgreSQL backend (serve --database)
   curl openssl
   tzdata                    # the zones of schedules (src/util/zone.c); minimal images lack it

@@ -81,8 +81,8 @@ static bool escape_at(const char *text, size_t len, size_t i, char *byte)
 }
 
 /* Decodes len bytes of text into out (room for len bytes) and returns the
- * decoded length. A malformed escape stays literal, as libmicrohttpd leaves
- * it, so both ends see the same bytes. */
+ * decoded length. A malformed escape stays literal, as the server's HTTP
+ * layer (net/request.c) leaves it, so both ends see the same bytes. */
 static size_t percent_decode(const char *text, size_t len, bool plus_is_space, char *out)
 {
     size_t written = 0;
@@ -107,7 +107,7 @@ struct encoded_pair {
     size_t position;                       /* among the parameters, for a stable sort */
 };
 
-/* "&&" gives libmicrohttpd an empty key without a value; a client-side parse
+/* "&&" gives the server an empty key without a value; a client-side parse
  * skips it. Leaving it out of the signature keeps both ends in agreement. */
 static bool is_empty_part(const struct signature_param *param)
 {
@@ -317,7 +317,7 @@ char *signature_canonical_path_from_url(const char *path_and_query)
     char *path = malloc(path_end + 1);
     if (path == NULL)
         return NULL;
-    /* libmicrohttpd reads "+" as a space in the query only, never in the path. */
+    /* The server reads "+" as a space in the query only, never in the path. */
     size_t path_len = percent_decode(path_and_query, path_end, false, path);
 
     struct signature_query query;

@@ -18,7 +18,7 @@ void admin_audit(struct http_request *request, const struct http_response *respo
     if (response->status < 200 || response->status >= 300)
         return;
     char address[64];
-    router_client_address(request->server, request->connection, address, sizeof address);
+    router_client_address(request->server, request->exchange, address, sizeof address);
     json_t *detail = with_reply && response->body ? json_loads(response->body, 0, NULL) : NULL;
     bus_audit_record(&request->server->bus, request->caller.label, address, action, target,
                      detail);

@@ -1,6 +1,5 @@
-/* The headers every response carries (spec section 9), whether
- * libmicrohttpd sends it (http.c) or the edge writes it itself
- * (early_answer.c). */
+/* The headers every response carries (spec section 9), refusals of
+ * malformed requests included (http.c). */
 #ifndef SERVE_COMMON_HEADERS_H
 #define SERVE_COMMON_HEADERS_H
 

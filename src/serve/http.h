@@ -1,13 +1,13 @@
-/* The libmicrohttpd glue: starts the daemon, gathers each request's body,
- * hands it to the router, and sends the response with the headers every
- * response carries (spec section 9). */
+/* The glue between the HTTP layer (net/) and the router: starts the
+ * server, hands each request to the router, and sends the response with
+ * the headers every response carries (spec section 9). */
 #ifndef SERVE_HTTP_H
 #define SERVE_HTTP_H
 
 struct server;
 
 /* Starts listening per server->config; returns 0, or -1 after printing why.
- * server->daemon is set on success. */
+ * server->net is set on success. */
 int http_start(struct server *server);
 
 /* The port actually bound (useful with --port 0). */
@@ -19,7 +19,7 @@ unsigned http_bound_port(const struct server *server);
  * without suspending. */
 void http_drain_parked(struct server *server, double timeout);
 
-/* Stops accepting, finishes in-flight requests, stops the daemon. */
+/* Stops accepting, finishes in-flight handlers, closes every connection. */
 void http_stop(struct server *server);
 
 #endif

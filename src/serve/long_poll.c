@@ -10,15 +10,13 @@
  * settled by the lease sweep. Claims are made with the lock released. */
 #include "serve/long_poll.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
-#include <microhttpd.h>
+#include "net/net.h"
 
 #include "bus/validate.h"
 #include "core/eligibility.h"
@@ -36,7 +34,7 @@ enum waiter_kind { WAIT_CLAIM, WAIT_RESULT };
 struct waiter {
     enum waiter_kind kind;
     struct waiter *next;
-    struct MHD_Connection *connection;
+    struct net_request *exchange;
     struct principal caller;
     double parked_at;
     double deadline;
@@ -165,7 +163,7 @@ static struct waiter *new_waiter(enum waiter_kind kind, const struct http_reques
     if (waiter == NULL)
         return NULL;
     waiter->kind = kind;
-    waiter->connection = request->connection;
+    waiter->exchange = request->exchange;
     waiter->caller = request->caller;
     waiter->parked_at = clock_now();
     waiter->deadline = waiter->parked_at + wait;
@@ -180,7 +178,6 @@ static bool park(struct long_poll *poll, struct waiter *waiter, unsigned long se
     pthread_mutex_lock(&poll->lock);
     bool parked = !poll->stopping;
     if (parked) {
-        MHD_suspend_connection(waiter->connection);
         waiter->recheck = poll->sequence != sequence;
         append_waiter(poll, waiter);
         pthread_cond_signal(&poll->wake);
@@ -350,15 +347,14 @@ static bool attempt_result(struct long_poll *poll, struct waiter *waiter)
     return err != BUS_OK || status == INTENT_FULFILLED || status == INTENT_DEAD;
 }
 
-/* Hands the answer back to libmicrohttpd: from the resume on, the waiter
- * belongs to the request and may be freed at any moment. The resume is made
- * without our lock, since a request thread parks while holding it and
- * libmicrohttpd's own locks must never be taken in the other order. */
+/* Hands the answer back to the request's loop: from the resume on, the
+ * waiter belongs to the request and may be freed at any moment. The resume
+ * is made without our lock, so a loop thread never waits for it. */
 static void finish(struct long_poll *poll, struct waiter *waiter)
 {
     remove_waiter(poll, waiter);
     pthread_mutex_unlock(&poll->lock);
-    MHD_resume_connection(waiter->connection);
+    net_resume(waiter->exchange);
     pthread_mutex_lock(&poll->lock);
 }
 
@@ -378,18 +374,11 @@ static void answer_at_deadline(struct long_poll *poll, struct waiter *waiter)
 
 /* Whether the client closed its end of the connection while parked (a
  * worker stopped with Ctrl-C, an SDK that timed out): a job claimed for it
- * would be lost until its lease ran out. A suspended connection is not
- * watched by libmicrohttpd, so peek at the socket: 0 is an orderly close.
- * Bytes waiting (a pipelined request, a TLS alert) count as alive. */
+ * would be lost until its lease ran out. A pending request's connection is
+ * not read, so the layer peeks at its socket. */
 static bool peer_gone(const struct waiter *waiter)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(waiter->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (info == NULL)
-        return false;
-    char byte;
-    ssize_t got = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    return net_request_peer_gone(waiter->exchange);
 }
 
 /* Answers (into the void) and unlinks a waiter whose client has gone. */

@@ -1,6 +1,6 @@
 /* Long-poll (docs/PROTOCOL-EXTENSIONS.md): POST /claim?wait=S and
  * GET /result/<id>?wait=S. A request that would be answered "nothing yet"
- * is parked instead: its connection is suspended (it holds no thread) and a
+ * is parked instead: it stays pending (it holds no thread) and a
  * single dispatcher thread answers it the moment the bus reports an intent
  * it could claim, or its intent settled, or its deadline passed. Waiting
  * workers are served longest-waiting first. */
@@ -23,8 +23,7 @@ struct long_poll *long_poll_start(struct server *server);
 
 /* Answers every parked request (a claim with 204, a result with its current
  * state), resumes them, and stops the dispatcher; later requests are not
- * parked. Call before the HTTP daemon stops: libmicrohttpd needs suspended
- * connections resumed first. */
+ * parked. Call before the HTTP layer stops, so their answers are sent. */
 void long_poll_stop(struct long_poll *poll);
 
 /* Frees what long_poll_stop left, once no request can reach the bus. */
@@ -42,7 +41,7 @@ unsigned long long_poll_sequence(struct long_poll *poll);
 /* A claim with wait= comes in two steps. The handler makes its waiter
  * (copies of the filters; the deadline runs from now) along with the
  * claim's write; if the write finds nothing, the HTTP glue parks the
- * waiter: its connection is suspended and the dispatcher answers it.
+ * waiter: it stays pending and the dispatcher answers it.
  * NULL when out of memory. */
 struct waiter *long_poll_claim_waiter(const struct http_request *request,
                                       const struct claim_params *params, double wait);

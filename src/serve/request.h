@@ -13,11 +13,11 @@
 #include "core/intent.h"
 
 struct server;
-struct MHD_Connection;
+struct net_request;
 
 struct http_request {
     struct server *server;
-    struct MHD_Connection *connection;
+    struct net_request *exchange; /* the HTTP layer's handle (net/net.h) */
     const char *method;
     const char *path;
     const char *param; /* the <id> or <key> path segment, NULL for fixed paths */

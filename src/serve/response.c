@@ -2,18 +2,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include <microhttpd.h>
+#include "net/net.h"
 
 #include "serve/request.h"
 
 const char *request_header(const struct http_request *request, const char *name)
 {
-    return MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, name);
+    return net_request_header(request->exchange, name);
 }
 
 const char *request_query(const struct http_request *request, const char *name)
 {
-    return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
+    return net_request_query(request->exchange, name);
 }
 
 void response_json(struct http_response *response, unsigned status, json_t *body)

@@ -3,13 +3,12 @@
  * path is 404 and a wrong method 405 for anyone, before any key is asked. */
 #include "serve/router.h"
 
-#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include <microhttpd.h>
+#include "net/net.h"
 
 #include "util/token.h"
 #include "serve/access_log.h"
@@ -345,25 +344,19 @@ static bool admit(struct http_request *request, const struct route *route, const
 
 /* Who sent the request, for the log: the peer's address, or the first
  * X-Forwarded-For hop when BUS_TRUST_PROXY says the peer is our proxy. */
-void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
+void router_client_address(struct server *server, struct net_request *exchange, char *out,
                            size_t size)
 {
-    const char *forwarded =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *forwarded = net_request_header(exchange, "X-Forwarded-For");
     if (server->config.trust_proxy && forwarded != NULL) {
         size_t length = strcspn(forwarded, ", ");
         snprintf(out, size, "%.*s", (int)(length < size ? length : size - 1), forwarded);
         return;
     }
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr_in *peer = info ? (const struct sockaddr_in *)info->client_addr : NULL;
-    if (peer == NULL || peer->sin_family != AF_INET ||
-        inet_ntop(AF_INET, &peer->sin_addr, out, (socklen_t)size) == NULL)
-        snprintf(out, size, "-");
+    snprintf(out, size, "%s", net_request_client_address(exchange));
 }
 
-static void observe(struct server *server, struct MHD_Connection *connection, const char *method,
+static void observe(struct server *server, struct net_request *exchange, const char *method,
                     const char *path, unsigned status, double seconds, const char *who,
                     bool waited)
 {
@@ -374,31 +367,31 @@ static void observe(struct server *server, struct MHD_Connection *connection, co
                         waited);
     if (server->config.log_level <= LOG_ERROR) {
         char client[64];
-        router_client_address(server, connection, client, sizeof client);
+        router_client_address(server, exchange, client, sizeof client);
         access_log_write((enum log_level)server->config.log_level, client, method, path, status,
                          seconds, who ? who : "-");
     }
 }
 
-void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
+void router_observe(struct server *server, struct net_request *exchange, const char *method,
                     const char *path, unsigned status, double seconds, const char *who)
 {
-    observe(server, connection, method, path, status, seconds, who, false);
+    observe(server, exchange, method, path, status, seconds, who, false);
 }
 
-void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+void router_observe_wait(struct server *server, struct net_request *exchange,
                          const char *method, const char *path, unsigned status, double seconds,
                          const char *who)
 {
-    observe(server, connection, method, path, status, seconds, who, true);
+    observe(server, exchange, method, path, status, seconds, who, true);
 }
 
-void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
+void router_dispatch(struct server *server, struct net_request *exchange, const char *method,
                      const char *path, const struct request_body *body,
                      struct http_response *response)
 {
     double started = clock_monotonic();
-    struct http_request request = {.server = server, .connection = connection,
+    struct http_request request = {.server = server, .exchange = exchange,
                                    .method = method, .path = path};
     strcpy(request.caller.label, "-");
     const char *allowed = NULL;
@@ -417,7 +410,7 @@ void router_dispatch(struct server *server, struct MHD_Connection *connection, c
         response->started = started;
         snprintf(response->who, sizeof response->who, "%s", request.caller.label);
     } else if (response->suspended == NULL) {
-        router_observe(server, connection, method, path, response->status,
+        router_observe(server, exchange, method, path, response->status,
                        clock_monotonic() - started, request.caller.label);
     }
 }

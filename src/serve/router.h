@@ -13,7 +13,7 @@
 #define REQUEST_BATCH_BODY_MAX (1024 * 1024)
 
 struct server;
-struct MHD_Connection;
+struct net_request;
 
 /* The body as received; too_large when it passed REQUEST_BODY_MAX (the
  * excess is not kept). */
@@ -38,27 +38,22 @@ const char *router_route_method(int index);
  * except for parked long-polls and suspended writes, which the glue
  * reports when answered).
  * who: the caller's label, NULL when no longer known. */
-/* Who sent the request: the peer's address, or the first X-Forwarded-For
- * hop when BUS_TRUST_PROXY says the peer is our proxy. */
-void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
-                           size_t size);
-
-void router_observe(struct server *server, struct MHD_Connection *connection, const char *method,
+void router_observe(struct server *server, struct net_request *exchange, const char *method,
                     const char *path, unsigned status, double seconds, const char *who);
 /* The same for a parked long-poll answered at last: seconds is its wait,
  * kept out of the request-latency histogram. */
-void router_observe_wait(struct server *server, struct MHD_Connection *connection,
+void router_observe_wait(struct server *server, struct net_request *exchange,
                          const char *method, const char *path, unsigned status, double seconds,
                          const char *who);
 
 /* Who sent the request: the peer's address, or the first X-Forwarded-For
  * hop when BUS_TRUST_PROXY says the peer is our proxy ("-" if unknown). */
-void router_client_address(struct server *server, struct MHD_Connection *connection, char *out,
+void router_client_address(struct server *server, struct net_request *exchange, char *out,
                            size_t size);
 
 /* Answers one request into *response (whose body the caller frees), or
  * leaves it suspended (a long-poll) or writing (a write to commit first). */
-void router_dispatch(struct server *server, struct MHD_Connection *connection, const char *method,
+void router_dispatch(struct server *server, struct net_request *exchange, const char *method,
                      const char *path, const struct request_body *body,
                      struct http_response *response);
 

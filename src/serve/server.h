@@ -13,7 +13,7 @@
 #include "serve/metrics.h"
 #include "store/store.h"
 
-struct MHD_Daemon;
+struct net_server;
 struct edge;
 struct long_poll;
 struct scheduler;
@@ -27,13 +27,13 @@ struct server {
     struct rate_limiter rate_limits; /* tester keys' requests per minute */
     struct http_metrics metrics;
     char metrics_token_hash[65];     /* SHA-256 of BUS_METRICS_TOKEN, "" = none */
-    struct MHD_Daemon *daemon;
+    struct net_server *net; /* the HTTP layer */
     struct long_poll *long_poll;
     struct scheduler *scheduler; /* publishes due schedules */
-    struct edge *edge; /* deadlines and per-address counts of the HTTP edge */
-    atomic_int parked_requests; /* long-polls and writes suspended or resumed, not completed */
-    atomic_bool draining;       /* shutting down: writes no longer suspend their connection */
-    char *tls_cert_pem; /* owned while the daemon serves HTTPS */
+    struct edge *edge; /* per-address counts of the HTTP edge */
+    atomic_int parked_requests; /* long-polls and writes pending or resumed, not completed */
+    atomic_bool draining;       /* shutting down: writes are no longer left pending */
+    char *tls_cert_pem; /* owned while the server serves HTTPS */
     char *tls_key_pem;
 };
 

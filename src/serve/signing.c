@@ -1,12 +1,12 @@
 /* Signature checks; see signing.h. The canonical path is rebuilt from what
- * libmicrohttpd decoded (path and query parameters in order), exactly as
+ * the HTTP layer decoded (path and query parameters in order), exactly as
  * docs/SIGNING.md tells clients to build it from what they send. */
 #include "serve/signing.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <microhttpd.h>
+#include "net/net.h"
 
 #include "auth/nonces.h"
 #include "core/signature.h"
@@ -22,17 +22,16 @@ struct param_list {
     bool overflow;
 };
 
-static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     size_t key_size, const char *value, size_t value_size)
+static bool collect_param(void *context, const char *key, size_t key_size, const char *value,
+                          size_t value_size)
 {
-    (void)kind;
-    struct param_list *list = cls;
+    struct param_list *list = context;
     if (list->count == MAX_QUERY_PARAMS) {
         list->overflow = true;
-        return MHD_NO;
+        return false;
     }
     list->items[list->count++] = (struct signature_param){key, key_size, value, value_size};
-    return MHD_YES;
+    return true;
 }
 
 /* A valid key with a request that is not signed as it must be: 403
@@ -99,8 +98,7 @@ static const char *verify(const struct http_request *request, const struct reque
                           const char *signature, double now)
 {
     struct param_list params = {.count = 0};
-    MHD_get_connection_values_n(request->connection, MHD_GET_ARGUMENT_KIND, collect_param,
-                                &params);
+    net_request_query_each(request->exchange, collect_param, &params);
     if (params.overflow)
         return "Bad signature: too many query parameters to sign";
     enum signature_result result =

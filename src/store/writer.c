@@ -242,7 +242,7 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
 }
 
 /* Tells each caller, outside the lock: a done callback may take its own
- * locks (libmicrohttpd's, to resume a connection). `next` is read first:
+ * locks (a loop's mailbox, to resume a request). `next` is read first:
  * the job is freed here, and its arg may vanish once done returns. */
 static void finish_batch(struct writer *writer, struct writer_job *batch)
 {

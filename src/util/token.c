@@ -1,8 +1,8 @@
 /* Claim tokens, intent ids and key fingerprints. The random bytes come
  * from the kernel's CSPRNG (util/random), hashing and the constant-time
  * compare from Nettle: none of it is ours to get wrong. Nettle rather than
- * OpenSSL because it is already in the process (GnuTLS, which
- * libmicrohttpd links, is built on it) and needs no initialisation;
+ * OpenSSL because it is already in the process (GnuTLS, the HTTP
+ * layer's TLS, is built on it) and needs no initialisation;
  * OpenSSL 3's providers cost 2 MB of resident memory before the first
  * digest (docs/BENCHMARKS.md, idle RSS). */
 #include "util/token.h"

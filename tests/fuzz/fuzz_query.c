@@ -1,5 +1,5 @@
-/* Fuzzes the query parsing the bus does itself (libmicrohttpd splits and
- * decodes the query): the edge's check of a raw request-target, which may
+/* Fuzzes the query checks of the edge (net/request.c splits and decodes
+ * the query; fuzz_request covers it): the edge's check of a raw request-target, which may
  * rewrite it in place, and plain decimals (wait=). */
 #include "fuzz_input.h"
 

@@ -13,7 +13,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 status=0
-for name in validate signature query basic_auth client_response; do
+for name in validate signature query basic_auth client_response request; do
   work="$build/fuzz-corpus/$name"
   findings="$build/fuzz-findings/$name"
   mkdir -p "$work" "$findings"

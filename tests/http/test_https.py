@@ -114,3 +114,35 @@ def test_forwarded_for_is_logged_only_behind_a_trusted_proxy(server_factory):
     plain.client(ns=unique("xff")).post("/claim", headers={"X-Forwarded-For": "203.0.113.9"})
     log = plain.stderr()
     assert 'client="127.0.0.1"' in log and "203.0.113.9" not in log
+
+
+def test_chunked_body_over_limit_answered_early_over_tls(server_factory, certificate):
+    """The 413 of a body past its limit arrives while the body is still
+    being sent, over HTTPS as over HTTP (test_edge.py)."""
+    import select
+    import socket
+    cert, key = certificate
+    s = start_tls(server_factory, cert, key)
+    context = ssl.create_default_context(cafile=str(cert))
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=10),
+                               server_hostname="127.0.0.1")
+    total, sent = 64 << 20, 0
+    chunk = b"%x\r\n" % 4096 + b" " * 4096 + b"\r\n"
+    with sock:
+        sock.sendall(b"POST /intent HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"X-API-KEY: " + s.key.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            while sent < total and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(chunk)
+                sent += 4096
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            pass
+        out = b""
+        while not (b"\r\n\r\n" in out and out.endswith(b"\n")):
+            data = sock.recv(65536)
+            if not data:
+                break
+            out += data
+    assert sent < total // 2, f"the 413 arrived after {sent} of {total} bytes"
+    assert out.startswith(b"HTTP/1.1 413 "), out[:300]
+    assert b'"payload_too_large"' in out and b"\r\nConnection: close\r\n" in out, out[:400]

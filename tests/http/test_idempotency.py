@@ -155,7 +155,9 @@ def test_idempotency_key_valid(bus, value):
 @pytest.mark.parametrize("value", ["", "x" * 256, "a\tb", "caf\xe9", "a\x7fb"])
 def test_idempotency_key_invalid(bus, value):
     r = bus.post("/intent", bus.intent_body(), headers=idem(value))
-    assert_error(r, 400, "invalid_idempotency_key")
+    # DEL is no field character at all (RFC 9110 5.5): the HTTP layer
+    # refuses the head before the key is looked at.
+    assert_error(r, 400, "bad_request" if "\x7f" in value else "invalid_idempotency_key")
     bus.claim_none()
 
 

@@ -29,7 +29,7 @@ if [[ ! -x $base/lib/systemd/systemd ]]; then
     echo "== systemd-test: debootstrap a minimal Debian 12 into $base"
     rm -rf "$base"
     debootstrap --variant=minbase \
-        --include=systemd,systemd-sysv,dbus,curl,adduser,libmicrohttpd12,libsqlite3-0,libjansson4,libnettle8,libcurl4 \
+        --include=systemd,systemd-sysv,dbus,curl,adduser,libgnutls30,libsqlite3-0,libjansson4,libnettle8,libcurl4 \
         bookworm "$base" "$mirror" >/dev/null
 fi
 

@@ -49,7 +49,7 @@ static void long_targets_are_refused(void **state)
 static void addresses_are_capped_one_by_one(void **state)
 {
     (void)state;
-    struct edge *edge = edge_start(10, 30);
+    struct edge *edge = edge_start();
     assert_non_null(edge);
     assert_true(edge_address_enter(edge, "10.0.0.1", 2));
     assert_true(edge_address_enter(edge, "10.0.0.1", 2));
