@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Runs sql on conn; true when it succeeded. */
 bool pg_test_run(PGconn *conn, const char *sql)
@@ -64,3 +65,21 @@ bool pg_test_create_database(PGconn *admin, const char *name)
     return pg_test_run(admin, sql);
 }
 
+char *pg_test_database_open(const char *url, const char *prefix, char name[32])
+{
+    static int serial;
+    snprintf(name, 32, "%s_%d_%d", prefix, (int)getpid(), serial++);
+    PGconn *admin = PQconnectdb(url);
+    bool created = PQstatus(admin) == CONNECTION_OK && pg_test_create_database(admin, name);
+    PQfinish(admin);
+    return created ? pg_test_conninfo(url, name) : NULL;
+}
+
+void pg_test_database_drop(const char *name)
+{
+    PGconn *admin = PQconnectdb(getenv("INTENT_BUS_DATABASE_URL"));
+    char sql[96];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+    pg_test_run(admin, sql);
+    PQfinish(admin);
+}

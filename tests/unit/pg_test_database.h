@@ -19,4 +19,12 @@ char *pg_test_conninfo(const char *url, const char *database);
  * or the cluster's default where ICU is missing. */
 bool pg_test_create_database(PGconn *admin, const char *name);
 
+/* A fresh database named prefix_PID_SERIAL (written into name) on the
+ * cluster of url; its connection parameters (malloc'd), or NULL. */
+char *pg_test_database_open(const char *url, const char *prefix, char name[32]);
+
+/* Drops the database name (if it exists) on $INTENT_BUS_DATABASE_URL's
+ * cluster. */
+void pg_test_database_drop(const char *name);
+
 #endif

@@ -45,12 +45,7 @@ static int setup(void **state)
     if (!pg_libpq_load())
         return -1;
     struct fixture *f = calloc(1, sizeof *f);
-    static int serial;
-    snprintf(f->database, sizeof f->database, "bus_pgm_%d_%d", (int)getpid(), serial++);
-    PGconn *admin = PQconnectdb(url);
-    bool created = PQstatus(admin) == CONNECTION_OK && pg_test_create_database(admin, f->database);
-    PQfinish(admin);
-    f->conninfo = created ? pg_test_conninfo(url, f->database) : NULL;
+    f->conninfo = pg_test_database_open(url, "bus_pgm", f->database);
     if (f->conninfo == NULL)
         return -1;
     f->store = store_postgres_open(f->conninfo, 2, 1);
@@ -71,11 +66,7 @@ static int teardown(void **state)
         return 0;
     store_close(f->store);
     PQfinish(f->side);
-    PGconn *admin = PQconnectdb(getenv("INTENT_BUS_DATABASE_URL"));
-    char sql[96];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", f->database);
-    pg_test_run(admin, sql);
-    PQfinish(admin);
+    pg_test_database_drop(f->database);
     free(f->conninfo);
     free(f);
     return 0;

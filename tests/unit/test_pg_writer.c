@@ -42,12 +42,7 @@ static int setup(void **state)
     if (!pg_libpq_load())
         return -1;
     struct fixture *f = calloc(1, sizeof *f);
-    static int serial;
-    snprintf(f->database, sizeof f->database, "bus_pgw_%d_%d", (int)getpid(), serial++);
-    PGconn *admin = PQconnectdb(url);
-    bool created = PQstatus(admin) == CONNECTION_OK && pg_test_create_database(admin, f->database);
-    PQfinish(admin);
-    f->conninfo = created ? pg_test_conninfo(url, f->database) : NULL;
+    f->conninfo = pg_test_database_open(url, "bus_pgw", f->database);
     if (f->conninfo == NULL)
         return -1;
     f->side = PQconnectdb(f->conninfo);
@@ -70,11 +65,7 @@ static int teardown(void **state)
     writer_stop(f->writer);
     PQfinish(f->write_conn);
     PQfinish(f->side);
-    PGconn *admin = PQconnectdb(getenv("INTENT_BUS_DATABASE_URL"));
-    char sql[96];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", f->database);
-    pg_test_run(admin, sql);
-    PQfinish(admin);
+    pg_test_database_drop(f->database);
     free(f->conninfo);
     free(f);
     return 0;
