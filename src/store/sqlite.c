@@ -1864,6 +1864,17 @@ static int open_readers(struct sqlite_backend *self, int count)
     return 0;
 }
 
+/* SQLite counts every allocation under a process-wide mutex unless told
+ * not to; nothing here reads those counts (sqlite3_memory_used), and the
+ * lock and unlock around each malloc and free were about 2 % of the
+ * server's CPU per job (docs/BENCHMARKS.md, "Server CPU per job, third
+ * step"). Only possible before SQLite's first use in the process: a later
+ * call is refused (SQLITE_MISUSE) and changes nothing, which is harmless. */
+static void configure_library_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full)
 {
     if (sqlite3_libversion_number() < 3035000) {
@@ -1871,6 +1882,8 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
                 sqlite3_libversion());
         return NULL;
     }
+    static pthread_once_t library_configured = PTHREAD_ONCE_INIT;
+    pthread_once(&library_configured, configure_library_once);
     struct sqlite_backend *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
