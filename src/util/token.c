@@ -49,6 +49,11 @@ bool token_equal(const char *a, const char *b)
     return memeql_sec(a, b, len) != 0;
 }
 
+bool token_bytes_equal(const void *a, const void *b, size_t size)
+{
+    return memeql_sec(a, b, size) != 0;
+}
+
 bool token_is_hex(const char *s, size_t len)
 {
     if (strlen(s) != len)
