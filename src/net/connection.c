@@ -99,7 +99,10 @@ static int on_header_field(llhttp_t *parser, const char *at, size_t length)
             request->headers = grown;
             request->header_capacity = capacity;
         }
-        request->headers[request->header_count++].name = (uint32_t)request->head.length;
+        /* value 0 until the name is complete: no name length yet
+         * (net_request_header), and no match. */
+        request->headers[request->header_count++] =
+            (struct net_header){.name = (uint32_t)request->head.length, .value = 0};
         request->in_field = true;
     }
     return add_head(connection, at, length);
