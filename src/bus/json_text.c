@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/number_text.h"
+
 enum { JSON_TEXT_START = 256 };
 
 static void append(struct json_text *out, const char *bytes, size_t count)
@@ -115,20 +117,22 @@ void json_text_string_or_null(struct json_text *out, const char *key, const char
 
 void json_text_integer(struct json_text *out, const char *key, json_int_t value)
 {
-    char digits[32];
-    int length = snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, value);
-    assert(length > 0 && (size_t)length < sizeof digits);
+    char digits[NUMBER_TEXT_INTEGER_SIZE];
+    size_t length = number_text_signed(digits, (long long)value); /* JSON_INTEGER_FORMAT */
     member(out, key);
-    append(out, digits, (size_t)length);
+    append(out, digits, length);
 }
 
 /* jansson prints a real with "%.17g" and adds ".0" when the result has no
  * '.' or 'e'; anything but digits, '-' and '.' (an exponent, a locale's
- * decimal comma) is left to jansson, which also refuses NaN and infinities. */
+ * decimal comma) is left to jansson, which also refuses NaN and infinities.
+ * Times in seconds, the reals of the hot replies, skip printf. */
 void json_text_real(struct json_text *out, const char *key, double value)
 {
     char digits[40];
-    int length = isfinite(value) ? snprintf(digits, sizeof digits, "%.17g", value) : -1;
+    int length = (int)number_text_real17(digits, sizeof digits, value);
+    if (length == 0)
+        length = isfinite(value) ? snprintf(digits, sizeof digits, "%.17g", value) : -1;
     member(out, key);
     if (length <= 0 || (size_t)length >= sizeof digits ||
         strspn(digits, "-0123456789.") != (size_t)length) {

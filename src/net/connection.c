@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "net/net_internal.h"
+#include "util/number_text.h"
 
 #define READ_BUFFER 16384
 #define OUT_KEEP 65536 /* a larger output buffer is freed once sent */
@@ -98,7 +99,10 @@ static int on_header_field(llhttp_t *parser, const char *at, size_t length)
             request->headers = grown;
             request->header_capacity = capacity;
         }
-        request->headers[request->header_count++].name = (uint32_t)request->head.length;
+        /* value 0 until the name is complete: no name length yet
+         * (net_request_header), and no match. */
+        request->headers[request->header_count++] =
+            (struct net_header){.name = (uint32_t)request->head.length, .value = 0};
         request->in_field = true;
     }
     return add_head(connection, at, length);
@@ -346,6 +350,38 @@ static bool keeps_alive(struct net_connection *connection)
            llhttp_should_keep_alive(&connection->parser);
 }
 
+static bool append_text(struct net_buffer *buffer, const char *text)
+{
+    return net_buffer_append(buffer, text, strlen(text));
+}
+
+/* The status line, Date, the caller's headers, Content-Length and
+ * Connection, and the blank line, appended piece by piece: with snprintf
+ * this head cost more than the parse of the request. */
+static bool append_head(struct net_connection *connection, const struct net_response *response,
+                        bool counted, size_t body_length, bool keep)
+{
+    struct net_buffer *out = &connection->out;
+    char status[NUMBER_TEXT_INTEGER_SIZE];
+    size_t status_length = number_text_unsigned(status, response->status);
+    bool stored = append_text(out, "HTTP/1.1 ") && net_buffer_append(out, status, status_length) &&
+                  append_text(out, " ") && append_text(out, reason_phrase(response->status)) &&
+                  append_text(out, "\r\nDate: ") && append_text(out, net_date(connection->loop)) &&
+                  append_text(out, "\r\n") &&
+                  net_buffer_append(out, response->headers, response->headers_length);
+    if (stored && counted) {
+        char length[NUMBER_TEXT_INTEGER_SIZE];
+        size_t length_length = number_text_unsigned(length, body_length);
+        stored = append_text(out, "Content-Length: ") &&
+                 net_buffer_append(out, length, length_length) && append_text(out, "\r\n");
+    }
+    if (stored && !keep)
+        stored = append_text(out, "Connection: close\r\n");
+    else if (stored && connection->parser.http_minor == 0)
+        stored = append_text(out, "Connection: keep-alive\r\n");
+    return stored && append_text(out, "\r\n");
+}
+
 void net_respond(struct net_request *request, const struct net_response *response)
 {
     struct net_connection *connection = request->connection;
@@ -358,24 +394,7 @@ void net_respond(struct net_request *request, const struct net_response *respons
     for (int i = 0; i < response->body_parts; i++)
         body_length += response->body[i].iov_len;
     bool counted = response->status >= 200 && response->status != 204 && response->status != 304;
-    char line[256];
-    int length = snprintf(line, sizeof line, "HTTP/1.1 %u %s\r\nDate: %s\r\n", response->status,
-                          reason_phrase(response->status), net_date(connection->loop));
-    char tail[96];
-    int tail_length = 0;
-    if (counted)
-        tail_length += snprintf(tail, sizeof tail, "Content-Length: %zu\r\n", body_length);
-    if (!keep)
-        tail_length += snprintf(tail + tail_length, sizeof tail - (size_t)tail_length,
-                                "Connection: close\r\n");
-    else if (connection->parser.http_minor == 0)
-        tail_length += snprintf(tail + tail_length, sizeof tail - (size_t)tail_length,
-                                "Connection: keep-alive\r\n");
-    bool stored =
-        net_buffer_append(&connection->out, line, (size_t)length) &&
-        net_buffer_append(&connection->out, response->headers, response->headers_length) &&
-        net_buffer_append(&connection->out, tail, (size_t)tail_length) &&
-        net_buffer_append(&connection->out, "\r\n", 2);
+    bool stored = append_head(connection, response, counted, body_length, keep);
     for (int i = 0; stored && !head_only && i < response->body_parts; i++)
         stored = net_buffer_append(&connection->out, response->body[i].iov_base,
                                    response->body[i].iov_len);

@@ -124,11 +124,19 @@ const char *net_request_path(struct net_request *request)
     return request->path;
 }
 
+/* A header's name ends with the NUL just before its value (connection.c,
+ * on_header_field_complete), and a name is a token, without NULs; so the
+ * length comes free, and only names of the sought length are compared:
+ * a request's handlers look up some six headers, each against every
+ * header of the request. */
 const char *net_request_header(const struct net_request *request, const char *name)
 {
+    size_t length = strlen(name);
     for (size_t i = 0; i < request->header_count; i++) {
-        if (strcasecmp(request->head.data + request->headers[i].name, name) == 0)
-            return request->head.data + request->headers[i].value;
+        const struct net_header *header = &request->headers[i];
+        if (header->value > header->name && header->value - header->name - 1 == length &&
+            strcasecmp(request->head.data + header->name, name) == 0)
+            return request->head.data + header->value;
     }
     return NULL;
 }

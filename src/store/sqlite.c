@@ -400,8 +400,14 @@ void sql_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 
 void sql_copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
 {
-    const unsigned char *text = sqlite3_column_text(stmt, column);
-    snprintf(out, size, "%s", text ? (const char *)text : "");
+    /* snprintf(out, size, "%s", text) by hand: its format machinery cost
+     * more than the copy, several times per claim. */
+    assert(size > 0);
+    const char *text = (const char *)sqlite3_column_text(stmt, column);
+    size_t length = text ? strnlen(text, size - 1) : 0;
+    if (length > 0)
+        memcpy(out, text, length);
+    out[length] = '\0';
 }
 
 /* A malloc'd copy of a text column, NULL for SQL NULL. */
@@ -567,12 +573,37 @@ static void hook_release(void *connection, int undo)
     hook_exec(connection, W_RELEASE);
 }
 
+static enum bus_err publish_again_op(void *connection, void *arg);
+static enum bus_err claim_again_op(void *connection, void *arg);
+static enum bus_err fulfill_op(void *connection, void *arg);
+
+/* The hot path's writes (a request's publish, claim and fulfil, and a
+ * signed one's nonce) may run twice, so a batch of only them needs no
+ * savepoint each (writer_hooks.rerunnable); the other operations were not
+ * written to run twice and keep theirs. */
+static bool hook_rerunnable(writer_op_fn op)
+{
+    return op == publish_again_op || op == claim_again_op || op == fulfill_op ||
+           op == nonce_gate_op;
+}
+
+/* Every row written counts in sqlite3_total_changes64, triggers' too; a
+ * failed statement's rows are undone and not counted. */
+static long long hook_changes(void *connection)
+{
+    if (transaction_lost(connection))
+        return -1;
+    return (long long)sqlite3_total_changes64(((struct write_connection *)connection)->db);
+}
+
 static const struct writer_hooks sqlite_writer_hooks = {
     .begin = hook_begin,
     .commit = hook_commit,
     .rollback = hook_rollback,
     .savepoint = hook_savepoint,
     .release = hook_release,
+    .rerunnable = hook_rerunnable,
+    .changes = hook_changes,
 };
 
 /* ---- idempotency -------------------------------------------------------- */
@@ -721,11 +752,22 @@ static enum bus_err sqlite_publish(void *backend, const struct intent_new *inten
     return writer_run(self->writer, publish_op, &args);
 }
 
+/* publish_op that may run twice: a first run's replayed response goes. */
+static enum bus_err publish_again_op(void *connection, void *arg)
+{
+    struct store_publish_call *args = arg;
+    assert(args->replay != NULL); /* an out of every publish call (store.h) */
+    stored_response_clear(args->replay);
+    return publish_op(connection, arg);
+}
+
+/* A request's publish: its call (bus.c) starts zeroed, so replay->body is
+ * NULL or a first run's. */
 static enum bus_err sqlite_publish_submit(void *backend, struct store_publish_call *call,
                                           store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return submit_gated(self, call->nonce, publish_op, call, done, context);
+    return submit_gated(self, call->nonce, publish_again_op, call, done, context);
 }
 
 /* ---- claim -------------------------------------------------------------- */
@@ -855,11 +897,22 @@ static enum bus_err sqlite_claim(void *backend, const struct claim_request *requ
     return writer_run(self->writer, claim_op, &args);
 }
 
+/* claim_op that may run twice: a first run's payload goes. */
+static enum bus_err claim_again_op(void *connection, void *arg)
+{
+    struct store_claim_call *args = arg;
+    free(args->out->payload_json);
+    args->out->payload_json = NULL;
+    return claim_op(connection, arg);
+}
+
+/* A request's claim: its call (bus.c) starts zeroed, so out->payload_json
+ * is NULL or a first run's. */
 static enum bus_err sqlite_claim_submit(void *backend, struct store_claim_call *call,
                                         store_done_fn done, void *context)
 {
     struct sqlite_backend *self = backend;
-    return submit_gated(self, call->nonce, claim_op, call, done, context);
+    return submit_gated(self, call->nonce, claim_again_op, call, done, context);
 }
 
 /* ---- batch publish and claim -------------------------------------------- */
@@ -1864,6 +1917,17 @@ static int open_readers(struct sqlite_backend *self, int count)
     return 0;
 }
 
+/* SQLite counts every allocation under a process-wide mutex unless told
+ * not to; nothing here reads those counts (sqlite3_memory_used), and the
+ * lock and unlock around each malloc and free were about 2 % of the
+ * server's CPU per job (docs/BENCHMARKS.md, "Server CPU per job, third
+ * step"). Only possible before SQLite's first use in the process: a later
+ * call is refused (SQLITE_MISUSE) and changes nothing, which is harmless. */
+static void configure_library_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct store *store_sqlite_open(const char *path, int reader_count, bool sync_full)
 {
     if (sqlite3_libversion_number() < 3035000) {
@@ -1871,6 +1935,8 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
                 sqlite3_libversion());
         return NULL;
     }
+    static pthread_once_t library_configured = PTHREAD_ONCE_INIT;
+    pthread_once(&library_configured, configure_library_once);
     struct sqlite_backend *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;

@@ -88,6 +88,84 @@ static void run_job(struct writer *writer, struct writer_job *job)
         job->result = run_in_savepoint(writer, job->op, job->arg);
 }
 
+/* Whether every operation and prelude of the batch may go without a
+ * savepoint (writer_hooks.rerunnable). */
+static bool all_rerunnable(const struct writer *writer, const struct writer_job *batch)
+{
+    bool (*rerunnable)(writer_op_fn) = writer->hooks->rerunnable;
+    if (rerunnable == NULL)
+        return false;
+    for (const struct writer_job *job = batch; job != NULL; job = job->next) {
+        if (!rerunnable(job->op) || (job->prelude != NULL && !rerunnable(job->prelude)))
+            return false;
+    }
+    return true;
+}
+
+enum bare_outcome {
+    BARE_DONE,   /* every job ran; each one's result is set */
+    BARE_SPOILT, /* one failed having written: roll back, run again with savepoints */
+    BARE_LOST,   /* the transaction is lost: the commit fails, as with savepoints */
+};
+
+/* One operation or prelude without a savepoint, its result into *result. */
+static enum bare_outcome run_bare_one(struct writer *writer, writer_op_fn op, void *arg,
+                                      enum bus_err *result)
+{
+    long long before = writer->hooks->changes(writer->connection);
+    if (before < 0)
+        return BARE_LOST;
+    *result = op(writer->connection, arg);
+    long long after = writer->hooks->changes(writer->connection);
+    if (after < 0)
+        return BARE_LOST;
+    return *result == BUS_OK || after == before ? BARE_DONE : BARE_SPOILT;
+}
+
+/* The batch without savepoints (writer_hooks.rerunnable): a failure that
+ * wrote nothing is a job's answer, as it would be with a savepoint. A
+ * lost transaction stops the batch, whose commit then fails; with
+ * savepoints each following job would have failed to open its own and
+ * the commit would have failed the same way. */
+static enum bare_outcome run_bare(struct writer *writer, struct writer_job *batch)
+{
+    for (struct writer_job *job = batch; job != NULL; job = job->next) {
+        job->result = BUS_OK;
+        enum bare_outcome outcome = BARE_DONE;
+        if (job->prelude != NULL)
+            outcome = run_bare_one(writer, job->prelude, job->prelude_arg, &job->result);
+        if (outcome == BARE_DONE && job->result == BUS_OK)
+            outcome = run_bare_one(writer, job->op, job->arg, &job->result);
+        if (outcome != BARE_DONE)
+            return outcome;
+    }
+    return BARE_DONE;
+}
+
+/* With savepoints: the batch's jobs in one transaction, without a
+ * savepoint each when they all allow it. 0 with the transaction open (or
+ * lost, for the commit to report), or begin's failure. */
+static int run_savepointed(struct writer *writer, struct writer_job *batch)
+{
+    const struct writer_hooks *hooks = writer->hooks;
+    int failure = hooks->begin(writer->connection);
+    if (failure != 0)
+        return failure;
+    if (all_rerunnable(writer, batch)) {
+        enum bare_outcome outcome = run_bare(writer, batch);
+        if (outcome != BARE_SPOILT)
+            return 0;
+        hooks->rollback(writer->connection);
+        atomic_fetch_add(&writer->stats->redone_transactions, 1);
+        failure = hooks->begin(writer->connection);
+        if (failure != 0)
+            return failure;
+    }
+    for (struct writer_job *job = batch; job != NULL; job = job->next)
+        run_job(writer, job);
+    return 0;
+}
+
 /* after_op's verdict on an operation's result; a conflict (WRITER_RETRY)
  * once the batch's retries are spent is answered as a spoilt operation:
  * the operation answers its result (BUS_ERR_DATABASE_BUSY), the rest of
@@ -220,9 +298,9 @@ static void run_batch(struct writer *writer, struct writer_job *batch)
         for (struct writer_job *job = batch; job; job = job->next)
             operations++;
     } else {
-        failure = hooks->begin(writer->connection);
-        for (struct writer_job *job = batch; failure == 0 && job; job = job->next, operations++)
-            run_job(writer, job);
+        failure = run_savepointed(writer, batch);
+        for (struct writer_job *job = batch; failure == 0 && job; job = job->next)
+            operations++;
         if (failure == 0) {
             failure = hooks->commit(writer->connection);
             if (failure != 0)

@@ -7,6 +7,7 @@
  * digest (docs/BENCHMARKS.md, idle RSS). */
 #include "util/token.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include <nettle/memops.h>
@@ -47,6 +48,24 @@ bool token_equal(const char *a, const char *b)
     if (len != strlen(b))
         return false;
     return memeql_sec(a, b, len) != 0;
+}
+
+/* Word by word where it can (nettle's memeql_sec goes byte by byte): the
+ * API-key cache compares 4 x 128 bytes per request. */
+bool token_bytes_equal(const void *a, const void *b, size_t size)
+{
+    const unsigned char *x = a, *y = b;
+    uint64_t difference = 0;
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        difference |= u ^ v;
+    }
+    for (; i < size; i++)
+        difference |= (uint64_t)(x[i] ^ y[i]);
+    return difference == 0;
 }
 
 bool token_is_hex(const char *s, size_t len)

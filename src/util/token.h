@@ -22,6 +22,10 @@ bool token_time_ordered_hex(char *out, size_t byte_count, double now);
  * lengths, never on where they differ. */
 bool token_equal(const char *a, const char *b);
 
+/* Whether size bytes at a and b are equal, in time that depends on size
+ * only. */
+bool token_bytes_equal(const void *a, const void *b, size_t size);
+
 /* True when s is exactly len lowercase hex characters. */
 bool token_is_hex(const char *s, size_t len);
 

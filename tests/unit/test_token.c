@@ -166,9 +166,30 @@ static void sha256_covers_bytes_after_a_nul(void **state)
     assert_true(token_is_hex(a, 64));
 }
 
+/* Every single-bit difference, at every place (whole words and the tail
+ * past them), is seen; equal bytes are equal. */
+static void bytes_equal_sees_every_bit(void **state)
+{
+    (void)state;
+    unsigned char a[29], b[29];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = b[i] = (unsigned char)(i * 37 + 1);
+    for (size_t size = 0; size <= sizeof a; size++)
+        assert_true(token_bytes_equal(a, b, size));
+    for (size_t i = 0; i < sizeof a; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            assert_false(token_bytes_equal(a, b, sizeof a));
+            assert_true(token_bytes_equal(a, b, i)); /* the bytes before it */
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bytes_equal_sees_every_bit),
         cmocka_unit_test(random_hex_has_two_chars_per_byte),
         cmocka_unit_test(random_hex_calls_differ),
         cmocka_unit_test(time_ordered_hex_starts_with_the_milliseconds),

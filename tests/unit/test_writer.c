@@ -690,6 +690,232 @@ static void load_and_shared_counters(void **state)
     assert_int_equal(atomic_load(&shared.operations), 4);
 }
 
+/* ---- batches without savepoints (writer_hooks.rerunnable) -------------- */
+
+/* A fake database with rows: a savepoint remembers the count, an undo
+ * and a rollback put it back; lost stands for a transaction the database
+ * rolled back by itself. */
+struct bare_db {
+    int rows;
+    int rows_at_begin;
+    int rows_at_savepoint;
+    int savepoints;
+    int commits;
+    bool lost;
+};
+
+static int bare_begin(void *connection)
+{
+    struct bare_db *db = connection;
+    db->rows_at_begin = db->rows;
+    db->lost = false;
+    return 0;
+}
+
+static int bare_commit(void *connection)
+{
+    struct bare_db *db = connection;
+    if (db->lost)
+        return -1;
+    db->commits++;
+    return 0;
+}
+
+static void bare_rollback(void *connection)
+{
+    struct bare_db *db = connection;
+    db->rows = db->rows_at_begin;
+}
+
+static int bare_savepoint(void *connection)
+{
+    struct bare_db *db = connection;
+    db->savepoints++;
+    db->rows_at_savepoint = db->rows;
+    return 0;
+}
+
+static void bare_release(void *connection, int undo)
+{
+    struct bare_db *db = connection;
+    if (undo)
+        db->rows = db->rows_at_savepoint;
+}
+
+/* Counts its runs in *arg and writes a row. */
+static enum bus_err write_row(void *connection, void *arg)
+{
+    ((struct bare_db *)connection)->rows++;
+    (*(int *)arg)++;
+    return BUS_OK;
+}
+
+static enum bus_err write_then_fail(void *connection, void *arg)
+{
+    (void)arg;
+    ((struct bare_db *)connection)->rows++;
+    return BUS_ERR_NOT_FOUND;
+}
+
+static enum bus_err lose_transaction(void *connection, void *arg)
+{
+    (void)arg;
+    ((struct bare_db *)connection)->lost = true;
+    return BUS_ERR_STORAGE_FULL;
+}
+
+static bool bare_rerunnable(writer_op_fn op)
+{
+    return op == write_row || op == write_then_fail || op == not_found || op == lose_transaction;
+}
+
+static long long bare_changes(void *connection)
+{
+    const struct bare_db *db = connection;
+    return db->lost ? -1 : db->rows;
+}
+
+static const struct writer_hooks bare_hooks = {.begin = bare_begin,
+                                               .commit = bare_commit,
+                                               .rollback = bare_rollback,
+                                               .savepoint = bare_savepoint,
+                                               .release = bare_release,
+                                               .rerunnable = bare_rerunnable,
+                                               .changes = bare_changes};
+
+/* One result per job, in submission order. */
+struct results {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int calls;
+    enum bus_err result[4];
+};
+
+struct slot {
+    struct results *results;
+    int index;
+};
+
+static void record_slot(void *context, enum bus_err result)
+{
+    struct slot *slot = context;
+    pthread_mutex_lock(&slot->results->lock);
+    slot->results->result[slot->index] = result;
+    slot->results->calls++;
+    pthread_cond_broadcast(&slot->results->changed);
+    pthread_mutex_unlock(&slot->results->lock);
+}
+
+struct writer_stats_copy {
+    unsigned long transactions;
+    unsigned long redone;
+};
+
+/* Runs ops[0..n) (n <= 3) as one batch, behind a gate held by a first
+ * batch of its own; results->result[i] is ops[i]'s. */
+static void run_bare_batch(struct bare_db *db, writer_op_fn *ops, void **args, int n,
+                           struct results *results, struct writer_stats_copy *stats)
+{
+    *results = (struct results){.calls = 0};
+    pthread_mutex_init(&results->lock, NULL);
+    pthread_cond_init(&results->changed, NULL);
+    struct gate gate = {.entered = false, .open = false};
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.changed, NULL);
+    struct writer *writer = writer_start(db, &bare_hooks, 8);
+    assert_non_null(writer);
+    struct slot slots[4];
+    for (int i = 0; i <= n; i++)
+        slots[i] = (struct slot){results, i};
+    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record_slot, &slots[3]), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(writer_submit(writer, ops[i], args[i], record_slot, &slots[i]), BUS_OK);
+    pthread_mutex_lock(&gate.lock);
+    gate.open = true;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    pthread_mutex_lock(&results->lock);
+    while (results->calls < n + 1)
+        pthread_cond_wait(&results->changed, &results->lock);
+    pthread_mutex_unlock(&results->lock);
+    stats->transactions = writer_stats(writer)->transactions;
+    stats->redone = writer_stats(writer)->redone_transactions;
+    writer_stop(writer);
+    pthread_cond_destroy(&gate.changed);
+    pthread_mutex_destroy(&gate.lock);
+    pthread_cond_destroy(&results->changed);
+    pthread_mutex_destroy(&results->lock);
+}
+
+/* A batch of rerunnable operations takes no savepoints; a failure that
+ * wrote nothing is that job's answer alone. */
+static void rerunnable_batch_runs_without_savepoints(void **state)
+{
+    (void)state;
+    struct bare_db db = {0};
+    int first = 0, last = 0;
+    writer_op_fn ops[] = {write_row, not_found, write_row};
+    void *args[] = {&first, NULL, &last};
+    struct results results;
+    struct writer_stats_copy stats;
+    run_bare_batch(&db, ops, args, 3, &results, &stats);
+    assert_int_equal(db.savepoints, 1); /* the gate's batch only */
+    assert_int_equal(results.result[0], BUS_OK);
+    assert_int_equal(results.result[1], BUS_ERR_NOT_FOUND);
+    assert_int_equal(results.result[2], BUS_OK);
+    assert_int_equal(db.rows, 2);
+    assert_int_equal(first + last, 2);
+    assert_int_equal(db.commits, 2);
+    assert_int_equal(stats.redone, 0);
+}
+
+/* A failure after a write cannot be undone alone: the batch is rolled
+ * back and run again, each job in its savepoint; the others answer as
+ * they would have, and the failed one's row is gone. */
+static void failure_after_a_write_runs_the_batch_again_with_savepoints(void **state)
+{
+    (void)state;
+    struct bare_db db = {0};
+    int first = 0, last = 0;
+    writer_op_fn ops[] = {write_row, write_then_fail, write_row};
+    void *args[] = {&first, NULL, &last};
+    struct results results;
+    struct writer_stats_copy stats;
+    run_bare_batch(&db, ops, args, 3, &results, &stats);
+    assert_int_equal(results.result[0], BUS_OK);
+    assert_int_equal(results.result[1], BUS_ERR_NOT_FOUND);
+    assert_int_equal(results.result[2], BUS_OK);
+    assert_int_equal(db.rows, 2);
+    assert_int_equal(first, 2); /* ran bare, then again */
+    assert_int_equal(last, 1);  /* the bare run stopped before it */
+    assert_int_equal(db.savepoints, 1 + 3);
+    assert_int_equal(db.commits, 2);
+    assert_int_equal(stats.redone, 1);
+}
+
+/* A transaction the database lost stops the batch; its commit fails, and
+ * every job of it answers that, as it would with savepoints. */
+static void lost_transaction_fails_the_whole_batch(void **state)
+{
+    (void)state;
+    struct bare_db db = {0};
+    int first = 0, last = 0;
+    writer_op_fn ops[] = {write_row, lose_transaction, write_row};
+    void *args[] = {&first, NULL, &last};
+    struct results results;
+    struct writer_stats_copy stats;
+    run_bare_batch(&db, ops, args, 3, &results, &stats);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(results.result[i], BUS_ERR_DATABASE_BUSY);
+    assert_int_equal(last, 0);
+    assert_int_equal(db.commits, 1); /* the gate's */
+    assert_int_equal(stats.redone, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +933,9 @@ int main(void)
         cmocka_unit_test(prepare_sees_the_operations_and_their_preludes),
         cmocka_unit_test(spoilt_prepare_runs_the_batch_unmerged),
         cmocka_unit_test(load_and_shared_counters),
+        cmocka_unit_test(rerunnable_batch_runs_without_savepoints),
+        cmocka_unit_test(failure_after_a_write_runs_the_batch_again_with_savepoints),
+        cmocka_unit_test(lost_transaction_fails_the_whole_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
