@@ -221,6 +221,35 @@ static enum bus_err wait_at_gate(void *connection, void *arg)
     return BUS_OK;
 }
 
+/* Queues wait_at_gate (answered to done) and returns once the writer
+ * thread is held in it: what is submitted now forms the next batch. */
+static void gate_hold(struct writer *writer, struct gate *gate, writer_done_fn done, void *context)
+{
+    *gate = (struct gate){.entered = false, .open = false};
+    pthread_mutex_init(&gate->lock, NULL);
+    pthread_cond_init(&gate->changed, NULL);
+    assert_int_equal(writer_submit(writer, wait_at_gate, gate, done, context), BUS_OK);
+    pthread_mutex_lock(&gate->lock);
+    while (!gate->entered)
+        pthread_cond_wait(&gate->changed, &gate->lock);
+    pthread_mutex_unlock(&gate->lock);
+}
+
+/* Lets the held writer go on to what was queued meanwhile. */
+static void gate_open(struct gate *gate)
+{
+    pthread_mutex_lock(&gate->lock);
+    gate->open = true;
+    pthread_cond_broadcast(&gate->changed);
+    pthread_mutex_unlock(&gate->lock);
+}
+
+static void gate_destroy(struct gate *gate)
+{
+    pthread_cond_destroy(&gate->changed);
+    pthread_mutex_destroy(&gate->lock);
+}
+
 /* Writes queued while the writer is busy share the next transaction, up
  * to max_batch: the reason submit does not block its caller. */
 static void queued_writes_share_a_transaction(void **state)
@@ -229,28 +258,18 @@ static void queued_writes_share_a_transaction(void **state)
     struct fake_db db = {0};
     struct outcome outcome;
     outcome_init(&outcome, &db);
-    struct gate gate = {.entered = false, .open = false};
-    pthread_mutex_init(&gate.lock, NULL);
-    pthread_cond_init(&gate.changed, NULL);
+    struct gate gate;
     struct writer *writer = writer_start(&db, &fake_hooks, 8);
     assert_non_null(writer);
-    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &outcome), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    while (!gate.entered)
-        pthread_cond_wait(&gate.changed, &gate.lock);
-    pthread_mutex_unlock(&gate.lock);
+    gate_hold(writer, &gate, record, &outcome);
     for (int i = 0; i < 10; i++)
         assert_int_equal(writer_submit(writer, succeed, NULL, record, &outcome), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.changed);
-    pthread_mutex_unlock(&gate.lock);
+    gate_open(&gate);
     wait_for_calls(&outcome, 11);
     assert_int_equal(writer_stats(writer)->operations, 11);
     assert_int_equal(writer_stats(writer)->transactions, 3); /* 1, then 8, then 2 */
     writer_stop(writer);
-    pthread_cond_destroy(&gate.changed);
-    pthread_mutex_destroy(&gate.lock);
+    gate_destroy(&gate);
     outcome_destroy(&outcome);
 }
 
@@ -357,25 +376,16 @@ static void spoilt_batch_is_run_again_without_the_operation(void **state)
     outcome_init(&second, &counts);
     outcome_init(&third, &counts);
     outcome_init(&gate_done, &counts);
-    struct gate gate = {.entered = false, .open = false};
-    pthread_mutex_init(&gate.lock, NULL);
-    pthread_cond_init(&gate.changed, NULL);
+    struct gate gate;
     struct writer *writer = writer_start(&db, &redo_hooks, 8);
     assert_non_null(writer);
-    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    while (!gate.entered)
-        pthread_cond_wait(&gate.changed, &gate.lock);
-    pthread_mutex_unlock(&gate.lock);
+    gate_hold(writer, &gate, record, &gate_done);
     struct redo_op a = {0, false, BUS_OK, 0}, bad = {0, true, BUS_OK, 0},
                    c = {0, false, BUS_ERR_EMPTY, 0};
     assert_int_equal(writer_submit(writer, redo_op_run, &a, record, &first), BUS_OK);
     assert_int_equal(writer_submit(writer, redo_op_run, &bad, record, &second), BUS_OK);
     assert_int_equal(writer_submit(writer, redo_op_run, &c, record, &third), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.changed);
-    pthread_mutex_unlock(&gate.lock);
+    gate_open(&gate);
     wait_for_calls(&third, 1);
     wait_for_calls(&second, 1);
     wait_for_calls(&first, 1);
@@ -390,8 +400,7 @@ static void spoilt_batch_is_run_again_without_the_operation(void **state)
     assert_int_equal(writer_stats(writer)->redone_transactions, 1);
     assert_int_equal(writer_stats(writer)->transactions, 2);
     writer_stop(writer);
-    pthread_cond_destroy(&gate.changed);
-    pthread_mutex_destroy(&gate.lock);
+    gate_destroy(&gate);
     outcome_destroy(&first);
     outcome_destroy(&second);
     outcome_destroy(&third);
@@ -440,26 +449,16 @@ static void run_gated_batch(struct writer *writer, struct redo_op **ops, int n,
     struct fake_db counts = {0};
     struct outcome gate_done;
     outcome_init(&gate_done, &counts);
-    struct gate gate = {.entered = false, .open = false};
-    pthread_mutex_init(&gate.lock, NULL);
-    pthread_cond_init(&gate.changed, NULL);
-    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    while (!gate.entered)
-        pthread_cond_wait(&gate.changed, &gate.lock);
-    pthread_mutex_unlock(&gate.lock);
+    struct gate gate;
+    gate_hold(writer, &gate, record, &gate_done);
     for (int i = 0; i < n; i++) {
         outcome_init(&outcomes[i], &counts);
         assert_int_equal(writer_submit(writer, redo_op_run, ops[i], record, &outcomes[i]), BUS_OK);
     }
-    pthread_mutex_lock(&gate.lock);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.changed);
-    pthread_mutex_unlock(&gate.lock);
+    gate_open(&gate);
     for (int i = 0; i < n; i++)
         wait_for_calls(&outcomes[i], 1);
-    pthread_cond_destroy(&gate.changed);
-    pthread_mutex_destroy(&gate.lock);
+    gate_destroy(&gate);
     outcome_destroy(&gate_done);
 }
 
@@ -592,27 +591,17 @@ static void run_held_batch(struct writer *writer, struct prepare_db *db, struct 
     struct outcome gate_done, done;
     outcome_init(&gate_done, &counts);
     outcome_init(&done, &counts);
-    struct gate gate = {.entered = false, .open = false};
-    pthread_mutex_init(&gate.lock, NULL);
-    pthread_cond_init(&gate.changed, NULL);
-    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record, &gate_done), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    while (!gate.entered)
-        pthread_cond_wait(&gate.changed, &gate.lock);
-    pthread_mutex_unlock(&gate.lock);
+    struct gate gate;
+    gate_hold(writer, &gate, record, &gate_done);
     db->prepares = 0; /* the gate's batch had its own */
     assert_int_equal(writer_submit(writer, redo_op_run, a, record, &done), BUS_OK);
     assert_int_equal(writer_submit_prelude(writer, redo_op_run, b, redo_op_run, b, record, &done),
                      BUS_OK);
     assert_int_equal(writer_submit(writer, redo_op_run, c, record, &done), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.changed);
-    pthread_mutex_unlock(&gate.lock);
+    gate_open(&gate);
     wait_for_calls(&done, 3);
     wait_for_calls(&gate_done, 1);
-    pthread_cond_destroy(&gate.changed);
-    pthread_mutex_destroy(&gate.lock);
+    gate_destroy(&gate);
     outcome_destroy(&done);
     outcome_destroy(&gate_done);
 }
@@ -819,25 +808,16 @@ static void run_bare_batch(struct bare_db *db, writer_op_fn *ops, void **args, i
     *results = (struct results){.calls = 0};
     pthread_mutex_init(&results->lock, NULL);
     pthread_cond_init(&results->changed, NULL);
-    struct gate gate = {.entered = false, .open = false};
-    pthread_mutex_init(&gate.lock, NULL);
-    pthread_cond_init(&gate.changed, NULL);
+    struct gate gate;
     struct writer *writer = writer_start(db, &bare_hooks, 8);
     assert_non_null(writer);
     struct slot slots[4];
-    for (int i = 0; i <= n; i++)
+    for (int i = 0; i < 4; i++) /* slots[3]: the gate's */
         slots[i] = (struct slot){results, i};
-    assert_int_equal(writer_submit(writer, wait_at_gate, &gate, record_slot, &slots[3]), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    while (!gate.entered)
-        pthread_cond_wait(&gate.changed, &gate.lock);
-    pthread_mutex_unlock(&gate.lock);
+    gate_hold(writer, &gate, record_slot, &slots[3]);
     for (int i = 0; i < n; i++)
         assert_int_equal(writer_submit(writer, ops[i], args[i], record_slot, &slots[i]), BUS_OK);
-    pthread_mutex_lock(&gate.lock);
-    gate.open = true;
-    pthread_cond_broadcast(&gate.changed);
-    pthread_mutex_unlock(&gate.lock);
+    gate_open(&gate);
     pthread_mutex_lock(&results->lock);
     while (results->calls < n + 1)
         pthread_cond_wait(&results->changed, &results->lock);
@@ -845,8 +825,7 @@ static void run_bare_batch(struct bare_db *db, writer_op_fn *ops, void **args, i
     stats->transactions = writer_stats(writer)->transactions;
     stats->redone = writer_stats(writer)->redone_transactions;
     writer_stop(writer);
-    pthread_cond_destroy(&gate.changed);
-    pthread_mutex_destroy(&gate.lock);
+    gate_destroy(&gate);
     pthread_cond_destroy(&results->changed);
     pthread_mutex_destroy(&results->lock);
 }
