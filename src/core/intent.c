@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/token.h"
+
 static const char *const status_names[] = {
     [INTENT_OPEN] = "open",
     [INTENT_CLAIMED] = "claimed",
@@ -53,4 +55,12 @@ void intent_record_clear(struct intent_record *record)
     record->payload_json = NULL;
     record->result_json = NULL;
     record->last_error = NULL;
+}
+
+bool lease_is_held(const struct lease_ref *ref, const char *status, const char *token,
+                   const char *claimer, double expires_at)
+{
+    return status != NULL && strcmp(status, "claimed") == 0 && token != NULL && claimer != NULL &&
+           token_equal(token, ref->token) && token_equal(claimer, ref->claimer) &&
+           expires_at > ref->now;
 }

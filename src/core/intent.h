@@ -123,6 +123,13 @@ struct lease_ref {
     struct lease_facts *facts; /* out, may be NULL: filled when the lease is held */
 };
 
+/* Whether ref holds the lease of a stored intent whose status, claim
+ * token, claimer and lease end are these (NULL for SQL NULL): claimed, by
+ * ref's claimer with ref's token, both compared in constant time, and
+ * not expired at ref->now. The one rule of every backend's lease check. */
+bool lease_is_held(const struct lease_ref *ref, const char *status, const char *token,
+                   const char *claimer, double expires_at);
+
 struct fail_outcome {
     enum intent_status status; /* INTENT_OPEN or INTENT_DEAD */
     int claim_attempts;

@@ -653,18 +653,12 @@ static enum bus_err check_lease(PGconn *conn, const struct lease_ref *ref, struc
         return err;
     err = BUS_ERR_NOT_FOUND;
     if (PQntuples(res) > 0) {
-        bool held = strcmp(PQgetvalue(res, 0, 0), "claimed") == 0 && !PQgetisnull(res, 0, 1) &&
-                    !PQgetisnull(res, 0, 2) && token_equal(PQgetvalue(res, 0, 1), ref->token) &&
-                    token_equal(PQgetvalue(res, 0, 2), ref->claimer) &&
-                    pg_double(res, 0, 3) > ref->now;
+        bool held = pg_lease_held(res, 0, 0, ref);
         row->claim_attempts = (int)pg_long(res, 0, 4);
         row->max_attempts = (int)pg_long(res, 0, 5);
         row->backoff_base = pg_double(res, 0, 6);
-        if (held && ref->facts != NULL) {
-            pg_copy(res, 0, 7, ref->facts->namespace_, sizeof ref->facts->namespace_);
-            pg_copy(res, 0, 8, ref->facts->goal, sizeof ref->facts->goal);
-            ref->facts->claimed_at = pg_double(res, 0, 9);
-        }
+        if (held)
+            pg_lease_facts(res, 0, 7, ref);
         err = held ? BUS_OK : BUS_ERR_NOT_FOUND;
     }
     PQclear(res);

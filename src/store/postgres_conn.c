@@ -382,6 +382,26 @@ char *pg_dup(const PGresult *res, int row, int column)
     return strdup(PQgetvalue(res, row, column));
 }
 
+static const char *text_or_null(const PGresult *res, int row, int column)
+{
+    return PQgetisnull(res, row, column) ? NULL : PQgetvalue(res, row, column);
+}
+
+bool pg_lease_held(const PGresult *res, int row, int first, const struct lease_ref *ref)
+{
+    return lease_is_held(ref, text_or_null(res, row, first), text_or_null(res, row, first + 1),
+                         text_or_null(res, row, first + 2), pg_double(res, row, first + 3));
+}
+
+void pg_lease_facts(const PGresult *res, int row, int first, const struct lease_ref *ref)
+{
+    if (ref->facts == NULL)
+        return;
+    pg_copy(res, row, first, ref->facts->namespace_, sizeof ref->facts->namespace_);
+    pg_copy(res, row, first + 1, ref->facts->goal, sizeof ref->facts->goal);
+    ref->facts->claimed_at = pg_double(res, row, first + 2);
+}
+
 void pg_read_record(const PGresult *res, int row, struct intent_record *out)
 {
     char status[16];

@@ -137,6 +137,13 @@ long pg_long(const PGresult *res, int row, int column);
 void pg_copy(const PGresult *res, int row, int column, char *out, size_t size);
 char *pg_dup(const PGresult *res, int row, int column); /* malloc'd, NULL for NULL */
 
+/* lease_is_held (core/intent.h) on a look-up row whose columns from
+ * `first` on are status, claim_token, claimed_by, claim_expires_at. */
+bool pg_lease_held(const PGresult *res, int row, int first, const struct lease_ref *ref);
+/* A held lease's facts into ref->facts (if asked for) from the columns
+ * namespace, goal, claimed_at, from `first` on. */
+void pg_lease_facts(const PGresult *res, int row, int first, const struct lease_ref *ref);
+
 /* Reads a row selected with PG_INTENT_COLUMNS (column 0 first). */
 void pg_read_record(const PGresult *res, int row, struct intent_record *out);
 

@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "store/postgres_internal.h"
-#include "util/token.h"
 
 /* ---- outcomes ------------------------------------------------------------ */
 
@@ -363,15 +362,6 @@ static int lease_row(const PGresult *res, const char *id)
     return -1;
 }
 
-/* check_lease's test (postgres.c) on a look-up row: claimed, by ref's
- * claimer with ref's token (compared in constant time), unexpired. */
-static bool lease_held(const PGresult *res, int row, const struct lease_ref *ref)
-{
-    return strcmp(PQgetvalue(res, row, 1), "claimed") == 0 && !PQgetisnull(res, row, 2) &&
-           !PQgetisnull(res, row, 3) && token_equal(PQgetvalue(res, row, 2), ref->token) &&
-           token_equal(PQgetvalue(res, row, 3), ref->claimer) && pg_double(res, row, 4) > ref->now;
-}
-
 static int count_fulfils(const struct writer_op_ref *ops, int count)
 {
     int fulfils = 0;
@@ -395,17 +385,13 @@ static void decide_fulfils(const PGresult *res, const struct writer_op_ref *ops,
         const struct store_fulfill_call *call = ops[i].arg;
         const struct lease_ref *ref = call->ref;
         int row = lease_row(res, ref->id);
-        bool held_here = row >= 0 && !taken[row] && lease_held(res, row, ref);
+        bool held_here = row >= 0 && !taken[row] && pg_lease_held(res, row, 1, ref);
         keep_outcome(pg_fulfill_op, call, held_here ? BUS_OK : BUS_ERR_NOT_FOUND);
         if (!held_here)
             continue;
         taken[row] = true;
         (*held)++;
-        if (ref->facts != NULL) {
-            pg_copy(res, row, 5, ref->facts->namespace_, sizeof ref->facts->namespace_);
-            pg_copy(res, row, 6, ref->facts->goal, sizeof ref->facts->goal);
-            ref->facts->claimed_at = pg_double(res, row, 7);
-        }
+        pg_lease_facts(res, row, 5, ref);
         array_add(&columns[0], ref->id);
         array_add(&columns[1], pg_text_param(call->result_json));
         array_add(&columns[2], call->result_json ? pg_text_param(call->result_type) : NULL);

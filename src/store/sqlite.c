@@ -1055,9 +1055,8 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
         const char *status = (const char *)sqlite3_column_text(stmt, 0);
         const char *token = (const char *)sqlite3_column_text(stmt, 1);
         const char *claimer = (const char *)sqlite3_column_text(stmt, 2);
-        bool held = status && strcmp(status, "claimed") == 0 && token && claimer &&
-                    token_equal(token, ref->token) && token_equal(claimer, ref->claimer) &&
-                    sqlite3_column_double(stmt, 3) > ref->now;
+        bool held =
+            lease_is_held(ref, status, token, claimer, sqlite3_column_double(stmt, 3));
         row->claim_attempts = sqlite3_column_int(stmt, 4);
         row->max_attempts = sqlite3_column_int(stmt, 5);
         row->backoff_base = sqlite3_column_double(stmt, 6);
