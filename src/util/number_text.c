@@ -95,3 +95,42 @@ size_t number_text_real17(char *out, size_t size, double value)
     out[length] = '\0';
     return length;
 }
+
+/* "%.3f" rounds value * 1000 to an integer, to nearest with ties to even
+ * on the exact binary value, as "%.17g" does above. value is
+ * mantissa * 2^-shift exactly; mantissa * 1000 < 2^63, so the product
+ * and its division by 2^shift are exact in 64 bits. A shift past 63
+ * leaves less than half of a thousandth: 0. The sign is printed for any
+ * negative value, -0.0 and those that round to 0 included ("-0.000"). */
+size_t number_text_fixed3(char out[NUMBER_TEXT_FIXED3_SIZE], double value)
+{
+    double magnitude = fabs(value);
+    if (!isfinite(value) || magnitude >= 0x1p53)
+        return 0;
+    int exponent = 0;
+    double fraction = frexp(magnitude, &exponent); /* magnitude = fraction * 2^exponent */
+    uint64_t scaled = (uint64_t)ldexp(fraction, 53) * 1000;
+    int shift = 53 - exponent; /* magnitude * 1000 = scaled * 2^-shift */
+    assert(shift >= 0);
+    uint64_t thousandths = 0;
+    if (shift == 0) {
+        thousandths = scaled;
+    } else if (shift < 64) {
+        thousandths = scaled >> shift;
+        uint64_t rest = scaled - (thousandths << shift);
+        uint64_t half = (uint64_t)1 << (shift - 1);
+        if (rest > half || (rest == half && (thousandths & 1) != 0))
+            thousandths++;
+    }
+    size_t length = 0;
+    if (signbit(value))
+        out[length++] = '-';
+    length += write_unsigned(out + length, thousandths / 1000);
+    unsigned part = (unsigned)(thousandths % 1000);
+    out[length++] = '.';
+    out[length++] = (char)('0' + part / 100);
+    out[length++] = (char)('0' + part / 10 % 10);
+    out[length++] = (char)('0' + part % 10);
+    out[length] = '\0';
+    return length;
+}

@@ -24,4 +24,12 @@ size_t number_text_signed(char out[NUMBER_TEXT_INTEGER_SIZE], long long value);
  * snprintf. */
 size_t number_text_real17(char *out, size_t size, double value);
 
+/* Enough for "%.3f" of any value number_text_fixed3 accepts and the NUL. */
+#define NUMBER_TEXT_FIXED3_SIZE 24
+
+/* "%.3f" into out (NUMBER_TEXT_FIXED3_SIZE bytes) for a finite value
+ * below 2^53 in magnitude; returns the length, or 0 for any other value,
+ * which the caller prints with snprintf. */
+size_t number_text_fixed3(char out[NUMBER_TEXT_FIXED3_SIZE], double value);
+
 #endif

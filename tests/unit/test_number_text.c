@@ -83,12 +83,52 @@ static void a_small_buffer_is_refused(void **state)
     assert_int_equal(number_text_real17(small, sizeof small, 1.5), 0);
 }
 
+static void assert_fixed3_as_printf(double value)
+{
+    char expected[400], got[NUMBER_TEXT_FIXED3_SIZE];
+    snprintf(expected, sizeof expected, "%.3f", value);
+    size_t length = number_text_fixed3(got, value);
+    if (length == 0) { /* refused: only outside its range */
+        assert_true(!isfinite(value) || fabs(value) >= 0x1p53);
+        return;
+    }
+    if (strcmp(got, expected) != 0)
+        fail_msg("%a: printf says %s, number_text_fixed3 %s", value, expected, got);
+    assert_int_equal(length, strlen(expected));
+}
+
+/* The access log's duration_ms: milliseconds as seconds * 1000.0. */
+static void fixed3_prints_as_printf_does(void **state)
+{
+    (void)state;
+    static const double values[] = {
+        0, -0.0, 0.0005, 0.0015, 0.0025, 0.0625, /* ties in binary: to even, 0.062 */
+        0.1875, 1.0005, 2.5, 0.000499999, 0.9995, 0.9994999, 999.9995, 123.456, 1e-300,
+        -1e-300, 5e-324, -0.0004, -1.5, 1e15, 9007199254740991.0, 9007199254740992.0,
+        4503599627370495.5, 1e300, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++)
+        assert_fixed3_as_printf(values[i]);
+    uint64_t seed = 3;
+    for (int i = 0; i < 200000; i++) {
+        /* Durations as the log makes them, halves of thousandths (ties
+         * and near-ties), and doubles of any exponent from 2^-60 to 2^53. */
+        double seconds = (double)(next_random(&seed) % 100000000) / 1e9;
+        assert_fixed3_as_printf(seconds * 1000.0);
+        assert_fixed3_as_printf((double)(next_random(&seed) % 2000000) / 2000 + 0.0005);
+        assert_fixed3_as_printf((double)(next_random(&seed) % 2000000 * 2 + 1) / 2000);
+        double mantissa = 1 + (double)next_random(&seed) / 0x1p53;
+        assert_fixed3_as_printf(ldexp(mantissa, (int)(next_random(&seed) % 114) - 60));
+        assert_fixed3_as_printf(-ldexp(mantissa, (int)(next_random(&seed) % 114) - 60));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(integers_print_as_printf_does),
         cmocka_unit_test(reals_print_as_printf_does),
         cmocka_unit_test(a_small_buffer_is_refused),
+        cmocka_unit_test(fixed3_prints_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
