@@ -209,12 +209,19 @@ static int wait_timeout(const struct net_loop *loop, double now)
     return wait <= 0 ? 0 : (int)(wait * 1000) + 1;
 }
 
+static void before_wait(const struct net_server *server)
+{
+    if (server->callbacks.before_wait != NULL)
+        server->callbacks.before_wait(server->callbacks.context);
+}
+
 static void *run(void *context)
 {
     struct net_loop *loop = context;
     struct epoll_event events[EVENTS_PER_WAIT];
     loop->next_sweep = net_now() + SWEEP_SECONDS;
     while (!atomic_load(&loop->server->stopping)) {
+        before_wait(loop->server);
         int count = epoll_wait(loop->epoll, events, EVENTS_PER_WAIT, wait_timeout(loop, net_now()));
         for (int i = 0; i < count; i++) {
             void *tag = events[i].data.ptr;
@@ -233,6 +240,7 @@ static void *run(void *context)
     }
     while (loop->connections != NULL)
         net_connection_close(loop->connections);
+    before_wait(loop->server); /* the thread's last chance */
     return NULL;
 }
 

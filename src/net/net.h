@@ -40,6 +40,10 @@ struct net_callbacks {
     /* The request is over (answered, or its connection gone): free what
      * the caller attached to it. */
     void (*on_done)(void *context, struct net_request *request);
+    /* Optional (NULL for none): the loop's thread is about to wait for
+     * events, or is ending. What the caller batches per thread (the
+     * access log) goes out here, so nothing is held while a loop idles. */
+    void (*before_wait)(void *context);
 };
 
 struct net_config {

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "net/net.h"
+#include "serve/access_log.h"
 #include "serve/common_headers.h"
 #include "serve/edge.h"
 #include "serve/long_poll.h"
@@ -344,6 +345,13 @@ static void on_refuse(void *context, struct net_request *request, unsigned statu
     free(refusal.body);
 }
 
+/* The loop is about to wait: out with the access log lines it gathered. */
+static void on_before_wait(void *context)
+{
+    (void)context;
+    access_log_flush();
+}
+
 static void on_done(void *context, struct net_request *request)
 {
     struct server *server = context;
@@ -411,7 +419,8 @@ int http_start(struct server *server)
         .tls_key_pem = tls ? server->tls_key_pem : NULL,
     };
     struct net_callbacks callbacks = {server,     on_admit,  on_release, on_head,
-                                      on_request, on_resume, on_refuse,  on_done};
+                                      on_request, on_resume, on_refuse,  on_done,
+                                      on_before_wait};
     char why[256];
     server->net = net_start(&config, &callbacks, why, sizeof why);
     if (server->net == NULL) {

@@ -40,8 +40,27 @@ static size_t on_head(void *context, struct net_request *request)
     return 16;
 }
 
+/* Answers given on each loop thread since its last before_wait, and in
+ * all; and the answers before_wait has seen. */
+static _Thread_local int answered_here;
+static int answered, answers_seen;
+static pthread_mutex_t answers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void before_wait(void *context)
+{
+    (void)context;
+    pthread_mutex_lock(&answers_lock);
+    answers_seen += answered_here;
+    answered_here = 0;
+    pthread_mutex_unlock(&answers_lock);
+}
+
 static void respond_text(struct net_request *request, unsigned status, const char *text)
 {
+    answered_here++;
+    pthread_mutex_lock(&answers_lock);
+    answered++;
+    pthread_mutex_unlock(&answers_lock);
     static const char headers[] = "Content-Type: text/plain\r\n";
     struct iovec body = {(void *)text, strlen(text)};
     struct net_response response = {status, headers, sizeof headers - 1, &body, 1};
@@ -116,7 +135,8 @@ static int start(void **state)
                                 .linger_seconds = 1,
                                 .head_max = 4096};
     struct net_callbacks callbacks = {NULL,       admit,     release,   on_head,
-                                      on_request, on_resume, on_refuse, on_done};
+                                      on_request, on_resume, on_refuse, on_done,
+                                      before_wait};
     char why[128];
     *state = net_start(&config, &callbacks, why, sizeof why);
     return *state ? 0 : -1;
@@ -229,6 +249,24 @@ static void test_head_request_has_no_body(void **state)
     assert_null(strstr(answer, "body="));
 }
 
+/* Each loop calls before_wait on its own thread before it waits again,
+ * so what it batched per thread for an answer goes out while it idles. */
+static void test_before_wait_follows_every_answer(void **state)
+{
+    char *answer = exchange(state, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "GET /now HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(answer, "resumed"));
+    bool caught_up = false;
+    for (int i = 0; i < 500 && !caught_up; i++) { /* 5 s at most */
+        pthread_mutex_lock(&answers_lock);
+        caught_up = answered > 0 && answers_seen == answered;
+        pthread_mutex_unlock(&answers_lock);
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    assert_true(caught_up);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_head_past_its_limit_refused),
         cmocka_unit_test(test_http_1_0_closes_unless_kept_alive),
         cmocka_unit_test(test_head_request_has_no_body),
+        cmocka_unit_test(test_before_wait_follows_every_answer),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }
