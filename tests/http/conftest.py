@@ -386,6 +386,21 @@ class Server:
         except (OSError, AttributeError):
             return ""
 
+    def log_lines(self, until=lambda lines: bool(lines), timeout=5):
+        """The access log's lines (msg=request) in the whole stderr, read
+        again until until(lines) holds or timeout seconds pass: each HTTP
+        thread writes its lines when it next waits, just after answering."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.stderr_path.read_text(errors="replace")
+            except (OSError, AttributeError):
+                text = ""
+            lines = [line for line in text.splitlines() if "msg=request" in line]
+            if until(lines) or time.monotonic() >= deadline:
+                return lines
+            time.sleep(0.02)
+
     SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                          "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 

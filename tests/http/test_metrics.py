@@ -143,10 +143,16 @@ def test_access_log_names_owner_never_key(metrics_server):
     c.publish()
     c.get("/status/" + "0" * 32)
     raw_get(s, "/metrics", bearer(s))
-    log = s.stderr()
-    lines = [l for l in log.splitlines() if "msg=request" in l]
-    assert any('path="/intent"' in l and "status=201" in l and 'who="main"' in l for l in lines)
-    assert any('path="/status/' in l and "status=404" in l for l in lines)
+
+    def published(lines):
+        return any('path="/intent"' in l and "status=201" in l and 'who="main"' in l for l in lines)
+
+    def looked_up(lines):
+        return any('path="/status/' in l and "status=404" in l for l in lines)
+
+    lines = s.log_lines(until=lambda lines: published(lines) and looked_up(lines))
+    assert published(lines) and looked_up(lines), lines
+    log = s.stderr_path.read_text(errors="replace")
     for line in lines:
         assert re.match(r"^time=\S+Z level=(info|error) msg=request client=\"127\.0\.0\.1\" "
                         r"method=\S+ path=\"[^\"]*\" "
@@ -158,4 +164,5 @@ def test_access_log_names_owner_never_key(metrics_server):
 def test_log_level_off_silences_requests(server_factory):
     s = server_factory(env={"BUS_LOG_LEVEL": "off"})
     s.client(ns=unique("q")).publish()
+    assert s.stop() == 0  # every thread has written what it gathered
     assert "msg=request" not in s.stderr()
