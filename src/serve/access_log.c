@@ -81,7 +81,7 @@ static void put(struct line *line, const char *text, size_t size)
     line->length += size;
 }
 
-#define PUT_LITERAL(line, literal) put(line, literal, sizeof literal - 1)
+#define PUT_LITERAL(line, literal) put(line, literal, sizeof(literal) - 1)
 
 /* At most limit - 1 bytes of text; quotes and control bytes become '?',
  * so a crafted URL cannot forge fields or lines. */
@@ -139,7 +139,8 @@ size_t access_log_format(char out[ACCESS_LOG_LINE_MAX], double now, const char *
     PUT_LITERAL(&line, " path=\"");
     put_sanitized(&line, path, PATH_MAX_BYTES);
     PUT_LITERAL(&line, "\" status=");
-    put(&line, number, number_text_unsigned(number, status));
+    size_t number_length = number_text_unsigned(number, status);
+    put(&line, number, number_length);
     PUT_LITERAL(&line, " duration_ms=");
     put_milliseconds(&line, seconds);
     PUT_LITERAL(&line, " who=\"");
