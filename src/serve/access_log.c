@@ -46,10 +46,10 @@ static_assert(PATH_MAX_BYTES + WHO_MAX_BYTES + CLIENT_MAX_BYTES + METHOD_MAX_BYT
               "every line fits");
 
 struct thread_log {
-    bool gathering;       /* the thread calls access_log_flush before it waits */
-    size_t used;          /* bytes of whole lines in data */
-    time_t stamp_second;  /* the second stamp was made for; 0 before the first */
-    char stamp[32];       /* "2026-12-03T10:20:30" */
+    bool gathering;      /* the thread calls access_log_flush before it waits */
+    size_t used;         /* bytes of whole lines in data */
+    time_t stamp_second; /* the second stamp was made for; 0 before the first */
+    char stamp[32];      /* "2026-12-03T10:20:30" */
     char data[BUFFER_SIZE];
 };
 
@@ -89,8 +89,7 @@ static void put_sanitized(struct line *line, const char *text, size_t limit)
 {
     for (size_t i = 0; text[i] && i + 1 < limit; i++) {
         unsigned char c = (unsigned char)text[i];
-        line->text[line->length++] =
-            c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
+        line->text[line->length++] = c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
     }
 }
 

@@ -418,9 +418,8 @@ int http_start(struct server *server)
         .tls_cert_pem = tls ? server->tls_cert_pem : NULL,
         .tls_key_pem = tls ? server->tls_key_pem : NULL,
     };
-    struct net_callbacks callbacks = {server,     on_admit,  on_release, on_head,
-                                      on_request, on_resume, on_refuse,  on_done,
-                                      on_before_wait};
+    struct net_callbacks callbacks = {server,    on_admit,  on_release, on_head,       on_request,
+                                      on_resume, on_refuse, on_done,    on_before_wait};
     char why[256];
     server->net = net_start(&config, &callbacks, why, sizeof why);
     if (server->net == NULL) {

@@ -99,9 +99,8 @@ static void start_server(void)
                                 .body_seconds = 2,
                                 .linger_seconds = 1,
                                 .head_max = 2048};
-    struct net_callbacks callbacks = {NULL,       admit,     release,   on_head,
-                                      on_request, on_resume, on_refuse, on_done,
-                                      NULL};
+    struct net_callbacks callbacks = {NULL,      admit,     release, on_head, on_request,
+                                      on_resume, on_refuse, on_done, NULL};
     char why[128];
     server = net_start(&config, &callbacks, why, sizeof why);
     if (server == NULL) {

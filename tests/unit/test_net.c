@@ -134,9 +134,8 @@ static int start(void **state)
                                 .body_seconds = 5,
                                 .linger_seconds = 1,
                                 .head_max = 4096};
-    struct net_callbacks callbacks = {NULL,       admit,     release,   on_head,
-                                      on_request, on_resume, on_refuse, on_done,
-                                      before_wait};
+    struct net_callbacks callbacks = {NULL,      admit,     release, on_head,    on_request,
+                                      on_resume, on_refuse, on_done, before_wait};
     char why[128];
     *state = net_start(&config, &callbacks, why, sizeof why);
     return *state ? 0 : -1;

@@ -101,11 +101,33 @@ static void assert_fixed3_as_printf(double value)
 static void fixed3_prints_as_printf_does(void **state)
 {
     (void)state;
-    static const double values[] = {
-        0, -0.0, 0.0005, 0.0015, 0.0025, 0.0625, /* ties in binary: to even, 0.062 */
-        0.1875, 1.0005, 2.5, 0.000499999, 0.9995, 0.9994999, 999.9995, 123.456, 1e-300,
-        -1e-300, 5e-324, -0.0004, -1.5, 1e15, 9007199254740991.0, 9007199254740992.0,
-        4503599627370495.5, 1e300, INFINITY, -INFINITY, NAN};
+    static const double values[] = {0,
+                                    -0.0,
+                                    0.0005,
+                                    0.0015,
+                                    0.0025,
+                                    0.0625, /* ties in binary: to even, 0.062 */
+                                    0.1875,
+                                    1.0005,
+                                    2.5,
+                                    0.000499999,
+                                    0.9995,
+                                    0.9994999,
+                                    999.9995,
+                                    123.456,
+                                    1e-300,
+                                    -1e-300,
+                                    5e-324,
+                                    -0.0004,
+                                    -1.5,
+                                    1e15,
+                                    9007199254740991.0,
+                                    9007199254740992.0,
+                                    4503599627370495.5,
+                                    1e300,
+                                    INFINITY,
+                                    -INFINITY,
+                                    NAN};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++)
         assert_fixed3_as_printf(values[i]);
     uint64_t seed = 3;
