@@ -57,11 +57,24 @@ wait_for_bus() {
     done
 }
 
+# CPU ticks (user + system) of nginx's workers so far: what a request costs
+# nginx is the floor a bus request sits on (the same loopback TCP and wrk).
+nginx_ticks() {
+    total=0
+    for worker in $(pgrep -P "$(cat "$WORK/nginx.pid")"); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$worker/stat")))
+    done
+    echo "$total"
+}
+
 round=1
 while [ $round -le "$ROUNDS" ]; do
+    nginx_before=$(nginx_ticks)
     rps=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" \
         "http://127.0.0.1:$NGINX_PORT/tiny.txt" | awk '/^Requests\/sec/ {print $2}')
-    echo "round $round nginx requests/s $rps"
+    nginx_us=$(awk -v t=$(($(nginx_ticks) - nginx_before)) -v r="$rps" -v s="$SECONDS_EACH" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * s) }')
+    echo "round $round nginx requests/s $rps nginx-cpu-us/request $nginx_us"
     for arg in "$@"; do
         bus=${arg%%:*}
         dir=$DB_DIR
