@@ -12,6 +12,9 @@
 # SECONDS_EACH (default 10), CONNECTIONS (40), THREADS (2), BUS_ENV (extra
 # NAME=value words for the bus, e.g. "BUS_SYNC=full BUS_LOG_LEVEL=off").
 # The bus logs to /dev/null (its default level, info, unless BUS_ENV says).
+# Each round prints nginx's requests/s and CPU per request (its workers' user +
+# system time), then per bus: jobs/s, jobs/s against nginx's requests/s ÷ 3,
+# and the server's CPU per job.
 # Needs wrk and nginx (apt-get install -y wrk nginx-light); nginx runs from a
 # config in a temporary directory on 127.0.0.1:18480, never as the service.
 set -eu
