@@ -380,11 +380,15 @@ class Server:
         self.kill()
         pytest.fail(f"server did not answer /health within {timeout}s:\n{self.stderr()}")
 
-    def stderr(self):
+    def stderr_all(self):
+        """Everything the server wrote to stderr so far ("" if none)."""
         try:
-            return self.stderr_path.read_text(errors="replace")[-4000:]
+            return self.stderr_path.read_text(errors="replace")
         except (OSError, AttributeError):
             return ""
+
+    def stderr(self):
+        return self.stderr_all()[-4000:]
 
     def log_lines(self, until=lambda lines: bool(lines), timeout=5):
         """The access log's lines (msg=request) in the whole stderr, read
@@ -392,11 +396,7 @@ class Server:
         thread writes its lines when it next waits, just after answering."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                text = self.stderr_path.read_text(errors="replace")
-            except (OSError, AttributeError):
-                text = ""
-            lines = [line for line in text.splitlines() if "msg=request" in line]
+            lines = [line for line in self.stderr_all().splitlines() if "msg=request" in line]
             if until(lines) or time.monotonic() >= deadline:
                 return lines
             time.sleep(0.02)

@@ -152,7 +152,7 @@ def test_access_log_names_owner_never_key(metrics_server):
 
     lines = s.log_lines(until=lambda lines: published(lines) and looked_up(lines))
     assert published(lines) and looked_up(lines), lines
-    log = s.stderr_path.read_text(errors="replace")
+    log = s.stderr_all()
     for line in lines:
         assert re.match(r"^time=\S+Z level=(info|error) msg=request client=\"127\.0\.0\.1\" "
                         r"method=\S+ path=\"[^\"]*\" "
