@@ -227,6 +227,12 @@ void net_connection_close(struct net_connection *connection)
     net_request_free(&connection->request);
     if (connection->tls != NULL)
         gnutls_deinit(connection->tls);
+    /* Out of the epoll set before the close: a close drops the socket's
+     * registration only with the last reference to the socket, and a
+     * child forked meanwhile (posix_spawn, a symbolizer) holds one until
+     * it execs; the set would go on reporting events for this connection
+     * after it is freed. */
+    epoll_ctl(loop->epoll, EPOLL_CTL_DEL, connection->fd, NULL);
     close(connection->fd);
     if (connection->admitted)
         callbacks->release(callbacks->context, connection->address);
