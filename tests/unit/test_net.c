@@ -84,10 +84,15 @@ static void respond_text(struct net_request *request, unsigned status, const cha
     net_respond(request, &response);
 }
 
+static void pause_ms(long milliseconds)
+{
+    struct timespec pause = {0, milliseconds * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 static void *resume_later(void *context)
 {
-    struct timespec pause = {0, 50 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+    pause_ms(50);
     net_resume(context);
     return NULL;
 }
@@ -283,8 +288,7 @@ static void test_before_wait_follows_every_answer(void **state)
         pthread_mutex_lock(&answers_lock);
         caught_up = answered > 0 && answers_seen == answered;
         pthread_mutex_unlock(&answers_lock);
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+        pause_ms(10);
     }
     assert_true(caught_up);
 }
@@ -315,10 +319,8 @@ static void test_closed_connection_leaves_the_epoll_set(void **state)
     }
     close(hold[0]);
     /* Ours is the last open (earlier tests' close once their clients do). */
-    for (int i = 0; i < 500 && connections_open() > 0; i++) { /* 5 s at most */
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    for (int i = 0; i < 500 && connections_open() > 0; i++) /* 5 s at most */
+        pause_ms(10);
     assert_int_equal(connections_open(), 0);
     /* To the socket the child keeps open. */
     assert_int_equal(send(fd, more, sizeof more - 1, MSG_NOSIGNAL), (ssize_t)(sizeof more - 1));
