@@ -16,6 +16,7 @@
 #include "util/clock.h"
 #include "util/libcurl.h"
 #include "util/random.h"
+#include "util/thread_name.h"
 
 /* A taken delivery is leased this long: longer than an attempt can take,
  * so another node retakes it only after this one died mid-attempt. */
@@ -184,6 +185,7 @@ static void log_failure(const char *what, enum bus_err err, double *last_logged)
 static void *delivery_main(void *arg)
 {
     struct webhooks *webhooks = arg;
+    thread_name_set("bus-webhook", -1);
     struct store *store = webhooks->bus->store;
     double last_logged = -FAILURE_LOG_INTERVAL;
     do {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "net/net_internal.h"
+#include "util/thread_name.h"
 
 #define SWEEP_SECONDS 1.0
 #define EVENTS_PER_WAIT 64
@@ -218,6 +219,7 @@ static void before_wait(const struct net_server *server)
 static void *run(void *context)
 {
     struct net_loop *loop = context;
+    thread_name_set("bus-http", (int)(loop - loop->server->loops));
     struct epoll_event events[EVENTS_PER_WAIT];
     loop->next_sweep = net_now() + SWEEP_SECONDS;
     while (!atomic_load(&loop->server->stopping)) {

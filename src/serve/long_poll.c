@@ -23,6 +23,7 @@
 #include "serve/server.h"
 #include "util/clock.h"
 #include "util/decimal.h"
+#include "util/thread_name.h"
 #include "util/token.h"
 
 #define TICK_SECONDS 1.0
@@ -599,6 +600,7 @@ static void sleep_until(struct long_poll *poll, double when)
 static void *dispatcher_main(void *arg)
 {
     struct long_poll *poll = arg;
+    thread_name_set("bus-longpoll", -1);
     pthread_mutex_lock(&poll->lock);
     while (!poll->stopping) {
         double now = clock_now();

@@ -12,6 +12,7 @@
 
 #include "bus/schedules.h"
 #include "util/clock.h"
+#include "util/thread_name.h"
 
 #define TICK_SECONDS 1.0
 #define TICK_OFFSET 0.005
@@ -50,6 +51,7 @@ static bool wait_tick(struct scheduler *scheduler)
 static void *scheduler_main(void *arg)
 {
     struct scheduler *scheduler = arg;
+    thread_name_set("bus-scheduler", -1);
     double last_logged = -FAILURE_LOG_INTERVAL;
     do {
         enum bus_err err =

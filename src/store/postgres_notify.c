@@ -19,6 +19,7 @@
 #include "store/event_wire.h"
 #include "store/postgres_libpq.h"
 #include "util/clock.h"
+#include "util/thread_name.h"
 #include "util/token.h"
 
 #define QUEUE_MAX 4096      /* events waiting to be sent; more are dropped */
@@ -192,6 +193,7 @@ static void wait_for_work(struct pg_notifier *notifier)
 static void *notifier_main(void *arg)
 {
     struct pg_notifier *notifier = arg;
+    thread_name_set("bus-pg-notify", -1);
     while (!stopping(notifier)) {
         if (notifier->conn == NULL && clock_now() >= notifier->next_connect) {
             notifier->next_connect = clock_now() + RECONNECT_MS / 1000.0;

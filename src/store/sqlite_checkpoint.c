@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "util/thread_name.h"
+
 /* The thread is asked to copy once the WAL holds BACKGROUND_PAGES pages
  * (4 MB); 200 and 500 were no better (docs/BENCHMARKS.md, issue 16). At
  * INLINE_PAGES (16 MB) the writer waits for the thread's pass, or copies
@@ -45,6 +47,7 @@ struct sqlite_checkpointer {
 static void *checkpoint_main(void *arg)
 {
     struct sqlite_checkpointer *self = arg;
+    thread_name_set("bus-checkpoint", -1);
     pthread_mutex_lock(&self->lock);
     for (;;) {
         while (atomic_load(&self->cycle) != ASKED && !self->stopping)

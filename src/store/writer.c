@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "util/clock.h"
+#include "util/thread_name.h"
 
 /* Owned by the queue from writer_submit until its done has been called. */
 struct writer_job {
@@ -335,6 +336,7 @@ static void finish_batch(struct writer *writer, struct writer_job *batch)
 static void *writer_main(void *arg)
 {
     struct writer *writer = arg;
+    thread_name_set("bus-writer", -1);
     pthread_mutex_lock(&writer->lock);
     for (;;) {
         while (writer->head == NULL && !writer->stopping)

@@ -1,7 +1,9 @@
 /* Unit tests of the group-commit writer (store/writer.c) over fake
  * transaction hooks: when done is called and with what, how a failed
  * commit or a failing operation is reported, how queued writes share a
- * transaction, and that stopping runs what was queued. */
+ * transaction, that stopping runs what was queued, and that the writer's
+ * thread says what it is. */
+#define _GNU_SOURCE /* pthread_getname_np */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -134,6 +136,26 @@ static void done_comes_after_the_commit(void **state)
     writer_stop(writer);
     assert_int_equal(outcome.calls, 1);
     outcome_destroy(&outcome);
+}
+
+/* An operation that reads the name of the thread it runs on. */
+static enum bus_err read_thread_name(void *connection, void *arg)
+{
+    (void)connection;
+    return pthread_getname_np(pthread_self(), arg, 16) == 0 ? BUS_OK : BUS_ERR_INTERNAL;
+}
+
+/* `top -H` and perf tell the writer from the HTTP loops by its name. */
+static void the_writer_thread_is_named(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    char name[16] = "";
+    assert_int_equal(writer_run(writer, read_thread_name, name), BUS_OK);
+    assert_string_equal(name, "bus-writer");
+    writer_stop(writer);
 }
 
 static void failed_commit_reports_busy(void **state)
@@ -915,6 +937,7 @@ int main(void)
         cmocka_unit_test(rerunnable_batch_runs_without_savepoints),
         cmocka_unit_test(failure_after_a_write_runs_the_batch_again_with_savepoints),
         cmocka_unit_test(lost_transaction_fails_the_whole_batch),
+        cmocka_unit_test(the_writer_thread_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
