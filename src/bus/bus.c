@@ -318,7 +318,8 @@ enum call_kind {
     CALL_FAIL,
     CALL_PUBLISH_MANY,
     CALL_CLAIM_MANY,
-    CALL_FULFILL_MANY
+    CALL_FULFILL_MANY,
+    CALL_NONCE /* a signed request's nonce alone: its answer is ready */
 };
 
 struct publish_call {
@@ -420,6 +421,8 @@ static void call_clear(struct bus_call *call)
         break;
     case CALL_FULFILL_MANY:
         batch_fulfill_clear(&call->fulfill_many);
+        break;
+    case CALL_NONCE:
         break;
     }
 }
@@ -640,6 +643,8 @@ static const struct store_nonce_call **nonce_slot(struct bus_call *call)
         return &call->claim_many.store.nonce;
     case CALL_FULFILL_MANY:
         return &call->fulfill_many.store.nonce;
+    case CALL_NONCE:
+        break; /* the nonce is the whole call: call->nonce.store */
     }
     return NULL;
 }
@@ -653,8 +658,25 @@ enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal,
     snprintf(call->nonce.principal, sizeof call->nonce.principal, "%s", principal);
     call->nonce.store = (struct store_nonce_call){
         call->nonce.principal, call->nonce.nonce, now, NONCE_RETENTION_SECONDS};
-    *nonce_slot(call) = &call->nonce.store;
+    const struct store_nonce_call **slot = nonce_slot(call);
+    if (slot != NULL)
+        *slot = &call->nonce.store;
     return BUS_OK;
+}
+
+enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce,
+                             double now, struct bus_call **call)
+{
+    struct bus_error error;
+    *call = call_new(bus, CALL_NONCE, &error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    enum bus_err err = bus_call_record_nonce(*call, principal, nonce, now);
+    if (err != BUS_OK) {
+        bus_call_free(*call);
+        *call = NULL;
+    }
+    return err;
 }
 
 /* The store's callback, on the writer thread: record, then wake the
@@ -698,6 +720,9 @@ void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context
         break;
     case CALL_FULFILL_MANY:
         err = ops->fulfill_many_submit(backend, &call->fulfill_many.store, call_over, call);
+        break;
+    case CALL_NONCE:
+        err = ops->nonce_submit(backend, &call->nonce.store, call_over, call);
         break;
     }
     if (err != BUS_OK)
@@ -753,6 +778,8 @@ void bus_call_run(struct bus_call *call)
     case CALL_FULFILL_MANY:
         call->result = ops->fulfill_many(backend, &call->fulfill_many.store);
         break;
+    case CALL_NONCE:
+        break; /* recorded above */
     }
     call->over = true;
 }
@@ -891,6 +918,10 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
         return batch_claim_finish(call->bus, &call->claim_many, call->result, reply, error);
     case CALL_FULFILL_MANY:
         return batch_fulfill_finish(call->bus, &call->fulfill_many, call->result, reply, error);
+    case CALL_NONCE:
+        if (call->result != BUS_OK)
+            return bus_error_set(error, call->result, NULL, "the nonce could not be recorded");
+        return BUS_OK; /* no reply of its own: the request's answer was ready */
     }
     return bus_error_set(error, BUS_ERR_INTERNAL, NULL, "unknown call");
 }

@@ -171,6 +171,14 @@ enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, con
 enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal, const char *nonce,
                                    double now);
 
+/* A call that writes only a signed request's nonce, for a request whose
+ * answer is ready (a read, or a write refused before it wrote): the
+ * answer is sent once the nonce is committed, or a replay's 403 instead.
+ * Its finish gives no reply: BUS_OK, or the error to answer. BUS_OK with
+ * *call set, or BUS_ERR_INTERNAL when out of memory. */
+enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce,
+                             double now, struct bus_call **call);
+
 /* Queues the call's write and returns at once. done(context) is called
  * exactly once: after the commit, on the writer thread, or before this
  * returns when the write cannot be queued (finish then reports why). */

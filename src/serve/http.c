@@ -39,6 +39,10 @@ struct request_state {
     struct net_request *request;
     double started;
     char who[sizeof((struct principal *)0)->label];
+    /* An answer ready but for its nonce (http_response.ready_but_nonce),
+     * owned until sent. */
+    bool holding;
+    struct http_response held;
 };
 
 static struct request_state *state_of(struct net_request *request)
@@ -150,11 +154,44 @@ static bool park_claim(struct server *server, struct request_state *state)
     return true;
 }
 
+static void free_held(struct request_state *state)
+{
+    if (state->holding && !state->held.body_is_static)
+        free(state->held.body);
+    state->holding = false;
+}
+
+/* The answer that waited for its nonce, once that is committed: sent as
+ * the handler made it, or the nonce's refusal instead. */
+static void answer_held(struct server *server, struct net_request *request,
+                        struct request_state *state)
+{
+    struct bus_reply reply = {0, NULL};
+    struct bus_error error;
+    struct http_response refusal = {0};
+    enum bus_err err = bus_call_finish(state->write, &reply, &error);
+    struct http_response *response = &state->held;
+    if (err != BUS_OK) {
+        response_from_bus(&refusal, err, &reply, &error);
+        response = &refusal;
+    }
+    bus_reply_clear(&reply); /* a nonce's call has no reply of its own */
+    router_observe(server, request, method_of(request), path_of(request), response->status,
+                   clock_monotonic() - state->started, state->who);
+    send_response(request, response);
+    free(refusal.body);
+    free_held(state);
+}
+
 /* A committed (or failed) write: its answer, built and sent here, on the
  * connection's thread, and counted with the request's original start. */
 static void answer_written(struct server *server, struct net_request *request,
                            struct request_state *state)
 {
+    if (state->holding) {
+        answer_held(server, request, state);
+        return;
+    }
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
     struct http_response response = {0};
@@ -179,6 +216,17 @@ static void on_write_over(void *context)
     net_resume(state->request);
 }
 
+/* Takes the answer that waits for its nonce (the write) into state. */
+static void hold_answer(struct request_state *state, struct http_response *response)
+{
+    if (!response->ready_but_nonce)
+        return;
+    state->held = *response;
+    state->held.writing = NULL;
+    state->held.ready_but_nonce = false;
+    state->holding = true;
+}
+
 /* A handler left a write to commit: submit it and leave the request
  * pending, so this thread serves other connections meanwhile. While the
  * server drains, the write is made here and now instead. The request is
@@ -192,12 +240,14 @@ static void start_write(struct server *server, struct net_request *request,
         struct request_state local = {
             .write = response->writing, .request = request, .started = response->started};
         memcpy(local.who, response->who, sizeof local.who);
+        hold_answer(&local, response);
         waiter_free(response->then_park);
         bus_call_run(local.write);
         answer_written(server, request, &local);
         bus_call_free(local.write);
         return;
     }
+    hold_answer(state, response);
     state->write = response->writing;
     state->then_park = response->then_park;
     state->park_sequence = response->park_sequence;
@@ -363,6 +413,7 @@ static void on_done(void *context, struct net_request *request)
     waiter_free(state->waiter);
     waiter_free(state->then_park);
     bus_call_free(state->write);
+    free_held(state); /* its client went away before the nonce was in */
     if (state->parked)
         atomic_fetch_sub(&server->parked_requests, 1);
     free(state);

@@ -46,6 +46,10 @@ struct http_response {
      * the call from then on. started and who are set with it (by the
      * router), for the metrics and log line of that later answer. */
     struct bus_call *writing;
+    /* The answer above is ready, and `writing` only records the signed
+     * request's nonce: the glue sends it once that is committed, or the
+     * replay's 403 instead (signing_record_nonce). */
+    bool ready_but_nonce;
     /* A claim with wait=: the waiter to park if the write finds nothing
      * (owned by the glue with the write), and the event count read before
      * the write. */

@@ -25,8 +25,14 @@ typedef void (*handler_fn)(struct http_request *, struct http_response *);
 /* Who may call a route. ACCESS_WRITE is ACCESS_KEY for a route whose
  * handler leaves its write to the glue (response->writing): a signed
  * request's nonce is then recorded in the same transaction as that write,
- * instead of in one of its own that the request thread waits for. */
-enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_ADMIN, ACCESS_METRICS,
+ * instead of in one of its own that the request thread waits for.
+ * ACCESS_READ is ACCESS_KEY for a route whose handler changes nothing: a
+ * signed request's answer is made first, and sent once its nonce is
+ * committed, which the request thread does not wait for either (a
+ * long-poll, `wait=`, records its nonce first: it parks before it
+ * answers). ACCESS_KEY's nonce is recorded before its handler runs, and
+ * its thread waits for that. */
+enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_READ, ACCESS_ADMIN, ACCESS_METRICS,
               ACCESS_KEY_OR_ADMIN /* an API key; or, sent without one, admin credentials */ };
 
 struct route {
@@ -52,11 +58,11 @@ static const struct route routes[] = {
     {"POST", "/fulfill", NULL, false, false, ACCESS_WRITE, handle_fulfill_many},
     {"POST", "/fulfill/", NULL, true, false, ACCESS_WRITE, handle_fulfill},
     {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
-    {"GET", "/result/", NULL, true, false, ACCESS_KEY, handle_result},
-    {"GET", "/status/", NULL, true, false, ACCESS_KEY, handle_status},
-    {"GET", "/webhooks/secret", NULL, false, false, ACCESS_KEY, handle_webhook_secret},
+    {"GET", "/result/", NULL, true, false, ACCESS_READ, handle_result},
+    {"GET", "/status/", NULL, true, false, ACCESS_READ, handle_status},
+    {"GET", "/webhooks/secret", NULL, false, false, ACCESS_READ, handle_webhook_secret},
     {"POST", "/set/", NULL, true, true, ACCESS_KEY, handle_kv_set},
-    {"GET", "/get/", NULL, true, true, ACCESS_KEY, handle_kv_get},
+    {"GET", "/get/", NULL, true, true, ACCESS_READ, handle_kv_get},
     {"GET", "/admin/dashboard", NULL, false, false, ACCESS_ADMIN, handle_dashboard_page},
     {"GET", "/admin/dashboard.js", NULL, false, false, ACCESS_ADMIN, handle_dashboard_script},
     {"GET", "/admin/dashboard.css", NULL, false, false, ACCESS_ADMIN, handle_dashboard_style},
@@ -297,6 +303,14 @@ size_t router_body_limit(const char *method, const char *path)
     return strcmp(method, "POST") == 0 && batch ? REQUEST_BATCH_BODY_MAX : REQUEST_BODY_MAX;
 }
 
+/* Whether a signed request's nonce may wait until its handler has run
+ * (enum access): true for a write's, and a read's that does not park. */
+static bool nonce_after_handler(const struct http_request *request, enum access access)
+{
+    return access == ACCESS_WRITE ||
+           (access == ACCESS_READ && request_query(request, "wait") == NULL);
+}
+
 /* The checks before the handler; false when one of them has answered. */
 static bool admit(struct http_request *request, const struct route *route, const char *allowed,
                   const struct request_body *body, struct http_response *response)
@@ -327,14 +341,15 @@ static bool admit(struct http_request *request, const struct route *route, const
                             proof_of_admin(request) != ADMIN_NONE;
         access = request->by_admin ? ACCESS_ADMIN : ACCESS_KEY;
     }
-    bool by_key = access == ACCESS_KEY || access == ACCESS_WRITE;
+    bool by_key = access == ACCESS_KEY || access == ACCESS_WRITE || access == ACCESS_READ;
     if (request->server->config.maintenance && by_key) {
         fail_with(response, BUS_ERR_MAINTENANCE, "the bus is in maintenance mode");
         response->retry_after = 60;
         return false;
     }
     if (by_key && (!authenticate(request, response) ||
-                   !signing_check(request, body, access == ACCESS_WRITE, response)))
+                   !signing_check(request, body, nonce_after_handler(request, access),
+                                  response)))
         return false;
     if (access == ACCESS_ADMIN && !authenticate_admin(request, response))
         return false;
@@ -413,11 +428,11 @@ void router_dispatch(struct server *server, struct net_request *exchange, const 
     if (admit(&request, route, allowed, body, response)) {
         bus_housekeeping(&server->bus, clock_now());
         route->handler(&request, response);
-        if (request.signed_nonce != NULL)
-            signing_record_nonce(&request, response);
         if (response->body == NULL && response->status != 204 && response->suspended == NULL &&
             response->writing == NULL)
             response->status = 500; /* what the glue will send: out of memory */
+        if (request.signed_nonce != NULL)
+            signing_record_nonce(&request, response);
     }
     json_decref(request.json);
     if (response->writing != NULL) {

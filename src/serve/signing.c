@@ -149,6 +149,20 @@ bool signing_check(struct http_request *request, const struct request_body *body
     return true;
 }
 
+/* The answer is ready and changed nothing: it waits (response's
+ * ready_but_nonce) for its nonce as a write of its own, so the thread does
+ * not. False when out of memory: the nonce is then recorded now. */
+static bool nonce_as_write(struct http_request *request, struct http_response *response)
+{
+    struct bus_call *call = NULL;
+    if (bus_nonce_begin(&request->server->bus, request->caller.id, request->signed_nonce,
+                        request->signed_at, &call) != BUS_OK)
+        return false;
+    response->writing = call;
+    response->ready_but_nonce = true;
+    return true;
+}
+
 void signing_record_nonce(struct http_request *request, struct http_response *response)
 {
     if (response->writing != NULL) {
@@ -165,6 +179,8 @@ void signing_record_nonce(struct http_request *request, struct http_response *re
         response_error(response, &error);
         return;
     }
+    if (response->suspended == NULL && nonce_as_write(request, response))
+        return;
     struct http_response refusal = {0};
     if (record_now(request, request->signed_nonce, request->signed_at, &refusal))
         return;

@@ -21,7 +21,10 @@ bool signing_check(struct http_request *request, const struct request_body *body
 /* After the handler of a request whose nonce was deferred: hands the nonce
  * to the handler's write (response->writing), which records it in its own
  * transaction and refuses a replay. A handler that answered without a
- * write (a 400) has it recorded here; a replay's answer becomes the 401. */
+ * write (a read, or a 400) gets a write of the nonce alone, and its answer
+ * waits for it (response->ready_but_nonce); a replay's answer becomes the
+ * 403. Only out of memory, or for a parked long-poll, is the nonce
+ * recorded here and now. */
 void signing_record_nonce(struct http_request *request, struct http_response *response);
 
 #endif

@@ -94,6 +94,21 @@ static enum bus_err pg_nonce_use(void *backend, const char *principal, const cha
     return pg_write(backend, nonce_op, &args);
 }
 
+/* The nonce is all there is to write: merged with the batch's other
+ * nonces as a write's prelude would be. */
+static enum bus_err nothing_more_op(void *connection, void *arg)
+{
+    (void)connection;
+    (void)arg;
+    return BUS_OK;
+}
+
+static enum bus_err pg_nonce_submit(void *backend, const struct store_nonce_call *call,
+                                    store_done_fn done, void *context)
+{
+    return submit_gated(backend, NULL, call, nothing_more_op, NULL, done, context);
+}
+
 /* ---- idempotency -------------------------------------------------------- */
 
 /* Holds, until the transaction ends, the right to use this key: a request
@@ -940,6 +955,7 @@ static const struct store_ops postgres_ops = {
     .sweep_dead_leases = pg_sweep_dead_leases,
     .cleanup = pg_cleanup,
     .nonce_use = pg_nonce_use,
+    .nonce_submit = pg_nonce_submit,
     .key_create = pg_key_create,
     .key_revoke = pg_key_revoke,
     .key_lookup = pg_key_lookup,

@@ -1285,6 +1285,13 @@ static enum bus_err sqlite_nonce_use(void *backend, const char *principal, const
     return writer_run(self->writer, nonce_op, &args);
 }
 
+static enum bus_err sqlite_nonce_submit(void *backend, const struct store_nonce_call *call,
+                                        store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, nonce_gate_op, (void *)call, done, context);
+}
+
 /* ---- key-value store ---------------------------------------------------- */
 
 static enum bus_err write_kv(struct write_connection *conn, const void *arg)
@@ -1855,6 +1862,7 @@ static const struct store_ops sqlite_ops = {
     .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,
     .nonce_use = sqlite_nonce_use,
+    .nonce_submit = sqlite_nonce_submit,
     .key_create = sql_key_create,
     .key_revoke = sql_key_revoke,
     .key_lookup = sqlite_key_lookup,

@@ -528,6 +528,12 @@ struct store_ops {
      * the same nonce was seen less than `keep` seconds ago (a replay). */
     enum bus_err (*nonce_use)(void *backend, const char *principal, const char *nonce, double now,
                               double keep, bool *fresh);
+    /* The same without waiting, for a request whose answer is ready and
+     * waits only for its nonce: done's result is BUS_OK, or
+     * BUS_ERR_INVALID_SIGNATURE for a replay. call stays valid until done
+     * has been called. */
+    enum bus_err (*nonce_submit)(void *backend, const struct store_nonce_call *call,
+                                 store_done_fn done, void *context);
 
     /* Tester keys, by the SHA-256 of the key. */
     enum bus_err (*key_create)(void *backend, const char *key_hash, const char *owner, double now);
