@@ -664,8 +664,8 @@ enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal,
     return BUS_OK;
 }
 
-enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce,
-                             double now, struct bus_call **call)
+enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce, double now,
+                             struct bus_call **call)
 {
     struct bus_error error;
     *call = call_new(bus, CALL_NONCE, &error);

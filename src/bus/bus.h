@@ -176,8 +176,8 @@ enum bus_err bus_call_record_nonce(struct bus_call *call, const char *principal,
  * answer is sent once the nonce is committed, or a replay's 403 instead.
  * Its finish gives no reply: BUS_OK, or the error to answer. BUS_OK with
  * *call set, or BUS_ERR_INTERNAL when out of memory. */
-enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce,
-                             double now, struct bus_call **call);
+enum bus_err bus_nonce_begin(struct bus *bus, const char *principal, const char *nonce, double now,
+                             struct bus_call **call);
 
 /* Queues the call's write and returns at once. done(context) is called
  * exactly once: after the commit, on the writer thread, or before this

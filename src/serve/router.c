@@ -32,8 +32,15 @@ typedef void (*handler_fn)(struct http_request *, struct http_response *);
  * long-poll, `wait=`, records its nonce first: it parks before it
  * answers). ACCESS_KEY's nonce is recorded before its handler runs, and
  * its thread waits for that. */
-enum access { ACCESS_OPEN, ACCESS_KEY, ACCESS_WRITE, ACCESS_READ, ACCESS_ADMIN, ACCESS_METRICS,
-              ACCESS_KEY_OR_ADMIN /* an API key; or, sent without one, admin credentials */ };
+enum access {
+    ACCESS_OPEN,
+    ACCESS_KEY,
+    ACCESS_WRITE,
+    ACCESS_READ,
+    ACCESS_ADMIN,
+    ACCESS_METRICS,
+    ACCESS_KEY_OR_ADMIN /* an API key; or, sent without one, admin credentials */
+};
 
 struct route {
     const char *method;
@@ -348,8 +355,7 @@ static bool admit(struct http_request *request, const struct route *route, const
         return false;
     }
     if (by_key && (!authenticate(request, response) ||
-                   !signing_check(request, body, nonce_after_handler(request, access),
-                                  response)))
+                   !signing_check(request, body, nonce_after_handler(request, access), response)))
         return false;
     if (access == ACCESS_ADMIN && !authenticate_admin(request, response))
         return false;

@@ -13,15 +13,18 @@ the bytes sent and every response still gets the central checks.
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
+import select
+import sqlite3
 import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import Server, admin_client, assert_error, sqlite_only, unique
+from conftest import Client, Server, admin_client, assert_error, sqlite_only, unique
 
 # ---------------------------------------------------------------------------
 # The signer (docs/SIGNING.md)
@@ -499,6 +502,61 @@ def test_nonce_of_a_write_that_did_nothing_is_still_used(sc):
     assert send_signed(sc, "POST", "/intent", publish_body(ns)).status == 201
     assert_signature_refused(send(sc, "POST", target, b"", h))
     assert send_signed(sc, "POST", target).status == 200
+
+
+@sqlite_only("holds the SQLite database's write lock from outside the bus")
+def test_signed_read_does_not_hold_up_its_thread(server_factory):
+    """A signed read is answered once its nonce is committed, but its HTTP
+    thread does not wait for that. With one thread, and the database's write
+    lock held from outside so that no nonce can be committed, a request on
+    another connection is still answered while the signed read waits; the
+    read is answered once the lock is let go."""
+    srv = server_factory(extra_args=["--threads", "1"])
+    c = srv.client()
+    iid = c.publish()
+    # The lease sweep runs on a request's thread once a second and would wait
+    # for the lock too: let one run now, so that none is due while it is held.
+    time.sleep(1.1)
+    assert c.get("/health").status == 200
+    target = f"/status/{iid}"
+    signed = signing_headers(srv.key, "GET", target)
+    reader = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
+    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        reader.request("GET", target, headers={"X-API-KEY": srv.key, **signed})
+        assert other.get("/health").status == 200
+        waiting, _, _ = select.select([reader.sock], [], [], 0)
+        assert not waiting, "the signed read was answered before its nonce was committed"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        other.close()
+    answer = reader.getresponse()
+    assert answer.status == 200
+    assert json.loads(answer.read())["status"] == "open"
+    reader.close()
+    assert_signature_refused(send(c, "GET", target, b"", signed))  # its nonce is spent
+
+
+def test_replayed_reads_are_refused(sc):
+    """A read's answer waits for its nonce: the replay gets the 403, not the
+    data. A long-poll of a result (wait=) records its nonce before it parks,
+    and its replay is refused too."""
+    ns = unique("sig")
+    iid = sc.publish(namespace=ns)
+    for target in (f"/status/{iid}", f"/result/{iid}", "/get/" + unique("k"), "/webhooks/secret"):
+        first, again = replay(sc, "GET", target)
+        assert first.status in (200, 404), (target, first.raw)
+        assert_signature_refused(again)
+    claimed = sc.claim_ok(namespace=ns)
+    target = f"/result/{iid}?wait=5"
+    h = signing_headers(sc.key, "GET", target)
+    assert sc.fulfill(iid, claimed["claim_token"], result={"n": 1}).status == 200
+    first = send(sc, "GET", target, b"", h)
+    assert first.status == 200 and first.json["status"] == "fulfilled", first.raw
+    assert_signature_refused(send(sc, "GET", target, b"", h))
 
 
 def test_forged_request_does_not_use_up_nonce(sc):
