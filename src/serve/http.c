@@ -222,7 +222,8 @@ static void hold_answer(struct request_state *state, struct http_response *respo
     if (!response->ready_but_nonce)
         return;
     state->held = *response;
-    state->held.writing = NULL;
+    state->held.writing = NULL; /* the state's own (state->write) */
+    state->held.then_park = NULL;
     state->held.ready_but_nonce = false;
     state->holding = true;
 }
