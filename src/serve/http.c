@@ -161,50 +161,32 @@ static void free_held(struct request_state *state)
     state->holding = false;
 }
 
-/* The answer that waited for its nonce, once that is committed: sent as
- * the handler made it, or the nonce's refusal instead. */
-static void answer_held(struct server *server, struct net_request *request,
-                        struct request_state *state)
-{
-    struct bus_reply reply = {0, NULL};
-    struct bus_error error;
-    struct http_response refusal = {0};
-    enum bus_err err = bus_call_finish(state->write, &reply, &error);
-    struct http_response *response = &state->held;
-    if (err != BUS_OK) {
-        response_from_bus(&refusal, err, &reply, &error);
-        response = &refusal;
-    }
-    bus_reply_clear(&reply); /* a nonce's call has no reply of its own */
-    router_observe(server, request, method_of(request), path_of(request), response->status,
-                   clock_monotonic() - state->started, state->who);
-    send_response(request, response);
-    free(refusal.body);
-    free_held(state);
-}
-
 /* A committed (or failed) write: its answer, built and sent here, on the
- * connection's thread, and counted with the request's original start. */
+ * connection's thread, and counted with the request's original start. An
+ * answer held for its nonce (state->holding) goes out as its handler made
+ * it, or the nonce's refusal instead. */
 static void answer_written(struct server *server, struct net_request *request,
                            struct request_state *state)
 {
-    if (state->holding) {
-        answer_held(server, request, state);
-        return;
-    }
     struct bus_reply reply = {0, NULL};
     struct bus_error error;
-    struct http_response response = {0};
+    struct http_response built = {0};
     enum bus_err err = bus_call_finish(state->write, &reply, &error);
     if (err == BUS_ERR_EMPTY && state->then_park != NULL && park_claim(server, state))
         return;
-    response_from_bus(&response, err, &reply, &error);
-    if (response.body == NULL && response.status != 204)
-        response.status = 500; /* what send_response will send: out of memory */
-    router_observe(server, request, method_of(request), path_of(request), response.status,
+    struct http_response *response = &built;
+    if (state->holding && err == BUS_OK) {
+        response = &state->held;
+    } else {
+        response_from_bus(&built, err, &reply, &error);
+        if (built.body == NULL && built.status != 204)
+            built.status = 500; /* what send_response will send: out of memory */
+    }
+    router_observe(server, request, method_of(request), path_of(request), response->status,
                    clock_monotonic() - state->started, state->who);
-    send_response(request, &response);
-    free(response.body);
+    send_response(request, response);
+    free(built.body);
+    free_held(state);
 }
 
 /* The writer thread's callback: the write is over, so have the request's
