@@ -204,10 +204,9 @@ enum bus_err bus_prepare_idempotency(const struct principal *caller, const char 
     return BUS_OK;
 }
 
-/* Turns a store result of an idempotent write into the reply. */
-static enum bus_err finish_idempotent(enum bus_err err, struct stored_response *replay,
-                                      unsigned status, char *body, struct bus_reply *reply,
-                                      struct bus_error *error)
+enum bus_err bus_finish_idempotent(enum bus_err err, struct stored_response *replay,
+                                   unsigned status, char *body, struct bus_reply *reply,
+                                   struct bus_error *error)
 {
     if (err == BUS_ERR_IDEMPOTENCY_CONFLICT) {
         free(body);
@@ -319,6 +318,7 @@ enum call_kind {
     CALL_PUBLISH_MANY,
     CALL_CLAIM_MANY,
     CALL_FULFILL_MANY,
+    CALL_KV_SET,
     CALL_NONCE /* a signed request's nonce alone: its answer is ready */
 };
 
@@ -378,6 +378,7 @@ struct bus_call {
         struct publish_many_call publish_many;
         struct claim_many_call claim_many;
         struct fulfill_many_call fulfill_many;
+        struct kv_set_call kv_set;
     };
 };
 
@@ -421,6 +422,9 @@ static void call_clear(struct bus_call *call)
         break;
     case CALL_FULFILL_MANY:
         batch_fulfill_clear(&call->fulfill_many);
+        break;
+    case CALL_KV_SET:
+        bus_kv_clear(&call->kv_set);
         break;
     case CALL_NONCE:
         break;
@@ -603,6 +607,17 @@ enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, c
     return BUS_OK;
 }
 
+enum bus_err bus_kv_set_begin(struct bus *bus, const struct principal *caller, const char *key,
+                              const json_t *body, const char *idempotency_key,
+                              struct bus_call **call, struct bus_error *error)
+{
+    *call = call_new(bus, CALL_KV_SET, error);
+    if (*call == NULL)
+        return BUS_ERR_INTERNAL;
+    enum bus_err err = bus_kv_prepare(caller, key, body, idempotency_key, &(*call)->kv_set, error);
+    return err == BUS_OK ? BUS_OK : abandon(call, err);
+}
+
 enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,
                             const json_t *body, struct bus_call **call, struct bus_error *error)
 {
@@ -643,6 +658,8 @@ static const struct store_nonce_call **nonce_slot(struct bus_call *call)
         return &call->claim_many.store.nonce;
     case CALL_FULFILL_MANY:
         return &call->fulfill_many.store.nonce;
+    case CALL_KV_SET:
+        return &call->kv_set.store.nonce;
     case CALL_NONCE:
         break; /* the nonce is the whole call: call->nonce.store */
     }
@@ -721,6 +738,9 @@ void bus_call_submit(struct bus_call *call, bus_call_done_fn done, void *context
     case CALL_FULFILL_MANY:
         err = ops->fulfill_many_submit(backend, &call->fulfill_many.store, call_over, call);
         break;
+    case CALL_KV_SET:
+        err = ops->kv_set_submit(backend, &call->kv_set.store, call_over, call);
+        break;
     case CALL_NONCE:
         err = ops->nonce_submit(backend, &call->nonce.store, call_over, call);
         break;
@@ -778,6 +798,12 @@ void bus_call_run(struct bus_call *call)
     case CALL_FULFILL_MANY:
         call->result = ops->fulfill_many(backend, &call->fulfill_many.store);
         break;
+    case CALL_KV_SET: {
+        const struct store_kv_set_call *kv = &call->kv_set.store;
+        call->result = ops->kv_set(backend, kv->write, kv->idem, kv->response_status,
+                                   kv->response_body, kv->replay);
+        break;
+    }
     case CALL_NONCE:
         break; /* recorded above */
     }
@@ -824,8 +850,8 @@ static enum bus_err finish_publish(struct bus *bus, struct publish_call *publish
     if (err == BUS_OK && publish->replay.body == NULL)
         bus_count_published(bus, &publish->intent);
     char *response = publish->response;
-    publish->response = NULL; /* finish_idempotent takes it */
-    return finish_idempotent(err, &publish->replay, 201, response, reply, error);
+    publish->response = NULL; /* bus_finish_idempotent takes it */
+    return bus_finish_idempotent(err, &publish->replay, 201, response, reply, error);
 }
 
 static enum bus_err finish_claim(struct bus *bus, struct claim_call *claim, enum bus_err err,
@@ -918,6 +944,8 @@ enum bus_err bus_call_finish(struct bus_call *call, struct bus_reply *reply,
         return batch_claim_finish(call->bus, &call->claim_many, call->result, reply, error);
     case CALL_FULFILL_MANY:
         return batch_fulfill_finish(call->bus, &call->fulfill_many, call->result, reply, error);
+    case CALL_KV_SET:
+        return bus_kv_finish(&call->kv_set, call->result, reply, error);
     case CALL_NONCE:
         if (call->result != BUS_OK)
             return bus_error_set(error, call->result, NULL, "the nonce could not be recorded");
@@ -983,59 +1011,6 @@ enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, co
     else
         bus_error_set(error, err, NULL, "the intent could not be read");
     intent_record_clear(&record);
-    return err;
-}
-
-enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const char *key,
-                        const json_t *body, const char *idempotency_key, struct bus_reply *reply,
-                        struct bus_error *error)
-{
-    struct idempotency idem;
-    const struct idempotency *use_idem = NULL;
-    char *value_json = NULL;
-    double ttl = 0;
-    if (!validate_kv_key(key))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_key",
-                             "key must be 1 to %d bytes without control characters",
-                             KV_KEY_MAX_BYTES);
-    enum bus_err err = validate_kv_set(body, &value_json, &ttl, error);
-    if (err != BUS_OK)
-        return err;
-    char scope[KV_KEY_MAX_BYTES + 16];
-    snprintf(scope, sizeof scope, "POST /set/%s", key);
-    err = bus_prepare_idempotency(caller, idempotency_key, scope, body, &idem, &use_idem, error);
-    if (err != BUS_OK) {
-        free(value_json);
-        return err;
-    }
-    struct kv_write write = {.key = key, .value_json = value_json, .now = clock_now()};
-    strcpy(write.principal, caller->id);
-    write.expires_at = write.now + ttl;
-    char *response = reply_kv_set(key, write.expires_at);
-    struct stored_response replay = {0, NULL};
-    err = response ? bus->store->ops->kv_set(bus->store->backend, &write, use_idem, 200, response,
-                                             &replay)
-                   : BUS_ERR_INTERNAL;
-    free(value_json);
-    return finish_idempotent(err, &replay, 200, response, reply, error);
-}
-
-enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const char *key,
-                        struct bus_reply *reply, struct bus_error *error)
-{
-    char *value_json = NULL;
-    if (!validate_kv_key(key))
-        return bus_error_set(error, BUS_ERR_INVALID_FIELD, "invalid_key",
-                             "key must be 1 to %d bytes without control characters",
-                             KV_KEY_MAX_BYTES);
-    enum bus_err err = bus->store->ops->kv_get(bus->store->backend, caller->id, key, clock_now(),
-                                               &value_json);
-    if (err == BUS_ERR_NOT_FOUND)
-        return bus_error_set(error, err, NULL, "Key not found.");
-    if (err != BUS_OK)
-        return bus_error_set(error, err, NULL, "the key could not be read");
-    err = set_reply(reply, 200, reply_kv_value(value_json), error);
-    free(value_json);
     return err;
 }
 

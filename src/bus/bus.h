@@ -120,9 +120,9 @@ enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *
  * tallies) to the per-goal counters and the minute ring at now. */
 void bus_count_tallies(struct bus *bus, const struct goal_tallies *tallies, double now);
 
-/* ---- the intent writes without blocking ------------------------------
+/* ---- the writes without blocking -------------------------------------
  * POST /intent, /claim, /fulfill/<id>, /extend_claim/<id> and /fail/<id>
- * (and the batches POST /intents and /fulfill)
+ * (and the batches POST /intents and /fulfill), and POST /set/<key>,
  * come in two halves so that no request thread waits for the commit:
  * bus_*_begin validates and prepares on the caller's thread;
  * bus_call_submit queues the write; the writer thread reports the commit
@@ -162,6 +162,11 @@ enum bus_err bus_extend_begin(struct bus *bus, const struct principal *caller, c
                               const json_t *body, struct bus_call **call, struct bus_error *error);
 enum bus_err bus_fail_begin(struct bus *bus, const struct principal *caller, const char *id,
                             const json_t *body, struct bus_call **call, struct bus_error *error);
+
+/* POST /set/<key>, scoped to the caller: {"value", "ttl"?}; reply 200. */
+enum bus_err bus_kv_set_begin(struct bus *bus, const struct principal *caller, const char *key,
+                              const json_t *body, const char *idempotency_key,
+                              struct bus_call **call, struct bus_error *error);
 
 /* For a signed request: records its nonce in the same transaction, just
  * before the call's write (and kept whatever the write does). A nonce seen
@@ -211,10 +216,7 @@ enum bus_err bus_read_intent(struct bus *bus, const struct principal *caller, co
                              bool with_result, struct bus_reply *reply, struct bus_error *error,
                              enum intent_status *status);
 
-/* POST /set/<key> and GET /get/<key>, scoped to the caller. */
-enum bus_err bus_kv_set(struct bus *bus, const struct principal *caller, const char *key,
-                        const json_t *body, const char *idempotency_key, struct bus_reply *reply,
-                        struct bus_error *error);
+/* GET /get/<key>, scoped to the caller (POST /set/<key> is a call). */
 enum bus_err bus_kv_get(struct bus *bus, const struct principal *caller, const char *key,
                         struct bus_reply *reply, struct bus_error *error);
 

@@ -1,6 +1,6 @@
 /* What bus.c shares with bus/batch.c and bus/batch_fulfill.c (the batch
  * publish, claim and fulfil), so the batch calls prepare, count and notify
- * exactly as the single ones do.
+ * exactly as the single ones do; and with bus/kv.c, the KV set's call.
  * Not for other layers. */
 #ifndef BUS_BUS_INTERNAL_H
 #define BUS_BUS_INTERNAL_H
@@ -55,5 +55,34 @@ void bus_fulfill_clear(struct fulfill_call *fulfill);
  * its result waiters; else the error the single route answers. */
 enum bus_err bus_settle_fulfill(struct bus *bus, const struct fulfill_call *fulfill,
                                 enum bus_err err, struct bus_error *error);
+
+/* Turns the store's result of an idempotent write into the reply: body
+ * (taken) with status, or the replayed response, or the error. */
+enum bus_err bus_finish_idempotent(enum bus_err err, struct stored_response *replay,
+                                   unsigned status, char *body, struct bus_reply *reply,
+                                   struct bus_error *error);
+
+/* One KV set (POST /set/<key>): what it writes, its idempotency record,
+ * its reply and the store's arguments (pointing into itself: it must not
+ * move once prepared). */
+struct kv_set_call {
+    struct kv_write write; /* key and value_json point at the two below */
+    char *key;             /* owned */
+    char *value_json;      /* owned */
+    struct idempotency idem;
+    char *response; /* owned until finished: the 200 body, stored with a key */
+    struct stored_response replay;
+    struct store_kv_set_call store;
+};
+
+/* Validates a set of key to body for caller and readies kv->store; the
+ * errors of POST /set/<key>. */
+enum bus_err bus_kv_prepare(const struct principal *caller, const char *key, const json_t *body,
+                            const char *idempotency_key, struct kv_set_call *kv,
+                            struct bus_error *error);
+void bus_kv_clear(struct kv_set_call *kv);
+/* After the store's result: the reply, the earlier one for a replay. */
+enum bus_err bus_kv_finish(struct kv_set_call *kv, enum bus_err err, struct bus_reply *reply,
+                           struct bus_error *error);
 
 #endif

@@ -10,26 +10,15 @@
 #include "serve/router.h"
 #include "serve/server.h"
 
-/* Publish, claim, fulfill, extend and fail leave their write in
- * response->writing: the HTTP glue suspends the connection until it is
- * committed, so no request thread waits for the writer
- * (docs/ARCHITECTURE.md). */
-static void leave_write(struct http_response *response, enum bus_err begun, struct bus_call *call,
-                        const struct bus_error *error)
-{
-    if (begun == BUS_OK)
-        response->writing = call;
-    else
-        response_error(response, error);
-}
-
+/* Publish, claim, fulfill, extend and fail leave their write to the glue
+ * (response_leave_write). */
 void handle_publish(struct http_request *request, struct http_response *response)
 {
     struct bus_call *call = NULL;
     struct bus_error error;
     enum bus_err err = bus_publish_begin(&request->server->bus, &request->caller, request->json,
                                          request_header(request, "Idempotency-Key"), &call, &error);
-    leave_write(response, err, call, &error);
+    response_leave_write(response, err, call, &error);
 }
 
 /* POST /intents: the batch publish (bus/batch.h). Idempotency keys are
@@ -40,7 +29,7 @@ void handle_publish_many(struct http_request *request, struct http_response *res
     struct bus_error error;
     enum bus_err err = bus_publish_many_begin(&request->server->bus, &request->caller,
                                               request->json, &call, &error);
-    leave_write(response, err, call, &error);
+    response_leave_write(response, err, call, &error);
 }
 
 /* ?max=K of a batch claim: plain decimal digits, 1 to BATCH_MAX_ITEMS;
@@ -144,7 +133,7 @@ void handle_claim(struct http_request *request, struct http_response *response)
     struct bus_call *call = NULL;
     enum bus_err err =
         bus_claim_begin(&request->server->bus, &request->caller, &params, &call, &error);
-    leave_write(response, err, call, &error);
+    response_leave_write(response, err, call, &error);
     if (err != BUS_OK || wait <= 0)
         return;
     response->then_park = long_poll_claim_waiter(request, &params, wait);
@@ -161,7 +150,7 @@ static void handle_lease(struct http_request *request, struct http_response *res
     struct bus_error error;
     enum bus_err err = begin(&request->server->bus, &request->caller, request->param,
                              request->json, &call, &error);
-    leave_write(response, err, call, &error);
+    response_leave_write(response, err, call, &error);
 }
 
 void handle_extend(struct http_request *request, struct http_response *response)
@@ -183,7 +172,7 @@ void handle_fulfill_many(struct http_request *request, struct http_response *res
     struct bus_error error;
     enum bus_err err = bus_fulfill_many_begin(&request->server->bus, &request->caller,
                                               request->json, &call, &error);
-    leave_write(response, err, call, &error);
+    response_leave_write(response, err, call, &error);
 }
 
 void handle_fail(struct http_request *request, struct http_response *response)

@@ -89,4 +89,11 @@ bool response_refuse(struct http_response *response, unsigned status, const char
 void response_from_bus(struct http_response *response, enum bus_err err, struct bus_reply *reply,
                        const struct bus_error *error);
 
+/* Leaves a begun call (bus.h) in response->writing: the HTTP glue
+ * suspends the connection until its write is committed, so no request
+ * thread waits for the writer (docs/ARCHITECTURE.md). A begin that failed
+ * (begun != BUS_OK) gets its error body instead. */
+void response_leave_write(struct http_response *response, enum bus_err begun, struct bus_call *call,
+                          const struct bus_error *error);
+
 #endif

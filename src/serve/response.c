@@ -68,3 +68,12 @@ void response_from_bus(struct http_response *response, enum bus_err err, struct 
         response_error(response, error);
     }
 }
+
+void response_leave_write(struct http_response *response, enum bus_err begun, struct bus_call *call,
+                          const struct bus_error *error)
+{
+    if (begun == BUS_OK)
+        response->writing = call;
+    else
+        response_error(response, error);
+}

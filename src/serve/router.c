@@ -68,7 +68,7 @@ static const struct route routes[] = {
     {"GET", "/result/", NULL, true, false, ACCESS_READ, handle_result},
     {"GET", "/status/", NULL, true, false, ACCESS_READ, handle_status},
     {"GET", "/webhooks/secret", NULL, false, false, ACCESS_READ, handle_webhook_secret},
-    {"POST", "/set/", NULL, true, true, ACCESS_KEY, handle_kv_set},
+    {"POST", "/set/", NULL, true, true, ACCESS_WRITE, handle_kv_set},
     {"GET", "/get/", NULL, true, true, ACCESS_READ, handle_kv_get},
     {"GET", "/admin/dashboard", NULL, false, false, ACCESS_ADMIN, handle_dashboard_page},
     {"GET", "/admin/dashboard.js", NULL, false, false, ACCESS_ADMIN, handle_dashboard_script},

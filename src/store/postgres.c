@@ -859,32 +859,40 @@ static enum bus_err write_kv(PGconn *conn, const void *arg)
                    5, params, NULL);
 }
 
-struct kv_set_args {
-    const struct kv_write *write;
-    const struct idempotency *idem;
-    unsigned status;
-    const char *body;
-    struct stored_response *replay;
-};
-
 static enum bus_err kv_set_op(void *connection, void *arg)
 {
-    struct kv_set_args *args = arg;
-    if (args->idem != NULL) {
-        enum bus_err err = idempotency_lock(connection, args->idem);
+    struct store_kv_set_call *call = arg;
+    if (call->idem != NULL) {
+        enum bus_err err = idempotency_lock(connection, call->idem);
         if (err != BUS_OK)
             return err;
     }
-    return idempotent_write(connection, args->idem, args->write->now, args->status, args->body,
-                            args->replay, write_kv, args->write);
+    return idempotent_write(connection, call->idem, call->write->now, call->response_status,
+                            call->response_body, call->replay, write_kv, call->write);
+}
+
+/* Whose locks a KV set takes (pg_writer_pick): its idempotency key's. */
+static const char *kv_set_locks(const struct store_kv_set_call *call)
+{
+    return call->idem != NULL ? call->idem->principal : NULL;
 }
 
 static enum bus_err pg_kv_set(void *backend, const struct kv_write *write,
                               const struct idempotency *idem, unsigned response_status,
                               const char *response_body, struct stored_response *replay)
 {
-    struct kv_set_args args = {write, idem, response_status, response_body, replay};
-    return pg_write_as(backend, idem != NULL ? idem->principal : NULL, kv_set_op, &args);
+    struct store_kv_set_call call = {.write = write,
+                                     .idem = idem,
+                                     .response_status = response_status,
+                                     .response_body = response_body,
+                                     .replay = replay};
+    return pg_write_as(backend, kv_set_locks(&call), kv_set_op, &call);
+}
+
+static enum bus_err pg_kv_set_submit(void *backend, struct store_kv_set_call *call,
+                                     store_done_fn done, void *context)
+{
+    return submit_gated(backend, kv_set_locks(call), call->nonce, kv_set_op, call, done, context);
 }
 
 /* ---- opening and closing ------------------------------------------------ */
@@ -951,6 +959,7 @@ static const struct store_ops postgres_ops = {
     .fail_submit = pg_fail_submit,
     .get_intent = pg_get_intent,
     .kv_set = pg_kv_set,
+    .kv_set_submit = pg_kv_set_submit,
     .kv_get = pg_kv_get,
     .sweep_dead_leases = pg_sweep_dead_leases,
     .cleanup = pg_cleanup,

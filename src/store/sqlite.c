@@ -1306,19 +1306,11 @@ static enum bus_err write_kv(struct write_connection *conn, const void *arg)
     return run_statement(conn, stmt);
 }
 
-struct kv_set_args {
-    const struct kv_write *write;
-    const struct idempotency *idem;
-    unsigned status;
-    const char *body;
-    struct stored_response *replay;
-};
-
 static enum bus_err kv_set_op(void *connection, void *arg)
 {
-    struct kv_set_args *args = arg;
-    return idempotent_write(connection, args->idem, args->write->now, args->status, args->body,
-                            args->replay, write_kv, args->write);
+    struct store_kv_set_call *call = arg;
+    return idempotent_write(connection, call->idem, call->write->now, call->response_status,
+                            call->response_body, call->replay, write_kv, call->write);
 }
 
 static enum bus_err sqlite_kv_set(void *backend, const struct kv_write *write,
@@ -1326,8 +1318,18 @@ static enum bus_err sqlite_kv_set(void *backend, const struct kv_write *write,
                                   const char *response_body, struct stored_response *replay)
 {
     struct sqlite_backend *self = backend;
-    struct kv_set_args args = {write, idem, response_status, response_body, replay};
-    return writer_run(self->writer, kv_set_op, &args);
+    struct store_kv_set_call call = {.write = write,
+                                     .idem = idem,
+                                     .response_status = response_status,
+                                     .response_body = response_body,
+                                     .replay = replay};
+    return writer_run(self->writer, kv_set_op, &call);
+}
+
+static enum bus_err sqlite_kv_set_submit(void *backend, struct store_kv_set_call *call,
+                                         store_done_fn done, void *context)
+{
+    return submit_gated(backend, call->nonce, kv_set_op, call, done, context);
 }
 
 /* ---- expired leases and cleanup ---------------------------------------- */
@@ -1858,6 +1860,7 @@ static const struct store_ops sqlite_ops = {
     .fail_submit = sqlite_fail_submit,
     .get_intent = sqlite_get_intent,
     .kv_set = sqlite_kv_set,
+    .kv_set_submit = sqlite_kv_set_submit,
     .kv_get = sqlite_kv_get,
     .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,

@@ -320,6 +320,18 @@ struct store_fulfill_many_call {
     enum bus_err *results; /* out: count of them */
 };
 
+/* A KV set (POST /set/<key>), with store_publish_call's idempotency:
+ * response_body is remembered with idem, and a replay leaves the earlier
+ * response in *replay and writes nothing. */
+struct store_kv_set_call {
+    const struct store_nonce_call *nonce;
+    const struct kv_write *write;
+    const struct idempotency *idem; /* NULL = none */
+    unsigned response_status;
+    const char *response_body;
+    struct stored_response *replay; /* out */
+};
+
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
  * the backend's writer thread: it must only record the result and wake
@@ -511,6 +523,9 @@ struct store_ops {
     enum bus_err (*kv_set)(void *backend, const struct kv_write *write,
                            const struct idempotency *idem, unsigned response_status,
                            const char *response_body, struct stored_response *replay);
+    /* The same without waiting, as publish_submit. */
+    enum bus_err (*kv_set_submit)(void *backend, struct store_kv_set_call *call, store_done_fn done,
+                                  void *context);
     /* BUS_ERR_NOT_FOUND when absent or expired. *value_json is malloc'd. */
     enum bus_err (*kv_get)(void *backend, const char *principal, const char *key, double now,
                            char **value_json);

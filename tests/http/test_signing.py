@@ -540,6 +540,47 @@ def test_signed_read_does_not_hold_up_its_thread(server_factory):
     assert_signature_refused(send(c, "GET", target, b"", signed))  # its nonce is spent
 
 
+@sqlite_only("holds the SQLite database's write lock from outside the bus")
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_kv_set_does_not_hold_up_its_thread(server_factory, signed):
+    """A KV set is committed by the writer while its connection is
+    suspended: with one thread and the write lock held from outside, a
+    request on another connection is still answered, and the set is
+    answered, and its value readable, once the lock goes. Signed, its
+    nonce goes in the same transaction and is spent after."""
+    srv = server_factory(extra_args=["--threads", "1"])
+    c = srv.client()
+    time.sleep(1.1)  # no lease sweep due while the lock is held (see above)
+    assert c.get("/health").status == 200
+    key = unique("k")
+    target = f"/set/{key}"
+    body = json.dumps({"value": {"n": 7}}).encode()
+    headers = {"X-API-KEY": srv.key, "Content-Type": "application/json"}
+    if signed:
+        headers.update(signing_headers(srv.key, "POST", target, body))
+    setter = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    other = Client(srv.port, srv.key, timeout=3)
+    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        setter.request("POST", target, body=body, headers=headers)
+        assert other.get("/health").status == 200
+        waiting, _, _ = select.select([setter.sock], [], [], 0)
+        assert not waiting, "the set was answered before it was committed"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        other.close()
+    answer = setter.getresponse()
+    assert answer.status == 200
+    assert json.loads(answer.read())["key"] == key
+    setter.close()
+    got = c.get(target.replace("/set/", "/get/"))
+    assert got.status == 200 and got.json == {"value": {"n": 7}}, got.raw
+    if signed:
+        assert_signature_refused(send(c, "POST", target, body, headers))
+
+
 def test_replayed_reads_are_refused(sc):
     """A read's answer waits for its nonce: the replay gets the 403, not the
     data. A long-poll of a result (wait=) records its nonce before it parks,
