@@ -39,6 +39,7 @@ void bus_init(struct bus *bus, struct store *store, const struct bus_settings *s
 
 void bus_destroy(struct bus *bus)
 {
+    housekeeping_wait_idle(&bus->housekeeping); /* a queued sweep counts into the below */
     housekeeping_destroy(&bus->housekeeping);
     goal_stats_free(bus->goals);
     bus->goals = NULL;
@@ -111,65 +112,6 @@ static void notify_published(struct bus *bus, const struct intent_new *intent)
         .due = intent->run_at,
     };
     bus_notify(bus, &event);
-}
-
-void bus_count_tallies(struct bus *bus, const struct goal_tallies *tallies, double now)
-{
-    for (size_t i = 0; i < tallies->count; i++) {
-        const struct goal_tally *row = &tallies->rows[i];
-        struct goal_series *series = goal_stats_series(bus->goals, row->namespace_, row->goal);
-        long expired = row->lease_requeued + row->lease_dead;
-        for (long n = 0; n < expired; n++) {
-            goal_series_count(series, GOAL_LEASE_EXPIRED);
-            /* A lapsed lease is an attempt that failed: the charts count it so. */
-            minute_ring_count(bus->minutes, MINUTE_FAILED, now);
-        }
-        for (long n = 0; n < row->lease_dead + row->cancelled; n++)
-            goal_series_count(series, GOAL_DEAD);
-    }
-}
-
-void bus_housekeeping(struct bus *bus, double now)
-{
-    struct housekeeping_due due = housekeeping_take(&bus->housekeeping, now);
-    if (due.sweep) {
-        long dead = 0;
-        struct goal_tallies goals = {0};
-        if (bus->store->ops->sweep_dead_leases(bus->store->backend, now, &dead, &goals) != BUS_OK)
-            fprintf(stderr, "intent-bus: lease sweep failed; retrying on later traffic\n");
-        else
-            bus_count_tallies(bus, &goals, now);
-        goal_tallies_clear(&goals);
-        atomic_fetch_add(&bus->counters.lease_expiries, (unsigned long)dead);
-        atomic_fetch_add(&bus->counters.dead_letters[DEAD_LEASE_EXPIRED], (unsigned long)dead);
-    }
-    if (due.cleanup) {
-        struct cleanup_stats stats = {0};
-        enum bus_err err = bus_run_cleanup(bus, now, &stats);
-        if (err != BUS_OK)
-            fprintf(stderr, "intent-bus: cleanup failed (%s); retrying in %.0f s\n",
-                    bus_err_code(err), HOUSEKEEPING_RETRY_AFTER_FAILURE);
-        goal_tallies_clear(&stats.goals);
-        housekeeping_cleanup_done(&bus->housekeeping, err == BUS_OK, now);
-    }
-}
-
-enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats)
-{
-    enum bus_err err = bus->store->ops->cleanup(bus->store->backend, now,
-                                                bus->settings.retention_seconds, stats);
-    atomic_fetch_add(&bus->counters.cleanup_runs, 1);
-    if (err != BUS_OK) {
-        atomic_fetch_add(&bus->counters.cleanup_failures, 1);
-        return err;
-    }
-    unsigned long expired = (unsigned long)(stats->expired_claims_requeued + stats->expired_claims_dead);
-    atomic_fetch_add(&bus->counters.lease_expiries, expired);
-    atomic_fetch_add(&bus->counters.retries, (unsigned long)stats->expired_claims_requeued);
-    atomic_fetch_add(&bus->counters.dead_letters[DEAD_LEASE_EXPIRED],
-                     (unsigned long)stats->expired_claims_dead);
-    bus_count_tallies(bus, &stats->goals, now);
-    return BUS_OK;
 }
 
 /* Sets the reply, or reports an allocation failure. */

@@ -109,11 +109,14 @@ void bus_destroy(struct bus *bus);
 /* Tells the listener a newly published intent is claimable (at run_at). */
 void bus_notify_published(struct bus *bus, const struct intent_new *intent);
 
-/* Runs the sweep and cleanup duties that are due; called once per request.
- * Failures are logged and retried later, never reported to the caller. */
+/* Starts the sweep and cleanup duties that are due; called once per
+ * request. They are queued to the store's writer and the caller does not
+ * wait for them (bus/housekeeping_jobs.c). Failures are logged and retried
+ * later, never reported to the caller. */
 void bus_housekeeping(struct bus *bus, double now);
 
-/* Runs the full cleanup pass now and counts it (lazily or for an admin). */
+/* Runs the full cleanup pass now, waiting for it, and counts it (for an
+ * admin, who is answered with what it did). */
 enum bus_err bus_run_cleanup(struct bus *bus, double now, struct cleanup_stats *stats);
 
 /* Adds what a background pass or a cancel reported per goal (the store's

@@ -59,24 +59,27 @@ static enum bus_err kill_exhausted(PGconn *conn, double now, long *count,
     return err;
 }
 
-struct sweep_args {
-    double now;
-    long *dead_count;
-    struct goal_tallies *goals;
-};
-
 static enum bus_err sweep_op(void *connection, void *arg)
 {
-    struct sweep_args *args = arg;
-    goal_tallies_reset(args->goals);
-    return kill_exhausted(connection, args->now, args->dead_count, args->goals);
+    struct store_sweep_call *call = arg;
+    goal_tallies_reset(&call->goals);
+    return kill_exhausted(connection, call->now, &call->dead_count, &call->goals);
 }
 
 enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count,
                                   struct goal_tallies *goals)
 {
-    struct sweep_args args = {now, dead_count, goals};
-    return pg_write(backend, sweep_op, &args);
+    struct store_sweep_call call = {.now = now, .goals = *goals};
+    enum bus_err err = pg_write(backend, sweep_op, &call);
+    *goals = call.goals;
+    *dead_count = call.dead_count;
+    return err;
+}
+
+enum bus_err pg_sweep_submit(void *backend, struct store_sweep_call *call, store_done_fn done,
+                             void *context)
+{
+    return writer_submit(pg_writer_pick(backend, NULL), sweep_op, call, done, context);
 }
 
 /* Requeues, each with its own backoff, the lapsed leases that have
@@ -122,19 +125,13 @@ static enum bus_err delete_before(PGconn *conn, const char *sql, double cutoff, 
     return err;
 }
 
-struct cleanup_args {
-    double now;
-    double retention_seconds;
-    struct cleanup_stats *stats;
-};
-
 static enum bus_err cleanup_op(void *connection, void *arg)
 {
     PGconn *conn = connection;
-    struct cleanup_args *args = arg;
-    double now = args->now;
-    double retained_since = now - args->retention_seconds;
-    struct cleanup_stats *stats = args->stats;
+    struct store_cleanup_call *call = arg;
+    double now = call->now;
+    double retained_since = now - call->retention_seconds;
+    struct cleanup_stats *stats = &call->stats;
     struct goal_tallies goals = stats->goals;
     memset(stats, 0, sizeof *stats);
     stats->goals = goals;
@@ -178,6 +175,15 @@ static enum bus_err cleanup_op(void *connection, void *arg)
 enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
                         struct cleanup_stats *stats)
 {
-    struct cleanup_args args = {now, retention_seconds, stats};
-    return pg_write(backend, cleanup_op, &args);
+    struct store_cleanup_call call = {
+        .now = now, .retention_seconds = retention_seconds, .stats = *stats};
+    enum bus_err err = pg_write(backend, cleanup_op, &call);
+    *stats = call.stats;
+    return err;
+}
+
+enum bus_err pg_cleanup_submit(void *backend, struct store_cleanup_call *call, store_done_fn done,
+                               void *context)
+{
+    return writer_submit(pg_writer_pick(backend, NULL), cleanup_op, call, done, context);
 }

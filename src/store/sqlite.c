@@ -1408,23 +1408,17 @@ static enum bus_err settle_leases(struct write_connection *conn, enum writer_sta
     return err;
 }
 
-struct sweep_args {
-    double now;
-    long *dead_count;
-    struct goal_tallies *goals;
-};
-
 static enum bus_err sweep_op(void *connection, void *arg)
 {
-    struct sweep_args *args = arg;
+    struct store_sweep_call *call = arg;
     long requeued = 0;
-    *args->dead_count = 0;
-    goal_tallies_reset(args->goals);
-    enum bus_err err = settle_leases(connection, W_EXHAUSTED_LEASES, args->now, args->goals,
-                                     args->dead_count, &requeued);
+    call->dead_count = 0;
+    goal_tallies_reset(&call->goals);
+    enum bus_err err = settle_leases(connection, W_EXHAUSTED_LEASES, call->now, &call->goals,
+                                     &call->dead_count, &requeued);
     assert(requeued == 0);
     if (err != BUS_OK)
-        *args->dead_count = 0;
+        call->dead_count = 0;
     return err;
 }
 
@@ -1432,8 +1426,18 @@ static enum bus_err sqlite_sweep_dead_leases(void *backend, double now, long *de
                                              struct goal_tallies *goals)
 {
     struct sqlite_backend *self = backend;
-    struct sweep_args args = {now, dead_count, goals};
-    return writer_run(self->writer, sweep_op, &args);
+    struct store_sweep_call call = {.now = now, .goals = *goals};
+    enum bus_err err = writer_run(self->writer, sweep_op, &call);
+    *goals = call.goals;
+    *dead_count = call.dead_count;
+    return err;
+}
+
+static enum bus_err sqlite_sweep_submit(void *backend, struct store_sweep_call *call,
+                                        store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, sweep_op, call, done, context);
 }
 
 /* Runs one DELETE with its cut-off time and adds the rows removed. */
@@ -1448,18 +1452,12 @@ static enum bus_err delete_before(struct write_connection *conn, enum writer_sta
     return err;
 }
 
-struct cleanup_args {
-    double now;
-    double retention_seconds;
-    struct cleanup_stats *stats;
-};
-
 static enum bus_err cleanup_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
-    struct cleanup_args *args = arg;
-    double now = args->now;
-    struct cleanup_stats *stats = args->stats;
+    struct store_cleanup_call *call = arg;
+    double now = call->now;
+    struct cleanup_stats *stats = &call->stats;
     struct goal_tallies goals = stats->goals;
     memset(stats, 0, sizeof *stats);
     stats->goals = goals;
@@ -1468,7 +1466,7 @@ static enum bus_err cleanup_op(void *connection, void *arg)
     if (err == BUS_OK)
         err = settle_leases(conn, W_EXPIRED_LEASES, now, &stats->goals, &stats->expired_claims_dead,
                             &stats->expired_claims_requeued);
-    double retained_since = now - args->retention_seconds;
+    double retained_since = now - call->retention_seconds;
     if (err == BUS_OK)
         err = delete_before(conn, W_DELETE_FULFILLED, retained_since, &stats->fulfilled_deleted);
     if (err == BUS_OK)
@@ -1491,8 +1489,18 @@ static enum bus_err sqlite_cleanup(void *backend, double now, double retention_s
                                    struct cleanup_stats *stats)
 {
     struct sqlite_backend *self = backend;
-    struct cleanup_args args = {now, retention_seconds, stats};
-    return writer_run(self->writer, cleanup_op, &args);
+    struct store_cleanup_call call = {
+        .now = now, .retention_seconds = retention_seconds, .stats = *stats};
+    enum bus_err err = writer_run(self->writer, cleanup_op, &call);
+    *stats = call.stats;
+    return err;
+}
+
+static enum bus_err sqlite_cleanup_submit(void *backend, struct store_cleanup_call *call,
+                                          store_done_fn done, void *context)
+{
+    struct sqlite_backend *self = backend;
+    return writer_submit(self->writer, cleanup_op, call, done, context);
 }
 
 /* ---- reads, on the pool of read-only connections ------------------------ */
@@ -1864,6 +1872,8 @@ static const struct store_ops sqlite_ops = {
     .kv_get = sqlite_kv_get,
     .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,
+    .sweep_submit = sqlite_sweep_submit,
+    .cleanup_submit = sqlite_cleanup_submit,
     .nonce_use = sqlite_nonce_use,
     .nonce_submit = sqlite_nonce_submit,
     .key_create = sql_key_create,

@@ -332,6 +332,22 @@ struct store_kv_set_call {
     struct stored_response *replay; /* out */
 };
 
+/* The housekeeping a request triggers (spec 11: lazy, on traffic), queued
+ * without anyone waiting for it: sweep_dead_leases' and cleanup's
+ * arguments and results, in memory kept valid until done has been called.
+ * The caller clears the tallies (goals, stats.goals). */
+struct store_sweep_call {
+    double now;
+    long dead_count;           /* out */
+    struct goal_tallies goals; /* out */
+};
+
+struct store_cleanup_call {
+    double now;
+    double retention_seconds;
+    struct cleanup_stats stats; /* out */
+};
+
 /* Called once the write is committed, with the operation's result (or
  * BUS_ERR_DATABASE_BUSY when the commit failed and nothing was kept), on
  * the backend's writer thread: it must only record the result and wake
@@ -538,6 +554,11 @@ struct store_ops {
      * intents and dead letters older than retention_seconds go. */
     enum bus_err (*cleanup)(void *backend, double now, double retention_seconds,
                             struct cleanup_stats *stats);
+    /* The two without waiting, as publish_submit. */
+    enum bus_err (*sweep_submit)(void *backend, struct store_sweep_call *call, store_done_fn done,
+                                 void *context);
+    enum bus_err (*cleanup_submit)(void *backend, struct store_cleanup_call *call,
+                                   store_done_fn done, void *context);
 
     /* Records a signed request's nonce for principal. *fresh is false when
      * the same nonce was seen less than `keep` seconds ago (a replay). */

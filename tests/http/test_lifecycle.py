@@ -1,11 +1,12 @@
 """Claim tokens, leases, extend, fail, backoff, dead-lettering (spec 3, 7.4-7.6)."""
 
 import secrets
+import sqlite3
 import time
 
 import pytest
 
-from conftest import assert_error, compact, wait_until
+from conftest import Client, assert_error, compact, sqlite_only, wait_until
 
 MUTATIONS = ("fulfill", "fail", "extend")
 
@@ -237,6 +238,38 @@ def test_lease_expiry_last_attempt_goes_dead(lbus):
     assert st["claim_attempts"] == 1
     assert_error(lbus.fulfill(iid, c["claim_token"]), 404, "not_found")
     lbus.claim_none()
+
+
+@sqlite_only("holds the SQLite database's write lock from outside the bus")
+def test_lease_sweep_does_not_hold_up_its_thread(server_factory):
+    """The lease sweep a request triggers (once a second, spec 11: lazy, on
+    traffic) is queued to the writer, not waited for: with one HTTP thread
+    and the database's write lock held from outside, the request that
+    triggers it is answered at once; the sweep dead-letters the lapsed lease
+    once the lock goes."""
+    token = "mt-" + secrets.token_hex(8)
+    srv = server_factory(env={"BUS_CLAIM_TIMEOUT_SECONDS": "1", "BUS_METRICS_TOKEN": token},
+                         extra_args=["--threads", "1"])
+    c = srv.client()
+    iid = c.publish(max_attempts=1)
+    c.claim_ok()
+    time.sleep(1.2)  # the lease has lapsed, and a sweep is due
+    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
+    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        assert other.get("/health").status == 200  # it triggers the sweep
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        other.close()
+    wait_until(lambda: c.status(iid)["status"] == "dead", timeout=5, interval=0.1,
+               message="the queued sweep to dead-letter the lapsed lease")
+    # and counted, on the writer's thread, where the sweep ended
+    metrics = c.get("/metrics", key=None, headers={"Authorization": "Bearer " + token},
+                    check=False)
+    assert metrics.status == 200
+    assert b"\nintent_bus_lease_expiries_total 1\n" in metrics.raw, metrics.raw
 
 
 def test_lease_expiry_twice_then_dead(lbus):

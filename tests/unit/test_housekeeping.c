@@ -39,12 +39,47 @@ static void sweep_is_due_again_only_after_one_second(void **state)
 {
     struct housekeeping *keeping = *state;
     assert_true(housekeeping_take(keeping, START).sweep);
+    housekeeping_sweep_done(keeping);
     assert_false(housekeeping_take(keeping, START).sweep);
     assert_false(housekeeping_take(keeping, START + 0.5).sweep);
     assert_false(housekeeping_take(keeping, START + 0.999).sweep);
     assert_true(housekeeping_take(keeping, START + 1.0).sweep);
+    housekeeping_sweep_done(keeping);
     assert_false(housekeeping_take(keeping, START + 1.5).sweep);
     assert_true(housekeeping_take(keeping, START + 2.5).sweep);
+}
+
+/* A sweep queued behind a slow writer: no second one joins it, however
+ * overdue, until it reports back. */
+static void sweep_not_handed_out_twice_while_running(void **state)
+{
+    struct housekeeping *keeping = *state;
+    assert_true(housekeeping_take(keeping, START).sweep);
+    assert_false(housekeeping_take(keeping, START + 5.0).sweep);
+    housekeeping_sweep_done(keeping);
+    assert_true(housekeeping_take(keeping, START + 5.0).sweep);
+}
+
+static void *finish_duties(void *arg)
+{
+    struct housekeeping *keeping = arg;
+    housekeeping_sweep_done(keeping);
+    housekeeping_cleanup_done(keeping, true, START);
+    return NULL;
+}
+
+/* wait_idle returns once both running duties have reported back. */
+static void wait_idle_waits_for_running_duties(void **state)
+{
+    struct housekeeping *keeping = *state;
+    struct housekeeping_due due = housekeeping_take(keeping, START);
+    assert_true(due.sweep && due.cleanup);
+    pthread_t finisher;
+    assert_int_equal(pthread_create(&finisher, NULL, finish_duties, keeping), 0);
+    housekeeping_wait_idle(keeping);
+    assert_false(keeping->sweep_running || keeping->cleanup_running);
+    pthread_join(finisher, NULL);
+    housekeeping_wait_idle(keeping); /* nothing running: returns at once */
 }
 
 static void sweep_is_handed_to_one_caller(void **state)
@@ -93,6 +128,7 @@ static void cleanup_done_does_not_affect_sweep(void **state)
     struct housekeeping_due due = housekeeping_take(keeping, START);
     assert_true(due.sweep && due.cleanup);
     housekeeping_cleanup_done(keeping, true, START + 0.2);
+    housekeeping_sweep_done(keeping);
     due = housekeeping_take(keeping, START + 1.0);
     assert_true(due.sweep);
     assert_false(due.cleanup);
@@ -148,6 +184,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(first_take_runs_both, setup, teardown),
         cmocka_unit_test_setup_teardown(sweep_is_due_again_only_after_one_second, setup, teardown),
         cmocka_unit_test_setup_teardown(sweep_is_handed_to_one_caller, setup, teardown),
+        cmocka_unit_test_setup_teardown(sweep_not_handed_out_twice_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_idle_waits_for_running_duties, setup, teardown),
         cmocka_unit_test_setup_teardown(cleanup_not_handed_out_twice_while_running, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cleanup_after_success_waits_the_interval, setup, teardown),
