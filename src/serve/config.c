@@ -1,14 +1,17 @@
 /* Configuration parsing; see config.h. Every value is checked here, so the
  * rest of the server can trust it. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "serve/config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "auth/rate_limit.h"
 #include "core/intent.h"
@@ -32,7 +35,7 @@ void config_print_usage(FILE *out)
           "  --database URL PostgreSQL instead of SQLite: a libpq URI such as\n"
           "                 postgresql://bus@db.example/bus (default $BUS_DATABASE_URL);\n"
           "                 any number of nodes may share one database. Not with --db\n"
-          "  --threads N    HTTP worker threads and read connections (default 4)\n"
+          "  --threads N    HTTP worker threads (default: one fewer than the CPUs, at least 1)\n"
           "  --tls-cert PEM, --tls-key PEM   serve HTTPS with this certificate and key\n"
           "  --help         this help\n"
           "\n"
@@ -296,6 +299,30 @@ static int apply_flag(struct config *config, int option, const char *value)
     return -1;
 }
 
+/* The CPUs this process may run on (a cpuset or taskset counts), or those
+ * online when the affinity cannot be read. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+int config_default_threads(int cpus)
+{
+    if (cpus - 1 > CONFIG_DEFAULT_THREADS_MAX)
+        return CONFIG_DEFAULT_THREADS_MAX;
+    return cpus > 1 ? cpus - 1 : 1;
+}
+
+int config_read_connections(const struct config *config)
+{
+    return config->threads > CONFIG_READ_CONNECTIONS_MIN ? config->threads
+                                                          : CONFIG_READ_CONNECTIONS_MIN;
+}
+
 int config_load(struct config *config, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -311,7 +338,7 @@ int config_load(struct config *config, int argc, char **argv)
     strcpy(config->bind, "127.0.0.1");
     config->port = CONFIG_DEFAULT_PORT;
     strcpy(config->db_path, CONFIG_DEFAULT_DB);
-    config->threads = CONFIG_DEFAULT_THREADS;
+    config->threads = config_default_threads(usable_cpus());
     config->cleanup_interval = CONFIG_CLEANUP_DEFAULT;
     config->lease_seconds = CONFIG_LEASE_DEFAULT;
     config->retention_seconds = RETENTION_SECONDS;

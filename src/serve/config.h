@@ -9,7 +9,14 @@
 #include <stdio.h>
 
 #define CONFIG_DEFAULT_PORT 8080
-#define CONFIG_DEFAULT_THREADS 4
+/* HTTP threads by default: one fewer than the CPUs this process may run
+ * on (the writer keeps one busy under load), at least 1, at most
+ * CONFIG_DEFAULT_THREADS_MAX (docs/BENCHMARKS.md, "The default follows the
+ * cores"). */
+#define CONFIG_DEFAULT_THREADS_MAX 16
+/* Read connections: one per HTTP thread, and never fewer than this, for the
+ * threads beside them that read too (scheduler, webhooks, long-poll). */
+#define CONFIG_READ_CONNECTIONS_MIN 4
 #define CONFIG_DEFAULT_DB "infrastructure.db"
 #define CONFIG_CLEANUP_DEFAULT 21600.0
 #define CONFIG_CLEANUP_MIN 300.0
@@ -57,6 +64,12 @@ struct config {
 /* Reads the environment and argv (after "serve"). Returns 0, 1 when --help
  * was printed, or -1 after printing what is wrong on stderr. */
 int config_load(struct config *config, int argc, char **argv);
+
+/* The default --threads for cpus usable CPUs (see above). */
+int config_default_threads(int cpus);
+
+/* The read connections the store opens for config. */
+int config_read_connections(const struct config *config);
 
 /* The database, for the start-up line: the SQLite path, or the URL with
  * any password masked. */

@@ -70,9 +70,10 @@ static int open_server(struct server *server)
 {
     const struct config *config = &server->config;
     server->store = config->database_url[0]
-                        ? store_postgres_open(config->database_url, config->threads,
-                                                config->pg_writers)
-                        : store_sqlite_open(config->db_path, config->threads, config->sync_full);
+                        ? store_postgres_open(config->database_url,
+                                              config_read_connections(config), config->pg_writers)
+                        : store_sqlite_open(config->db_path, config_read_connections(config),
+                                            config->sync_full);
     if (server->store == NULL)
         return -1;
     struct bus_settings settings = {.lease_seconds = server->config.lease_seconds,
