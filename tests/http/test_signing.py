@@ -504,6 +504,29 @@ def test_nonce_of_a_write_that_did_nothing_is_still_used(sc):
     assert send_signed(sc, "POST", target).status == 200
 
 
+def answered_once_unlocked(srv, method, target, headers, body=None):
+    """Sends a request to a one-thread server while SQLite's write lock is
+    held from outside: a request on another connection must still be
+    answered, and this one not before the lock goes. Its status and JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
+    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        conn.request(method, target, body=body, headers=headers)
+        assert other.get("/health").status == 200
+        waiting, _, _ = select.select([conn.sock], [], [], 0)
+        assert not waiting, f"{method} {target} was answered before its write was committed"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        other.close()
+    answer = conn.getresponse()
+    status, data = answer.status, json.loads(answer.read())
+    conn.close()
+    return status, data
+
+
 @sqlite_only("holds the SQLite database's write lock from outside the bus")
 def test_signed_read_does_not_hold_up_its_thread(server_factory):
     """A signed read is answered once its nonce is committed, but its HTTP
@@ -516,23 +539,9 @@ def test_signed_read_does_not_hold_up_its_thread(server_factory):
     iid = c.publish()
     target = f"/status/{iid}"
     signed = signing_headers(srv.key, "GET", target)
-    reader = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
-    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
-    try:
-        lock.execute("BEGIN IMMEDIATE")
-        reader.request("GET", target, headers={"X-API-KEY": srv.key, **signed})
-        assert other.get("/health").status == 200
-        waiting, _, _ = select.select([reader.sock], [], [], 0)
-        assert not waiting, "the signed read was answered before its nonce was committed"
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-        other.close()
-    answer = reader.getresponse()
-    assert answer.status == 200
-    assert json.loads(answer.read())["status"] == "open"
-    reader.close()
+    status, answer = answered_once_unlocked(srv, "GET", target,
+                                            {"X-API-KEY": srv.key, **signed})
+    assert status == 200 and answer["status"] == "open"
     assert_signature_refused(send(c, "GET", target, b"", signed))  # its nonce is spent
 
 
@@ -552,23 +561,8 @@ def test_kv_set_does_not_hold_up_its_thread(server_factory, signed):
     headers = {"X-API-KEY": srv.key, "Content-Type": "application/json"}
     if signed:
         headers.update(signing_headers(srv.key, "POST", target, body))
-    setter = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    other = Client(srv.port, srv.key, timeout=3)
-    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
-    try:
-        lock.execute("BEGIN IMMEDIATE")
-        setter.request("POST", target, body=body, headers=headers)
-        assert other.get("/health").status == 200
-        waiting, _, _ = select.select([setter.sock], [], [], 0)
-        assert not waiting, "the set was answered before it was committed"
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-        other.close()
-    answer = setter.getresponse()
-    assert answer.status == 200
-    assert json.loads(answer.read())["key"] == key
-    setter.close()
+    status, answer = answered_once_unlocked(srv, "POST", target, headers, body)
+    assert status == 200 and answer["key"] == key
     got = c.get(target.replace("/set/", "/get/"))
     assert got.status == 200 and got.json == {"value": {"n": 7}}, got.raw
     if signed:
