@@ -369,7 +369,8 @@ static char *stdin_text(const struct ib_job *job, size_t *length)
 
 /* Runs the command; returns 0 or the errno value of starting it. */
 static int run_command(const struct listen_config *config, const struct ib_job *job,
-                       struct runner_output *output, listen_job_pid_fn *on_pid, void *context)
+                       struct runner_output *output, listen_job_pid_fn *on_pid, void *context,
+                       bool *abandoned)
 {
     char **env = job_environment(job);
     size_t input_length = 0;
@@ -379,7 +380,7 @@ static int run_command(const struct listen_config *config, const struct ib_job *
     if (error == 0) {
         on_pid(context, runner.pid);
         runner_finish(&runner, input, input_length, output);
-        on_pid(context, 0);
+        *abandoned = !on_pid(context, 0);
     }
     free(input);
     free_environment(env);
@@ -396,13 +397,16 @@ void listen_job_run(const struct listen_config *config, struct ib_client *client
     if (!keeping)
         fprintf(stderr, "intent-bus: listen: %s: cannot start the lease keeper\n", job->id);
     struct runner_output output = {0};
-    int start_error = run_command(config, job, &output, on_pid, context);
+    bool abandoned = false;
+    int start_error = run_command(config, job, &output, on_pid, context, &abandoned);
     bool lost = keeping && lease_keeper_stop(&keeper);
     bool exited_zero = WIFEXITED(output.wait_status) && WEXITSTATUS(output.wait_status) == 0;
     bool command_failed = !lost && start_error == 0 && !exited_zero;
     struct outcome outcome;
     if (lost) {
         snprintf(outcome.text, sizeof outcome.text, "lease lost");
+    } else if (abandoned) { /* killed by a second signal: the bus redelivers it */
+        snprintf(outcome.text, sizeof outcome.text, "left to the bus");
     } else if (start_error != 0) {
         char why[128];
         snprintf(why, sizeof why, "cannot run /bin/sh: %s", strerror(start_error));

@@ -24,8 +24,9 @@ struct listen_config {
 };
 
 /* Told the command's pid once it runs, and 0 once it has exited, so a
- * forced stop can signal it. */
-typedef void listen_job_pid_fn(void *context, pid_t pid);
+ * forced stop can signal it. Told 0, it answers false when the listener
+ * was stopped at once: the job is then left to the bus, not settled. */
+typedef bool listen_job_pid_fn(void *context, pid_t pid);
 
 /* Runs job to the end. client reports the outcome; lease_client is the
  * lease keeper's (a client is used by one thread at a time). claimed_at:

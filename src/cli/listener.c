@@ -44,6 +44,7 @@ struct listener {
     bool claiming; /* a claim request is on its way or waiting on the bus */
     bool claimer_started;
     int exit_code;
+    bool killed; /* listener_kill_jobs: running jobs are left to the bus */
     unsigned running;
     pthread_t claimer;
     struct ib_client *claim_client;
@@ -52,12 +53,14 @@ struct listener {
 
 /* ---------------------------------------------------------------- slots */
 
-static void on_pid(void *context, pid_t pid)
+static bool on_pid(void *context, pid_t pid)
 {
     struct slot *slot = context;
     pthread_mutex_lock(&slot->listener->lock);
     slot->pid = pid;
+    bool go_on = !slot->listener->killed;
     pthread_mutex_unlock(&slot->listener->lock);
+    return go_on;
 }
 
 static void *slot_main(void *context)
@@ -351,6 +354,7 @@ unsigned listener_running(struct listener *listener)
 void listener_kill_jobs(struct listener *listener)
 {
     pthread_mutex_lock(&listener->lock);
+    listener->killed = true;
     for (unsigned i = 0; i < listener->config->concurrency; i++) {
         if (listener->slots[i].pid > 0)
             kill(-listener->slots[i].pid, SIGTERM); /* its process group */
