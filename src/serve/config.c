@@ -310,7 +310,8 @@ static int usable_cpus(void)
     return online > 0 ? (int)online : 1;
 }
 
-int config_default_threads(int cpus)
+/* The default --threads for cpus usable CPUs (config.h). */
+static int default_threads(int cpus)
 {
     if (cpus - 1 > CONFIG_DEFAULT_THREADS_MAX)
         return CONFIG_DEFAULT_THREADS_MAX;
@@ -338,7 +339,7 @@ int config_load(struct config *config, int argc, char **argv)
     strcpy(config->bind, "127.0.0.1");
     config->port = CONFIG_DEFAULT_PORT;
     strcpy(config->db_path, CONFIG_DEFAULT_DB);
-    config->threads = config_default_threads(usable_cpus());
+    config->threads = default_threads(usable_cpus());
     config->cleanup_interval = CONFIG_CLEANUP_DEFAULT;
     config->lease_seconds = CONFIG_LEASE_DEFAULT;
     config->retention_seconds = RETENTION_SECONDS;

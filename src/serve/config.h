@@ -65,9 +65,6 @@ struct config {
  * was printed, or -1 after printing what is wrong on stderr. */
 int config_load(struct config *config, int argc, char **argv);
 
-/* The default --threads for cpus usable CPUs (see above). */
-int config_default_threads(int cpus);
-
 /* The read connections the store opens for config. */
 int config_read_connections(const struct config *config);
 
