@@ -314,7 +314,7 @@ static enum bus_err pg_publish_submit(void *backend, struct store_publish_call *
 
 /* ---- claim -------------------------------------------------------------- */
 
-/* The eligibility rules of spec 6.4 (those of sqlite.c's CLAIM_FIND_SQL),
+/* The eligibility rules of spec 6.4 (those of sqlite.c's CLAIM_FILTER_SQL),
  * in the order of the claim index, and the take, in one statement. The
  * lease check sits in the WHERE clause so an expired lease is claimable at
  * once. SKIP LOCKED passes over rows another node's open transaction is

@@ -213,9 +213,9 @@ static void oldest_row(sqlite3_stmt *stmt, void *context)
                (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_double(stmt, 2));
 }
 
-/* Reads the open rows through the claim index (it covers namespace, run_at,
- * status and goal), so no table row is read; the cost grows with the
- * number of open intents, once per scrape. */
+/* Reads the open rows through the claim index (intents_open_scan: it
+ * covers namespace, run_at and goal), so no table row is read; the cost
+ * grows with the number of open intents, once per scrape. */
 enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_oldest each,
                              void *context)
 {
@@ -224,7 +224,7 @@ enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_ol
     snprintf(limit_text, sizeof limit_text, "%d", limit);
     return for_each_row(backend,
                         "SELECT namespace, goal, MIN(run_at) AS since FROM intents"
-                        " WHERE status IN ('open','claimed') AND status = 'open' AND run_at <= ?2"
+                        " WHERE status = 'open' AND run_at <= ?2"
                         " GROUP BY namespace, goal ORDER BY since LIMIT CAST(?1 AS INTEGER)",
                         limit_text, now, oldest_row, &rows);
 }

@@ -1,6 +1,6 @@
 /* The SQLite backend's goal controls (pause and concurrency limit): their
  * table (schema version 6) and operations. The claim honours them in its
- * own statement (CLAIM_FIND_SQL in sqlite.c); here they are set and read.
+ * own statement (CLAIM_BLOCKED_GOALS_SQL in sqlite.c); here they are set and read.
  * Statements are prepared per call: an operator changes a control rarely. */
 #include <stdio.h>
 #include <string.h>

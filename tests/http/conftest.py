@@ -92,8 +92,9 @@ OMIT = object()  # "leave this field out of the request body"
 Response = namedtuple("Response", "status headers json raw")
 
 # The SQLite schema version a server leaves a database at (SCHEMA_LATEST in
-# src/store/sqlite.c): 7 attempts, 8 webhooks, 9 the time-ordered nonce log.
-SQLITE_SCHEMA_LATEST = 9
+# src/store/sqlite.c): 7 attempts, 8 webhooks, 9 the time-ordered nonce log,
+# 10 the claim index of open rows alone.
+SQLITE_SCHEMA_LATEST = 10
 
 _counter = itertools.count()
 

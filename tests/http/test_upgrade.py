@@ -76,3 +76,37 @@ def test_fixture_is_the_old_schema():
     conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     conn.close()
+
+
+def test_a_version_9_database_gets_the_claim_index_of_open_rows(server_factory):
+    """Schema 10 keeps only open rows in the claim index. A database of
+    schema 9, with a lease held in its old index (intents_claim_scan), is
+    moved over on open: the open intent is claimed first, and lapsed leases
+    are claimable at once, in priority order, without a sweep first."""
+    srv = server_factory(env={"BUS_CLAIM_TIMEOUT_SECONDS": "2"})
+    bus = srv.client(ns="upgrade10")
+    held_id = bus.publish(goal="g", priority=500)
+    open_id = bus.publish(goal="g")
+    assert bus.claim_ok(goal="g")["id"] == held_id
+    srv.stop()
+    db = sqlite3.connect(srv.db)
+    db.execute("DROP INDEX intents_open_scan")
+    db.execute("CREATE INDEX intents_claim_scan ON intents"
+               " (namespace, priority DESC, run_at, claim_attempts, created_at, id,"
+               "  status, claim_expires_at, goal) WHERE status IN ('open','claimed')")
+    db.execute("PRAGMA user_version = 9")
+    db.commit()
+    db.close()
+    srv.start()
+    bus = srv.client(ns="upgrade10")
+    assert bus.claim_ok(goal="g")["id"] == open_id
+    time.sleep(2.2)  # both leases lapse; a lapsed one keeps its priority
+    assert bus.claim_ok(goal="g")["id"] == held_id
+    assert bus.claim_ok(goal="g")["id"] == open_id
+    bus.claim_none(goal="g")
+    db = sqlite3.connect(srv.db)
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    assert "intents_open_scan" in names and "intents_claim_scan" not in names
+    assert version == 10

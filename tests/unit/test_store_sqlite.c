@@ -666,6 +666,77 @@ static void expired_lease_is_claimable_again_and_old_token_refused(void **state)
     claimed_intent_clear(&second);
 }
 
+/* The claim index holds open rows alone; a lapsed lease is found through
+ * the lease index and still takes its place in the claim order, ahead of
+ * open rows of lower priority and behind those of higher. */
+static void lapsed_lease_keeps_its_place_in_claim_order(void **state)
+{
+    struct fixture *f = *state;
+    static const int priorities[] = {10, 1000, 0, 2000};
+    for (unsigned n = 1; n <= 4; n++) {
+        struct intent_new intent;
+        new_intent(&intent, n, "g", T0 + n);
+        intent.priority = priorities[n - 1];
+        publish(f, &intent);
+    }
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 4); /* 2000 */
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 2); /* 1000 */
+    /* Both leases lapse at T0 + 10 + LEASE: 4 and 2 come back, by priority,
+     * around the open 1 (10) and 3 (0). */
+    double lapsed = T0 + 10 + LEASE;
+    struct claimed_intent again;
+    assert_int_equal(claim_any(f, lapsed, &again), BUS_OK);
+    char want[INTENT_ID_LEN + 1];
+    intent_id(want, 4);
+    assert_string_equal(again.id, want);
+    assert_true(again.reclaimed);
+    assert_int_equal(again.claim_attempts, 2);
+    claimed_intent_clear(&again);
+    expect_claim_id(f, (struct claim_spec){0}, lapsed, 2);
+    expect_claim_id(f, (struct claim_spec){0}, lapsed, 1);
+    expect_claim_id(f, (struct claim_spec){0}, lapsed, 3);
+    expect_nothing_to_claim(f, (struct claim_spec){0}, lapsed);
+}
+
+/* The batch claim reads both sets in one merged order too. */
+static void batch_claim_merges_lapsed_leases_in_order(void **state)
+{
+    struct fixture *f = *state;
+    static const int priorities[] = {10, 1000, 0};
+    for (unsigned n = 1; n <= 3; n++) {
+        struct intent_new intent;
+        new_intent(&intent, n, "g", T0 + n);
+        intent.priority = priorities[n - 1];
+        publish(f, &intent);
+    }
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 2);
+    struct claim_request request;
+    memset(&request, 0, sizeof request);
+    strcpy(request.namespace_, DEFAULT_NAMESPACE);
+    strcpy(request.claimer, PUB);
+    request.lease_seconds = LEASE;
+    request.now = T0 + 10 + LEASE;
+    char tokens[4][CLAIM_TOKEN_LEN + 1];
+    for (int i = 0; i < 4; i++)
+        assert_true(token_random_hex(tokens[i], CLAIM_TOKEN_LEN / 2));
+    struct claimed_intent out[4];
+    memset(out, 0, sizeof out);
+    int claimed = 0;
+    struct store_claim_many_call call = {
+        NULL, &request, (const char(*)[CLAIM_TOKEN_LEN + 1]) tokens, 4, out, &claimed};
+    assert_int_equal(f->store->ops->claim_many(f->store->backend, &call), BUS_OK);
+    assert_int_equal(claimed, 3);
+    static const unsigned order[] = {2, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        char want[INTENT_ID_LEN + 1];
+        intent_id(want, order[i]);
+        assert_string_equal(out[i].id, want);
+        assert_int_equal(out[i].reclaimed, i == 0);
+        claimed_intent_clear(&out[i]);
+    }
+    claim_request_clear(&request);
+}
+
 /* ---- extend ------------------------------------------------------------- */
 
 static void extend_moves_the_lease_end(void **state)
@@ -1702,7 +1773,12 @@ static void version_2_database_is_upgraded_in_place(void **state)
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
                                     " 'intents_claim_order'"), 0);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
-                                    " 'intents_claim_scan'"), 1);
+                                    " 'intents_claim_scan'"),
+                     0);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                    " 'intents_open_scan' AND instr(sql, 'status = ' || char(39)"
+                                    " || 'open') > 0"),
+                     1);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'intents'"
                                     " AND instr(sql, 'status IN (') > 0"), 0);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM pragma_integrity_check"
@@ -1744,6 +1820,8 @@ int main(void)
         T(intent_is_claimable_until_it_expires),
         T(exhausted_attempts_are_not_claimable),
         T(expired_lease_is_claimable_again_and_old_token_refused),
+        T(lapsed_lease_keeps_its_place_in_claim_order),
+        T(batch_claim_merges_lapsed_leases_in_order),
         T(extend_moves_the_lease_end),
         T(extend_can_shorten_the_lease),
         T(extend_with_wrong_token_claimer_or_expired_lease_is_not_found),
