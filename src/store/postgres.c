@@ -961,7 +961,6 @@ static const struct store_ops postgres_ops = {
     .kv_set = pg_kv_set,
     .kv_set_submit = pg_kv_set_submit,
     .kv_get = pg_kv_get,
-    .sweep_dead_leases = pg_sweep_dead_leases,
     .cleanup = pg_cleanup,
     .sweep_submit = pg_sweep_submit,
     .cleanup_submit = pg_cleanup_submit,

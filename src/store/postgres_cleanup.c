@@ -66,16 +66,6 @@ static enum bus_err sweep_op(void *connection, void *arg)
     return kill_exhausted(connection, call->now, &call->dead_count, &call->goals);
 }
 
-enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count,
-                                  struct goal_tallies *goals)
-{
-    struct store_sweep_call call = {.now = now, .goals = *goals};
-    enum bus_err err = pg_write(backend, sweep_op, &call);
-    *goals = call.goals;
-    *dead_count = call.dead_count;
-    return err;
-}
-
 enum bus_err pg_sweep_submit(void *backend, struct store_sweep_call *call, store_done_fn done,
                              void *context)
 {

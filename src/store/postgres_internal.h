@@ -202,11 +202,9 @@ enum bus_err pg_requeue_intent(PGconn *conn, const char *id, const char *outcome
                                const char *error_text, double run_at, double now);
 
 /* ---- housekeeping of store_ops (postgres_cleanup.c) --------------------- */
-enum bus_err pg_sweep_dead_leases(void *backend, double now, long *dead_count,
-                                  struct goal_tallies *goals);
 enum bus_err pg_cleanup(void *backend, double now, double retention_seconds,
                         struct cleanup_stats *stats);
-/* pg_sweep_dead_leases and pg_cleanup without waiting (store.h). */
+/* The lease sweep, and pg_cleanup without waiting (store.h). */
 enum bus_err pg_sweep_submit(void *backend, struct store_sweep_call *call, store_done_fn done,
                              void *context);
 enum bus_err pg_cleanup_submit(void *backend, struct store_cleanup_call *call, store_done_fn done,

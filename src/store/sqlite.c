@@ -1479,17 +1479,6 @@ static enum bus_err sweep_op(void *connection, void *arg)
     return err;
 }
 
-static enum bus_err sqlite_sweep_dead_leases(void *backend, double now, long *dead_count,
-                                             struct goal_tallies *goals)
-{
-    struct sqlite_backend *self = backend;
-    struct store_sweep_call call = {.now = now, .goals = *goals};
-    enum bus_err err = writer_run(self->writer, sweep_op, &call);
-    *goals = call.goals;
-    *dead_count = call.dead_count;
-    return err;
-}
-
 static enum bus_err sqlite_sweep_submit(void *backend, struct store_sweep_call *call,
                                         store_done_fn done, void *context)
 {
@@ -1929,7 +1918,6 @@ static const struct store_ops sqlite_ops = {
     .kv_set = sqlite_kv_set,
     .kv_set_submit = sqlite_kv_set_submit,
     .kv_get = sqlite_kv_get,
-    .sweep_dead_leases = sqlite_sweep_dead_leases,
     .cleanup = sqlite_cleanup,
     .sweep_submit = sqlite_sweep_submit,
     .cleanup_submit = sqlite_cleanup_submit,

@@ -333,7 +333,7 @@ struct store_kv_set_call {
 };
 
 /* The housekeeping a request triggers (spec 11: lazy, on traffic), queued
- * without anyone waiting for it: sweep_dead_leases' and cleanup's
+ * without anyone waiting for it: the sweep's and the cleanup's
  * arguments and results, in memory kept valid until done has been called.
  * The caller clears the tallies (goals, stats.goals). */
 struct store_sweep_call {
@@ -545,18 +545,17 @@ struct store_ops {
     /* BUS_ERR_NOT_FOUND when absent or expired. *value_json is malloc'd. */
     enum bus_err (*kv_get)(void *backend, const char *principal, const char *key, double now,
                            char **value_json);
-    /* Dead-letters claimed intents whose lease expired with no attempts
-     * left: cheap enough to run every second. Their goals into *goals
-     * (reset first; the caller clears it). */
-    enum bus_err (*sweep_dead_leases)(void *backend, double now, long *dead_count,
-                                      struct goal_tallies *goals);
     /* The full housekeeping pass of spec section 11; fulfilled and dead
      * intents and dead letters older than retention_seconds go. */
     enum bus_err (*cleanup)(void *backend, double now, double retention_seconds,
                             struct cleanup_stats *stats);
-    /* The two without waiting, as publish_submit. */
+    /* Dead-letters claimed intents whose lease expired with no attempts
+     * left, without waiting (as publish_submit): cheap enough to run every
+     * second. Their goals into call->goals (reset first; the caller clears
+     * it). */
     enum bus_err (*sweep_submit)(void *backend, struct store_sweep_call *call, store_done_fn done,
                                  void *context);
+    /* The cleanup without waiting. */
     enum bus_err (*cleanup_submit)(void *backend, struct store_cleanup_call *call,
                                    store_done_fn done, void *context);
 

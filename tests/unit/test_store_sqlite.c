@@ -981,6 +981,59 @@ static void fail_with_wrong_token_claimer_or_expired_lease_is_not_found(void **s
 
 /* ---- sweep of dead leases ----------------------------------------------- */
 
+/* A done callback's record, waited for by the test thread. */
+struct completion {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int calls;
+    enum bus_err result;
+};
+
+static void completion_init(struct completion *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->changed, NULL);
+}
+
+static void completion_done(void *context, enum bus_err result)
+{
+    struct completion *c = context;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    c->result = result;
+    pthread_cond_signal(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Waits for the one done call and returns its result. */
+static enum bus_err completion_wait(struct completion *c)
+{
+    pthread_mutex_lock(&c->lock);
+    while (c->calls == 0)
+        pthread_cond_wait(&c->changed, &c->lock);
+    enum bus_err result = c->result;
+    pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->lock);
+    return result;
+}
+
+/* The lease sweep as the bus queues it (sweep_submit), waited for here. */
+static enum bus_err sweep(struct fixture *f, double now, long *dead, struct goal_tallies *goals)
+{
+    struct completion done;
+    completion_init(&done);
+    struct store_sweep_call call = {.now = now, .goals = *goals};
+    enum bus_err err =
+        f->store->ops->sweep_submit(f->store->backend, &call, completion_done, &done);
+    if (err == BUS_OK)
+        err = completion_wait(&done);
+    *goals = call.goals;
+    *dead = call.dead_count;
+    return err;
+}
+
 static void sweep_dead_letters_exhausted_expired_leases(void **state)
 {
     struct fixture *f = *state;
@@ -997,15 +1050,11 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
 
     long dead = -1;
     struct goal_tallies goals = {0};
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + LEASE - 1, &dead,
-                                                       &goals),
-                     BUS_OK);
+    assert_int_equal(sweep(f, T0 + LEASE - 1, &dead, &goals), BUS_OK);
     assert_int_equal(dead, 0);
     assert_int_equal(status_of(f, 1), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 2 * LEASE, &dead,
-                                                       &goals),
-                     BUS_OK);
+    assert_int_equal(sweep(f, T0 + 2 * LEASE, &dead, &goals), BUS_OK);
     assert_int_equal(dead, 1);
     assert_int_equal(goals.count, 1); /* handed back for the per-goal counters */
     assert_string_equal(goals.rows[0].goal, "g");
@@ -1018,9 +1067,7 @@ static void sweep_dead_letters_exhausted_expired_leases(void **state)
     intent_record_clear(&r);
     assert_int_equal(status_of(f, 2), INTENT_CLAIMED);
 
-    assert_int_equal(f->store->ops->sweep_dead_leases(f->store->backend, T0 + 3 * LEASE, &dead,
-                                                       &goals),
-                     BUS_OK);
+    assert_int_equal(sweep(f, T0 + 3 * LEASE, &dead, &goals), BUS_OK);
     assert_int_equal(dead, 0);
     assert_int_equal(goals.count, 0);
     goal_tallies_clear(&goals);
@@ -1596,44 +1643,6 @@ static void concurrent_claims_hand_each_intent_out_once(void **state)
 }
 
 /* ---- the asynchronous publish, claim and fulfill ------------------------ */
-
-/* A done callback's record, waited for by the test thread. */
-struct completion {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int calls;
-    enum bus_err result;
-};
-
-static void completion_init(struct completion *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->changed, NULL);
-}
-
-static void completion_done(void *context, enum bus_err result)
-{
-    struct completion *c = context;
-    pthread_mutex_lock(&c->lock);
-    c->calls++;
-    c->result = result;
-    pthread_cond_signal(&c->changed);
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Waits for the one done call and returns its result. */
-static enum bus_err completion_wait(struct completion *c)
-{
-    pthread_mutex_lock(&c->lock);
-    while (c->calls == 0)
-        pthread_cond_wait(&c->changed, &c->lock);
-    enum bus_err result = c->result;
-    pthread_mutex_unlock(&c->lock);
-    pthread_cond_destroy(&c->changed);
-    pthread_mutex_destroy(&c->lock);
-    return result;
-}
 
 static void submitted_publish_claim_and_fulfill_are_committed(void **state)
 {
