@@ -6,6 +6,7 @@
  * is sent from there. */
 #include "serve/http.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "serve/common_headers.h"
 #include "serve/edge.h"
 #include "serve/long_poll.h"
+#include "serve/offload.h"
 #include "serve/router.h"
 #include "serve/server.h"
 #include "util/clock.h"
@@ -43,6 +45,12 @@ struct request_state {
      * owned until sent. */
     bool holding;
     struct http_response held;
+    /* A request run on the offload thread: its job, and its answer once
+     * run (owned until sent). */
+    struct offload_job offload_job;
+    struct router_offload *offloaded;
+    bool offload_over;
+    struct http_response offload_answer;
 };
 
 static struct request_state *state_of(struct net_request *request)
@@ -327,6 +335,70 @@ static size_t on_head(void *context, struct net_request *request)
     return router_body_limit(method_of(request), path_of(request));
 }
 
+/* ---- requests run on the offload thread ---------------------------------- */
+
+static void answer(struct server *server, struct net_request *request,
+                   struct http_response *response);
+
+/* An offloaded request's answer, counted as router_dispatch counts the
+ * others (its write, if it left one, is counted when committed). */
+static void answer_offloaded(struct server *server, struct net_request *request,
+                             struct http_response *response)
+{
+    if (response->writing == NULL && response->suspended == NULL)
+        router_observe(server, request, method_of(request), path_of(request), response->status,
+                       clock_monotonic() - response->started, response->who);
+    answer(server, request, response);
+}
+
+/* On the offload thread: the request's pipeline, then back to its loop. */
+static void run_offloaded(struct offload_job *job)
+{
+    struct request_state *state =
+        (struct request_state *)((char *)job - offsetof(struct request_state, offload_job));
+    router_run_offloaded(state->offloaded, &state->offload_answer);
+    state->offloaded = NULL;
+    state->offload_over = true;
+    net_resume(state->request);
+}
+
+/* Leaves the request pending while the offload thread runs it, counted
+ * as parked so that a drain waits for it; runs it here and now when that
+ * cannot be (out of memory, the server draining, the thread stopping). */
+static void start_offload(struct server *server, struct net_request *request,
+                          struct http_response *response)
+{
+    struct router_offload *offloaded = response->offloaded;
+    response->offloaded = NULL;
+    struct request_state *state = state_of(request);
+    if (state != NULL) {
+        state->offloaded = offloaded;
+        state->offload_job.run = run_offloaded;
+        state->parked = true;
+        atomic_fetch_add(&server->parked_requests, 1);
+        if (!atomic_load(&server->draining) && offload_submit(server->offload, &state->offload_job))
+            return;
+        state->offloaded = NULL;
+        state->parked = false;
+        atomic_fetch_sub(&server->parked_requests, 1);
+    }
+    struct http_response here = {0};
+    router_run_offloaded(offloaded, &here);
+    answer_offloaded(server, request, &here);
+}
+
+/* The offload thread ran the request: answer it on its own loop. */
+static void resume_offloaded(struct server *server, struct net_request *request,
+                             struct request_state *state)
+{
+    struct http_response response = state->offload_answer;
+    state->offload_answer = (struct http_response){0};
+    state->offload_over = false;
+    state->parked = false;
+    atomic_fetch_sub(&server->parked_requests, 1);
+    answer_offloaded(server, request, &response);
+}
+
 static void on_request(void *context, struct net_request *request)
 {
     struct server *server = context;
@@ -336,15 +408,27 @@ static void on_request(void *context, struct net_request *request)
     const char *method = method_of(request), *path = path_of(request);
     struct request_body body = {data, size, too_large, router_body_limit(method, path)};
     struct http_response response = {0};
-    router_dispatch(server, request, method, path, &body, &response);
-    if (response.writing != NULL) {
-        start_write(server, request, &response);
+    router_dispatch(server, request, method, path, &body, server->offload != NULL, &response);
+    if (response.offloaded != NULL) {
+        start_offload(server, request, &response);
         return;
     }
-    if (response.suspended != NULL) {
+    answer(server, request, &response);
+}
+
+/* The answer router_dispatch (or router_run_offloaded) made: a write to
+ * commit first, a long-poll to park, or sent now. */
+static void answer(struct server *server, struct net_request *request,
+                   struct http_response *response)
+{
+    if (response->writing != NULL) {
+        start_write(server, request, response);
+        return;
+    }
+    if (response->suspended != NULL) {
         struct request_state *state = state_of(request);
         if (state != NULL) {
-            state->waiter = response.suspended; /* answered when resumed */
+            state->waiter = response->suspended; /* answered when resumed */
             state->parked = true;
             atomic_fetch_add(&server->parked_requests, 1);
             return;
@@ -352,9 +436,9 @@ static void on_request(void *context, struct net_request *request)
         /* Out of memory: it cannot be found again. The dispatcher will
          * resume a request that is answered by then, which does nothing. */
     }
-    send_response(request, &response);
-    if (!response.body_is_static)
-        free(response.body);
+    send_response(request, response);
+    if (!response->body_is_static)
+        free(response->body);
 }
 
 static void on_resume(void *context, struct net_request *request)
@@ -362,7 +446,9 @@ static void on_resume(void *context, struct net_request *request)
     struct request_state *state = net_request_user(request);
     if (state == NULL)
         return;
-    if (state->write != NULL)
+    if (state->offload_over)
+        resume_offloaded(context, request, state);
+    else if (state->write != NULL)
         answer_written(context, request, state);
     else if (state->waiter != NULL)
         answer_resumed(context, request, state);
@@ -397,6 +483,8 @@ static void on_done(void *context, struct net_request *request)
     waiter_free(state->then_park);
     bus_call_free(state->write);
     free_held(state); /* its client went away before the nonce was in */
+    if (state->offload_over && !state->offload_answer.body_is_static)
+        free(state->offload_answer.body); /* the server stopped before it was sent */
     if (state->parked)
         atomic_fetch_sub(&server->parked_requests, 1);
     free(state);
@@ -439,6 +527,12 @@ int http_start(struct server *server)
     make_common_text();
     if ((server->edge = edge_start()) == NULL)
         return -1;
+    if ((server->offload = offload_start()) == NULL) {
+        fprintf(stderr, "intent-bus: cannot start the offload thread\n");
+        edge_stop(server->edge);
+        server->edge = NULL;
+        return -1;
+    }
     struct net_config config = {
         .bind = server->config.bind,
         .port = server->config.port,
@@ -457,6 +551,8 @@ int http_start(struct server *server)
     char why[256];
     server->net = net_start(&config, &callbacks, why, sizeof why);
     if (server->net == NULL) {
+        offload_stop(server->offload);
+        server->offload = NULL;
         edge_stop(server->edge);
         server->edge = NULL;
         fprintf(stderr, "intent-bus: cannot listen on %s:%d: %s\n", server->config.bind,
@@ -482,6 +578,9 @@ unsigned http_bound_port(const struct server *server)
 
 void http_stop(struct server *server)
 {
+    /* First: the requests it still runs are answered by their loops. */
+    offload_stop(server->offload);
+    server->offload = NULL;
     net_stop(server->net);
     server->net = NULL;
     edge_stop(server->edge);

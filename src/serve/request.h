@@ -55,6 +55,8 @@ struct http_response {
      * the write. */
     struct waiter *then_park;
     unsigned long park_sequence;
+    /* To run on the offload thread (router_run_offloaded); the glue owns it. */
+    struct router_offload *offloaded;
     double started;
     char who[sizeof((struct principal *)0)->label];
 };

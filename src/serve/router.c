@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -49,6 +50,8 @@ struct route {
     bool has_param;
     bool param_has_slashes; /* KV keys may contain '/', intent ids never;
                              * "<namespace>/<goal>" always has one */
+    bool offload;           /* run on the offload thread (serve/offload.h): its handler
+                             * waits for the writer or scans the database */
     enum access access;
     handler_fn handler;
 };
@@ -56,56 +59,62 @@ struct route {
 /* Suffixed routes come before the plain parameter route they share a
  * prefix with. */
 static const struct route routes[] = {
-    {"GET", "/health", NULL, false, false, ACCESS_OPEN, handle_health},
-    {"GET", "/", NULL, false, false, ACCESS_OPEN, handle_root},
-    {"POST", "/intent", NULL, false, false, ACCESS_WRITE, handle_publish},
-    {"POST", "/claim", NULL, false, false, ACCESS_WRITE, handle_claim},
-    {"POST", "/intents", NULL, false, false, ACCESS_WRITE, handle_publish_many},
-    {"POST", "/extend_claim/", NULL, true, false, ACCESS_WRITE, handle_extend},
-    {"POST", "/fulfill", NULL, false, false, ACCESS_WRITE, handle_fulfill_many},
-    {"POST", "/fulfill/", NULL, true, false, ACCESS_WRITE, handle_fulfill},
-    {"POST", "/fail/", NULL, true, false, ACCESS_WRITE, handle_fail},
-    {"GET", "/result/", NULL, true, false, ACCESS_READ, handle_result},
-    {"GET", "/status/", NULL, true, false, ACCESS_READ, handle_status},
-    {"GET", "/webhooks/secret", NULL, false, false, ACCESS_READ, handle_webhook_secret},
-    {"POST", "/set/", NULL, true, true, ACCESS_WRITE, handle_kv_set},
-    {"GET", "/get/", NULL, true, true, ACCESS_READ, handle_kv_get},
-    {"GET", "/admin/dashboard", NULL, false, false, ACCESS_ADMIN, handle_dashboard_page},
-    {"GET", "/admin/dashboard.js", NULL, false, false, ACCESS_ADMIN, handle_dashboard_script},
-    {"GET", "/admin/dashboard.css", NULL, false, false, ACCESS_ADMIN, handle_dashboard_style},
-    {"GET", "/admin/stats", NULL, false, false, ACCESS_ADMIN, handle_admin_stats},
-    {"GET", "/admin/keys", NULL, false, false, ACCESS_ADMIN, handle_admin_keys},
-    {"GET", "/admin/audit", NULL, false, false, ACCESS_ADMIN, handle_admin_audit},
-    {"GET", "/admin/history", NULL, false, false, ACCESS_ADMIN, handle_admin_history},
-    {"GET", "/admin/goals", NULL, false, false, ACCESS_ADMIN, handle_admin_goals},
-    {"POST", "/admin/goals/", "/pause", true, true, ACCESS_ADMIN, handle_admin_goal_pause},
-    {"POST", "/admin/goals/", "/resume", true, true, ACCESS_ADMIN, handle_admin_goal_resume},
-    {"POST", "/admin/goals/", "/limit", true, true, ACCESS_ADMIN, handle_admin_goal_limit},
-    {"GET", "/admin/schedules", NULL, false, false, ACCESS_ADMIN, handle_admin_schedules},
-    {"POST", "/admin/schedules/", "/pause", true, false, ACCESS_ADMIN, handle_admin_schedule_pause},
-    {"POST", "/admin/schedules/", "/resume", true, false, ACCESS_ADMIN,
+    {"GET", "/health", NULL, false, false, false, ACCESS_OPEN, handle_health},
+    {"GET", "/", NULL, false, false, false, ACCESS_OPEN, handle_root},
+    {"POST", "/intent", NULL, false, false, false, ACCESS_WRITE, handle_publish},
+    {"POST", "/claim", NULL, false, false, false, ACCESS_WRITE, handle_claim},
+    {"POST", "/intents", NULL, false, false, false, ACCESS_WRITE, handle_publish_many},
+    {"POST", "/extend_claim/", NULL, true, false, false, ACCESS_WRITE, handle_extend},
+    {"POST", "/fulfill", NULL, false, false, false, ACCESS_WRITE, handle_fulfill_many},
+    {"POST", "/fulfill/", NULL, true, false, false, ACCESS_WRITE, handle_fulfill},
+    {"POST", "/fail/", NULL, true, false, false, ACCESS_WRITE, handle_fail},
+    {"GET", "/result/", NULL, true, false, false, ACCESS_READ, handle_result},
+    {"GET", "/status/", NULL, true, false, false, ACCESS_READ, handle_status},
+    {"GET", "/webhooks/secret", NULL, false, false, false, ACCESS_READ, handle_webhook_secret},
+    {"POST", "/set/", NULL, true, true, false, ACCESS_WRITE, handle_kv_set},
+    {"GET", "/get/", NULL, true, true, false, ACCESS_READ, handle_kv_get},
+    {"GET", "/admin/dashboard", NULL, false, false, false, ACCESS_ADMIN, handle_dashboard_page},
+    {"GET", "/admin/dashboard.js", NULL, false, false, false, ACCESS_ADMIN,
+     handle_dashboard_script},
+    {"GET", "/admin/dashboard.css", NULL, false, false, false, ACCESS_ADMIN,
+     handle_dashboard_style},
+    {"GET", "/admin/stats", NULL, false, false, true, ACCESS_ADMIN, handle_admin_stats},
+    {"GET", "/admin/keys", NULL, false, false, true, ACCESS_ADMIN, handle_admin_keys},
+    {"GET", "/admin/audit", NULL, false, false, true, ACCESS_ADMIN, handle_admin_audit},
+    {"GET", "/admin/history", NULL, false, false, false, ACCESS_ADMIN, handle_admin_history},
+    {"GET", "/admin/goals", NULL, false, false, true, ACCESS_ADMIN, handle_admin_goals},
+    {"POST", "/admin/goals/", "/pause", true, true, true, ACCESS_ADMIN, handle_admin_goal_pause},
+    {"POST", "/admin/goals/", "/resume", true, true, true, ACCESS_ADMIN, handle_admin_goal_resume},
+    {"POST", "/admin/goals/", "/limit", true, true, true, ACCESS_ADMIN, handle_admin_goal_limit},
+    {"GET", "/admin/schedules", NULL, false, false, true, ACCESS_ADMIN, handle_admin_schedules},
+    {"POST", "/admin/schedules/", "/pause", true, false, true, ACCESS_ADMIN,
+     handle_admin_schedule_pause},
+    {"POST", "/admin/schedules/", "/resume", true, false, true, ACCESS_ADMIN,
      handle_admin_schedule_resume},
-    {"GET", "/admin/workers", NULL, false, false, ACCESS_ADMIN, handle_admin_workers},
-    {"GET", "/admin/whoami", NULL, false, false, ACCESS_ADMIN, handle_admin_whoami},
-    {"GET", "/admin/intents", NULL, false, false, ACCESS_ADMIN, handle_admin_intents},
-    {"POST", "/admin/intents/", "/cancel", true, false, ACCESS_ADMIN, handle_admin_cancel},
-    {"POST", "/admin/intents/", "/retry", true, false, ACCESS_ADMIN, handle_admin_retry},
-    {"GET", "/admin/intents/", NULL, true, false, ACCESS_ADMIN, handle_admin_intent},
-    {"GET", "/admin/dead", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_list},
-    {"POST", "/admin/dead/retry", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_retry},
-    {"POST", "/admin/dead/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_dead_purge},
-    {"GET", "/admin/dead/", NULL, true, false, ACCESS_ADMIN, handle_admin_dead},
-    {"POST", "/admin/generate_key", NULL, false, false, ACCESS_ADMIN, handle_admin_generate_key},
-    {"POST", "/admin/revoke_key", NULL, false, false, ACCESS_ADMIN, handle_admin_revoke_key},
-    {"POST", "/admin/purge", NULL, false, false, ACCESS_ADMIN, handle_admin_purge},
-    {"POST", "/admin/cleanup", NULL, false, false, ACCESS_ADMIN, handle_admin_cleanup},
-    {"GET", "/metrics", NULL, false, false, ACCESS_METRICS, handle_metrics},
-    {"POST", "/schedules", NULL, false, false, ACCESS_KEY_OR_ADMIN, handle_schedule_put},
-    {"GET", "/schedules", NULL, false, false, ACCESS_KEY_OR_ADMIN, handle_schedule_list},
-    {"POST", "/schedules/", "/pause", true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_pause},
-    {"POST", "/schedules/", "/resume", true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_resume},
-    {"GET", "/schedules/", NULL, true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_show},
-    {"DELETE", "/schedules/", NULL, true, false, ACCESS_KEY_OR_ADMIN, handle_schedule_delete},
+    {"GET", "/admin/workers", NULL, false, false, true, ACCESS_ADMIN, handle_admin_workers},
+    {"GET", "/admin/whoami", NULL, false, false, false, ACCESS_ADMIN, handle_admin_whoami},
+    {"GET", "/admin/intents", NULL, false, false, true, ACCESS_ADMIN, handle_admin_intents},
+    {"POST", "/admin/intents/", "/cancel", true, false, true, ACCESS_ADMIN, handle_admin_cancel},
+    {"POST", "/admin/intents/", "/retry", true, false, true, ACCESS_ADMIN, handle_admin_retry},
+    {"GET", "/admin/intents/", NULL, true, false, true, ACCESS_ADMIN, handle_admin_intent},
+    {"GET", "/admin/dead", NULL, false, false, true, ACCESS_ADMIN, handle_admin_dead_list},
+    {"POST", "/admin/dead/retry", NULL, false, false, true, ACCESS_ADMIN, handle_admin_dead_retry},
+    {"POST", "/admin/dead/purge", NULL, false, false, true, ACCESS_ADMIN, handle_admin_dead_purge},
+    {"GET", "/admin/dead/", NULL, true, false, true, ACCESS_ADMIN, handle_admin_dead},
+    {"POST", "/admin/generate_key", NULL, false, false, true, ACCESS_ADMIN,
+     handle_admin_generate_key},
+    {"POST", "/admin/revoke_key", NULL, false, false, true, ACCESS_ADMIN, handle_admin_revoke_key},
+    {"POST", "/admin/purge", NULL, false, false, true, ACCESS_ADMIN, handle_admin_purge},
+    {"POST", "/admin/cleanup", NULL, false, false, true, ACCESS_ADMIN, handle_admin_cleanup},
+    {"GET", "/metrics", NULL, false, false, true, ACCESS_METRICS, handle_metrics},
+    {"POST", "/schedules", NULL, false, false, true, ACCESS_KEY_OR_ADMIN, handle_schedule_put},
+    {"GET", "/schedules", NULL, false, false, true, ACCESS_KEY_OR_ADMIN, handle_schedule_list},
+    {"POST", "/schedules/", "/pause", true, false, true, ACCESS_KEY_OR_ADMIN,
+     handle_schedule_pause},
+    {"POST", "/schedules/", "/resume", true, false, true, ACCESS_KEY_OR_ADMIN,
+     handle_schedule_resume},
+    {"GET", "/schedules/", NULL, true, false, true, ACCESS_KEY_OR_ADMIN, handle_schedule_show},
+    {"DELETE", "/schedules/", NULL, true, false, true, ACCESS_KEY_OR_ADMIN, handle_schedule_delete},
 };
 
 #define ROUTE_COUNT ((int)(sizeof routes / sizeof routes[0]))
@@ -421,8 +430,68 @@ void router_observe_wait(struct server *server, struct net_request *exchange,
     observe(server, exchange, method, path, status, seconds, who, true);
 }
 
+/* A request routed to the offload thread, from router_dispatch (on its
+ * loop) to router_run_offloaded (on that thread). The request's method,
+ * path and body stay where the HTTP layer keeps them: a connection reads
+ * nothing more while its request is pending. */
+struct router_offload {
+    struct server *server;
+    struct net_request *exchange;
+    const char *method;
+    const char *path;
+    struct request_body body;
+    const struct route *route;
+    const char *param;
+    double started;
+};
+
+/* The pipeline past routing: admission, housekeeping, handler, nonce. */
+static void run_route(struct http_request *request, const struct route *route, const char *allowed,
+                      const struct request_body *body, struct http_response *response)
+{
+    if (admit(request, route, allowed, body, response)) {
+        bus_housekeeping(&request->server->bus, clock_now());
+        route->handler(request, response);
+        if (response->body == NULL && response->status != 204 && response->suspended == NULL &&
+            response->writing == NULL)
+            response->status = 500; /* what the glue will send: out of memory */
+        if (request->signed_nonce != NULL)
+            signing_record_nonce(request, response);
+    }
+    json_decref(request->json);
+}
+
+/* Leaves what the glue needs to count the answer later (a write's, an
+ * offloaded request's) in response. */
+static void keep_for_later(struct http_response *response, double started, const char *who)
+{
+    response->started = started;
+    copy_text(response->who, sizeof response->who, who, strlen(who));
+}
+
+/* Packs the request for the offload thread; false when out of memory (it
+ * is then run here). */
+static bool leave_for_offload(struct http_request *request, const struct route *route,
+                              const struct request_body *body, double started,
+                              struct http_response *response)
+{
+    struct router_offload *offload = calloc(1, sizeof *offload);
+    if (offload == NULL)
+        return false;
+    *offload = (struct router_offload){.server = request->server,
+                                       .exchange = request->exchange,
+                                       .method = request->method,
+                                       .path = request->path,
+                                       .body = *body,
+                                       .route = route,
+                                       .param = request->param,
+                                       .started = started};
+    response->offloaded = offload;
+    return true;
+}
+
 void router_dispatch(struct server *server, struct net_request *exchange, const char *method,
-                     const char *path, const struct request_body *body,
+                     const char *path, const struct request_body *body, bool may_offload,
                      struct http_response *response)
 {
     double started = clock_monotonic();
@@ -431,22 +500,27 @@ void router_dispatch(struct server *server, struct net_request *exchange, const 
     strcpy(request.caller.label, "-");
     const char *allowed = NULL;
     const struct route *route = find_route(method, path, &request.param, &allowed);
-    if (admit(&request, route, allowed, body, response)) {
-        bus_housekeeping(&server->bus, clock_now());
-        route->handler(&request, response);
-        if (response->body == NULL && response->status != 204 && response->suspended == NULL &&
-            response->writing == NULL)
-            response->status = 500; /* what the glue will send: out of memory */
-        if (request.signed_nonce != NULL)
-            signing_record_nonce(&request, response);
-    }
-    json_decref(request.json);
+    if (may_offload && route != NULL && route->offload &&
+        leave_for_offload(&request, route, body, started, response))
+        return;
+    run_route(&request, route, allowed, body, response);
     if (response->writing != NULL) {
-        response->started = started;
-        copy_text(response->who, sizeof response->who, request.caller.label,
-                  strlen(request.caller.label));
+        keep_for_later(response, started, request.caller.label);
     } else if (response->suspended == NULL) {
         router_observe(server, exchange, method, path, response->status,
                        clock_monotonic() - started, request.caller.label);
     }
+}
+
+void router_run_offloaded(struct router_offload *offload, struct http_response *response)
+{
+    struct http_request request = {.server = offload->server,
+                                   .exchange = offload->exchange,
+                                   .method = offload->method,
+                                   .path = offload->path,
+                                   .param = offload->param};
+    strcpy(request.caller.label, "-");
+    run_route(&request, offload->route, NULL, &offload->body, response);
+    keep_for_later(response, offload->started, request.caller.label);
+    free(offload);
 }

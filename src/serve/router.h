@@ -52,9 +52,20 @@ void router_client_address(struct server *server, struct net_request *exchange, 
                            size_t size);
 
 /* Answers one request into *response (whose body the caller frees), or
- * leaves it suspended (a long-poll) or writing (a write to commit first). */
+ * leaves it suspended (a long-poll) or writing (a write to commit first);
+ * or, when may_offload, offloaded: a route whose handler waits for the
+ * writer or scans the database is left in response->offloaded, for the
+ * glue to run on the offload thread (serve/offload.h) with
+ * router_run_offloaded. */
 void router_dispatch(struct server *server, struct net_request *exchange, const char *method,
-                     const char *path, const struct request_body *body,
+                     const char *path, const struct request_body *body, bool may_offload,
                      struct http_response *response);
+
+struct router_offload;
+
+/* Runs the offloaded request's pipeline into *response (as router_dispatch
+ * would have, started and who set for the glue's count of the answer;
+ * never offloaded again) and frees offload. Any thread. */
+void router_run_offloaded(struct router_offload *offload, struct http_response *response);
 
 #endif

@@ -31,6 +31,7 @@ struct server {
     struct long_poll *long_poll;
     struct scheduler *scheduler; /* publishes due schedules */
     struct edge *edge; /* per-address counts of the HTTP edge */
+    struct offload *offload;    /* runs the admin, schedule and metrics requests */
     atomic_int parked_requests; /* long-polls and writes pending or resumed, not completed */
     atomic_bool draining;       /* shutting down: writes are no longer left pending */
     char *tls_cert_pem; /* owned while the server serves HTTPS */

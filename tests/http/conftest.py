@@ -29,8 +29,10 @@ import json
 import os
 import re
 import secrets
+import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.parse
@@ -663,3 +665,26 @@ def admin(admin_server):
     c = admin_client(admin_server)
     yield c
     c.close()
+
+
+def answered_once_unlocked(srv, method, target, headers, body=None):
+    """Sends a request to a one-thread server while SQLite's write lock is
+    held from outside: a request on another connection must still be
+    answered, and this one not before the lock goes. Its status and JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
+    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        conn.request(method, target, body=body, headers=headers)
+        assert other.get("/health").status == 200
+        waiting, _, _ = select.select([conn.sock], [], [], 0)
+        assert not waiting, f"{method} {target} was answered before its write was committed"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        other.close()
+    answer = conn.getresponse()
+    status, data = answer.status, json.loads(answer.read())
+    conn.close()
+    return status, data

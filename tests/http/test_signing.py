@@ -16,15 +16,14 @@ import hmac
 import http.client
 import json
 import secrets
-import select
-import sqlite3
 import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import Client, Server, admin_client, assert_error, sqlite_only, unique
+from conftest import (Client, Server, admin_client, answered_once_unlocked, assert_error, sqlite_only,
+                      unique)
 
 # ---------------------------------------------------------------------------
 # The signer (docs/SIGNING.md)
@@ -502,29 +501,6 @@ def test_nonce_of_a_write_that_did_nothing_is_still_used(sc):
     assert send_signed(sc, "POST", "/intent", publish_body(ns)).status == 201
     assert_signature_refused(send(sc, "POST", target, b"", h))
     assert send_signed(sc, "POST", target).status == 200
-
-
-def answered_once_unlocked(srv, method, target, headers, body=None):
-    """Sends a request to a one-thread server while SQLite's write lock is
-    held from outside: a request on another connection must still be
-    answered, and this one not before the lock goes. Its status and JSON."""
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    other = Client(srv.port, srv.key, timeout=3)  # the writer gives up after 5 s
-    lock = sqlite3.connect(srv.db, timeout=5, isolation_level=None)
-    try:
-        lock.execute("BEGIN IMMEDIATE")
-        conn.request(method, target, body=body, headers=headers)
-        assert other.get("/health").status == 200
-        waiting, _, _ = select.select([conn.sock], [], [], 0)
-        assert not waiting, f"{method} {target} was answered before its write was committed"
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-        other.close()
-    answer = conn.getresponse()
-    status, data = answer.status, json.loads(answer.read())
-    conn.close()
-    return status, data
 
 
 @sqlite_only("holds the SQLite database's write lock from outside the bus")
