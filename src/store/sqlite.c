@@ -53,8 +53,10 @@
  * open_scan_sql; lapsed leases come from the lease index), so fulfilled and
  * dead history and the leases being worked on never slow a claim, and its
  * column order is the selection order of spec 6.4, so the scan stops at
- * the first eligible row. Its last column, goal, lets the scan pass over
- * rows of other goals without reading the table row. The other indexes
+ * the first eligible row. Its goal column lets the scan pass over rows of
+ * other goals without reading the table row; with status (a constant
+ * here, which the planner does not know) a scrape's oldest open intents
+ * read the index alone (sql_oldest_open). The other indexes
  * are partial too, each holding only the rows of the one status its
  * queries ask for: a publish, claim or fulfil then touches a few b-trees
  * instead of seven, and every page it dirties is written to the WAL at
@@ -132,7 +134,7 @@ static const char schema_sql[] =
 static const char open_scan_sql[] =
     "DROP INDEX IF EXISTS intents_claim_scan;"
     "CREATE INDEX IF NOT EXISTS intents_open_scan ON intents"
-    " (namespace, priority DESC, run_at, claim_attempts, created_at, id, goal)"
+    " (namespace, priority DESC, run_at, claim_attempts, created_at, id, goal, status)"
     " WHERE status = 'open';"
     "PRAGMA user_version = 10;";
 

@@ -214,7 +214,7 @@ static void oldest_row(sqlite3_stmt *stmt, void *context)
 }
 
 /* Reads the open rows through the claim index (intents_open_scan: it
- * covers namespace, run_at and goal), so no table row is read; the cost
+ * covers namespace, run_at, goal and status), so no table row is read; the cost
  * grows with the number of open intents, once per scrape. */
 enum bus_err sql_oldest_open(void *backend, double now, int limit, store_each_oldest each,
                              void *context)
