@@ -127,7 +127,7 @@ static const char schema_sql[] =
  * entry (status and lease are in the key) and a fulfil or an extend
  * removed or moved it; now a claim deletes the entry and a fulfil leaves
  * the index alone, one b-tree write less per job and no claimed rows for
- * the claim's scan to pass over. About 11 % of the server's instructions
+ * the claim's scan to pass over. About 10 % of the server's instructions
  * per job (docs/BENCHMARKS.md). Lapsed leases are found through
  * intents_lease_ends instead (CLAIM_FIND_LAPSED_SQL). Building it on a
  * large database takes a while, once, at the first start. */
@@ -190,12 +190,15 @@ static int add_worker_column(sqlite3 *db, char **message)
     " AND (?7 IS NULL OR publisher = ?7)"                                                          \
     " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"                                               \
     "      OR goal NOT IN (" CLAIM_BLOCKED_GOALS_SQL "))"
+/* What read_claimed reads, up to its last two (eligible since, reclaimed). */
+#define CLAIM_COLUMNS_SQL                                                                          \
+    "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"                 \
+    " target_worker, required_capability,"
 /* The open rows through intents_open_scan, already in the claim order:
  * no sort, and the first row found is the one. */
 #define CLAIM_FIND_OPEN_SQL                                                                        \
-    "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"                 \
-    " target_worker, required_capability, run_at, 0,"                                              \
-    " run_at AS order_run_at, created_at AS order_created_at FROM intents"                         \
+    CLAIM_COLUMNS_SQL                                                                              \
+    " run_at, 0, run_at AS order_run_at, created_at AS order_created_at FROM intents"              \
     " WHERE namespace = ?1 AND status = 'open'" CLAIM_FILTER_SQL
 #define CLAIM_ORDER_SQL                                                                            \
     " ORDER BY priority DESC, order_run_at, claim_attempts, order_created_at, id"
@@ -210,9 +213,7 @@ static int add_worker_column(sqlite3 *db, char **message)
  * version 10 (callgrind: 1 % more in all). */
 #define CLAIM_FIND_LAPSED_SQL                                                                      \
     CLAIM_FIND_OPEN_SQL                                                                            \
-    " UNION ALL "                                                                                  \
-    "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"                 \
-    " target_worker, required_capability, claim_expires_at, 1, run_at, created_at"                 \
+    " UNION ALL " CLAIM_COLUMNS_SQL " claim_expires_at, 1, run_at, created_at"                     \
     " FROM intents WHERE status = 'claimed' AND claim_expires_at <= ?2"                            \
     " AND namespace = ?1" CLAIM_FILTER_SQL
 

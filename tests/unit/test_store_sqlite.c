@@ -669,16 +669,22 @@ static void expired_lease_is_claimable_again_and_old_token_refused(void **state)
 /* The claim index holds open rows alone; a lapsed lease is found through
  * the lease index and still takes its place in the claim order, ahead of
  * open rows of lower priority and behind those of higher. */
-static void lapsed_lease_keeps_its_place_in_claim_order(void **state)
+/* Publishes intents 1..count of goal "g", n at T0 + n with priorities[n - 1]. */
+static void publish_with_priorities(struct fixture *f, const int *priorities, unsigned count)
 {
-    struct fixture *f = *state;
-    static const int priorities[] = {10, 1000, 0, 2000};
-    for (unsigned n = 1; n <= 4; n++) {
+    for (unsigned n = 1; n <= count; n++) {
         struct intent_new intent;
         new_intent(&intent, n, "g", T0 + n);
         intent.priority = priorities[n - 1];
         publish(f, &intent);
     }
+}
+
+static void lapsed_lease_keeps_its_place_in_claim_order(void **state)
+{
+    struct fixture *f = *state;
+    static const int priorities[] = {10, 1000, 0, 2000};
+    publish_with_priorities(f, priorities, 4);
     expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 4); /* 2000 */
     expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 2); /* 1000 */
     /* Both leases lapse at T0 + 10 + LEASE: 4 and 2 come back, by priority,
@@ -703,12 +709,7 @@ static void batch_claim_merges_lapsed_leases_in_order(void **state)
 {
     struct fixture *f = *state;
     static const int priorities[] = {10, 1000, 0};
-    for (unsigned n = 1; n <= 3; n++) {
-        struct intent_new intent;
-        new_intent(&intent, n, "g", T0 + n);
-        intent.priority = priorities[n - 1];
-        publish(f, &intent);
-    }
+    publish_with_priorities(f, priorities, 3);
     expect_claim_id(f, (struct claim_spec){0}, T0 + 10, 2);
     struct claim_request request;
     memset(&request, 0, sizeof request);
