@@ -57,15 +57,21 @@ static bool pg_command(PGconn *pg, const char *sql, const char *what)
     return ok;
 }
 
-static bool sqlite_has_table(sqlite3 *db, const char *table)
+static bool sqlite_has(sqlite3 *db, const char *type, const char *name)
 {
     sqlite3_stmt *stmt = NULL;
-    bool found = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+    bool found = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
                                     -1, &stmt, NULL) == SQLITE_OK &&
-                 sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC) == SQLITE_OK &&
+                 sqlite3_bind_text(stmt, 1, type, -1, SQLITE_STATIC) == SQLITE_OK &&
+                 sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC) == SQLITE_OK &&
                  sqlite3_step(stmt) == SQLITE_ROW;
     sqlite3_finalize(stmt);
     return found;
+}
+
+static bool sqlite_has_table(sqlite3 *db, const char *table)
+{
+    return sqlite_has(db, "table", table);
 }
 
 static bool pg_has_column(PGconn *pg, const char *table, const char *column)
@@ -100,12 +106,36 @@ static bool shared_columns(sqlite3 *db, PGconn *pg, const char *table, struct co
     return ok && out->count > 0;
 }
 
-/* "SELECT a, b FROM t" for SQLite, or "INSERT INTO t (a, b) VALUES ($1, $2)". */
-static char *copy_sql(const char *table, const struct columns *columns, bool insert)
+/* Where SQLite's rows of table are read from. Since schema 11 an
+ * attempt's row is written when it ends, and the running one (or a
+ * fulfilled intent's last) is read from its intent: the view
+ * attempt_history has them all, as PostgreSQL's table does. */
+static const char *copy_source(sqlite3 *db, const char *table)
 {
-    size_t size = 160 + strlen(table);
+    bool history = strcmp(table, "attempts") == 0 && sqlite_has(db, "view", "attempt_history");
+    return history ? "attempt_history" : table;
+}
+
+/* The SQLite expression a column is read with: a fulfilled intent keeps
+ * its last lease's end (schema 11), which PostgreSQL's intents have only
+ * while claimed. */
+static const char *column_format(const char *table, const char *column, bool newest)
+{
+    if (newest && strcmp(column, "seen_at") == 0)
+        return "%smax(\"%s\")";
+    if (strcmp(table, "intents") == 0 && strcmp(column, "claim_expires_at") == 0)
+        return "%sCASE WHEN status = 'claimed' THEN \"%s\" END";
+    return "%s\"%s\"";
+}
+
+/* "SELECT a, b FROM source" for SQLite, or "INSERT INTO t (a, b) VALUES
+ * ($1, $2)" for PostgreSQL (source NULL). */
+static char *copy_sql(const char *table, const char *source, const struct columns *columns)
+{
+    bool insert = source == NULL;
+    size_t size = 160 + strlen(table) + (source ? strlen(source) : 0);
     for (int i = 0; i < columns->count; i++)
-        size += strlen(columns->names[i]) + 10;
+        size += strlen(columns->names[i]) + 48; /* room for column_format() */
     char *sql = malloc(size);
     if (sql == NULL)
         return NULL;
@@ -115,12 +145,13 @@ static char *copy_sql(const char *table, const struct columns *columns, bool ins
     bool newest = !insert && strcmp(table, "nonces") == 0;
     size_t used = (size_t)snprintf(sql, size, insert ? "INSERT INTO %s (" : "SELECT ", table);
     for (int i = 0; i < columns->count; i++) {
-        bool latest = newest && strcmp(columns->names[i], "seen_at") == 0;
-        used += (size_t)snprintf(sql + used, size - used, latest ? "%smax(\"%s\")" : "%s\"%s\"",
-                                 i ? ", " : "", columns->names[i]);
+        used +=
+            (size_t)snprintf(sql + used, size - used,
+                             insert ? "%s\"%s\"" : column_format(table, columns->names[i], newest),
+                             i ? ", " : "", columns->names[i]);
     }
     if (!insert) {
-        snprintf(sql + used, size - used, " FROM %s%s", table,
+        snprintf(sql + used, size - used, " FROM %s%s", source,
                  newest ? " GROUP BY principal, nonce" : "");
         return sql;
     }
@@ -156,8 +187,8 @@ static void row_params(sqlite3_stmt *stmt, int count, const char **params, char 
 static bool copy_rows(sqlite3 *db, PGconn *pg, const char *table, const struct columns *columns,
                       long *copied)
 {
-    char *select = copy_sql(table, columns, false);
-    char *insert = copy_sql(table, columns, true);
+    char *select = copy_sql(table, copy_source(db, table), columns);
+    char *insert = copy_sql(table, NULL, columns);
     sqlite3_stmt *stmt = NULL;
     bool ok = select && insert && sqlite3_prepare_v2(db, select, -1, &stmt, NULL) == SQLITE_OK;
     if (ok) {

@@ -69,10 +69,11 @@
  * (sqlite_attempts.c) version 7; the webhooks' table and triggers
  * (sqlite_webhooks.c) version 8; the nonces' table in time order
  * (sqlite_nonces.c, rewritten from version 8's) version 9; the claim
- * index of open rows only (open_scan_sql) version 10. Each step is
+ * index of open rows only (open_scan_sql) version 10; attempt rows written
+ * when attempts end (sqlite_attempts.c) version 11. Each step is
  * CREATE ... IF NOT EXISTS, so an older database upgrades in place by
  * running them all. */
-#define SCHEMA_LATEST 10
+#define SCHEMA_LATEST 11
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS intents ("
     " id TEXT PRIMARY KEY, namespace TEXT NOT NULL, goal TEXT NOT NULL,"
@@ -250,9 +251,9 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                     " max_attempts, backoff_base, namespace, goal, claimed_at FROM intents"
                     " WHERE id = ?1",
     [W_EXTEND] = "UPDATE intents SET claim_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
+    /* claim_expires_at stays: the fulfilled attempt's lease (version 11). */
     [W_FULFILL] = "UPDATE intents SET status = 'fulfilled', result = ?2, result_type = ?3,"
-                  " completed_at = ?4, updated_at = ?4, claim_token = NULL,"
-                  " claim_expires_at = NULL WHERE id = ?1",
+                  " completed_at = ?4, updated_at = ?4, claim_token = NULL WHERE id = ?1",
     [W_REQUEUE] = "UPDATE intents SET status = 'open', run_at = ?2, last_error = ?3,"
                   " claim_token = NULL, claimed_by = NULL, claim_expires_at = NULL,"
                   " updated_at = ?4 WHERE id = ?1",
@@ -271,16 +272,19 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_EXHAUSTED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base, namespace, goal"
                            " FROM intents WHERE status = 'claimed'"
                            " AND claim_expires_at <= ?1 AND claim_attempts >= max_attempts",
-    /* The attempt's number goes on from the intent's last one (a look at
-     * its few rows of the primary key), not from claim_attempts, which an
-     * admin retry sets back to 0. */
-    [W_ATTEMPT_OPEN] = "INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
-                       " lease_expires_at) SELECT ?1, COALESCE(MAX(attempt), 0) + 1, ?2, ?3, ?4, ?5"
-                       " FROM attempts WHERE intent_id = ?1",
-    /* A lapsed lease ended when it ran out, whenever it is found. */
-    [W_ATTEMPT_CLOSE] = "UPDATE attempts SET outcome = ?2, error = ?3, ended_at ="
-                        " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END"
-                        " WHERE intent_id = ?1 AND outcome IS NULL",
+    /* The attempt the intent holds, as a row (sql_end_attempt). Its number
+     * goes on from the intent's last row (a look at its few rows of the
+     * primary key), not from claim_attempts, which an admin retry sets
+     * back to 0. A lapsed lease ended when it ran out, whenever found. */
+    [W_ATTEMPT_END] = "INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
+                      " lease_expires_at, ended_at, outcome, error) SELECT id,"
+                      " (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE intent_id = ?1),"
+                      " worker_id, claimed_by, claimed_at, claim_expires_at,"
+                      " CASE WHEN status = 'fulfilled' THEN completed_at"
+                      " WHEN ?2 = 'lease_expired' THEN MIN(claim_expires_at, ?4) ELSE ?4 END,"
+                      " CASE WHEN status = 'fulfilled' THEN 'fulfilled' ELSE ?2 END,"
+                      " CASE WHEN status = 'fulfilled' THEN NULL ELSE ?3 END"
+                      " FROM intents WHERE id = ?1 AND " RUNNING_ATTEMPT_SQL(""),
     /* An intent settles (fulfilled or dead): its webhook, if it has one, is
      * due now. A re-armed row (an admin retry settled again) starts over;
      * an intent dead already (an admin cancel of a dead one) is no new
@@ -289,12 +293,6 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                       " last_error = NULL, armed_at = ?2, next_at = ?2, lease_until = NULL,"
                       " delivered_at = NULL WHERE intent_id = ?1"
                       " AND (SELECT status FROM intents WHERE id = ?1) <> 'dead'",
-    [W_ATTEMPT_FULFILLED] = "UPDATE attempts SET outcome = 'fulfilled', ended_at ="
-                            " (SELECT completed_at FROM intents WHERE id = ?1)"
-                            " WHERE intent_id = ?1 AND outcome IS NULL"
-                            " AND (SELECT status FROM intents WHERE id = ?1) = 'fulfilled'",
-    [W_ATTEMPT_EXTEND] = "UPDATE attempts SET lease_expires_at = ?2"
-                         " WHERE intent_id = ?1 AND outcome IS NULL",
     /* Scans the open-by-publisher index: open rows only, never the history. */
     [W_DELETE_EXPIRED_OPEN] = "DELETE FROM intents WHERE status = 'open' AND expires_at <= ?1",
     [W_DELETE_FULFILLED] = "DELETE FROM intents WHERE status = 'fulfilled' AND updated_at <= ?1",
@@ -889,35 +887,14 @@ static enum bus_err arm_webhook(struct write_connection *conn, const char *id, d
     return run_statement(conn, stmt);
 }
 
-/* Ends the intent's open attempt, if it has one, with outcome. */
-static enum bus_err close_attempt(struct write_connection *conn, const char *id,
-                                  const char *outcome, const char *error_text, double ended_at)
+enum bus_err sql_end_attempt(struct write_connection *conn, const char *id, const char *outcome,
+                             const char *error_text, double now)
 {
-    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_CLOSE);
+    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_END);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, outcome, -1, SQLITE_STATIC);
     sql_bind_text(stmt, 3, error_text);
-    sqlite3_bind_double(stmt, 4, ended_at);
-    return run_statement(conn, stmt);
-}
-
-/* The claim's attempt; a lapsed lease it takes back ends, as expired, when
- * that lease did. */
-static enum bus_err open_attempt(struct write_connection *conn, const struct claim_request *request,
-                                 const struct claimed_intent *claimed)
-{
-    if (claimed->reclaimed) {
-        enum bus_err err = close_attempt(conn, claimed->id, "lease_expired", "lease expired",
-                                         claimed->eligible_since);
-        if (err != BUS_OK)
-            return err;
-    }
-    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_OPEN);
-    sqlite3_bind_text(stmt, 1, claimed->id, -1, SQLITE_STATIC);
-    sql_bind_text(stmt, 2, request->worker_id);
-    sqlite3_bind_text(stmt, 3, request->claimer, -1, SQLITE_STATIC);
-    sqlite3_bind_double(stmt, 4, request->now);
-    sqlite3_bind_double(stmt, 5, claimed->claim_expires_at);
+    sqlite3_bind_double(stmt, 4, now);
     return run_statement(conn, stmt);
 }
 
@@ -925,6 +902,14 @@ static enum bus_err open_attempt(struct write_connection *conn, const struct cla
 static enum bus_err take_claimed(struct write_connection *conn, const struct claim_request *request,
                                  const char *token, struct claimed_intent *out)
 {
+    /* A lapsed lease taken back: its attempt is written before this
+     * claim's replaces it in the intent's row. */
+    if (out->reclaimed) {
+        enum bus_err err =
+            sql_end_attempt(conn, out->id, "lease_expired", "lease expired", out->eligible_since);
+        if (err != BUS_OK)
+            return err;
+    }
     out->claim_attempts++;
     out->claim_expires_at = request->now + request->lease_seconds;
     sqlite3_stmt *stmt = statement(conn, W_CLAIM_TAKE);
@@ -935,8 +920,7 @@ static enum bus_err take_claimed(struct write_connection *conn, const struct cla
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
     sql_bind_text(stmt, 7, request->worker_id);
-    enum bus_err err = run_statement(conn, stmt);
-    return err != BUS_OK ? err : open_attempt(conn, request, out);
+    return run_statement(conn, stmt);
 }
 
 static enum bus_err claim_op(void *connection, void *arg)
@@ -1146,12 +1130,6 @@ static enum bus_err extend_op(void *connection, void *arg)
     sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, *args->claim_expires_at);
     sqlite3_bind_double(stmt, 3, args->ref->now);
-    err = run_statement(conn, stmt);
-    if (err != BUS_OK)
-        return err;
-    stmt = statement(conn, W_ATTEMPT_EXTEND);
-    sqlite3_bind_text(stmt, 1, args->ref->id, -1, SQLITE_STATIC);
-    sqlite3_bind_double(stmt, 2, *args->claim_expires_at);
     return run_statement(conn, stmt);
 }
 
@@ -1226,22 +1204,14 @@ static enum bus_err sqlite_fulfill_many_submit(void *backend, struct store_fulfi
     return submit_gated(self, call->nonce, fulfill_many_op, call, done, context);
 }
 
-enum bus_err sql_settle_fulfilled_attempt(struct write_connection *conn, const char *id)
-{
-    sqlite3_stmt *stmt = statement(conn, W_ATTEMPT_FULFILLED);
-    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-    return run_statement(conn, stmt);
-}
-
 /* Moves an intent to dead and copies it into the dead-letter table; its
  * attempt ends with reason as outcome (a fulfilled one's ended with its
- * fulfil: an admin cancel of a fulfilled intent keeps that). */
+ * fulfil: an admin cancel of a fulfilled intent keeps that). The attempt
+ * is written first: the kill forgets the lease. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                                 const char *error_text, const char *reason, double now)
 {
-    enum bus_err err = sql_settle_fulfilled_attempt(conn, id);
-    if (err == BUS_OK)
-        err = close_attempt(conn, id, reason, error_text, now);
+    enum bus_err err = sql_end_attempt(conn, id, reason, error_text, now);
     if (err == BUS_OK)
         err = arm_webhook(conn, id, now); /* before the update: it looks at the old status */
     if (err != BUS_OK)
@@ -1265,7 +1235,7 @@ static enum bus_err requeue_intent(struct write_connection *conn, const char *id
                                    const char *outcome, const char *error_text, double run_at,
                                    double now)
 {
-    enum bus_err err = close_attempt(conn, id, outcome, error_text, now);
+    enum bus_err err = sql_end_attempt(conn, id, outcome, error_text, now);
     if (err != BUS_OK)
         return err;
     sqlite3_stmt *stmt = statement(conn, W_REQUEUE);
@@ -1774,7 +1744,9 @@ static int create_schema(sqlite3 *db, char **message)
         rc = sql_webhooks_schema(db, message);
     if (rc == SQLITE_OK)
         rc = sql_nonces_schema(db, message);
-    return rc == SQLITE_OK ? sqlite3_exec(db, open_scan_sql, NULL, NULL, message) : rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, open_scan_sql, NULL, NULL, message);
+    return rc == SQLITE_OK ? sql_attempt_history_schema(db, message) : rc;
 }
 
 /* The name and flags to open conn's database with: read-only (a URI,

@@ -356,8 +356,9 @@ static enum bus_err retry_op(void *connection, void *arg)
     struct write_connection *conn = connection;
     struct intent_action_args *args = arg;
     long found = 0;
-    /* Written before the intent forgets how its last attempt ended. */
-    enum bus_err err = sql_settle_fulfilled_attempt(conn, args->id);
+    /* Written before the intent forgets its last attempt: a lease held
+     * until now is taken from its worker, and that attempt ends. */
+    enum bus_err err = sql_end_attempt(conn, args->id, "released", "Retried by admin", args->now);
     if (err == BUS_OK)
         err = execute(
             conn->db,
@@ -368,12 +369,6 @@ static enum bus_err retry_op(void *connection, void *arg)
             args->id, args->now, &found);
     if (err == BUS_OK && found == 0)
         return BUS_ERR_NOT_FOUND;
-    /* A lease held until now is taken from its worker: that attempt ends. */
-    if (err == BUS_OK)
-        err = execute(conn->db,
-                      "UPDATE attempts SET outcome = 'released', error = 'Retried by admin',"
-                      " ended_at = ?2 WHERE intent_id = ?1 AND outcome IS NULL",
-                      args->id, args->now, NULL);
     if (err != BUS_OK)
         return err;
     return execute(conn->db, "DELETE FROM dead_letters WHERE intent_id = ?1", args->id, 0, NULL);

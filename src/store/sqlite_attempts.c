@@ -1,24 +1,19 @@
-/* The SQLite backend's attempt history: its table (schema version 7) and
- * the listing of one intent's attempts. The rows are written by the claim
- * and the lease operations in sqlite.c, in their own transactions. */
+/* The SQLite backend's attempt history: its table (schema version 7), the
+ * view of every attempt (version 11) and the listing of one intent's
+ * attempts. The rows are written by the lease operations in sqlite.c, in
+ * their own transactions. */
 #include <math.h>
 #include <string.h>
 
 #include "store/sqlite_internal.h"
 
-/* One row per claim, keyed by intent and attempt number, so an intent's
- * attempts are one range of the primary key: what the claim's numbering,
- * the closing UPDATE (outcome IS NULL) and the listing read. The trigger
- * deletes them with their intent, whichever statement deletes it
- * (cleanup, purges), as foreign keys are off on these connections. The
- * claiming key's owner is not copied: an api_keys row keeps its owner for
- * good (a revoked key too), so the listing joins it. */
-/* A fulfil leaves its attempt's row as the claim wrote it: the hot path
- * writes one row less per job (docs/BENCHMARKS.md, "Batches"). The open
- * attempt of a fulfilled intent ended with the fulfil, so the listing reads
- * its end and outcome from the intent (an intent has at most one open
- * attempt, and a fulfilled one is claimed no more). The other ends (fail,
- * lapsed lease, cancel, admin retry) write theirs. */
+/* One row per ended attempt, keyed by intent and attempt number, so an
+ * intent's attempts are one range of the primary key: what the numbering
+ * and the listing read. The trigger deletes them with their intent,
+ * whichever statement deletes it (cleanup, purges), as foreign keys are
+ * off on these connections. The claiming key's owner is not copied: an
+ * api_keys row keeps its owner for good (a revoked key too), so the
+ * listing joins it. */
 static const char attempts_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS attempts ("
     " intent_id TEXT NOT NULL, attempt INTEGER NOT NULL, worker_id TEXT,"
@@ -34,12 +29,50 @@ int sql_attempts_schema(sqlite3 *db, char **message)
     return sqlite3_exec(db, attempts_schema_sql, NULL, NULL, message);
 }
 
+/* Version 11: an attempt's row is written when it ends, by whatever ends
+ * it (W_ATTEMPT_END), never by the claim. The running attempt is the
+ * intent's own claim (claimed_by, worker_id, claimed_at and the lease in
+ * claim_expires_at, which an extend moves), and a fulfilled intent's last
+ * attempt ended with its fulfil, which keeps the lease's end for it: a
+ * job that succeeds at once writes no attempt row at all, where version 7
+ * inserted one per claim and updated it per extend, about a tenth of the
+ * server's instructions per job (docs/BENCHMARKS.md). attempt_history is
+ * every attempt, ended or not, numbered after the intent's ended ones: what
+ * the listing and `migrate --from` read. The upgrade drops the rows of
+ * running attempts (their intent holds them now) and writes the end of a
+ * fulfilled intent's open one, whose intent has no lease end to show. */
+static const char attempt_history_sql[] =
+    "BEGIN IMMEDIATE;"
+    "DELETE FROM attempts WHERE outcome IS NULL"
+    " AND (SELECT status FROM intents WHERE id = intent_id) = 'claimed';"
+    "UPDATE attempts SET outcome = 'fulfilled',"
+    " ended_at = (SELECT completed_at FROM intents WHERE id = intent_id)"
+    " WHERE outcome IS NULL"
+    " AND (SELECT status FROM intents WHERE id = intent_id) = 'fulfilled';"
+    "CREATE VIEW IF NOT EXISTS attempt_history AS"
+    " SELECT intent_id, attempt, worker_id, claimer, claimed_at, lease_expires_at, ended_at,"
+    " outcome, error FROM attempts"
+    " UNION ALL SELECT i.id, (SELECT COALESCE(MAX(a.attempt), 0) + 1 FROM attempts a"
+    " WHERE a.intent_id = i.id), i.worker_id, i.claimed_by, i.claimed_at, i.claim_expires_at,"
+    " CASE WHEN i.status = 'fulfilled' THEN i.completed_at END,"
+    " CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END, NULL FROM intents i"
+    " WHERE " RUNNING_ATTEMPT_SQL("i.") ";"
+                                        "PRAGMA user_version = 11;"
+                                        "COMMIT;";
+
+int sql_attempt_history_schema(sqlite3 *db, char **message)
+{
+    int rc = sqlite3_exec(db, attempt_history_sql, NULL, NULL, message);
+    if (rc != SQLITE_OK)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* The newest ATTEMPTS_LIST_MAX, given oldest first. */
 static const char attempt_list_sql[] =
     "SELECT * FROM (SELECT a.attempt, a.worker_id, a.claimer, k.owner, a.claimed_at,"
-    " a.lease_expires_at," ATTEMPT_ENDED_SQL ", " ATTEMPT_OUTCOME_SQL ", a.error FROM attempts a"
-    " LEFT JOIN api_keys k ON k.key_hash = a.claimer"
-    " LEFT JOIN intents i ON i.id = a.intent_id WHERE a.intent_id = ?1"
+    " a.lease_expires_at, a.ended_at, a.outcome, a.error FROM attempt_history a"
+    " LEFT JOIN api_keys k ON k.key_hash = a.claimer WHERE a.intent_id = ?1"
     " ORDER BY a.attempt DESC LIMIT ?2) ORDER BY attempt";
 
 static void read_attempt(sqlite3_stmt *stmt, struct intent_attempt *out)

@@ -15,11 +15,22 @@
 
 struct sqlite_checkpointer;
 
-#define INTENT_COLUMNS                                                                         \
-    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"       \
-    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"     \
-    " created_at, expires_at, claimed_at, claim_expires_at, completed_at, result_type,"      \
+/* claim_expires_at is a lease only while the intent is claimed: a fulfil
+ * keeps it as its last attempt's (RUNNING_ATTEMPT_SQL). */
+#define INTENT_COLUMNS                                                                             \
+    "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"             \
+    " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"            \
+    " created_at, expires_at, claimed_at,"                                                         \
+    " CASE WHEN status = 'claimed' THEN claim_expires_at END, completed_at, result_type,"          \
     " payload, result, last_error, worker_id"
+
+/* An intent whose row holds an attempt that has no row in attempts yet
+ * (sqlite_attempts.c, version 11): the running one of a claimed intent,
+ * or the last one of an intent fulfilled since version 11. prefix is ""
+ * or a table alias with its dot. */
+#define RUNNING_ATTEMPT_SQL(prefix)                                                                \
+    "(" prefix "status = 'claimed' OR " prefix "status = 'fulfilled') AND " prefix                 \
+    "claim_expires_at IS NOT NULL"
 
 /* The writer's prepared statements; their SQL is in sqlite.c. */
 enum writer_statement {
@@ -55,11 +66,8 @@ enum writer_statement {
     W_DELETE_KV,
     W_DELETE_IDEMPOTENCY,
     W_COUNT_OPEN,
-    W_ATTEMPT_OPEN,
-    W_ATTEMPT_CLOSE,
-    W_ATTEMPT_EXTEND,
+    W_ATTEMPT_END,
     W_WEBHOOK_ARM,
-    W_ATTEMPT_FULFILLED,
     W_NONCE_APPEND,
     W_DELETE_NONCES,
     W_STATEMENT_COUNT
@@ -136,10 +144,12 @@ double sql_double_column(sqlite3_stmt *stmt, int column);
 /* Reads a row selected with INTENT_COLUMNS. */
 void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
 
-/* A fulfil leaves its attempt's row open (sqlite_attempts.c); before a
- * fulfilled intent changes state again (an admin cancel or retry), this
- * writes that attempt's end, as the fulfil's, into its row. */
-enum bus_err sql_settle_fulfilled_attempt(struct write_connection *conn, const char *id);
+/* Writes the row of the attempt id's intent holds (RUNNING_ATTEMPT_SQL),
+ * if it holds one, before the intent changes state: a claimed intent's
+ * ends at now with outcome and error_text (a lapsed lease's when it ran
+ * out, if earlier), a fulfilled one's as its fulfil did. */
+enum bus_err sql_end_attempt(struct write_connection *conn, const char *id, const char *outcome,
+                             const char *error_text, double now);
 
 /* Moves an intent to dead and copies it into the dead-letter table; its
  * open attempt, if any, ends with reason as outcome and error_text. */
@@ -209,6 +219,7 @@ enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limi
 
 /* The attempts' table (schema version 7) and its listing, in sqlite_attempts.c. */
 int sql_attempts_schema(sqlite3 *db, char **message);
+int sql_attempt_history_schema(sqlite3 *db, char **message);
 enum bus_err sql_attempt_list(void *backend, const char *id, store_each_attempt each,
                               void *context);
 

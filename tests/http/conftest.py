@@ -96,7 +96,7 @@ Response = namedtuple("Response", "status headers json raw")
 # The SQLite schema version a server leaves a database at (SCHEMA_LATEST in
 # src/store/sqlite.c): 7 attempts, 8 webhooks, 9 the time-ordered nonce log,
 # 10 the claim index of open rows alone.
-SQLITE_SCHEMA_LATEST = 10
+SQLITE_SCHEMA_LATEST = 11
 
 _counter = itertools.count()
 

@@ -186,8 +186,9 @@ def test_lease_expiries_reach_the_minute_ring(srv):
 @sqlite_only("upgrades a SQLite file of schema 6")
 def test_a_version_6_database_gains_the_attempts_table(srv):
     """Databases from before the attempt history (schema 6) are upgraded on
-    open: a lease held across the upgrade has no attempt row and settles as
-    before; claims from then on are recorded."""
+    open: a lease held across the upgrade is its intent's running attempt
+    (schema 11 reads it from the intent) and settles as before; claims from
+    then on are recorded."""
     admin = admin_client(srv)
     c = srv.client(ns=unique("up"))
     held_id = c.publish(goal="old")
@@ -203,8 +204,10 @@ def test_a_version_6_database_gains_the_attempts_table(srv):
     srv.start()
     admin = admin_client(srv)
     c = srv.client(ns=c.ns)
-    assert admin.intent(held_id)["attempts"] == []
+    [running] = admin.intent(held_id)["attempts"]
+    assert (running["attempt"], running["outcome"]) == (1, "running")
     assert c.fulfill(held_id, held["claim_token"]).status == 200
+    assert [a["outcome"] for a in admin.intent(held_id)["attempts"]] == ["fulfilled"]
     job = c.claim_ok(goal="new")
     assert job["id"] == later
     assert [a["outcome"] for a in admin.intent(later)["attempts"]] == ["running"]
@@ -243,3 +246,47 @@ def test_a_fulfilled_job_cancelled_by_the_admin_keeps_its_fulfilled_attempt(srv)
     assert [a["outcome"] for a in done] == ["fulfilled"]
     assert admin.post(f"/admin/intents/{iid}/cancel").status == 200
     assert admin.intent(iid)["attempts"] == done
+
+
+@sqlite_only("upgrades a SQLite file of schema 10")
+def test_a_version_10_database_keeps_its_attempts_once_each(srv):
+    """Schema 10 wrote an attempt's row at its claim and left a fulfilled
+    one open; schema 11 writes rows when attempts end and reads the running
+    one from its intent. After the upgrade each attempt is listed once,
+    with the same times, and the next attempt is numbered after it."""
+    admin = admin_client(srv)
+    c = srv.client(ns=unique("up10"))
+    done_id = c.publish(goal="done")
+    done = claim_as(c, "w-done", "done").json
+    assert c.fulfill(done_id, done["claim_token"]).status == 200
+    held_id = c.publish(goal="held", max_attempts=3)
+    held = claim_as(c, "w-held", "held").json
+    before = {i: admin.intent(i)["attempts"] for i in (done_id, held_id)}
+    srv.stop()
+    # The file as schema 10 left it: each claim's row, open; a fulfil
+    # dropped the lease's end from the intent.
+    db = sqlite3.connect(srv.db)
+    db.execute("DROP VIEW attempt_history")
+    db.execute("INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
+               " lease_expires_at) SELECT id, 1, worker_id, claimed_by, claimed_at,"
+               " claim_expires_at FROM intents WHERE id IN (?, ?)", (done_id, held_id))
+    db.execute("UPDATE intents SET claim_expires_at = NULL WHERE id = ?", (done_id,))
+    db.execute("PRAGMA user_version = 10")
+    db.commit()
+    db.close()
+    srv.start()
+    admin = admin_client(srv)
+    c = srv.client(ns=c.ns)
+    after = {i: admin.intent(i)["attempts"] for i in (done_id, held_id)}
+    assert after == before
+    assert [a["outcome"] for a in after[done_id]] == ["fulfilled"]
+    assert [a["outcome"] for a in after[held_id]] == ["running"]
+    assert c.fail(held_id, held["claim_token"], error="once").status == 200
+    attempts = admin.intent(held_id)["attempts"]
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in attempts] == [(1, "failed", "once")]
+    db = sqlite3.connect(srv.db)
+    rows = db.execute("SELECT intent_id, attempt, outcome FROM attempts ORDER BY 1").fetchall()
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    assert sorted(rows) == sorted([(done_id, 1, "fulfilled"), (held_id, 1, "failed")])
+    assert version == SQLITE_SCHEMA_LATEST

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from conftest import assert_error, sqlite_only
+from conftest import SQLITE_SCHEMA_LATEST, assert_error, sqlite_only
 
 pytestmark = sqlite_only("opens database files of earlier releases")
 
@@ -109,4 +109,4 @@ def test_a_version_9_database_gets_the_claim_index_of_open_rows(server_factory):
     version = db.execute("PRAGMA user_version").fetchone()[0]
     db.close()
     assert "intents_open_scan" in names and "intents_claim_scan" not in names
-    assert version == 10
+    assert version == SQLITE_SCHEMA_LATEST

@@ -1799,6 +1799,41 @@ static void version_2_database_is_upgraded_in_place(void **state)
     sqlite3_close(db);
 }
 
+/* Schema 11: the claim, an extend and the fulfil write no attempt row (the
+ * intent holds the attempt), yet the listing has it, with the lease's last
+ * end, and the fulfilled intent shows no lease. */
+static void job_done_at_once_writes_no_attempt_row(void **state)
+{
+    struct fixture *f = *state;
+    publish_simple(f, 1, "g", T0);
+    struct claimed_intent c;
+    assert_int_equal(claim_with(f, (struct claim_spec){.worker_id = "w1"}, T0, &c), BUS_OK);
+    double expires = 0;
+    assert_int_equal(do_extend(f, lease_of(&c, PUB, T0 + 1), 500, &expires), BUS_OK);
+    assert_int_equal(do_fulfill(f, lease_of(&c, PUB, T0 + 2), NULL, NULL), BUS_OK);
+    claimed_intent_clear(&c);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM attempts"), 0);
+    sqlite3_close(db);
+    struct attempt_log log = {0};
+    read_attempts(f, 1, &log);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.rows[0].attempt, 1);
+    assert_string_equal(log.rows[0].outcome, "fulfilled");
+    assert_string_equal(log.rows[0].worker_id, "w1");
+    assert_true(log.rows[0].claimed_at == T0);
+    assert_true(log.rows[0].lease_expires_at == expires);
+    assert_true(log.rows[0].ended_at == T0 + 2);
+    intent_attempt_clear(&log.rows[0]);
+    struct intent_record record;
+    get_intent(f, 1, &record);
+    assert_int_equal(record.status, INTENT_FULFILLED);
+    assert_true(isnan(record.claim_expires_at));
+    intent_record_clear(&record);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1845,6 +1880,7 @@ int main(void)
         T(fail_with_wrong_token_claimer_or_expired_lease_is_not_found),
         T(sweep_dead_letters_exhausted_expired_leases),
         T(attempts_follow_claims_and_their_outcomes),
+        T(job_done_at_once_writes_no_attempt_row),
         T(cleanup_of_empty_store_counts_nothing),
         T(cleanup_deletes_expired_open_intents),
         T(cleanup_requeues_expired_leases_with_attempts_left),
