@@ -7,8 +7,14 @@
 
 #include "store/postgres_rows.h"
 
-/* The newest ATTEMPTS_LIST_MAX, given oldest first; a row a SQLite fulfil
- * left open (a bus moved by migrate --from) ends as its intent did. */
+/* The end time and outcome of attempt a of intent i: a fulfil leaves its
+ * attempt's row open, and the intent says how and when it ended. */
+#define ATTEMPT_ENDED_SQL                                                                          \
+    " COALESCE(a.ended_at, CASE WHEN i.status = 'fulfilled' THEN i.completed_at END)"
+#define ATTEMPT_OUTCOME_SQL                                                                        \
+    " COALESCE(a.outcome, CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END)"
+
+/* The newest ATTEMPTS_LIST_MAX, given oldest first. */
 static const char attempt_list_sql[] =
     "SELECT * FROM (SELECT a.attempt, a.worker_id, a.claimer, k.owner, a.claimed_at,"
     " a.lease_expires_at," ATTEMPT_ENDED_SQL ", " ATTEMPT_OUTCOME_SQL ", a.error FROM attempts a"

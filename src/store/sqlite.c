@@ -1162,8 +1162,8 @@ static enum bus_err fulfill_op(void *connection, void *arg)
     sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
     err = run_statement(conn, stmt);
-    /* The attempt's row stays as the claim wrote it: the listing reads its
-     * end from the intent (sqlite_attempts.c). */
+    /* The attempt needs no row: the intent keeps it, with its lease's end
+     * (sqlite_attempts.c). */
     return err == BUS_OK ? arm_webhook(conn, args->ref->id, args->ref->now) : err;
 }
 

@@ -152,7 +152,7 @@ enum bus_err sql_end_attempt(struct write_connection *conn, const char *id, cons
                              const char *error_text, double now);
 
 /* Moves an intent to dead and copies it into the dead-letter table; its
- * open attempt, if any, ends with reason as outcome and error_text. */
+ * running attempt, if any, ends with reason as outcome and error_text. */
 enum bus_err sql_kill_intent(struct write_connection *conn, const char *id,
                              const char *error_text, const char *reason, double now);
 

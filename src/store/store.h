@@ -706,12 +706,4 @@ int store_postgres_import_sqlite(const char *conninfo, const char *sqlite_path);
 
 void store_close(struct store *store);
 
-/* The attempt listing's end time and outcome (SQL over attempts a and
- * their intent i, both backends): a fulfil leaves its attempt's row open,
- * and the intent says how and when it ended (sqlite_attempts.c). */
-#define ATTEMPT_ENDED_SQL                                                                          \
-    " COALESCE(a.ended_at, CASE WHEN i.status = 'fulfilled' THEN i.completed_at END)"
-#define ATTEMPT_OUTCOME_SQL                                                                        \
-    " COALESCE(a.outcome, CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END)"
-
 #endif
