@@ -157,7 +157,7 @@ enum bus_err sql_key_list(void *backend, store_each_key each, void *context)
     return for_each_row(backend,
                         "SELECT k.key_hash, k.owner, k.created_at, k.revoked_at,"
                         " (SELECT COUNT(*) FROM intents i WHERE i.publisher = k.key_hash"
-                        "  AND i.status = 'open')"
+                        "  AND i.status = 'open' AND i.capped = 1)"
                         " FROM api_keys k ORDER BY k.created_at DESC",
                         NULL, 0, key_row, &rows);
 }

@@ -198,7 +198,9 @@ enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out
 enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
 
 /* Used by the schedules' step (sqlite_schedules.c), in its transaction. */
-enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent);
+/* capped: published under an open-intent cap, which counts it. */
+enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent,
+                               bool capped);
 enum bus_err sql_check_open_limit(struct write_connection *conn, const char *publisher,
                                   long open_limit);
 

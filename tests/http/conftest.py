@@ -95,8 +95,9 @@ Response = namedtuple("Response", "status headers json raw")
 
 # The SQLite schema version a server leaves a database at (SCHEMA_LATEST in
 # src/store/sqlite.c): 7 attempts, 8 webhooks, 9 the time-ordered nonce log,
-# 10 the claim index of open rows alone.
-SQLITE_SCHEMA_LATEST = 11
+# 10 the claim index of open rows alone, 11 attempt rows written when attempts
+# end, 12 the cap's index of capped intents alone.
+SQLITE_SCHEMA_LATEST = 12
 
 _counter = itertools.count()
 

@@ -326,6 +326,25 @@ def test_a_tester_schedule_publishes_as_its_key(admin_server):
     tester.request("DELETE", f"/schedules/{name}")
 
 
+def test_a_tester_schedule_counts_toward_its_keys_cap(server_factory):
+    """A tester key holds at most 2,000 open intents (TESTER_OPEN_INTENT_LIMIT),
+    its schedules' among them: with 1,999 open, one fire fits, then the
+    occurrences are skipped for the limit."""
+    srv = server_factory(env=admin_env(BUS_TESTER_RATE_LIMIT="100000"))
+    admin = admin_client(srv)
+    tester = srv.client(ns=unique("cap"), key=admin.generate_key("t"))
+    for count in [100] * 19 + [99]:
+        body = {"intents": [{"goal": "fill", "namespace": tester.ns, "payload": {}}] * count}
+        r = tester.post("/intents", body)
+        assert r.status == 200 and r.json["published"] == count, r.raw[:200]
+    name = create(tester)["name"]
+    wait_until(lambda: "skipped_limit" in {f["outcome"] for f in show(tester, name)["recent_fires"]},
+               timeout=10, message="a skip at the cap")
+    tester.post(f"/schedules/{name}/pause")
+    assert len(fired(show(tester, name))) == 1
+    tester.request("DELETE", f"/schedules/{name}")
+
+
 def test_a_revoked_keys_schedule_stops_publishing(admin_server):
     admin = admin_client(admin_server)
     key = admin.generate_key("leaving")

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from conftest import SQLITE_SCHEMA_LATEST, assert_error, sqlite_only
+from conftest import SQLITE_SCHEMA_LATEST, admin_client, admin_env, assert_error, sqlite_only
 
 pytestmark = sqlite_only("opens database files of earlier releases")
 
@@ -109,4 +109,49 @@ def test_a_version_9_database_gets_the_claim_index_of_open_rows(server_factory):
     version = db.execute("PRAGMA user_version").fetchone()[0]
     db.close()
     assert "intents_open_scan" in names and "intents_claim_scan" not in names
+    assert version == SQLITE_SCHEMA_LATEST
+
+
+def test_a_version_11_database_keeps_the_tester_cap(server_factory):
+    """Schema 12 indexes only the open intents a cap counts (intents.capped,
+    a tester key's). A version 11 database has no such column: the upgrade
+    marks a tester key's intents, so the 2,000 it already has open still
+    hold it at its cap, while the main key's stay out of the index."""
+    srv = server_factory(env=admin_env(BUS_TESTER_RATE_LIMIT="100000"))
+    admin = admin_client(srv)
+    key = admin.generate_key("capped")
+    tester = srv.client(ns="cap12", key=key)
+    seed_id = tester.publish(goal="g")
+    main_id = srv.client(ns="cap12").publish(goal="g")
+    srv.stop()
+    db = sqlite3.connect(srv.db)
+    db.execute("DROP INDEX intents_open_capped")
+    db.execute("ALTER TABLE intents DROP COLUMN capped")
+    db.execute("CREATE INDEX intents_open_by_publisher ON intents (publisher)"
+               " WHERE status = 'open'")
+    # 1,999 more open intents of the tester's, copies of its first
+    columns = [row[1] for row in db.execute("PRAGMA table_info(intents)") if row[1] != "id"]
+    names = ", ".join(columns)
+    db.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1999)"
+               f" INSERT INTO intents (id, {names}) SELECT printf('%032x', 1000000 + i), {names}"
+               f" FROM n, intents WHERE intents.id = ?", (seed_id,))
+    db.execute("PRAGMA user_version = 11")
+    db.commit()
+    db.close()
+    srv.start()
+    admin = admin_client(srv)
+    tester = srv.client(ns="cap12", key=key)
+    assert_error(tester.post("/intent", {"goal": "g", "payload": {}}), 429, "limit_exceeded")
+    assert [row["open_intents"] for row in admin.get("/admin/keys").json["keys"]] == [2000]
+    tester.claim_ok(goal="g")  # one claimed: room for one, which a new publish takes
+    assert tester.post("/intent", {"goal": "g", "payload": {}}).status == 201
+    assert_error(tester.post("/intent", {"goal": "g", "payload": {}}), 429, "limit_exceeded")
+    db = sqlite3.connect(srv.db)
+    capped = dict(db.execute("SELECT id, capped FROM intents WHERE id IN (?, ?)",
+                             (seed_id, main_id)).fetchall())
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    assert capped == {seed_id: 1, main_id: 0}
+    assert "intents_open_capped" in names and "intents_open_by_publisher" not in names
     assert version == SQLITE_SCHEMA_LATEST
