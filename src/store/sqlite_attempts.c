@@ -56,9 +56,7 @@ static const char attempt_history_sql[] =
     " WHERE a.intent_id = i.id), i.worker_id, i.claimed_by, i.claimed_at, i.claim_expires_at,"
     " CASE WHEN i.status = 'fulfilled' THEN i.completed_at END,"
     " CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END, NULL FROM intents i"
-    " WHERE " RUNNING_ATTEMPT_SQL("i.") ";"
-                                        "PRAGMA user_version = 11;"
-                                        "COMMIT;";
+    " WHERE " RUNNING_ATTEMPT_SQL("i.") "; PRAGMA user_version = 11; COMMIT;";
 
 int sql_attempt_history_schema(sqlite3 *db, char **message)
 {
