@@ -310,19 +310,17 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
     [W_EXHAUSTED_LEASES] = "SELECT id, claim_attempts, max_attempts, backoff_base, namespace, goal"
                            " FROM intents WHERE status = 'claimed'"
                            " AND claim_expires_at <= ?1 AND claim_attempts >= max_attempts",
-    /* The attempt the intent holds, as a row (sql_end_attempt). Its number
-     * goes on from the intent's last row (a look at its few rows of the
-     * primary key), not from claim_attempts, which an admin retry sets
-     * back to 0. A lapsed lease ended when it ran out, whenever found. */
+    /* The attempt the intent holds, as a row (sql_end_attempt): a
+     * fulfilled one as it ended, else ending now. Its number goes on from
+     * the intent's last row (a look at its few rows of the primary key),
+     * not from claim_attempts, which an admin retry sets back to 0. A
+     * lapsed lease ended when it ran out, whenever found. */
     [W_ATTEMPT_END] = "INSERT INTO attempts (intent_id, attempt, worker_id, claimer, claimed_at,"
-                      " lease_expires_at, ended_at, outcome, error) SELECT id,"
-                      " (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE intent_id = ?1),"
-                      " worker_id, claimed_by, claimed_at, claim_expires_at,"
-                      " CASE WHEN status = 'fulfilled' THEN completed_at"
-                      " WHEN ?2 = 'lease_expired' THEN MIN(claim_expires_at, ?4) ELSE ?4 END,"
-                      " CASE WHEN status = 'fulfilled' THEN 'fulfilled' ELSE ?2 END,"
-                      " CASE WHEN status = 'fulfilled' THEN NULL ELSE ?3 END"
-                      " FROM intents WHERE id = ?1 AND " RUNNING_ATTEMPT_SQL(""),
+                      " lease_expires_at, ended_at, outcome, error) SELECT intent_id, attempt,"
+                      " worker_id, claimer, claimed_at, lease_expires_at, COALESCE(ended_at,"
+                      " CASE WHEN ?2 = 'lease_expired' THEN MIN(lease_expires_at, ?4) ELSE ?4 END),"
+                      " COALESCE(outcome, ?2), CASE WHEN outcome IS NULL THEN ?3 END"
+                      " FROM running_attempts WHERE intent_id = ?1",
     /* An intent settles (fulfilled or dead): its webhook, if it has one, is
      * due now. A re-armed row (an admin retry settled again) starts over;
      * an intent dead already (an admin cancel of a dead one) is no new
@@ -745,7 +743,7 @@ static enum bus_err idempotent_write(struct write_connection *conn, const struct
 /* ---- publish ------------------------------------------------------------ */
 
 enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent,
-                               bool capped)
+                               long open_limit)
 {
     sqlite3_stmt *stmt = statement(conn, W_INSERT_INTENT);
     sqlite3_bind_text(stmt, 1, intent->id, -1, SQLITE_STATIC);
@@ -762,16 +760,16 @@ enum bus_err sql_insert_intent(struct write_connection *conn, const struct inten
     sqlite3_bind_double(stmt, 12, intent->run_at);
     sqlite3_bind_double(stmt, 13, intent->created_at);
     sqlite3_bind_double(stmt, 14, intent->expires_at);
-    sqlite3_bind_int(stmt, 15, capped);
+    sqlite3_bind_int(stmt, 15, open_limit > 0);
     enum bus_err err = run_statement(conn, stmt);
     return err == BUS_OK ? sql_webhook_insert(conn, intent) : err;
 }
 
-/* A publish's insert: under a cap, the intent is one the cap counts. */
+/* A publish's insert (idempotent_write's write). */
 static enum bus_err insert_published(struct write_connection *conn, const void *arg)
 {
     const struct store_publish_call *args = arg;
-    return sql_insert_intent(conn, args->intent, args->open_limit > 0);
+    return sql_insert_intent(conn, args->intent, args->open_limit);
 }
 
 /* The open-intent cap, counted inside the publishing transaction so

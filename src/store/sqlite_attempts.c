@@ -36,11 +36,13 @@ int sql_attempts_schema(sqlite3 *db, char **message)
  * attempt ended with its fulfil, which keeps the lease's end for it: a
  * job that succeeds at once writes no attempt row at all, where version 7
  * inserted one per claim and updated it per extend, about a tenth of the
- * server's instructions per job (docs/BENCHMARKS.md). attempt_history is
- * every attempt, ended or not, numbered after the intent's ended ones: what
- * the listing and `migrate --from` read. The upgrade drops the rows of
- * running attempts (their intent holds them now) and writes the end of a
- * fulfilled intent's open one, whose intent has no lease end to show. */
+ * server's instructions per job (docs/BENCHMARKS.md). running_attempts is
+ * the attempt an intent's row holds, as a row of attempts, numbered after
+ * the intent's ended ones and not yet ended unless fulfilled: what
+ * W_ATTEMPT_END copies. attempt_history is every attempt, ended or not:
+ * what the listing and `migrate --from` read. The upgrade drops the rows
+ * of running attempts (their intent holds them now) and writes the end of
+ * a fulfilled intent's open one, whose intent has no lease end to show. */
 static const char attempt_history_sql[] =
     "BEGIN IMMEDIATE;"
     "DELETE FROM attempts WHERE outcome IS NULL"
@@ -49,14 +51,19 @@ static const char attempt_history_sql[] =
     " ended_at = (SELECT completed_at FROM intents WHERE id = intent_id)"
     " WHERE outcome IS NULL"
     " AND (SELECT status FROM intents WHERE id = intent_id) = 'fulfilled';"
+    "CREATE VIEW IF NOT EXISTS running_attempts AS"
+    " SELECT i.id AS intent_id, (SELECT COALESCE(MAX(a.attempt), 0) + 1 FROM attempts a"
+    " WHERE a.intent_id = i.id) AS attempt, i.worker_id, i.claimed_by AS claimer,"
+    " i.claimed_at, i.claim_expires_at AS lease_expires_at,"
+    " CASE WHEN i.status = 'fulfilled' THEN i.completed_at END AS ended_at,"
+    " CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END AS outcome, NULL AS error"
+    " FROM intents i WHERE (i.status = 'claimed' OR i.status = 'fulfilled')"
+    " AND i.claim_expires_at IS NOT NULL;"
     "CREATE VIEW IF NOT EXISTS attempt_history AS"
     " SELECT intent_id, attempt, worker_id, claimer, claimed_at, lease_expires_at, ended_at,"
-    " outcome, error FROM attempts"
-    " UNION ALL SELECT i.id, (SELECT COALESCE(MAX(a.attempt), 0) + 1 FROM attempts a"
-    " WHERE a.intent_id = i.id), i.worker_id, i.claimed_by, i.claimed_at, i.claim_expires_at,"
-    " CASE WHEN i.status = 'fulfilled' THEN i.completed_at END,"
-    " CASE WHEN i.status = 'fulfilled' THEN 'fulfilled' END, NULL FROM intents i"
-    " WHERE " RUNNING_ATTEMPT_SQL("i.") "; PRAGMA user_version = 11; COMMIT;";
+    " outcome, error FROM attempts UNION ALL SELECT * FROM running_attempts;"
+    "PRAGMA user_version = 11;"
+    "COMMIT;";
 
 int sql_attempt_history_schema(sqlite3 *db, char **message)
 {

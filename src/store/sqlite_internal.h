@@ -16,21 +16,14 @@
 struct sqlite_checkpointer;
 
 /* claim_expires_at is a lease only while the intent is claimed: a fulfil
- * keeps it as its last attempt's (RUNNING_ATTEMPT_SQL). */
+ * keeps it as its last attempt's (the view running_attempts,
+ * sqlite_attempts.c). */
 #define INTENT_COLUMNS                                                                             \
     "id, namespace, goal, status, visibility, priority, claim_attempts, max_attempts,"             \
     " backoff_base, target_worker, required_capability, publisher, claimed_by, run_at,"            \
     " created_at, expires_at, claimed_at,"                                                         \
     " CASE WHEN status = 'claimed' THEN claim_expires_at END, completed_at, result_type,"          \
     " payload, result, last_error, worker_id"
-
-/* An intent whose row holds an attempt that has no row in attempts yet
- * (sqlite_attempts.c, version 11): the running one of a claimed intent,
- * or the last one of an intent fulfilled since version 11. prefix is ""
- * or a table alias with its dot. */
-#define RUNNING_ATTEMPT_SQL(prefix)                                                                \
-    "(" prefix "status = 'claimed' OR " prefix "status = 'fulfilled') AND " prefix                 \
-    "claim_expires_at IS NOT NULL"
 
 /* The writer's prepared statements; their SQL is in sqlite.c. */
 enum writer_statement {
@@ -144,8 +137,8 @@ double sql_double_column(sqlite3_stmt *stmt, int column);
 /* Reads a row selected with INTENT_COLUMNS. */
 void sql_read_record(sqlite3_stmt *stmt, struct intent_record *out);
 
-/* Writes the row of the attempt id's intent holds (RUNNING_ATTEMPT_SQL),
- * if it holds one, before the intent changes state: a claimed intent's
+/* Writes the row of the attempt id's intent holds (running_attempts), if
+ * it holds one, before the intent changes state: a claimed intent's
  * ends at now with outcome and error_text (a lapsed lease's when it ran
  * out, if earlier), a fulfilled one's as its fulfil did. */
 enum bus_err sql_end_attempt(struct write_connection *conn, const char *id, const char *outcome,
@@ -198,9 +191,10 @@ enum bus_err sql_dead_get(void *backend, const char *id, struct dead_letter *out
 enum bus_err sql_purge(void *backend, const char *namespace_, struct purge_stats *stats);
 
 /* Used by the schedules' step (sqlite_schedules.c), in its transaction. */
-/* capped: published under an open-intent cap, which counts it. */
+/* Under an open-intent cap (open_limit > 0) the intent is one the cap
+ * counts; the cap itself is sql_check_open_limit's. */
 enum bus_err sql_insert_intent(struct write_connection *conn, const struct intent_new *intent,
-                               bool capped);
+                               long open_limit);
 enum bus_err sql_check_open_limit(struct write_connection *conn, const char *publisher,
                                   long open_limit);
 
@@ -219,7 +213,8 @@ enum bus_err sql_schedule_step(void *backend, struct store_schedule_step *step);
 enum bus_err sql_schedule_fires(void *backend, const char *schedule_id, int limit,
                                 store_each_fire each, void *context);
 
-/* The attempts' table (schema version 7) and its listing, in sqlite_attempts.c. */
+/* The attempts' table (schema version 7), its views (version 11) and its
+ * listing, in sqlite_attempts.c. */
 int sql_attempts_schema(sqlite3 *db, char **message);
 int sql_attempt_history_schema(sqlite3 *db, char **message);
 enum bus_err sql_attempt_list(void *backend, const char *id, store_each_attempt each,

@@ -469,7 +469,7 @@ static enum bus_err decide(struct write_connection *conn, const char *id,
         return BUS_OK;
     }
     if (err == BUS_OK)
-        err = sql_insert_intent(conn, step->intent, step->open_limit > 0);
+        err = sql_insert_intent(conn, step->intent, step->open_limit);
     if (err == BUS_OK)
         step->outcome = SCHEDULE_FIRED;
     return err;

@@ -125,7 +125,8 @@ def test_a_version_3_database_gains_the_worker_column(srv):
     old = c.publish(goal="old")
     srv.stop()
     db = sqlite3.connect(srv.db)
-    db.execute("DROP VIEW attempt_history")  # schema 11's, which reads the column
+    db.execute("DROP VIEW attempt_history")  # schema 11's views, which read the column
+    db.execute("DROP VIEW running_attempts")
     db.execute("ALTER TABLE intents DROP COLUMN worker_id")
     db.execute("DROP TABLE audit_log")
     db.execute("PRAGMA user_version = 3")
