@@ -18,14 +18,15 @@
 
 #include "core/backoff.h"
 #include "core/intent.h"
-#include "util/clock.h"
-#include "util/token.h"
-#include "store/store.h"
 #include "store/batch_ops.h"
 #include "store/sqlite_checkpoint.h"
 #include "store/sqlite_internal.h"
 #include "store/sqlite_read_only.h"
+#include "store/sqlite_wal_buffer.h"
+#include "store/store.h"
 #include "store/writer.h"
+#include "util/clock.h"
+#include "util/token.h"
 
 #define MAX_BATCH 256
 /* Checkpoints run on a thread of their own (sqlite_checkpoint.c). Should
@@ -1813,7 +1814,9 @@ static int open_writer(struct write_connection *conn)
     int flags = 0;
     if (open_how(conn, &uri, &flags) != 0)
         return -1;
-    int rc = sqlite3_open_v2(uri ? uri : conn->path, &conn->db, flags, NULL);
+    /* Only the writer appends to the WAL, so only its connection needs the
+     * buffering VFS: one write per commit (sqlite_wal_buffer.c). */
+    int rc = sqlite3_open_v2(uri ? uri : conn->path, &conn->db, flags, sql_wal_buffer_vfs());
     free(uri);
     if (rc != SQLITE_OK || configure_connection(conn->db, conn->sync_full) != SQLITE_OK ||
         (!conn->read_only &&
