@@ -4,13 +4,16 @@
  * which is where SQLite's write throughput comes from; with one caller it
  * degrades to a transaction per operation. Callers that do not block
  * (writer_submit: a suspended HTTP request) let the batches grow past the
- * number of request threads. */
+ * number of request threads, and a gathering writer (writer_gather) waits
+ * a little for them. */
 #include "store/writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "util/clock.h"
 #include "util/thread_name.h"
@@ -40,6 +43,11 @@ struct writer {
     pthread_cond_t work_ready; /* signalled when a job is queued or on stop */
     struct writer_job *head;
     struct writer_job *tail;
+    int queued;                     /* jobs from head to tail */
+    int last_batch;                 /* jobs in the batch taken last */
+    bool gathering;                 /* waiting for a batch to fill (gather): submits wake
+                                     * the writer only once it is as large as last_batch */
+    atomic_int gather_microseconds; /* writer_gather's bound; 0 = off */
     bool stopping;
     int retries_left; /* of the batch running: WRITER_RETRY answered as WRITER_REDO at 0 */
     bool unmerged;    /* of the batch running: prepare spoilt a run, not called again */
@@ -54,8 +62,11 @@ static struct writer_job *take_batch(struct writer *writer)
 {
     struct writer_job *batch = writer->head;
     struct writer_job *last = batch;
-    for (int count = 1; count < writer->max_batch && last->next; count++)
+    int count = 1;
+    for (; count < writer->max_batch && last->next; count++)
         last = last->next;
+    writer->queued -= count;
+    writer->last_batch = count;
     writer->head = last->next;
     if (writer->head == NULL)
         writer->tail = NULL;
@@ -333,6 +344,31 @@ static void finish_batch(struct writer *writer, struct writer_job *batch)
     }
 }
 
+/* Before taking a batch smaller than the last one, waits for as many
+ * jobs as that had, for writer_gather's bound at most; called with the
+ * lock held and a job queued. Under a steady load of n clients a batch is
+ * followed by the same clients' next requests a round trip later: taking
+ * the first of them at once made a commit of a few operations, each
+ * commit with its fixed cost (its locks, its write, a wake-up). A lone
+ * client's batches are of one, so it never waits. */
+static void gather(struct writer *writer)
+{
+    int bound = atomic_load_explicit(&writer->gather_microseconds, memory_order_relaxed);
+    if (bound <= 0 || writer->queued >= writer->last_batch || writer->stopping)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    long nanoseconds = until.tv_nsec + bound * 1000L;
+    until.tv_sec += nanoseconds / 1000000000L;
+    until.tv_nsec = nanoseconds % 1000000000L;
+    writer->gathering = true;
+    while (writer->queued < writer->last_batch && !writer->stopping) {
+        if (pthread_cond_timedwait(&writer->work_ready, &writer->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    writer->gathering = false;
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *writer = arg;
@@ -343,6 +379,7 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&writer->work_ready, &writer->lock);
         if (writer->head == NULL)
             break; /* stopping, and every queued job has run */
+        gather(writer);
         struct writer_job *batch = take_batch(writer);
         pthread_mutex_unlock(&writer->lock);
         run_batch(writer, batch);
@@ -371,7 +408,12 @@ struct writer *writer_start_counted(void *connection, const struct writer_hooks 
         }
     }
     pthread_mutex_init(&writer->lock, NULL);
-    pthread_cond_init(&writer->work_ready, NULL);
+    /* gather's deadline is on the monotonic clock, which no one sets. */
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&writer->work_ready, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     if (pthread_create(&writer->thread, NULL, writer_main, writer) != 0) {
         pthread_cond_destroy(&writer->work_ready);
         pthread_mutex_destroy(&writer->lock);
@@ -412,7 +454,9 @@ enum bus_err writer_submit_prelude(struct writer *writer, writer_op_fn prelude, 
     else
         writer->head = job;
     writer->tail = job;
-    pthread_cond_signal(&writer->work_ready);
+    writer->queued++;
+    if (!writer->gathering || writer->queued >= writer->last_batch)
+        pthread_cond_signal(&writer->work_ready);
     pthread_mutex_unlock(&writer->lock);
     return BUS_OK;
 }
@@ -461,6 +505,11 @@ enum bus_err writer_run(struct writer *writer, writer_op_fn op, void *arg)
     pthread_cond_destroy(&caller.signal);
     pthread_mutex_destroy(&caller.lock);
     return err;
+}
+
+void writer_gather(struct writer *writer, int microseconds)
+{
+    atomic_store(&writer->gather_microseconds, microseconds > 0 ? microseconds : 0);
 }
 
 const struct store_write_stats *writer_stats(const struct writer *writer)

@@ -102,6 +102,12 @@ struct writer *writer_start(void *connection, const struct writer_hooks *hooks, 
 struct writer *writer_start_counted(void *connection, const struct writer_hooks *hooks,
                                     int max_batch, struct store_write_stats *stats);
 
+/* Lets writer wait up to microseconds (0: not at all, the default) before
+ * a batch smaller than its last, for as many operations as that had: fewer,
+ * larger transactions under a steady load, and no wait for a lone client
+ * (writer.c, gather). Any thread, any time. */
+void writer_gather(struct writer *writer, int microseconds);
+
 /* Operations queued or running on writer: how busy it is, to choose the
  * least busy of several. */
 long writer_load(const struct writer *writer);

@@ -1,8 +1,9 @@
 /* Unit tests of the group-commit writer (store/writer.c) over fake
  * transaction hooks: when done is called and with what, how a failed
  * commit or a failing operation is reported, how queued writes share a
- * transaction, that stopping runs what was queued, and that the writer's
- * thread says what it is. */
+ * transaction, that stopping runs what was queued, how a gathering writer
+ * waits for a batch (and when it does not), and that the writer's thread
+ * says what it is. */
 #define _GNU_SOURCE /* pthread_getname_np */
 #include <pthread.h>
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -292,6 +294,90 @@ static void queued_writes_share_a_transaction(void **state)
     assert_int_equal(writer_stats(writer)->transactions, 3); /* 1, then 8, then 2 */
     writer_stop(writer);
     gate_destroy(&gate);
+    outcome_destroy(&outcome);
+}
+
+/* ---- gathering (writer_gather) -------------------------------------------- */
+
+#define GATHER_FOREVER 60000000 /* 60 s: longer than the test may take (TIMEOUT) */
+
+/* Makes the writer's last batch `size` operations long: size queued
+ * behind a held writer, then let through. */
+static void make_last_batch(struct writer *writer, int size, struct outcome *outcome)
+{
+    struct gate gate;
+    int before = outcome->calls;
+    gate_hold(writer, &gate, record, outcome);
+    for (int i = 0; i < size; i++)
+        assert_int_equal(writer_submit(writer, succeed, NULL, record, outcome), BUS_OK);
+    gate_open(&gate);
+    wait_for_calls(outcome, before + 1 + size);
+    gate_destroy(&gate);
+}
+
+/* After a batch of three, three operations submitted one by one, with a
+ * pause between them long enough for a writer that does not wait to
+ * commit the first alone, share one transaction. */
+static void a_gathering_writer_waits_for_a_batch_as_large_as_its_last(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    writer_gather(writer, GATHER_FOREVER);
+    make_last_batch(writer, 3, &outcome);
+    unsigned long transactions = writer_stats(writer)->transactions;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(writer_submit(writer, succeed, NULL, record, &outcome), BUS_OK);
+        usleep(20000);
+    }
+    wait_for_calls(&outcome, 7);
+    assert_int_equal(writer_stats(writer)->transactions, transactions + 1);
+    writer_stop(writer);
+    outcome_destroy(&outcome);
+}
+
+/* A batch smaller than the last is committed once the bound is over. */
+static void a_gathering_writer_waits_no_longer_than_its_bound(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    writer_gather(writer, 50000); /* 50 ms */
+    make_last_batch(writer, 5, &outcome);
+    int ran = 0;
+    assert_int_equal(writer_run(writer, succeed, &ran), BUS_OK);
+    assert_int_equal(ran, 1);
+    writer_stop(writer);
+    outcome_destroy(&outcome);
+}
+
+/* One caller at a time makes batches of one: it never waits (with a bound
+ * of a minute, the test would time out), nor does one stopping the writer. */
+static void a_lone_caller_and_a_stop_do_not_wait_for_a_batch(void **state)
+{
+    (void)state;
+    struct fake_db db = {0};
+    struct outcome outcome;
+    outcome_init(&outcome, &db);
+    struct writer *writer = writer_start(&db, &fake_hooks, 16);
+    assert_non_null(writer);
+    writer_gather(writer, GATHER_FOREVER);
+    int ran = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(writer_run(writer, succeed, &ran), BUS_OK);
+    assert_int_equal(ran, 20);
+    assert_int_equal(writer_stats(writer)->transactions, 20);
+    make_last_batch(writer, 4, &outcome);
+    assert_int_equal(writer_submit(writer, succeed, &ran, record, &outcome), BUS_OK);
+    writer_stop(writer); /* the writer is gathering for 4: the stop ends it */
+    assert_int_equal(outcome.calls, 6);
+    assert_int_equal(ran, 21);
     outcome_destroy(&outcome);
 }
 
@@ -925,6 +1011,9 @@ int main(void)
         cmocka_unit_test(failing_operation_is_undone_alone),
         cmocka_unit_test(prelude_is_kept_and_can_stop_the_operation),
         cmocka_unit_test(queued_writes_share_a_transaction),
+        cmocka_unit_test(a_gathering_writer_waits_for_a_batch_as_large_as_its_last),
+        cmocka_unit_test(a_gathering_writer_waits_no_longer_than_its_bound),
+        cmocka_unit_test(a_lone_caller_and_a_stop_do_not_wait_for_a_batch),
         cmocka_unit_test(stop_runs_what_was_queued),
         cmocka_unit_test(spoilt_batch_is_run_again_without_the_operation),
         cmocka_unit_test(spoilt_prelude_takes_the_job_out),
