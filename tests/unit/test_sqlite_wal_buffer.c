@@ -249,6 +249,19 @@ static sqlite3_int64 query_number_or_fail(sqlite3 *db, const char *sql)
     return number;
 }
 
+/* A connection opened afresh, on SQLite's own VFS, finds rows rows, none
+ * torn, and the file sound. */
+static void assert_fresh_connection_finds(const char *path, sqlite3_int64 rows)
+{
+    sqlite3 *fresh = open_connection(path, NULL);
+    assert_int_equal(query_number(fresh, "SELECT count(*) FROM t"), rows);
+    assert_int_equal(query_number(fresh, torn_rows_sql), 0);
+    assert_int_equal(query_number(fresh, "SELECT count(*) FROM pragma_integrity_check"
+                                         " WHERE integrity_check != 'ok'"),
+                     0);
+    sqlite3_close(fresh);
+}
+
 static void commit_rows(sqlite3 *db, int first, int count)
 {
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
@@ -289,13 +302,7 @@ static void a_commit_is_in_the_file_when_it_returns(void **state)
         assert_int_equal(query_number(f->reader, "SELECT count(*) FROM t"), round * 3 + 3);
         assert_int_equal(query_number(f->reader, torn_rows_sql), 0);
     }
-    /* A connection opened afresh finds it too, and the file sound. */
-    sqlite3 *fresh = open_connection(f->path, NULL);
-    assert_int_equal(query_number(fresh, "SELECT count(*) FROM t"), 150);
-    assert_int_equal(query_number(fresh, "SELECT count(*) FROM pragma_integrity_check"
-                                         " WHERE integrity_check != 'ok'"),
-                     0);
-    sqlite3_close(fresh);
+    assert_fresh_connection_finds(f->path, 150);
 }
 
 static void a_failing_write_fails_the_commit_and_leaves_nothing(void **state)
@@ -345,12 +352,7 @@ static void a_transaction_larger_than_the_cache_and_the_buffer_commits_whole(voi
     assert_int_equal(query_number(f->reader, "SELECT count(*) FROM t"), 3001);
     assert_int_equal(sqlite3_exec(f->reader, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
                      SQLITE_OK);
-    sqlite3 *fresh = open_connection(f->path, NULL);
-    assert_int_equal(query_number(fresh, "SELECT count(*) FROM t"), 3001);
-    assert_int_equal(query_number(fresh, "SELECT count(*) FROM pragma_integrity_check"
-                                         " WHERE integrity_check != 'ok'"),
-                     0);
-    sqlite3_close(fresh);
+    assert_fresh_connection_finds(f->path, 3001);
 }
 
 /* A reader on another thread and connection, reading while the writer
