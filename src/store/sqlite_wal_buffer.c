@@ -18,7 +18,9 @@
  * Bytes are in the kernel before the commit returns, as before, so a
  * killed process loses nothing acknowledged; what reaches the disk and
  * when (synchronous, checkpoints) is unchanged. Bytes a failed write could
- * not hand over are dropped: they belong to the transaction that fails.
+ * not hand over are dropped: they belong to the transaction that fails;
+ * so are those pending when the write lock is released (a rolled-back
+ * transaction's, see buffered_shm_lock).
  *
  * A WAL's buffer is reached from its database file at the barrier: they
  * are paired at the WAL's open, as sqlite3_filename_database() of the name
@@ -35,6 +37,7 @@
 
 #define VFS_NAME "intent-bus-wal-buffer"
 #define FRAME_HEADER_BYTES 24
+#define WAL_WRITE_LOCK 0 /* wal.c's number for the write lock of the WAL index */
 /* A commit larger than this goes out in several writes, each this size at
  * most: SQLite's unix VFS writes at most 2^17 - 1 bytes a call (its
  * seekAndWrite keeps the low 17 bits of the size, as no page is larger
@@ -229,12 +232,23 @@ static int buffered_shm_map(sqlite3_file *file, int region, int size, int extend
     return real_methods(self)->xShmMap(self->real, region, size, extend, memory);
 }
 
+/* Releasing the WAL's write lock (lock 0 of the WAL index) ends a write
+ * transaction: a committed one's frames went out with its commit frame, so
+ * whatever is still pending belongs to one rolled back (frames it spilled
+ * before its end). Those are dropped here, not written later: by then
+ * another writer, another process say, may have put its own frames at the
+ * same offsets. */
 static int buffered_shm_lock(sqlite3_file *file, int offset, int count, int flags)
 {
     struct buffered_file *self = (struct buffered_file *)file;
     if (real_methods(self)->iVersion < 2)
         return SQLITE_IOERR;
-    return real_methods(self)->xShmLock(self->real, offset, count, flags);
+    int rc = real_methods(self)->xShmLock(self->real, offset, count, flags);
+    bool write_lock_released =
+        offset == WAL_WRITE_LOCK && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE);
+    if (write_lock_released && self->wal != NULL)
+        self->wal->pending_bytes = 0;
+    return rc;
 }
 
 /* A barrier has no result to give: were the safety-net write to fail,

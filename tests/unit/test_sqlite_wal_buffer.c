@@ -1,8 +1,9 @@
 /* Unit tests of store/sqlite_wal_buffer.c: a commit reaches the WAL in one
  * write, is in the file before COMMIT returns (another connection, on
  * SQLite's own VFS, reads it at once), a failing write fails the commit
- * and leaves nothing behind, and transactions larger than the buffer or
- * the page cache commit whole. Beneath the buffering VFS is a counting one
+ * and leaves nothing behind, transactions larger than the buffer or the
+ * page cache commit whole, and a rolled-back one's frames are never
+ * written. Beneath the buffering VFS is a counting one
  * (made the default before the buffering VFS is first asked for, so that
  * it wraps it) that counts the writes to WAL files and can make them fail. */
 #include <pthread.h>
@@ -355,6 +356,30 @@ static void a_transaction_larger_than_the_cache_and_the_buffer_commits_whole(voi
     assert_fresh_connection_finds(f->path, 3001);
 }
 
+/* A transaction that spilled frames and was rolled back leaves nothing
+ * to be written later: another connection (another process, say) then
+ * writes its frames at the same offsets, and the buffering connection's
+ * next read transaction, which passes a shared-memory barrier, must not
+ * put the rolled-back frames over them. */
+static void a_rolled_back_transactions_frames_are_never_written(void **state)
+{
+    struct fixture *f = *state;
+    commit_rows(f->writer, 1, 10);
+    /* An empty WAL: the rollback then reads every page back from the
+     * database file, and nothing of the WAL (a read would write first). */
+    assert_int_equal(sqlite3_exec(f->reader, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->writer, "PRAGMA cache_size = 10", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(insert_rows(f->writer, 11, 300), SQLITE_OK); /* spills */
+    assert_int_equal(sqlite3_exec(f->writer, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    commit_rows(f->reader, 11, 400); /* as many frames as the spill, and more */
+    assert_int_equal(query_number(f->writer, "SELECT count(*) FROM t"), 410);
+    commit_rows(f->writer, 411, 1);
+    assert_fresh_connection_finds(f->path, 411);
+}
+
 /* A reader on another thread and connection, reading while the writer
  * commits: every snapshot it gets holds whole transactions (each adds 4
  * rows), whole pages, and a sound index. */
@@ -414,6 +439,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             a_transaction_larger_than_the_cache_and_the_buffer_commits_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_rolled_back_transactions_frames_are_never_written, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(readers_see_whole_commits_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, register_counting_vfs, NULL);
