@@ -234,10 +234,12 @@ static int add_capped(sqlite3 *db, char **message)
     " AND (?7 IS NULL OR publisher = ?7)"                                                          \
     " AND (NOT EXISTS (SELECT 1 FROM goal_controls)"                                               \
     "      OR goal NOT IN (" CLAIM_BLOCKED_GOALS_SQL "))"
-/* What read_claimed reads, up to its last two (eligible since, reclaimed). */
+/* What read_claimed reads, up to its last two (eligible since, reclaimed).
+ * The rowid lets the take update the row without a search of the id's
+ * index (take_claimed). */
 #define CLAIM_COLUMNS_SQL                                                                          \
     "SELECT id, namespace, goal, payload, claim_attempts, max_attempts, priority,"                 \
-    " target_worker, required_capability,"
+    " target_worker, required_capability, rowid,"
 /* The open rows through intents_open_scan, already in the claim order:
  * no sort, and the first row found is the one. */
 #define CLAIM_FIND_OPEN_SQL                                                                        \
@@ -288,16 +290,20 @@ static const char *const writer_sql[W_STATEMENT_COUNT] = {
                        " LIMIT 1",
     [W_GOAL_LIMITS] = "SELECT 1 FROM goal_controls WHERE namespace = ?1"
                       " AND max_claimed IS NOT NULL LIMIT 1",
+    /* By the rowid the find or the lease check read in the same
+     * transaction: no search of the id's index; the id is checked too. */
     [W_CLAIM_TAKE] = "UPDATE intents SET status = 'claimed', claim_attempts = ?2,"
                      " claim_token = ?3, claimed_by = ?4, claimed_at = ?5,"
-                     " claim_expires_at = ?6, updated_at = ?5, worker_id = ?7 WHERE id = ?1",
+                     " claim_expires_at = ?6, updated_at = ?5, worker_id = ?7"
+                     " WHERE rowid = ?8 AND id = ?1",
     [W_LEASE_GET] = "SELECT status, claim_token, claimed_by, claim_expires_at, claim_attempts,"
-                    " max_attempts, backoff_base, namespace, goal, claimed_at FROM intents"
+                    " max_attempts, backoff_base, namespace, goal, claimed_at, rowid FROM intents"
                     " WHERE id = ?1",
     [W_EXTEND] = "UPDATE intents SET claim_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
     /* claim_expires_at stays: the fulfilled attempt's lease (version 11). */
     [W_FULFILL] = "UPDATE intents SET status = 'fulfilled', result = ?2, result_type = ?3,"
-                  " completed_at = ?4, updated_at = ?4, claim_token = NULL WHERE id = ?1",
+                  " completed_at = ?4, updated_at = ?4, claim_token = NULL"
+                  " WHERE rowid = ?5 AND id = ?1",
     [W_REQUEUE] = "UPDATE intents SET status = 'open', run_at = ?2, last_error = ?3,"
                   " claim_token = NULL, claimed_by = NULL, claim_expires_at = NULL,"
                   " updated_at = ?4 WHERE id = ?1",
@@ -436,6 +442,19 @@ static enum bus_err run_statement(struct write_connection *conn, sqlite3_stmt *s
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return BUS_OK;
     return sql_map_error(conn->db, rc, "write");
+}
+
+/* An update of the one row a read of the same transaction found (by
+ * rowid and id): any other count means the two disagree, which the
+ * single writer rules out; an error rather than a lease nobody holds. */
+static enum bus_err run_row_update(struct write_connection *conn, sqlite3_stmt *stmt)
+{
+    enum bus_err err = run_statement(conn, stmt);
+    if (err != BUS_OK)
+        return err;
+    int changed = sqlite3_changes(conn->db);
+    assert(changed == 1);
+    return changed == 1 ? BUS_OK : BUS_ERR_INTERNAL;
 }
 
 struct nonce_args {
@@ -852,7 +871,8 @@ static enum bus_err sqlite_publish_submit(void *backend, struct store_publish_ca
 
 /* ---- claim -------------------------------------------------------------- */
 
-static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
+/* One claimable row into out, and its rowid into *row. */
+static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out, sqlite3_int64 *row)
 {
     sql_copy_column(stmt, 0, out->id, sizeof out->id);
     sql_copy_column(stmt, 1, out->namespace_, sizeof out->namespace_);
@@ -863,8 +883,9 @@ static void read_claimed(sqlite3_stmt *stmt, struct claimed_intent *out)
     out->priority = sqlite3_column_int(stmt, 6);
     sql_copy_column(stmt, 7, out->target_worker, sizeof out->target_worker);
     sql_copy_column(stmt, 8, out->required_capability, sizeof out->required_capability);
-    out->eligible_since = sqlite3_column_double(stmt, 9);
-    out->reclaimed = sqlite3_column_int(stmt, 10) != 0;
+    *row = sqlite3_column_int64(stmt, 9);
+    out->eligible_since = sqlite3_column_double(stmt, 10);
+    out->reclaimed = sqlite3_column_int(stmt, 11) != 0;
 }
 
 static void bind_claim_find(sqlite3_stmt *stmt, const struct claim_request *request)
@@ -902,16 +923,18 @@ static sqlite3_stmt *claim_find(struct write_connection *conn, const struct clai
     return statement(conn, lapsed ? W_CLAIM_FIND_LAPSED : W_CLAIM_FIND);
 }
 
-/* The first eligible intent into out: BUS_OK, BUS_ERR_EMPTY or an error. */
-static enum bus_err find_claimable(struct write_connection *conn, const struct claim_request *request,
-                                   struct claimed_intent *out)
+/* The first eligible intent into out and its rowid into *row: BUS_OK,
+ * BUS_ERR_EMPTY or an error. */
+static enum bus_err find_claimable(struct write_connection *conn,
+                                   const struct claim_request *request, struct claimed_intent *out,
+                                   sqlite3_int64 *row)
 {
     sqlite3_stmt *stmt = claim_find(conn, request, false);
     bind_claim_find(stmt, request);
     int rc = sqlite3_step(stmt);
     enum bus_err err = BUS_ERR_EMPTY;
     if (rc == SQLITE_ROW) {
-        read_claimed(stmt, out);
+        read_claimed(stmt, out, row);
         err = out->payload_json ? BUS_OK : BUS_ERR_INTERNAL;
     } else if (rc != SQLITE_DONE) {
         err = sql_map_error(conn->db, rc, "claim");
@@ -944,9 +967,9 @@ enum bus_err sql_end_attempt(struct write_connection *conn, const char *id, cons
     return run_statement(conn, stmt);
 }
 
-/* Takes the intent found into out for request, with token. */
+/* Takes the intent found into out, at rowid row, for request, with token. */
 static enum bus_err take_claimed(struct write_connection *conn, const struct claim_request *request,
-                                 const char *token, struct claimed_intent *out)
+                                 const char *token, struct claimed_intent *out, sqlite3_int64 row)
 {
     /* A lapsed lease taken back: its attempt is written before this
      * claim's replaces it in the intent's row. */
@@ -966,15 +989,17 @@ static enum bus_err take_claimed(struct write_connection *conn, const struct cla
     sqlite3_bind_double(stmt, 5, request->now);
     sqlite3_bind_double(stmt, 6, out->claim_expires_at);
     sql_bind_text(stmt, 7, request->worker_id);
-    return run_statement(conn, stmt);
+    sqlite3_bind_int64(stmt, 8, row);
+    return run_row_update(conn, stmt);
 }
 
 static enum bus_err claim_op(void *connection, void *arg)
 {
     struct write_connection *conn = connection;
     struct store_claim_call *args = arg;
-    enum bus_err err = find_claimable(conn, args->request, args->out);
-    return err == BUS_OK ? take_claimed(conn, args->request, args->request->token, args->out)
+    sqlite3_int64 row = 0;
+    enum bus_err err = find_claimable(conn, args->request, args->out, &row);
+    return err == BUS_OK ? take_claimed(conn, args->request, args->request->token, args->out, row)
                          : err;
 }
 
@@ -1069,7 +1094,7 @@ static enum bus_err namespace_limited(struct write_connection *conn, const char 
  * end before any is taken, so the scan never sees its own updates. Paused
  * goals are passed over by the find itself. */
 static enum bus_err find_many(struct write_connection *conn, struct store_claim_many_call *call,
-                              int *found)
+                              sqlite3_int64 *rows, int *found)
 {
     sqlite3_stmt *stmt = claim_find(conn, call->request, true);
     bind_claim_find(stmt, call->request);
@@ -1078,7 +1103,7 @@ static enum bus_err find_many(struct write_connection *conn, struct store_claim_
     enum bus_err err = BUS_OK;
     *found = 0;
     while (err == BUS_OK && *found < call->max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        read_claimed(stmt, &call->out[*found]);
+        read_claimed(stmt, &call->out[*found], &rows[*found]);
         err = call->out[(*found)++].payload_json ? BUS_OK : BUS_ERR_INTERNAL;
     }
     if (err == BUS_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -1102,9 +1127,14 @@ static enum bus_err claim_many_op(void *connection, void *arg)
         return err;
     if (limited)
         return claim_each(connection, call);
-    err = find_many(conn, call, &found);
+    assert(call->max > 0);
+    sqlite3_int64 *rows = malloc(sizeof *rows * (size_t)call->max);
+    if (rows == NULL)
+        return BUS_ERR_INTERNAL;
+    err = find_many(conn, call, rows, &found);
     for (int i = 0; err == BUS_OK && i < found; i++)
-        err = take_claimed(conn, call->request, call->tokens[i], &call->out[i]);
+        err = take_claimed(conn, call->request, call->tokens[i], &call->out[i], rows[i]);
+    free(rows);
     if (err != BUS_OK)
         return err;
     *call->claimed = found;
@@ -1130,6 +1160,7 @@ struct lease_row {
     int claim_attempts;
     int max_attempts;
     double backoff_base;
+    sqlite3_int64 rowid; /* for an update in the same transaction */
 };
 
 /* BUS_OK only when ref holds the current, unexpired lease. The token is
@@ -1150,6 +1181,7 @@ static enum bus_err check_lease(struct write_connection *conn, const struct leas
         row->claim_attempts = sqlite3_column_int(stmt, 4);
         row->max_attempts = sqlite3_column_int(stmt, 5);
         row->backoff_base = sqlite3_column_double(stmt, 6);
+        row->rowid = sqlite3_column_int64(stmt, 10);
         if (held && ref->facts != NULL) {
             sql_copy_column(stmt, 7, ref->facts->namespace_, sizeof ref->facts->namespace_);
             sql_copy_column(stmt, 8, ref->facts->goal, sizeof ref->facts->goal);
@@ -1207,7 +1239,8 @@ static enum bus_err fulfill_op(void *connection, void *arg)
     sql_bind_text(stmt, 2, args->result_json);
     sql_bind_text(stmt, 3, args->result_json ? args->result_type : NULL);
     sqlite3_bind_double(stmt, 4, args->ref->now);
-    err = run_statement(conn, stmt);
+    sqlite3_bind_int64(stmt, 5, row.rowid);
+    err = run_row_update(conn, stmt);
     /* The attempt needs no row: the intent keeps it, with its lease's end
      * (sqlite_attempts.c). */
     return err == BUS_OK ? arm_webhook(conn, args->ref->id, args->ref->now) : err;
