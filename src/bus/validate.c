@@ -272,12 +272,16 @@ static enum bus_err append_capabilities(json_t *array, char *list, struct bus_er
 enum bus_err validate_capabilities(const char *list, char **json_out, struct bus_error *error)
 {
     *json_out = NULL;
+    /* Most claims name no capability: no array to build. */
+    if (list == NULL || list[0] == '\0')
+        return BUS_OK;
     json_t *array = json_array();
     char *copy = strdup(list ? list : "");
     enum bus_err err = BUS_ERR_INTERNAL;
     if (array == NULL || copy == NULL)
         bus_error_set(error, err, NULL, "out of memory");
-    else if ((err = append_capabilities(array, copy, error)) == BUS_OK) {
+    else if ((err = append_capabilities(array, copy, error)) == BUS_OK &&
+             json_array_size(array) > 0) {
         *json_out = json_dumps(array, JSON_COMPACT);
         if (*json_out == NULL)
             err = bus_error_set(error, BUS_ERR_INTERNAL, NULL, "out of memory");

@@ -43,7 +43,9 @@ bool validate_worker_id(const char *worker_id);
 bool validate_owner(const char *owner);
 
 /* Splits a comma-separated capability list into a malloc'd JSON array text
- * (tokens trimmed of spaces, empty ones dropped). NULL list = empty array. */
+ * (tokens trimmed of spaces, empty ones dropped); no capability at all (a
+ * NULL or empty list, or only separators) leaves *json_out NULL, which
+ * the stores read as the empty array. */
 enum bus_err validate_capabilities(const char *list, char **json_out, struct bus_error *error);
 
 /* Reads the required claim_token of a lease operation. A token of the wrong

@@ -75,7 +75,7 @@ struct claim_request {
     char namespace_[NAMESPACE_MAX + 1];
     char goal[GOAL_MAX_BYTES + 1];              /* "" = any goal */
     char worker_id[WORKER_NAME_MAX_BYTES + 1];  /* "" = anonymous worker */
-    char *capabilities_json;                    /* owned JSON array of strings */
+    char *capabilities_json;                    /* owned JSON array of strings, NULL = [] */
     char claimer[PRINCIPAL_LEN + 1];
     char publisher[PRINCIPAL_LEN + 1];          /* "" = any publisher */
     char token[CLAIM_TOKEN_LEN + 1];            /* the fresh token to hand out */

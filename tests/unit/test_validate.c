@@ -544,12 +544,17 @@ static void capabilities_are_split_trimmed_and_emptied(void **state)
     expect_capabilities("GPU,gpu", "[\"GPU\",\"gpu\"]");
 }
 
-static void capabilities_empty_or_null_give_empty_array(void **state)
+/* No capability at all: no array (NULL), which the stores read as []. */
+static void capabilities_empty_or_null_give_no_array(void **state)
 {
     (void)state;
-    expect_capabilities(NULL, "[]");
-    expect_capabilities("", "[]");
-    expect_capabilities(" , ,, ", "[]");
+    const char *lists[] = {NULL, "", " , ,, ", " "};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        char *json = (char *)"sentinel";
+        struct bus_error error = {0};
+        assert_int_equal(validate_capabilities(lists[i], &json, &error), BUS_OK);
+        assert_null(json);
+    }
 }
 
 static void capability_over_128_characters_is_refused(void **state)
@@ -1024,7 +1029,7 @@ int main(void)
         cmocka_unit_test(payload_size_counts_utf8_bytes),
         cmocka_unit_test(worker_id_rules),
         cmocka_unit_test(capabilities_are_split_trimmed_and_emptied),
-        cmocka_unit_test(capabilities_empty_or_null_give_empty_array),
+        cmocka_unit_test(capabilities_empty_or_null_give_no_array),
         cmocka_unit_test(capability_over_128_characters_is_refused),
         cmocka_unit_test(capability_with_control_character_is_refused),
         cmocka_unit_test(capability_of_invalid_utf8_is_refused_not_internal),
