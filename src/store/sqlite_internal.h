@@ -41,7 +41,7 @@ enum writer_statement {
     W_CLAIM_TAKE,
     W_CLAIM_FIND_MANY,
     W_CLAIM_FIND_MANY_LAPSED,
-    W_LEASE_LAPSED,
+    W_FIRST_LEASE_END,
     W_GOAL_LIMITS,
     W_LEASE_GET,
     W_EXTEND,
@@ -83,6 +83,12 @@ struct write_connection {
      * so a rollback reloads it from the table. */
     struct nonce_set *nonces;
     bool nonces_cleared;
+    /* No lease in the database ends before this time, so until then a
+     * claim's find needs no lapsed arm (lease_lapsed, sqlite.c): the
+     * earliest lease end last read, lowered by each claim and extend
+     * written since (only this connection writes intents: one process per
+     * file); 0, unknown, at the start and after any rollback. */
+    double leases_end_from;
 };
 
 struct read_connection {

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/token.h"
 
 #define T0 1700000000.0
 
@@ -115,7 +116,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static enum bus_err publish(struct fixture *f, unsigned n)
+static enum bus_err publish_at_priority(struct fixture *f, unsigned n, int priority)
 {
     struct intent_new intent;
     struct stored_response replay = {0};
@@ -123,7 +124,7 @@ static enum bus_err publish(struct fixture *f, unsigned n)
     snprintf(intent.id, sizeof intent.id, "%032x", n);
     strcpy(intent.goal, "g");
     strcpy(intent.namespace_, DEFAULT_NAMESPACE);
-    intent.priority = DEFAULT_PRIORITY;
+    intent.priority = priority;
     intent.max_attempts = DEFAULT_MAX_ATTEMPTS;
     intent.backoff_base = DEFAULT_BACKOFF_BASE;
     intent.payload_json = (char *)"{\"n\":1}";
@@ -133,6 +134,11 @@ static enum bus_err publish(struct fixture *f, unsigned n)
     enum bus_err err = f->store->ops->publish(f->store->backend, &intent, 0, NULL, 0, NULL, &replay);
     free(replay.body);
     return err;
+}
+
+static enum bus_err publish(struct fixture *f, unsigned n)
+{
+    return publish_at_priority(f, n, DEFAULT_PRIORITY);
 }
 
 static bool stored(struct fixture *f, unsigned n)
@@ -178,12 +184,77 @@ static void read_only_is_storage_read_only(void **state)
     write_fails_then_recovers(*state, SQLITE_READONLY, BUS_ERR_STORAGE_READ_ONLY);
 }
 
+/* ---- a claim batch that cannot commit -------------------------------- */
+
+static void fill_claim(struct claim_request *request, double now, double lease_seconds)
+{
+    memset(request, 0, sizeof *request);
+    strcpy(request->namespace_, DEFAULT_NAMESPACE);
+    memset(request->claimer, 'a', PRINCIPAL_LEN); /* the publisher: its private intents */
+    request->lease_seconds = lease_seconds;
+    request->now = now;
+    assert_true(token_random_hex(request->token, CLAIM_TOKEN_LEN / 2));
+}
+
+/* The number of the intent a claim at now takes, 0 for none. */
+static unsigned claim_at(struct fixture *f, double now, double lease_seconds)
+{
+    struct claim_request request;
+    struct claimed_intent out;
+    fill_claim(&request, now, lease_seconds);
+    memset(&out, 0, sizeof out);
+    enum bus_err err = f->store->ops->claim(f->store->backend, &request, &out);
+    assert_true(err == BUS_OK || err == BUS_ERR_EMPTY);
+    unsigned n = err == BUS_OK ? (unsigned)strtoul(out.id, NULL, 16) : 0;
+    claimed_intent_clear(&out);
+    return n;
+}
+
+/* A batch claim where a goal has a limit takes one intent after another
+ * in one transaction: here the first takes back a lapsed lease, and the
+ * second then looks for lapsed leases without it. When that transaction
+ * cannot commit, the lease is lapsed again as it was, and the next claims
+ * must find it (what the store knows of the earliest lease end goes with
+ * the rollback). */
+static void a_lapsed_lease_retaken_in_a_failed_commit_is_found_again(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(publish_at_priority(f, 1, DEFAULT_PRIORITY + 1), BUS_OK);
+    assert_int_equal(publish(f, 2), BUS_OK);
+    struct goal_control_change limit = {DEFAULT_NAMESPACE, "g", GOAL_PAUSE_KEEP, true, 5, T0};
+    struct goal_control control;
+    assert_int_equal(f->store->ops->goal_control_set(f->store->backend, &limit, &control), BUS_OK);
+    assert_int_equal(claim_at(f, T0, 10), 1); /* lapses at T0 + 10 */
+
+    struct claim_request request;
+    fill_claim(&request, T0 + 20, 10);
+    char tokens[2][CLAIM_TOKEN_LEN + 1];
+    for (int i = 0; i < 2; i++)
+        assert_true(token_random_hex(tokens[i], CLAIM_TOKEN_LEN / 2));
+    struct claimed_intent out[2];
+    memset(out, 0, sizeof out);
+    int claimed = 0;
+    struct store_claim_many_call call = {
+        NULL, &request, (const char(*)[CLAIM_TOKEN_LEN + 1]) tokens, 2, out, &claimed};
+    injected_fault = SQLITE_FULL;
+    assert_int_equal(f->store->ops->claim_many(f->store->backend, &call), BUS_ERR_STORAGE_FULL);
+    injected_fault = SQLITE_OK;
+    for (int i = 0; i < 2; i++)
+        claimed_intent_clear(&out[i]);
+
+    assert_int_equal(claim_at(f, T0 + 20, 10), 1);
+    assert_int_equal(claim_at(f, T0 + 20, 10), 2);
+    assert_int_equal(claim_at(f, T0 + 20, 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(full_disk_is_storage_full, setup, teardown),
         cmocka_unit_test_setup_teardown(io_error_is_storage_io, setup, teardown),
         cmocka_unit_test_setup_teardown(read_only_is_storage_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_lapsed_lease_retaken_in_a_failed_commit_is_found_again,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, register_faulty_vfs, NULL);
 }

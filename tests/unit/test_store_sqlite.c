@@ -119,6 +119,7 @@ struct claim_spec {
     const char *goal;       /* default any */
     const char *worker_id;  /* default anonymous */
     const char *capabilities_json; /* default none */
+    double lease_seconds;          /* default LEASE */
 };
 
 static enum bus_err claim_with(struct fixture *f, struct claim_spec spec, double now,
@@ -136,7 +137,7 @@ static enum bus_err claim_with(struct fixture *f, struct claim_spec spec, double
     }
     strcpy(request.claimer, spec.claimer ? spec.claimer : PUB);
     assert_true(token_random_hex(request.token, CLAIM_TOKEN_LEN / 2));
-    request.lease_seconds = LEASE;
+    request.lease_seconds = spec.lease_seconds > 0 ? spec.lease_seconds : LEASE;
     request.now = now;
     memset(out, 0, sizeof *out);
     enum bus_err err = f->store->ops->claim(f->store->backend, &request, out);
@@ -702,6 +703,22 @@ static void lapsed_lease_keeps_its_place_in_claim_order(void **state)
     expect_claim_id(f, (struct claim_spec){0}, lapsed, 1);
     expect_claim_id(f, (struct claim_spec){0}, lapsed, 3);
     expect_nothing_to_claim(f, (struct claim_spec){0}, lapsed);
+}
+
+/* A lease taken later but shorter ends first: a claim finds it lapsed
+ * then, not only once the earlier, longer one ends (the store may skip
+ * its look for lapsed leases before the earliest lease end it knows). */
+static void a_shorter_lease_taken_later_lapses_first(void **state)
+{
+    struct fixture *f = *state;
+    publish_simple(f, 1, "g", T0);
+    publish_simple(f, 2, "g", T0 + 1);
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 2, 1);                  /* ends at T0 + 62 */
+    expect_claim_id(f, (struct claim_spec){.lease_seconds = 5}, T0 + 3, 2); /* T0 + 8 */
+    expect_nothing_to_claim(f, (struct claim_spec){0}, T0 + 7.5);
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 8, 2);
+    expect_nothing_to_claim(f, (struct claim_spec){0}, T0 + 61);
+    expect_claim_id(f, (struct claim_spec){0}, T0 + 62, 1);
 }
 
 /* The batch claim reads both sets in one merged order too. */
@@ -1866,6 +1883,7 @@ int main(void)
         T(exhausted_attempts_are_not_claimable),
         T(expired_lease_is_claimable_again_and_old_token_refused),
         T(lapsed_lease_keeps_its_place_in_claim_order),
+        T(a_shorter_lease_taken_later_lapses_first),
         T(batch_claim_merges_lapsed_leases_in_order),
         T(extend_moves_the_lease_end),
         T(extend_can_shorten_the_lease),
