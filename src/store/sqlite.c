@@ -980,9 +980,12 @@ static enum bus_err find_claimable(struct write_connection *conn,
  * if it has one, in the same transaction. A statement here rather than a
  * trigger on intents: a trigger made every status update of intents run a
  * trigger program, about a third of the bus's CPU per job at batch 100
- * (docs/BENCHMARKS.md, "Batches"); this costs one look at an index. */
+ * (docs/BENCHMARKS.md, "Batches"); this costs one look at an index, and
+ * nothing while no intent has named a notify_url (webhooks_possible). */
 static enum bus_err arm_webhook(struct write_connection *conn, const char *id, double now)
 {
+    if (!conn->webhooks_possible)
+        return BUS_OK;
     sqlite3_stmt *stmt = statement(conn, W_WEBHOOK_ARM);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_double(stmt, 2, now);
@@ -1918,6 +1921,7 @@ static int open_writer(struct write_connection *conn)
             return -1;
         }
     }
+    conn->webhooks_possible = sql_webhooks_any(conn->db);
     return 0;
 }
 

@@ -89,6 +89,10 @@ struct write_connection {
      * written since (only this connection writes intents: one process per
      * file); 0, unknown, at the start and after any rollback. */
     double leases_end_from;
+    /* Whether the webhooks table may hold a row: false only while it has
+     * been empty since the connection opened, so that a bus whose intents
+     * never name a notify_url arms nothing at a fulfil (arm_webhook). */
+    bool webhooks_possible;
 };
 
 struct read_connection {
@@ -236,6 +240,8 @@ enum bus_err sql_goal_control_list(void *backend, store_each_goal_control each, 
  * sqlite_webhooks.c. sql_webhook_insert keeps a new intent's notify_url
  * (nothing without one), in the publish's transaction. */
 int sql_webhooks_schema(sqlite3 *db, char **message);
+/* Whether the webhooks table has a row (true when it cannot tell). */
+bool sql_webhooks_any(sqlite3 *db);
 enum bus_err sql_webhook_insert(struct write_connection *conn, const struct intent_new *intent);
 enum bus_err sql_webhook_take(void *backend, double now, double lease_until,
                               struct webhook_delivery *out);

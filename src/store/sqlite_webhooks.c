@@ -43,10 +43,20 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
     return stmt;
 }
 
+bool sql_webhooks_any(sqlite3 *db)
+{
+    sqlite3_stmt *stmt = prepare(db, "SELECT EXISTS (SELECT 1 FROM webhooks)");
+    bool any = stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_int(stmt, 0) != 0;
+    sqlite3_finalize(stmt);
+    return any;
+}
+
 enum bus_err sql_webhook_insert(struct write_connection *conn, const struct intent_new *intent)
 {
     if (intent->notify_url[0] == '\0')
         return BUS_OK;
+    /* Before the row, and kept if it is rolled back: may, not does. */
+    conn->webhooks_possible = true;
     sqlite3_stmt *stmt = prepare(conn->db, "INSERT INTO webhooks (intent_id, url, state)"
                                            " VALUES (?1, ?2, 'waiting')");
     if (stmt == NULL)

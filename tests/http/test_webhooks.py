@@ -252,6 +252,25 @@ def test_a_pending_delivery_survives_a_restart(server_factory, receiver, tmp_pat
     verify(hooks.calls[1], fetched_secret(srv))
 
 
+def test_an_intent_published_before_a_restart_sends_its_event_after_it(server_factory,
+                                                                         receiver):
+    """The webhook waits in the database while the intent is open: a bus
+    started again over it, before any publish names a notify_url, still
+    arms it at the fulfil."""
+    hooks = receiver()
+    srv = server_factory(env=hook_env())
+    c = srv.client(ns="before")
+    intent = c.publish(notify_url=hooks.url())
+    srv.stop()
+    srv.start()
+    c = srv.client(ns="before")
+    settle(c, intent, result={"ok": 1})
+    wait_until(lambda: hooks.count() == 1, timeout=10, message="the event after the restart")
+    event = verify(hooks.calls[0], fetched_secret(srv))
+    assert event["id"] == intent and event["status"] == "fulfilled"
+    assert webhook_of(c, intent)["state"] == "delivered"
+
+
 def test_a_shutdown_interrupts_an_attempt_without_counting_it(server_factory, receiver):
     hooks = receiver(plan=[30.0])
     srv = server_factory(env=hook_env())
