@@ -276,7 +276,7 @@ enum bus_err validate_capabilities(const char *list, char **json_out, struct bus
     if (list == NULL || list[0] == '\0')
         return BUS_OK;
     json_t *array = json_array();
-    char *copy = strdup(list ? list : "");
+    char *copy = strdup(list);
     enum bus_err err = BUS_ERR_INTERNAL;
     if (array == NULL || copy == NULL)
         bus_error_set(error, err, NULL, "out of memory");
