@@ -150,11 +150,7 @@ static void attempt(struct webhooks *webhooks, const struct webhook_delivery *de
 /* Waits up to seconds, or until poked or stopped; false once stopping. */
 static bool wait_for(struct webhooks *webhooks, double seconds)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long nanoseconds = until.tv_nsec + (long)(seconds * 1e9);
-    until.tv_sec += nanoseconds / 1000000000L;
-    until.tv_nsec = nanoseconds % 1000000000L;
+    struct timespec until = clock_monotonic_deadline(seconds);
     pthread_mutex_lock(&webhooks->lock);
     unsigned seen = webhooks->pokes;
     while (!webhooks->stopping && webhooks->pokes == seen &&

@@ -34,11 +34,7 @@ static bool wait_tick(struct scheduler *scheduler)
 {
     double now = clock_now();
     double delay = TICK_SECONDS - (now - floor(now)) + TICK_OFFSET;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long nanoseconds = until.tv_nsec + (long)(delay * 1e9);
-    until.tv_sec += nanoseconds / 1000000000L;
-    until.tv_nsec = nanoseconds % 1000000000L;
+    struct timespec until = clock_monotonic_deadline(delay);
     pthread_mutex_lock(&scheduler->lock);
     while (!scheduler->stopping &&
            pthread_cond_timedwait(&scheduler->wake, &scheduler->lock, &until) != ETIMEDOUT)

@@ -356,11 +356,7 @@ static void gather(struct writer *writer)
     int bound = atomic_load_explicit(&writer->gather_microseconds, memory_order_relaxed);
     if (bound <= 0 || writer->queued >= writer->last_batch || writer->stopping)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long nanoseconds = until.tv_nsec + bound * 1000L;
-    until.tv_sec += nanoseconds / 1000000000L;
-    until.tv_nsec = nanoseconds % 1000000000L;
+    struct timespec until = clock_monotonic_deadline(bound / 1e6);
     writer->gathering = true;
     while (writer->queued < writer->last_batch && !writer->stopping) {
         if (pthread_cond_timedwait(&writer->work_ready, &writer->lock, &until) == ETIMEDOUT)
