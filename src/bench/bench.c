@@ -12,13 +12,14 @@
 
 #include <curl/curl.h>
 
-#include "util/token.h"
 #include "bench/bench_agent.h"
+#include "bench/bench_cpu.h"
 #include "bench/bench_engine.h"
+#include "bench/bench_nodes.h"
 #include "bench/bench_options.h"
 #include "bench/bench_report.h"
-#include "bench/bench_nodes.h"
 #include "util/clock.h"
+#include "util/token.h"
 
 /* Prints a progress line on a terminal while the run goes on. */
 static void show_progress(struct bench_run *run, double started, double now)
@@ -71,6 +72,14 @@ struct bench_target_set {
     char own_urls[BENCH_MOST_NODES * 32]; /* own servers': what shown points at */
 };
 
+/* The bench process's CPU seconds since at (a bench_cpu_seconds reading),
+ * or -1 when either reading failed. */
+static double cpu_since(double at)
+{
+    double now = bench_cpu_seconds(getpid());
+    return now < 0 || at < 0 ? -1 : now - at;
+}
+
 static int run_jobs(const struct bench_options *options, struct bench_target_set *set)
 {
     struct bench_run run;
@@ -81,6 +90,9 @@ static int run_jobs(const struct bench_options *options, struct bench_target_set
     struct bench_engine engine;
     struct bench_results results = {0};
     bench_nodes_cpu_mark(set->nodes);
+    /* The bench's own threads only (its servers are other processes): it
+     * shares the machine with them, so its cost is part of the reading. */
+    double own_cpu_at_start = bench_cpu_seconds(getpid());
     double started = clock_now();
     if (bench_engine_start(&engine, &cast, &run, &set->targets) == 0)
         watch(&run, &engine, started, options->timeout);
@@ -92,6 +104,7 @@ static int run_jobs(const struct bench_options *options, struct bench_target_set
         .nodes = set->targets.count,
         .store = set->store,
         .server_cpu_seconds = bench_nodes_cpu_since_mark(set->nodes),
+        .bench_cpu_seconds = cpu_since(own_cpu_at_start),
         .workers = options->workers,
         .publishers = options->publishers,
         .jobs = options->jobs,

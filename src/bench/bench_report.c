@@ -71,13 +71,14 @@ static double jobs_per_second(const struct bench_summary *summary)
     return summary->seconds > 0 ? (double)summary->fulfilled / summary->seconds : 0;
 }
 
-/* Server CPU milliseconds per 1,000 fulfilled jobs (= microseconds per
- * job), the figure docs/BENCHMARKS.md compares; < 0 when unknown. */
-static double server_cpu_per_1000_jobs(const struct bench_summary *summary)
+/* CPU milliseconds per 1,000 fulfilled jobs (= microseconds per job), the
+ * figure docs/BENCHMARKS.md compares, of seconds (the servers' or the
+ * bench's over the run); < 0 when unknown. */
+static double cpu_per_1000_jobs(double seconds, const struct bench_summary *summary)
 {
-    if (summary->server_cpu_seconds < 0 || summary->fulfilled == 0)
+    if (seconds < 0 || summary->fulfilled == 0)
         return -1;
-    return 1e6 * summary->server_cpu_seconds / (double)summary->fulfilled;
+    return 1e6 * seconds / (double)summary->fulfilled;
 }
 
 static void print_server_cpu(const struct bench_summary *summary)
@@ -90,8 +91,26 @@ static void print_server_cpu(const struct bench_summary *summary)
     printf("  server CPU %.2f s on %d node%s", summary->server_cpu_seconds, summary->nodes,
            summary->nodes == 1 ? "" : "s");
     if (summary->fulfilled > 0)
-        printf(": %.0f ms per 1,000 jobs", server_cpu_per_1000_jobs(summary));
+        printf(": %.0f ms per 1,000 jobs", cpu_per_1000_jobs(summary->server_cpu_seconds, summary));
     printf("\n");
+}
+
+/* Beside the servers' figure: on a shared machine the bench's own cost is
+ * CPU the servers did not get. */
+static void print_bench_cpu(const struct bench_summary *summary)
+{
+    if (summary->bench_cpu_seconds < 0)
+        return;
+    printf("  bench CPU %.2f s", summary->bench_cpu_seconds);
+    if (summary->fulfilled > 0)
+        printf(": %.0f ms per 1,000 jobs", cpu_per_1000_jobs(summary->bench_cpu_seconds, summary));
+    printf("\n");
+}
+
+/* A CPU reading as JSON: a number, or null when unknown. */
+static json_t *cpu_json(double value)
+{
+    return value >= 0 ? json_real(value) : json_null();
 }
 
 static void print_row(const char *kind, const struct latency *latency)
@@ -117,6 +136,7 @@ static void print_table(const struct bench_summary *summary, struct bench_result
            success_percent(summary), jobs_per_second(summary), 1000 * overall.p50,
            1000 * overall.p99, summary->seconds);
     print_server_cpu(summary);
+    print_bench_cpu(summary);
     printf("  %-16s %8s %9s %9s %9s\n", "request", "count", "p50 ms", "p99 ms", "max ms");
     print_row("publish", &results->publish);
     print_row("claim", &results->claim);
@@ -156,28 +176,26 @@ static void print_json(const struct bench_summary *summary, struct bench_results
     json_t *report = json_pack(
         "{s:s, s:s, s:i, s:i, s:i, s:I, s:b, s:b, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, "
         "s:o}",
-        "profile", summary->profile, "url", summary->url, "workers", summary->workers,
-        "publishers", summary->publishers, "jobs", summary->jobs, "fulfilled",
-        (json_int_t)summary->fulfilled, "long_poll", summary->long_poll, "signed",
-        summary->signed_requests, "seconds",
+        "profile", summary->profile, "url", summary->url, "workers", summary->workers, "publishers",
+        summary->publishers, "jobs", summary->jobs, "fulfilled", (json_int_t)summary->fulfilled,
+        "long_poll", summary->long_poll, "signed", summary->signed_requests, "seconds",
         summary->seconds, "success_percent", success_percent(summary), "jobs_per_second",
         jobs_per_second(summary), "p99_ms", 1000 * overall.p99, "publish",
         latency_json(&results->publish), "claim", latency_json(&results->claim), "fulfil",
         latency_json(&results->fulfil), "publish_to_fulfil", latency_json(&results->end_to_end),
         "empty_claims", (json_int_t)results->empty_claims, "statuses", statuses);
-    double per_1000 = server_cpu_per_1000_jobs(summary);
     if (report != NULL) {
         json_object_set_new(report, "p50_ms", json_real(1000 * overall.p50));
         json_object_set_new(report, "nodes", json_integer(summary->nodes));
         json_object_set_new(report, "batch", json_integer(summary->batch > 1 ? summary->batch : 1));
         json_object_set_new(report, "store",
                             summary->store ? json_string(summary->store) : json_null());
-        json_object_set_new(report, "server_cpu_seconds",
-                            summary->server_cpu_seconds >= 0
-                                ? json_real(summary->server_cpu_seconds)
-                                : json_null());
+        json_object_set_new(report, "server_cpu_seconds", cpu_json(summary->server_cpu_seconds));
         json_object_set_new(report, "server_cpu_ms_per_1000_jobs",
-                            per_1000 >= 0 ? json_real(per_1000) : json_null());
+                            cpu_json(cpu_per_1000_jobs(summary->server_cpu_seconds, summary)));
+        json_object_set_new(report, "bench_cpu_seconds", cpu_json(summary->bench_cpu_seconds));
+        json_object_set_new(report, "bench_cpu_ms_per_1000_jobs",
+                            cpu_json(cpu_per_1000_jobs(summary->bench_cpu_seconds, summary)));
     }
     char *text = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
     if (text != NULL)

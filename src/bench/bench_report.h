@@ -34,6 +34,7 @@ struct bench_summary {
     int nodes;
     const char *store; /* "sqlite" or "postgresql" for own servers, NULL with --url */
     double server_cpu_seconds; /* own servers' CPU over the run, summed; < 0: unknown */
+    double bench_cpu_seconds;  /* the bench's own process over the run; < 0: unknown */
     int workers;
     int publishers;
     int jobs;

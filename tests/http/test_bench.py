@@ -4,6 +4,7 @@ a burst of concurrent publishes, committed in shared transactions, is all
 there after kill -9. Behaviour only: no timing is asserted."""
 
 import json
+import resource
 import secrets
 import socket
 import subprocess
@@ -21,8 +22,23 @@ def run_bench(*args, timeout=120):
     return run.returncode, run.stdout, run.stderr
 
 
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def assert_bench_cpu_reported(report):
+    """The bench's own CPU: a reading, and its figure per 1,000 jobs."""
+    seconds = report["bench_cpu_seconds"]
+    assert isinstance(seconds, float) and seconds >= 0
+    per_1000 = report["bench_cpu_ms_per_1000_jobs"]
+    assert per_1000 == pytest.approx(1e6 * seconds / report["fulfilled"])
+
+
 def test_bench_light_profile_fulfils_every_job():
+    used_before = children_cpu_seconds()
     code, out, err = run_bench("light", "--json")
+    used = children_cpu_seconds() - used_before
     assert code == 0, err
     report = json.loads(out)
     assert report["profile"] == "light" and report["workers"] == 5 and report["jobs"] == 50
@@ -35,6 +51,10 @@ def test_bench_light_profile_fulfils_every_job():
     assert report["url"].startswith("http://127.0.0.1:") and "," not in report["url"]
     assert report["server_cpu_seconds"] >= 0 and report["server_cpu_ms_per_1000_jobs"] >= 0
     assert 0 < report["p50_ms"] <= report["p99_ms"]
+    # The bench's own CPU, its server's not in it: no more than the system
+    # counted for the bench and its server together (a few ticks of slack).
+    assert_bench_cpu_reported(report)
+    assert report["bench_cpu_seconds"] + report["server_cpu_seconds"] <= used + 0.03
 
 
 def test_bench_long_poll_and_custom_sizes():
@@ -129,6 +149,7 @@ def test_bench_takes_a_list_of_nodes(shared_server):
     # Not its own servers: their CPU is not the bench's to read.
     assert report["store"] is None and report["server_cpu_seconds"] is None
     assert report["server_cpu_ms_per_1000_jobs"] is None
+    assert_bench_cpu_reported(report)  # its own, wherever the servers run
     code, out, err = run_bench("--url", f"{url},{url}", "--api-key", shared_server.key,
                                "--jobs", "4", "--workers", "1")
     assert code == 0, err
