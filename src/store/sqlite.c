@@ -2132,7 +2132,8 @@ struct store *store_sqlite_open(const char *path, int reader_count, bool sync_fu
     /* Without its thread the writer keeps SQLite's autocheckpoint (as it
      * does once a read-only database becomes writable). */
     if (opened && !self->writes.read_only)
-        self->checkpointer = sqlite_checkpointer_start(path, sync_full, self->writes.db);
+        self->checkpointer = sqlite_checkpointer_start(path, sync_full, self->writes.db,
+                                                       &sqlite_checkpoint_default_sizes);
     if (opened)
         self->writer = writer_start(&self->writes, &sqlite_writer_hooks, MAX_BATCH);
     if (self->writer != NULL)
