@@ -54,7 +54,10 @@ struct sqlite_checkpointer {
 /* SQLite syncs the database file only at the end of a pass that copied
  * the whole WAL, which under load only the writer's pass does: it would
  * then sync every page the thread's passes copied since the last restart,
- * with every write waiting. The thread syncs what it copied instead. */
+ * with every write waiting. The thread syncs what it copied instead. Its
+ * result can go unread: the WAL starts over only after a pass that
+ * reached its end, and SQLite syncs the database in that pass again (and
+ * fails it, should the sync fail). */
 static void sync_database(sqlite3 *db)
 {
     sqlite3_file *file = NULL;
