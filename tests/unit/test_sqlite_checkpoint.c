@@ -148,8 +148,8 @@ static void a_reader_holds_the_wal_back_only_until_it_lets_go(void **state)
     assert_true(wal_frames_now(f) > small.most);
     sqlite3_finalize(count);
     exec_ok(reader, "COMMIT");
-    /* Let go of, the next commits copy it all and start it over: the
-     * WAL is back under `most`, where it would hold 800 frames. */
+    /* Once it lets go, the next commits copy it all and start it over:
+     * the WAL is back under `most`, where it would hold 800 frames. */
     for (int n = 0; n < 40; n++)
         commit_some(f->writer, n);
     assert_true(wal_frames_now(f) <= small.most + 32);
