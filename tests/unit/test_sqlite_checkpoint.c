@@ -109,8 +109,8 @@ static int wal_frames_now(const struct fixture *f)
     exec_ok(db, "SELECT count(*) FROM sqlite_schema"); /* it finds the WAL */
     int frames = -1;
     int rc;
-    while ((rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames,
-                                           NULL)) == SQLITE_BUSY)
+    while ((rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, NULL)) ==
+           SQLITE_BUSY)
         usleep(1000);
     assert_int_equal(rc, SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
