@@ -121,16 +121,21 @@ def test_discord_relay(bus, procs, webhook):
     assert stop(relay)[0] == 0
 
 
-def test_termux_worker_finishes_running_job_on_sigterm(bus, procs):
+def test_termux_worker_finishes_running_job_on_sigterm(bus, procs, tmp_path):
+    # The handler marks that it has begun: the job's "claimed" status alone
+    # comes a moment before the worker has the claim's answer, and a signal
+    # then aborts the claim (the job waits for its lease, as documented).
+    began = tmp_path / "began"
     worker = spawn(
         procs,
         ["bash", os.path.join(EXAMPLES, "termux-worker.sh")],
-        bus.env(GOAL="slow", HANDLER="sleep 1; echo finished", CLAIM_WAIT="30"),
+        bus.env(GOAL="slow", HANDLER=f"touch {began}; sleep 1; echo finished",
+                CLAIM_WAIT="30"),
     )
     with bus.client() as c:
         job = c.publish("slow", {})
         deadline = time.monotonic() + 10
-        while c.status(job.id).status != "claimed" and time.monotonic() < deadline:
+        while not began.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         rc, out, err = stop(worker)  # arrives while the handler sleeps
         answer = c.result(job.id)
