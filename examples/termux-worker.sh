@@ -46,15 +46,6 @@ HANDLER=${HANDLER:-}
 WORKER_ID=${WORKER_ID:-}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/intent-worker.XXXXXX") || exit 1
-CURL_PID=
-STOP=0
-# shellcheck disable=SC2317  # invoked by trap
-on_signal() {
-    STOP=1
-    # Abort a long-poll claim in progress; a running job is left to finish.
-    if [ -n "$CURL_PID" ]; then kill "$CURL_PID" 2>/dev/null; fi
-}
-trap on_signal TERM INT
 trap 'rm -rf "$TMP"' EXIT
 
 log() { printf '[termux-worker] %s\n' "$*" >&2; }
@@ -71,53 +62,86 @@ urlencode() {
     done
 }
 
-# A JSON string literal for arbitrary text (other control bytes are dropped).
+# Query keys in sorted order, so the request-target is its own canonical path.
+CLAIM_PATH="/claim?goal=$(urlencode "$GOAL")&namespace=$(urlencode "$NAMESPACE")&wait=$(urlencode "$CLAIM_WAIT")"
+[ -n "$WORKER_ID" ] && CLAIM_PATH="$CLAIM_PATH&worker_id=$(urlencode "$WORKER_ID")"
+
+# From here on there is no command substitution ($(...) or backquotes): bash
+# 5.2 parses a substitution's text again when it expands it, and a signal that
+# comes in then has its trap run inside that parse, where the trap's own text
+# fails ("trap: line 2: unexpected EOF while looking for matching `)'"): the
+# signal is lost and the worker goes on claiming. Commands write their answers
+# to files in $TMP and `read` takes them back.
+CURL_PID=
+STOP=0
+# shellcheck disable=SC2317  # invoked by trap
+on_signal() {
+    STOP=1
+    # Abort a long-poll claim in progress; a running job is left to finish.
+    if [ -n "$CURL_PID" ]; then kill "$CURL_PID" 2>/dev/null; fi
+}
+trap on_signal TERM INT
+
+# slurp VAR FILE: the file's text into VAR without its trailing newlines (as
+# $(cat FILE) would give it); empty when there is no such file.
+slurp() {
+    local slurped=
+    IFS= read -r -d '' slurped 2>/dev/null <"$2"
+    while [[ $slurped == *$'\n' ]]; do slurped=${slurped%$'\n'}; done
+    printf -v "$1" '%s' "$slurped"
+}
+
+# json_string TEXT: sets JSON_STRING to a JSON string literal of the text
+# (control bytes other than \n, \r and \t are dropped).
 json_string() {
-    local s
-    s=$(printf '%s' "$1" | LC_ALL=C tr -d '\000-\010\013\014\016-\037')
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/\\n}
-    s=${s//$'\r'/\\r}
-    s=${s//$'\t'/\\t}
-    printf '"%s"' "$s"
+    local LC_ALL=C quoted=$1
+    quoted=${quoted//[$'\001'-$'\010'$'\013'$'\014'$'\016'-$'\037']/}
+    quoted=${quoted//\\/\\\\}
+    quoted=${quoted//\"/\\\"}
+    quoted=${quoted//$'\n'/\\n}
+    quoted=${quoted//$'\r'/\\r}
+    quoted=${quoted//$'\t'/\\t}
+    JSON_STRING="\"$quoted\""
 }
 
 # sign METHOD CANONICAL_PATH BODY_FILE: sets SIGNED, the curl arguments of a
 # signed request (X-Timestamp, X-Nonce, X-Signature) that sends BODY_FILE as is.
 sign() {
     local ts nonce sig
-    ts=$(date +%s)
-    nonce=$(openssl rand -hex 16)
-    sig=$({ printf '%s\n%s\n%s\n%s\n' "$1" "$2" "$ts" "$nonce"; cat "$3"; } |
-        openssl dgst -sha256 -hmac "$KEY" -r | cut -d' ' -f1)
+    printf -v ts '%(%s)T' -1
+    openssl rand -hex 16 >"$TMP/nonce"
+    read -r nonce <"$TMP/nonce"
+    { printf '%s\n%s\n%s\n%s\n' "$1" "$2" "$ts" "$nonce"; cat "$3"; } |
+        openssl dgst -sha256 -hmac "$KEY" -r >"$TMP/signature"
+    read -r sig _ <"$TMP/signature" # "<hex> *stdin"
     SIGNED=(-X "$1" "$BUS$2" -H "X-API-KEY: $KEY" -H "X-Timestamp: $ts" -H "X-Nonce: $nonce"
         -H "X-Signature: $sig" -H "Content-Type: application/json" --data-binary @"$3")
 }
 
-# request METHOD CANONICAL_PATH BODY_FILE OUT_FILE: a signed request; prints
-# the HTTP status (000 on a connection error).
+# request METHOD CANONICAL_PATH BODY_FILE OUT_FILE: a signed request; its
+# HTTP status (000 on a connection error) goes to $TMP/request.status.
 request() {
     sign "$1" "$2" "$3"
-    curl -s -o "$4" -w '%{http_code}' --max-time 30 "${SIGNED[@]}"
+    : >"$4"
+    curl -s -o "$4" -w '%{http_code}' --max-time 30 "${SIGNED[@]}" >"$TMP/request.status"
 }
 
 # report fulfill|fail ID TOKEN JSON_FIELDS
 report() {
-    local what=$1 id=$2 token=$3 fields=$4 status
+    local what=$1 id=$2 token=$3 fields=$4 status='' answer=''
     printf '{"claim_token":"%s",%s}' "$token" "$fields" >"$TMP/report.json"
-    status=$(request POST "/$what/$id" "$TMP/report.json" "$TMP/report.out")
+    request POST "/$what/$id" "$TMP/report.json" "$TMP/report.out"
+    slurp status "$TMP/request.status"
+    slurp answer "$TMP/report.out"
     case $status in
-    200) log "$what $id: $(cat "$TMP/report.out")" ;;
+    200) log "$what $id: $answer" ;;
     404) log "$what $id: lease lost (404), not retried" ;;
-    *) log "$what $id: HTTP $status $(cat "$TMP/report.out" 2>/dev/null)" ;;
+    *) log "$what $id: HTTP $status $answer" ;;
     esac
 }
 
-# Query keys in sorted order, so the request-target is its own canonical path.
-CLAIM_PATH="/claim?goal=$(urlencode "$GOAL")&namespace=$(urlencode "$NAMESPACE")&wait=$(urlencode "$CLAIM_WAIT")"
-[ -n "$WORKER_ID" ] && CLAIM_PATH="$CLAIM_PATH&worker_id=$(urlencode "$WORKER_ID")"
 : >"$TMP/empty.json"
+status='' claim='' result='' error='' # set by slurp
 log "worker for goal '$GOAL' (namespace '$NAMESPACE') on $BUS"
 
 while [ "$STOP" = 0 ]; do
@@ -135,15 +159,15 @@ while [ "$STOP" = 0 ]; do
     wait "$CURL_PID"
     CURL_PID=
     [ "$STOP" = 1 ] && break
-    status=$(cat "$TMP/claim.status" 2>/dev/null)
+    slurp status "$TMP/claim.status"
+    slurp claim "$TMP/claim.json"
     case $status in
     200) ;;
     204) continue ;;
-    400 | 401 | 403) log "claim refused: HTTP $status $(cat "$TMP/claim.json")"; exit 1 ;;
+    400 | 401 | 403) log "claim refused: HTTP $status $claim"; exit 1 ;;
     *) log "claim: HTTP ${status:-000}, retrying in 5 s"; sleep 5 & wait $!; continue ;;
     esac
 
-    claim=$(cat "$TMP/claim.json")
     id=${claim#\{\"id\":\"}
     id=${id%%\"*}
     token=${claim##*\"claim_token\":\"}
@@ -167,14 +191,14 @@ while [ "$STOP" = 0 ]; do
     fi
 
     if [ "$rc" = 0 ]; then
-        result=$(cat "$TMP/stdout")
-        result=${result:0:1500}
-        report fulfill "$id" "$token" "\"result\":$(json_string "$result"),\"result_type\":\"text\""
+        slurp result "$TMP/stdout"
+        json_string "${result:0:1500}"
+        report fulfill "$id" "$token" "\"result\":$JSON_STRING,\"result_type\":\"text\""
     else
-        error=$(cat "$TMP/stderr")
-        [ -n "$error" ] || error=$(cat "$TMP/stdout")
-        error=${error:0:1000}
-        report fail "$id" "$token" "\"error\":$(json_string "exit $rc: $error")"
+        slurp error "$TMP/stderr"
+        [ -n "$error" ] || slurp error "$TMP/stdout"
+        json_string "exit $rc: ${error:0:1000}"
+        report fail "$id" "$token" "\"error\":$JSON_STRING"
     fi
 done
 log "stopped"

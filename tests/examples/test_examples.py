@@ -3,6 +3,7 @@
 import http.server
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -154,3 +155,52 @@ def test_termux_worker_builtin_action_prints_payload(bus, procs):
     rc, out, err = stop(worker)
     assert rc == 0, err
     assert out == '{"instruction":"Hello\\nphone"}\n'
+
+
+def test_termux_worker_result_keeps_text_and_drops_control_bytes(bus, procs):
+    # Quotes, backslashes, tabs and inner newlines survive; other control
+    # bytes are dropped, and trailing newlines go as with $(...).
+    handler = r"""printf 'a\tb "c" \\d\001e\nf\r\n\n'"""
+    worker = spawn(
+        procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")],
+        bus.env(GOAL="text", HANDLER=handler, CLAIM_WAIT="30"),
+    )
+    with bus.client() as c:
+        job = c.publish("text", {})
+        answer = c.result(job.id, wait=15)
+    assert (answer.status, answer.result) == ("fulfilled", 'a\tb "c" \\de\nf\r')
+    assert stop(worker)[0] == 0
+
+
+def _script_lines_after(path, marker):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(marker))
+    return [(i + 1, line) for i, line in enumerate(lines) if i > start and not line.lstrip().startswith("#")]
+
+
+def test_termux_worker_has_no_command_substitution_once_signals_are_trapped():
+    # bash 5.2 runs a trap that arrives while it parses a $(...) inside that
+    # parse, where the trap's text fails to parse and the signal is lost (the
+    # worker then goes on long-polling). The script's comment says more.
+    code = _script_lines_after(os.path.join(EXAMPLES, "termux-worker.sh"), "trap on_signal")
+    assert code, "the script no longer traps TERM with on_signal"
+    offending = [(n, line) for n, line in code if "$(" in line.replace("$((", "") or "`" in line]
+    assert offending == []
+
+
+def test_termux_worker_stops_whenever_the_signal_comes(bus, procs):
+    # Each stop lands at a different moment of the worker's round (reporting,
+    # signing, claiming); every one must end the worker at once, with status 0.
+    rounds = random.Random(16)
+    for i in range(30):
+        worker = spawn(
+            procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], bus.env(GOAL="round", CLAIM_WAIT="30"),
+        )
+        with bus.client() as c:
+            job = c.publish("round", {"round": i})
+            assert c.result(job.id, wait=15).status == "fulfilled"
+        time.sleep(rounds.random() * 0.05)
+        rc, out, err = stop(worker, timeout=5)
+        assert rc == 0, err
+        assert err.endswith("[termux-worker] stopped\n"), err
