@@ -17,8 +17,9 @@
 #include <cmocka.h>
 
 #include "bus/validate.h"
-#include "pg_test_database.h"
 #include "core/eligibility.h"
+#include "pg_test_database.h"
+#include "sqlite_test_files.h"
 #include "store/store.h"
 #include "util/token.h"
 
@@ -151,21 +152,13 @@ static void check_store(struct store *store)
 static void sqlite_claims_as_the_predicate_says(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/intent-bus-eligibility-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/t.db", dir);
-    struct store *store = store_sqlite_open(path, 1, false);
+    struct sqlite_test_files files;
+    assert_true(sqlite_test_files_make(&files, "eligibility"));
+    struct store *store = store_sqlite_open(files.path, 1, false);
     assert_non_null(store);
     check_store(store);
     store_close(store);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char file[96];
-        snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(dir);
+    sqlite_test_files_remove(&files);
 }
 
 static void postgresql_claims_as_the_predicate_says(void **state)

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "core/intent.h"
+#include "sqlite_test_files.h"
 #include "store/nonce_set.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -195,29 +196,6 @@ static void clear_forgets_everything(void **state)
 
 /* ---- the SQLite store --------------------------------------------------- */
 
-struct files {
-    char dir[64];
-    char path[96];
-};
-
-static void make_files(struct files *files)
-{
-    strcpy(files->dir, "/tmp/intent-bus-nonces-XXXXXX");
-    assert_non_null(mkdtemp(files->dir));
-    snprintf(files->path, sizeof files->path, "%s/t.db", files->dir);
-}
-
-static void remove_files(struct files *files)
-{
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    char file[128];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", files->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(files->dir);
-}
-
 static bool store_use(struct store *store, const char *principal, const char *nonce, double now)
 {
     bool fresh = false;
@@ -230,8 +208,8 @@ static bool store_use(struct store *store, const char *principal, const char *no
 static void a_restart_reloads_the_window(void **state)
 {
     (void)state;
-    struct files files;
-    make_files(&files);
+    struct sqlite_test_files files;
+    assert_true(sqlite_test_files_make(&files, "nonces"));
     double now = clock_now();
     struct store *store = store_sqlite_open(files.path, 1, false);
     assert_non_null(store);
@@ -246,15 +224,15 @@ static void a_restart_reloads_the_window(void **state)
     assert_false(store_use(store, BOB, "now", now + 1));
     assert_true(store_use(store, ALICE, "old", now + 1)); /* past the window */
     store_close(store);
-    remove_files(&files);
+    sqlite_test_files_remove(&files);
 }
 
 /* The cleanup deletes the rows past the window, and the ones after. */
 static void cleanup_deletes_the_old_rows_only(void **state)
 {
     (void)state;
-    struct files files;
-    make_files(&files);
+    struct sqlite_test_files files;
+    assert_true(sqlite_test_files_make(&files, "nonces"));
     double now = clock_now();
     struct store *store = store_sqlite_open(files.path, 1, false);
     assert_non_null(store);
@@ -274,15 +252,15 @@ static void cleanup_deletes_the_old_rows_only(void **state)
     assert_false(store_use(store, ALICE, "n2", now));
     assert_true(store_use(store, ALICE, "n1", now));
     store_close(store);
-    remove_files(&files);
+    sqlite_test_files_remove(&files);
 }
 
 /* Version 8's keyed table is rewritten, its nonces kept. */
 static void a_version_8_table_is_carried_over(void **state)
 {
     (void)state;
-    struct files files;
-    make_files(&files);
+    struct sqlite_test_files files;
+    assert_true(sqlite_test_files_make(&files, "nonces"));
     double now = clock_now();
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(files.path, &db), SQLITE_OK);
@@ -313,7 +291,7 @@ static void a_version_8_table_is_carried_over(void **state)
     assert_int_equal(sqlite3_column_int(stmt, 1), 12); /* and on to the latest */
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-    remove_files(&files);
+    sqlite_test_files_remove(&files);
 }
 
 /* The set is the authority for one process: a second opening of the file
@@ -321,8 +299,8 @@ static void a_version_8_table_is_carried_over(void **state)
 static void one_process_owns_the_file(void **state)
 {
     (void)state;
-    struct files files;
-    make_files(&files);
+    struct sqlite_test_files files;
+    assert_true(sqlite_test_files_make(&files, "nonces"));
     struct store *first = store_sqlite_open(files.path, 1, false);
     assert_non_null(first);
     assert_null(store_sqlite_open(files.path, 1, false));
@@ -331,7 +309,7 @@ static void one_process_owns_the_file(void **state)
     struct store *second = store_sqlite_open(files.path, 1, false);
     assert_non_null(second);
     store_close(second);
-    remove_files(&files);
+    sqlite_test_files_remove(&files);
 }
 
 int main(void)

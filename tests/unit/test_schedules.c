@@ -17,6 +17,7 @@
 
 #include "bus/bus.h"
 #include "bus/schedules.h"
+#include "sqlite_test_files.h"
 #include "store/store.h"
 #include "util/zone.h"
 
@@ -25,8 +26,7 @@
 static const char OWNER[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     struct store *store;
     struct bus bus;
 };
@@ -34,11 +34,9 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/intent-bus-sched-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (!sqlite_test_files_make(&f->files, "sched"))
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->store = store_sqlite_open(f->path, 2, false);
+    f->store = store_sqlite_open(f->files.path, 2, false);
     if (f->store == NULL)
         return -1;
     struct bus_settings settings = {60.0, 3600.0, 86400.0};
@@ -52,13 +50,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     bus_destroy(&f->bus);
     store_close(f->store);
-    char file[128];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }

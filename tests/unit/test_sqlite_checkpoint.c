@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "sqlite_test_files.h"
 #include "store/sqlite_checkpoint.h"
 
 #define PAGE_SIZE 4096
@@ -27,8 +28,7 @@
 static const struct sqlite_checkpoint_sizes small = {.background = 16, .restart = 64, .most = 128};
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     sqlite3 *writer;
     struct sqlite_checkpointer *checkpointer;
 };
@@ -45,10 +45,8 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test-checkpoint-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/bus.db", f->dir);
-    assert_int_equal(sqlite3_open(f->path, &f->writer), SQLITE_OK);
+    assert_true(sqlite_test_files_make(&f->files, "checkpoint"));
+    assert_int_equal(sqlite3_open(f->files.path, &f->writer), SQLITE_OK);
     exec_ok(f->writer, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
                        "PRAGMA synchronous = NORMAL; "
                        "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)");
@@ -57,7 +55,7 @@ static int setup(void **state)
         snprintf(sql, sizeof sql, "INSERT INTO t VALUES (%d, randomblob(3000))", id);
         exec_ok(f->writer, sql);
     }
-    f->checkpointer = sqlite_checkpointer_start(f->path, false, f->writer, &small);
+    f->checkpointer = sqlite_checkpointer_start(f->files.path, false, f->writer, &small);
     assert_non_null(f->checkpointer);
     *state = f;
     return 0;
@@ -68,13 +66,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     sqlite_checkpointer_stop(f->checkpointer, f->writer);
     sqlite3_close(f->writer);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char file[128];
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }
@@ -93,7 +85,7 @@ static void commit_some(sqlite3 *db, int n)
 static long wal_frames_at_most(const struct fixture *f)
 {
     char wal[128];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    snprintf(wal, sizeof wal, "%s-wal", f->files.path);
     struct stat st;
     if (stat(wal, &st) != 0)
         return 0;
@@ -105,7 +97,7 @@ static long wal_frames_at_most(const struct fixture *f)
 static int wal_frames_now(const struct fixture *f)
 {
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->files.path, &db), SQLITE_OK);
     exec_ok(db, "SELECT count(*) FROM sqlite_schema"); /* it finds the WAL */
     int frames = -1;
     int rc;
@@ -134,7 +126,7 @@ static void a_reader_holds_the_wal_back_only_until_it_lets_go(void **state)
 {
     struct fixture *f = *state;
     sqlite3 *reader = NULL;
-    assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->files.path, &reader), SQLITE_OK);
     commit_some(f->writer, 0);
     exec_ok(reader, "BEGIN");
     sqlite3_stmt *count = NULL;

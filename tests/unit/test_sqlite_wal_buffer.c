@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "sqlite_test_files.h"
 #include "store/sqlite_wal_buffer.h"
 
 /* ---- a VFS that counts WAL writes and fails them on demand --------------- */
@@ -139,8 +140,7 @@ static int take_wal_writes(void)
 /* ---- fixture: a database in a directory of its own ---------------------- */
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     sqlite3 *writer; /* on the buffering VFS */
     sqlite3 *reader; /* on the default (counting) VFS */
 };
@@ -164,21 +164,19 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     injected_fault = SQLITE_OK;
-    strcpy(f->dir, "/tmp/intent-bus-walbuf-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (!sqlite_test_files_make(&f->files, "walbuf")) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
     const char *vfs = sql_wal_buffer_vfs();
     assert_non_null(vfs);
-    f->writer = open_connection(f->path, vfs);
+    f->writer = open_connection(f->files.path, vfs);
     assert_int_equal(sqlite3_exec(f->writer,
                                   "CREATE TABLE t (n INTEGER PRIMARY KEY, body BLOB NOT NULL);"
                                   "CREATE INDEX t_body ON t (body);",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    f->reader = open_connection(f->path, NULL);
+    f->reader = open_connection(f->files.path, NULL);
     *state = f;
     return 0;
 }
@@ -186,16 +184,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char file[128];
     injected_fault = SQLITE_OK;
     sqlite3_close(f->reader);
     sqlite3_close(f->writer);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }
@@ -303,7 +295,7 @@ static void a_commit_is_in_the_file_when_it_returns(void **state)
         assert_int_equal(query_number(f->reader, "SELECT count(*) FROM t"), round * 3 + 3);
         assert_int_equal(query_number(f->reader, torn_rows_sql), 0);
     }
-    assert_fresh_connection_finds(f->path, 150);
+    assert_fresh_connection_finds(f->files.path, 150);
 }
 
 static void a_failing_write_fails_the_commit_and_leaves_nothing(void **state)
@@ -353,7 +345,7 @@ static void a_transaction_larger_than_the_cache_and_the_buffer_commits_whole(voi
     assert_int_equal(query_number(f->reader, "SELECT count(*) FROM t"), 3001);
     assert_int_equal(sqlite3_exec(f->reader, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_fresh_connection_finds(f->path, 3001);
+    assert_fresh_connection_finds(f->files.path, 3001);
 }
 
 /* A transaction that spilled frames and was rolled back leaves nothing
@@ -377,7 +369,7 @@ static void a_rolled_back_transactions_frames_are_never_written(void **state)
     commit_rows(f->reader, 11, 400); /* as many frames as the spill, and more */
     assert_int_equal(query_number(f->writer, "SELECT count(*) FROM t"), 410);
     commit_rows(f->writer, 411, 1);
-    assert_fresh_connection_finds(f->path, 411);
+    assert_fresh_connection_finds(f->files.path, 411);
 }
 
 /* A reader on another thread and connection, reading while the writer
@@ -418,7 +410,7 @@ static void readers_see_whole_commits_only(void **state)
 {
     struct fixture *f = *state;
     atomic_bool stop = false;
-    struct reading reading = {.path = f->path, .stop = &stop};
+    struct reading reading = {.path = f->files.path, .stop = &stop};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, read_while_writing, &reading), 0);
     for (int round = 0; round < 400; round++)

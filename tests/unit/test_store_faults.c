@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "sqlite_test_files.h"
 #include "store/store.h"
 #include "util/token.h"
 
@@ -78,8 +79,7 @@ static int register_faulty_vfs(void **state)
 /* ---- fixture ------------------------------------------------------------ */
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     struct store *store;
 };
 
@@ -89,13 +89,11 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     injected_fault = SQLITE_OK;
-    strcpy(f->dir, "/tmp/intent-bus-faults-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (!sqlite_test_files_make(&f->files, "faults")) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->store = store_sqlite_open(f->path, 2, false);
+    f->store = store_sqlite_open(f->files.path, 2, false);
     *state = f;
     return f->store != NULL ? 0 : -1;
 }
@@ -103,15 +101,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char file[128];
     injected_fault = SQLITE_OK;
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }

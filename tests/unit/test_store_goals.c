@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "sqlite_test_files.h"
 #include "store/store.h"
 #include "util/token.h"
 
@@ -21,8 +22,7 @@
 static const char PUB[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     struct store *store;
 };
 
@@ -31,15 +31,13 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
-    strcpy(f->dir, "/tmp/intent-bus-goals-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (!sqlite_test_files_make(&f->files, "goals")) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->store = store_sqlite_open(f->path, 2, false);
+    f->store = store_sqlite_open(f->files.path, 2, false);
     if (f->store == NULL) {
-        rmdir(f->dir);
+        sqlite_test_files_remove(&f->files);
         free(f);
         return -1;
     }
@@ -50,14 +48,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char file[128];
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }

@@ -17,8 +17,9 @@
 #include <sqlite3.h>
 
 #include "core/backoff.h"
-#include "util/token.h"
+#include "sqlite_test_files.h"
 #include "store/store.h"
+#include "util/token.h"
 
 #define T0 1700000000.0
 #define LEASE 60.0
@@ -28,8 +29,7 @@ static const char PUB[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 static const char OTHER[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 struct fixture {
-    char dir[64];
-    char path[96];
+    struct sqlite_test_files files;
     struct store *store;
 };
 
@@ -40,15 +40,13 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
-    strcpy(f->dir, "/tmp/intent-bus-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (!sqlite_test_files_make(&f->files, "test")) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->store = store_sqlite_open(f->path, 2, false);
+    f->store = store_sqlite_open(f->files.path, 2, false);
     if (f->store == NULL) {
-        rmdir(f->dir);
+        sqlite_test_files_remove(&f->files);
         free(f);
         return -1;
     }
@@ -59,14 +57,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char file[128];
     store_close(f->store);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(f->dir);
+    sqlite_test_files_remove(&f->files);
     free(f);
     return 0;
 }
@@ -1565,7 +1557,7 @@ static void data_survives_close_and_reopen(void **state)
     publish_simple(f, 1, "g", T0);
     assert_int_equal(kv_set(f, PUB, "k", "\"v\"", T0, 600), BUS_OK);
     store_close(f->store);
-    f->store = store_sqlite_open(f->path, 1, false);
+    f->store = store_sqlite_open(f->files.path, 1, false);
     assert_non_null(f->store);
     assert_int_equal(status_of(f, 1), INTENT_OPEN);
     char *value = kv_get(f, PUB, "k", T0 + 1);
@@ -1578,7 +1570,7 @@ static void zero_readers_still_reads(void **state)
 {
     struct fixture *f = *state;
     store_close(f->store);
-    f->store = store_sqlite_open(f->path, 0, false);
+    f->store = store_sqlite_open(f->files.path, 0, false);
     assert_non_null(f->store);
     publish_simple(f, 1, "g", T0);
     assert_int_equal(status_of(f, 1), INTENT_OPEN);
@@ -1784,19 +1776,19 @@ static void version_2_database_is_upgraded_in_place(void **state)
     struct fixture *f = *state;
     store_close(f->store);
     char wal[128];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    unlink(f->path);
+    snprintf(wal, sizeof wal, "%s-wal", f->files.path);
+    unlink(f->files.path);
     unlink(wal);
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->files.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, version_2_schema, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
-    f->store = store_sqlite_open(f->path, 2, false);
+    f->store = store_sqlite_open(f->files.path, 2, false);
     assert_non_null(f->store);
     expect_claim_id(f, (struct claim_spec){0}, T0, 7); /* the old row, through the new index */
 
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->files.path, &db), SQLITE_OK);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
                                     " 'intents_claim_order'"), 0);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
@@ -1831,7 +1823,7 @@ static void job_done_at_once_writes_no_attempt_row(void **state)
     claimed_intent_clear(&c);
 
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->files.path, &db), SQLITE_OK);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM attempts"), 0);
     sqlite3_close(db);
     struct attempt_log log = {0};
