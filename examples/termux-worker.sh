@@ -78,7 +78,10 @@ STOP=0
 on_signal() {
     STOP=1
     # Abort a long-poll claim in progress; a running job is left to finish.
-    if [ -n "$CURL_PID" ]; then kill "$CURL_PID" 2>/dev/null; fi
+    # KILL, not TERM: a claim forked a moment ago may not have become curl
+    # yet, and that bash child would take a TERM as a trap of its own and
+    # lose it when it execs curl, which then waits out its long poll.
+    if [ -n "$CURL_PID" ]; then kill -KILL "$CURL_PID" 2>/dev/null; fi
 }
 trap on_signal TERM INT
 
@@ -155,10 +158,13 @@ while [ "$STOP" = 0 ]; do
     curl -s -o "$TMP/claim.json" -w '%{http_code}' --max-time $((CLAIM_WAIT + 15)) \
         "${SIGNED[@]}" >"$TMP/claim.status" &
     CURL_PID=$!
-    [ "$STOP" = 1 ] && kill "$CURL_PID" 2>/dev/null
+    [ "$STOP" = 1 ] && kill -KILL "$CURL_PID" 2>/dev/null
     wait "$CURL_PID"
+    if [ "$STOP" = 1 ]; then
+        wait "$CURL_PID" # the killed claim, so that no curl outlives the worker
+        break
+    fi
     CURL_PID=
-    [ "$STOP" = 1 ] && break
     slurp status "$TMP/claim.status"
     slurp claim "$TMP/claim.json"
     case $status in
