@@ -72,18 +72,33 @@ CLAIM_PATH="/claim?goal=$(urlencode "$GOAL")&namespace=$(urlencode "$NAMESPACE")
 # fails ("trap: line 2: unexpected EOF while looking for matching `)'"): the
 # signal is lost and the worker goes on claiming. Commands write their answers
 # to files in $TMP and `read` takes them back.
-CURL_PID=
+WAITING_PID= # the background command `await` waits for
 STOP=0
 # shellcheck disable=SC2317  # invoked by trap
 on_signal() {
     STOP=1
-    # Abort a long-poll claim in progress; a running job is left to finish.
-    # KILL, not TERM: a claim forked a moment ago may not have become curl
-    # yet, and that bash child would take a TERM as a trap of its own and
-    # lose it when it execs curl, which then waits out its long poll.
-    if [ -n "$CURL_PID" ]; then kill -KILL "$CURL_PID" 2>/dev/null; fi
+    # Abort a long-poll claim or a pause in progress; a running job is left
+    # to finish. KILL, not TERM: a command forked a moment ago may not have
+    # become curl yet, and that bash child would take a TERM as a trap of its
+    # own and lose it when it execs curl, which then waits out its long poll.
+    if [ -n "$WAITING_PID" ]; then kill -KILL "$WAITING_PID" 2>/dev/null; fi
 }
 trap on_signal TERM INT
+
+# await PID: waits for a background command (a long-poll claim, a pause), so
+# that a signal can interrupt it: bash runs a trap only between commands, and
+# `wait` is one that a signal ends. Fails once the worker is stopping.
+await() {
+    WAITING_PID=$1
+    # A signal that came before WAITING_PID was set found nothing to kill.
+    [ "$STOP" = 1 ] && kill -KILL "$WAITING_PID" 2>/dev/null
+    wait "$WAITING_PID"
+    if [ "$STOP" = 1 ]; then
+        wait "$WAITING_PID" # the killed command, so that none outlives the worker
+        return 1
+    fi
+    WAITING_PID=
+}
 
 # slurp VAR FILE: the file's text into VAR without its trailing newlines (as
 # $(cat FILE) would give it); empty when there is no such file.
@@ -148,30 +163,20 @@ status='' claim='' result='' error='' # set by slurp
 log "worker for goal '$GOAL' (namespace '$NAMESPACE') on $BUS"
 
 while [ "$STOP" = 0 ]; do
-    # curl runs in the background so that a signal can interrupt `wait`.
     sign POST "$CLAIM_PATH" "$TMP/empty.json"
     : >"$TMP/claim.json"
-    # bash runs a trap only between commands: a signal that came while
-    # `sign` ran openssl found no claim to abort, so look again now, and
-    # once more after the claim has a pid to kill.
+    # A signal that came while `sign` ran openssl found no claim to abort.
     [ "$STOP" = 1 ] && break
     curl -s -o "$TMP/claim.json" -w '%{http_code}' --max-time $((CLAIM_WAIT + 15)) \
         "${SIGNED[@]}" >"$TMP/claim.status" &
-    CURL_PID=$!
-    [ "$STOP" = 1 ] && kill -KILL "$CURL_PID" 2>/dev/null
-    wait "$CURL_PID"
-    if [ "$STOP" = 1 ]; then
-        wait "$CURL_PID" # the killed claim, so that no curl outlives the worker
-        break
-    fi
-    CURL_PID=
+    await $! || break
     slurp status "$TMP/claim.status"
     slurp claim "$TMP/claim.json"
     case $status in
     200) ;;
     204) continue ;;
     400 | 401 | 403) log "claim refused: HTTP $status $claim"; exit 1 ;;
-    *) log "claim: HTTP ${status:-000}, retrying in 5 s"; sleep 5 & wait $!; continue ;;
+    *) log "claim: HTTP ${status:-000}, retrying in 5 s"; sleep 5 & await $! || break; continue ;;
     esac
 
     id=${claim#\{\"id\":\"}

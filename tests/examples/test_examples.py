@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import EXAMPLES, stop
+from conftest import EXAMPLES, free_port, stop
 
 PY = sys.executable
 
@@ -204,3 +204,17 @@ def test_termux_worker_stops_whenever_the_signal_comes(bus, procs):
         rc, out, err = stop(worker, timeout=5)
         assert rc == 0, err
         assert err.endswith("[termux-worker] stopped\n"), err
+
+
+def test_termux_worker_stops_during_its_pause_before_a_retry(procs):
+    # Nothing listens on the port: each claim fails at once and the worker
+    # pauses 5 s; a stop must end the pause too, leaving no `sleep` behind
+    # holding its pipes (communicate would then wait for it).
+    port = free_port()
+    env = dict(os.environ, INTENT_BUS_URL=f"http://127.0.0.1:{port}", INTENT_API_KEY="k", GOAL="g")
+    worker = spawn(procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], env)
+    time.sleep(1)
+    rc, out, err = stop(worker, timeout=3)
+    assert rc == 0, err
+    assert "retrying in 5 s" in err
+    assert err.endswith("[termux-worker] stopped\n"), err
