@@ -14,6 +14,7 @@ import pytest
 from conftest import EXAMPLES, free_port, stop
 
 PY = sys.executable
+TERMUX_WORKER = os.path.join(EXAMPLES, "termux-worker.sh")
 
 
 def spawn(procs, args, env):
@@ -27,7 +28,7 @@ def test_termux_worker_signs_fulfils_fails_and_stops(start_bus, procs):
     handler = 'read -r p; case "$p" in *fail*) echo "boom: $INTENT_ID" >&2; exit 1;; esac; echo "ok $p"'
     worker = spawn(
         procs,
-        ["bash", os.path.join(EXAMPLES, "termux-worker.sh")],
+        ["bash", TERMUX_WORKER],
         bus.env(GOAL="phone", NAMESPACE="home", HANDLER=handler, CLAIM_WAIT="30"),
     )
     with bus.client() as c:  # the SDK signs too; the bus refuses unsigned requests
@@ -52,7 +53,7 @@ def test_termux_worker_refused_without_valid_key(start_bus, procs):
     bus = start_bus(BUS_REQUIRE_SIGNATURES="true")
     env = bus.env(GOAL="phone", CLAIM_WAIT="1")
     env["INTENT_API_KEY"] = "wrong-key"
-    worker = spawn(procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], env)
+    worker = spawn(procs, ["bash", TERMUX_WORKER], env)
     assert worker.wait(10) == 1
     assert "HTTP 401" in worker.stderr.read()
 
@@ -129,7 +130,7 @@ def test_termux_worker_finishes_running_job_on_sigterm(bus, procs, tmp_path):
     began = tmp_path / "began"
     worker = spawn(
         procs,
-        ["bash", os.path.join(EXAMPLES, "termux-worker.sh")],
+        ["bash", TERMUX_WORKER],
         bus.env(GOAL="slow", HANDLER=f"touch {began}; sleep 1; echo finished",
                 CLAIM_WAIT="30"),
     )
@@ -146,7 +147,7 @@ def test_termux_worker_finishes_running_job_on_sigterm(bus, procs, tmp_path):
 
 def test_termux_worker_builtin_action_prints_payload(bus, procs):
     worker = spawn(
-        procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], bus.env(GOAL="notify", CLAIM_WAIT="30"),
+        procs, ["bash", TERMUX_WORKER], bus.env(GOAL="notify", CLAIM_WAIT="30"),
     )
     with bus.client() as c:
         job = c.publish("notify", {"instruction": "Hello\nphone"})
@@ -162,7 +163,7 @@ def test_termux_worker_result_keeps_text_and_drops_control_bytes(bus, procs):
     # bytes are dropped, and trailing newlines go as with $(...).
     handler = r"""printf 'a\tb "c" \\d\001e\nf\r\n\n'"""
     worker = spawn(
-        procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")],
+        procs, ["bash", TERMUX_WORKER],
         bus.env(GOAL="text", HANDLER=handler, CLAIM_WAIT="30"),
     )
     with bus.client() as c:
@@ -183,7 +184,7 @@ def test_termux_worker_has_no_command_substitution_once_signals_are_trapped():
     # bash 5.2 runs a trap that arrives while it parses a $(...) inside that
     # parse, where the trap's text fails to parse and the signal is lost (the
     # worker then goes on long-polling). The script's comment says more.
-    code = _script_lines_after(os.path.join(EXAMPLES, "termux-worker.sh"), "trap on_signal")
+    code = _script_lines_after(TERMUX_WORKER, "trap on_signal")
     assert code, "the script no longer traps TERM with on_signal"
     offending = [(n, line) for n, line in code if "$(" in line.replace("$((", "") or "`" in line]
     assert offending == []
@@ -195,7 +196,7 @@ def test_termux_worker_stops_whenever_the_signal_comes(bus, procs):
     rounds = random.Random(16)
     for i in range(30):
         worker = spawn(
-            procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], bus.env(GOAL="round", CLAIM_WAIT="30"),
+            procs, ["bash", TERMUX_WORKER], bus.env(GOAL="round", CLAIM_WAIT="30"),
         )
         with bus.client() as c:
             job = c.publish("round", {"round": i})
@@ -212,7 +213,7 @@ def test_termux_worker_stops_during_its_pause_before_a_retry(procs):
     # holding its pipes (communicate would then wait for it).
     port = free_port()
     env = dict(os.environ, INTENT_BUS_URL=f"http://127.0.0.1:{port}", INTENT_API_KEY="k", GOAL="g")
-    worker = spawn(procs, ["bash", os.path.join(EXAMPLES, "termux-worker.sh")], env)
+    worker = spawn(procs, ["bash", TERMUX_WORKER], env)
     time.sleep(1)
     rc, out, err = stop(worker, timeout=3)
     assert rc == 0, err
